@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# scripts/test.sh — the one test command (README: `bash scripts/test.sh`; CI: .ci/run calls it).
+#
+# On a fresh Debian 12 machine it installs what it needs with apt-get (only packages that are
+# missing, so reruns are fast), then builds and tests every configuration we support:
+#   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
+#   gcc-release    CMake + g++     Release, -march=native, + header self-containment check
+#   clang-release  CMake + clang++ Release, -march=native
+#   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march,
+#                  + header self-containment check (without xsimd's transitive includes)
+#   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer
+#   meson-gcc      Meson + g++ (ninja), `meson test`
+#   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
+#                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
+# Build trees live in build/ci-<step>. Every step runs even after a failure; the script exits
+# non-zero if any step failed and ends with the line `test.sh: N passed, N failed`.
+set -uo pipefail  # no -e here: a failing step is recorded, and the remaining steps still run
+
+# ---- configuration ----
+# Debian packages the steps need. Add new needs here (e.g. python3-onnx, nodejs npm).
+APT_PACKAGES=(
+  build-essential g++ clang cmake meson ninja-build pkg-config
+  libxsimd-dev doctest-dev libstb-dev
+  libclang-rt-14-dev  # clang's sanitizer runtime (clang-asan)
+)
+ALL_STEPS=(lists gcc-release clang-release gcc-scalar clang-asan meson-gcc install)
+
+usage() {
+  cat <<EOF
+usage: bash scripts/test.sh [--quick] [--no-install] [STEP...]
+
+Builds and tests nanotorch in every supported configuration; see the comment at the top of this
+file. Steps: ${ALL_STEPS[*]}
+
+  --quick       run only gcc-release (configure + build + ctest), for a fast edit-test loop
+  --no-install  do not install dependencies (skips apt-get and npm ci)
+  --help        show this help
+  STEP...       run only the named steps, in the order given
+EOF
+}
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 2
+
+install_deps=1
+steps=()
+while (($#)); do
+  case $1 in
+    --quick) steps=(gcc-release) ;;
+    --no-install) install_deps=0 ;;
+    -h | --help) usage; exit 0 ;;
+    -*) echo "test.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    *)
+      if [[ " ${ALL_STEPS[*]} " != *" $1 "* ]]; then
+        echo "test.sh: unknown step '$1' (steps: ${ALL_STEPS[*]})" >&2
+        exit 2
+      fi
+      steps+=("$1")
+      ;;
+  esac
+  shift
+done
+((${#steps[@]})) || steps=("${ALL_STEPS[@]}")
+
+jobs=$(nproc 2>/dev/null || echo 2)
+generator=()
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+
+# ---- dependencies ----
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    echo "need root to run: $* (no sudo found)" >&2
+    return 1
+  fi
+}
+
+apt_deps() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "not a Debian system: skipping apt-get; make sure these are installed: ${APT_PACKAGES[*]}"
+    return 0
+  fi
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    echo "all ${#APT_PACKAGES[@]} apt packages are installed"
+    return 0
+  fi
+  echo "installing missing packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# ---- npm step (JavaScript dependencies) ----
+# Placeholder for the browser-demo / ONNX.js checks: once a package-lock.json exists in the repo
+# root, its exact dependency tree is installed here. Add `nodejs npm` to APT_PACKAGES with it.
+npm_deps() {
+  [ -f package-lock.json ] || return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "package-lock.json exists but npm is not installed (add nodejs npm to APT_PACKAGES)" >&2
+    return 1
+  fi
+  npm ci --no-audit --no-fund
+}
+
+step_deps() {
+  apt_deps
+  npm_deps
+}
+
+# ---- steps ----
+# Each step function runs in a subshell with `set -e`, so its first failing command fails it.
+
+step_lists() {
+  local bad=0 f name listed
+  listed=$(sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' tests/suites.txt | grep -v -e '^#' -e '^$' || true)
+  for f in tests/test_*.cpp; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .cpp)
+    if ! grep -qx "$name" <<<"$listed"; then
+      echo "tests/$name.cpp is not listed in tests/suites.txt (add a line '$name')"
+      bad=1
+    fi
+  done
+  while read -r name; do
+    [ -n "$name" ] || continue
+    if [ ! -f "tests/$name.cpp" ]; then
+      echo "tests/suites.txt lists '$name' but tests/$name.cpp does not exist"
+      bad=1
+    fi
+  done <<<"$listed"
+  # Advisory only: headers the umbrella does not include (opt-in headers may be left out on purpose).
+  local h
+  for h in $(cd include && find nanotorch -name '*.hpp' ! -name nanotorch.hpp | sort); do
+    grep -q "#include <$h>" include/nanotorch/nanotorch.hpp || echo "note: include/$h is not in the umbrella nanotorch.hpp"
+  done
+  echo "suites: $(wc -w <<<"$listed" | tr -d ' ') listed"
+  return "$bad"
+}
+
+# cmake_build_test NAME CXX BUILD_TYPE [cmake -D options...]
+cmake_build_test() {
+  local dir=build/ci-$1 cxx=$2 type=$3
+  shift 3
+  cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_CXX_COMPILER="$cxx" \
+    -DNANOTORCH_BUILD_TESTS=ON -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_BUILD_BENCH=ON "$@"
+  cmake --build "$dir" -j"$jobs"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2
+}
+
+step_gcc_release() {
+  cmake_build_test gcc-release g++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
+    -DNANOTORCH_HEADER_CHECK=ON
+}
+step_clang_release() {
+  cmake_build_test clang-release clang++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
+    -DNANOTORCH_HEADER_CHECK=OFF
+}
+step_gcc_scalar() {
+  cmake_build_test gcc-scalar g++ Release -DNANOTORCH_NATIVE=OFF -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=ON \
+    -DNANOTORCH_HEADER_CHECK=ON
+}
+step_clang_asan() {
+  cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
+    -DNANOTORCH_HEADER_CHECK=OFF
+}
+
+step_meson_gcc() {
+  local dir=build/ci-meson-gcc
+  if [ -f "$dir/meson-private/coredata.dat" ]; then
+    meson setup --reconfigure "$dir" --buildtype=release -Dtests=enabled -Dnative=true
+  else
+    rm -rf "$dir"
+    CXX=g++ meson setup "$dir" --buildtype=release -Dtests=enabled -Dnative=true
+  fi
+  meson compile -C "$dir" -j "$jobs"
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+step_install() {
+  local prefix=$root/build/ci-install/prefix meson_prefix=$root/build/ci-meson-install/prefix
+  rm -rf "$prefix" "$meson_prefix"  # a scratch prefix: no stale headers from an earlier run
+
+  echo "--- CMake install into $prefix"
+  cmake -S . -B build/ci-install "${generator[@]}" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_INSTALL_PREFIX="$prefix" \
+    -DNANOTORCH_BUILD_TESTS=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_BUILD_BENCH=OFF
+  cmake --build build/ci-install
+  cmake --install build/ci-install --prefix "$prefix"
+
+  echo "--- consumer via find_package(nanotorch)"
+  cmake -S tests/cmake_import -B build/ci-cmake-import "${generator[@]}" -DCMAKE_CXX_COMPILER=g++ \
+    -DCMAKE_PREFIX_PATH="$prefix"
+  cmake --build build/ci-cmake-import
+  ctest --test-dir build/ci-cmake-import --output-on-failure --no-tests=error
+
+  echo "--- consumer via pkg-config (CMake-generated nanotorch.pc)"
+  PKG_CONFIG_PATH="$prefix/share/pkgconfig" CXX=g++ bash tests/pkgconfig_import/build.sh build/ci-pkgconfig-import
+
+  echo "--- consumer via add_subdirectory"
+  cmake -S tests/cmake_import -B build/ci-subdir-import "${generator[@]}" -DCMAKE_CXX_COMPILER=clang++ \
+    -DNANOTORCH_SOURCE_DIR="$root"
+  cmake --build build/ci-subdir-import
+  ctest --test-dir build/ci-subdir-import --output-on-failure --no-tests=error
+
+  echo "--- Meson install into $meson_prefix, consumer via its nanotorch.pc"
+  local mdir=build/ci-meson-install
+  if [ -f "$mdir/meson-private/coredata.dat" ]; then
+    meson setup --reconfigure "$mdir" --prefix="$meson_prefix" -Dtests=disabled
+  else
+    rm -rf "$mdir"
+    CXX=g++ meson setup "$mdir" --prefix="$meson_prefix" -Dtests=disabled
+  fi
+  meson install -C "$mdir" --quiet
+  PKG_CONFIG_PATH="$meson_prefix/share/pkgconfig" CXX=clang++ bash tests/pkgconfig_import/build.sh build/ci-meson-pkgconfig-import
+}
+
+# ---- runner ----
+now_ms() { date +%s%3N; }
+fmt_secs() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+
+names=() results=() times=()
+passed=0 failed=0
+run_step() {
+  local name=$1 fn=$2 t0 rc ms
+  printf '\n==> [%s]\n' "$name"
+  t0=$(now_ms)
+  (
+    set -e
+    "$fn"
+  )
+  rc=$?
+  ms=$(($(now_ms) - t0))
+  names+=("$name") times+=("$(fmt_secs "$ms")")
+  if ((rc == 0)); then
+    results+=(PASS)
+    passed=$((passed + 1))
+    printf '==> [%s] PASS in %ss\n' "$name" "$(fmt_secs "$ms")"
+  else
+    results+=(FAIL)
+    failed=$((failed + 1))
+    printf '==> [%s] FAIL (exit %d) in %ss\n' "$name" "$rc" "$(fmt_secs "$ms")"
+  fi
+}
+
+t_start=$(now_ms)
+echo "nanotorch test.sh in $root: steps ${steps[*]} (jobs=$jobs)"
+((install_deps)) && run_step deps step_deps
+for s in "${steps[@]}"; do
+  run_step "$s" "step_${s//-/_}"
+done
+
+printf '\n==================== summary ====================\n'
+printf '%-16s %-6s %8s\n' step result seconds
+for i in "${!names[@]}"; do
+  printf '%-16s %-6s %8s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+done
+printf 'total %ss\n' "$(fmt_secs $(($(now_ms) - t_start)))"
+echo "test.sh: $passed passed, $failed failed"
+((failed == 0))

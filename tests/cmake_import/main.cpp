@@ -1,0 +1,53 @@
+// The consumer app used by the packaging tests: built against an *installed* nanotorch, once via
+// find_package(nanotorch) (tests/cmake_import/CMakeLists.txt) and once via pkg-config
+// (tests/pkgconfig_import/build.sh), and once via add_subdirectory. It must use real API so a
+// broken include path, a missing header in the install, or a missing usage requirement
+// (C++17, -pthread, xsimd's include dir) fails here. Exits non-zero on any mismatch.
+#include <nanotorch/nanotorch.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "consumer: FAILED: %s\n", what);
+        ++failures;
+    }
+}
+
+void check_rank(int rank) {
+    NANOTORCH_CHECK(rank == 4, nanotorch::shape_error, "conv2d: expected a rank-4 input, got rank ", rank);
+}
+
+}  // namespace
+
+int main() {
+    // Exceptions: thrown through NANOTORCH_CHECK, caught by the specific and by the base type.
+    try {
+        check_rank(2);
+        expect(false, "NANOTORCH_CHECK did not throw");
+    } catch (const nanotorch::shape_error& e) {
+        expect(std::string(e.what()) == "conv2d: expected a rank-4 input, got rank 2",
+               "shape_error message");
+    }
+    try {
+        throw nanotorch::parse_error(12, "truncated varint", "model.onnx");
+    } catch (const nanotorch::error& e) {
+        expect(std::string(e.what()) == "model.onnx: byte 12: truncated varint", "parse_error message");
+    }
+
+    // Byte helpers: the IDX label-file magic number, and a little-endian round trip.
+    const unsigned char magic[4] = {0x00, 0x00, 0x08, 0x01};
+    expect(nanotorch::util::load_be32(magic) == 0x00000801u, "load_be32");
+    unsigned char buf[4] = {};
+    nanotorch::util::store_le32(buf, nanotorch::util::float_bits(1.0f));
+    expect(nanotorch::util::bits_float(nanotorch::util::load_le32(buf)) == 1.0f, "float le32 round trip");
+
+    if (failures != 0) return 1;
+    std::printf("nanotorch consumer OK (nanotorch %s)\n", NANOTORCH_VERSION_STRING);
+    return 0;
+}
