@@ -1,0 +1,63 @@
+// nanotorch/kernels/reference.hpp — plain scalar versions of the vector kernels.
+//
+// Each function is the readable definition of what its optimized twin in kernels/simd.hpp
+// computes. Tests compare the two at awkward sizes; with NANOTORCH_NO_SIMD (or no SIMD
+// architecture) simd.hpp forwards here. Raw pointers, sizes last, outputs first (llm.c order).
+// Reductions accumulate left to right in the order written, so they are reproducible.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace nanotorch::kernels::ref {
+
+// out[i] = a[i] (op) b[i]                                       shapes: out, a, b [n]
+inline void add(float* out, const float* a, const float* b, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+inline void sub(float* out, const float* a, const float* b, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] - b[i];
+}
+inline void mul(float* out, const float* a, const float* b, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+inline void div(float* out, const float* a, const float* b, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] / b[i];
+}
+// out[i] = a[i] + s ; out[i] = a[i] * s                         shapes: out, a [n]
+inline void add_scalar(float* out, const float* a, float s, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] + s;
+}
+inline void mul_scalar(float* out, const float* a, float s, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] * s;
+}
+// y[i] += alpha * x[i]                                          shapes: y, x [n]
+inline void axpy(float* y, float alpha, const float* x, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+// y[i] = alpha * x[i] + beta * y[i]                              shapes: y, x [n]
+inline void axpby(float* y, float alpha, const float* x, float beta, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta * y[i];
+}
+// out[i] = max(x[i], 0)                                          shapes: out, x [n]
+inline void relu_forward(float* out, const float* x, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+// dx[i] = y[i] > 0 ? dy[i] : 0, where y is relu's output          shapes: dx, dy, y [n]
+inline void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+// sum of x                                                       shapes: x [n]
+inline float sum(const float* x, std::int64_t n) {
+    float s = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) s += x[i];
+    return s;
+}
+// sum of a[i] * b[i]                                             shapes: a, b [n]
+inline float dot(const float* a, const float* b, std::int64_t n) {
+    float s = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+}  // namespace nanotorch::kernels::ref

@@ -1,0 +1,193 @@
+// Tensor core: shapes, storage, views, factories, element access, printing, the generator.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include <nanotorch/nanotorch.hpp>
+
+using namespace nanotorch;
+
+TEST_CASE("shape helpers") {
+    CHECK(shape_numel({2, 3, 4}) == 24);
+    CHECK(shape_numel({}) == 1);
+    CHECK(shape_numel({5, 0}) == 0);
+    CHECK_THROWS_AS(shape_numel({2, -1}), value_error);
+    CHECK_THROWS_AS(shape_numel({1LL << 40, 1LL << 40}), value_error);  // int64 overflow
+    CHECK(contiguous_strides({2, 3, 4}) == Shape{12, 4, 1});
+    CHECK(shape_str({2, 3}) == "[2, 3]");
+    CHECK(broadcast_shapes({3, 1}, {4}, "add") == Shape{3, 4});
+    CHECK(broadcast_shapes({}, {2, 2}, "add") == Shape{2, 2});
+    CHECK(wrap_dim(-1, 3, "x") == 2);
+    CHECK_THROWS_AS(wrap_dim(3, 3, "x"), value_error);
+    try {
+        broadcast_shapes({2, 3}, {4, 3}, "add");
+        FAIL("expected shape_error");
+    } catch (const shape_error& e) {
+        const std::string msg = e.what();  // names the op and both shapes
+        CHECK(msg.find("add") != std::string::npos);
+        CHECK(msg.find("[2, 3]") != std::string::npos);
+        CHECK(msg.find("[4, 3]") != std::string::npos);
+    }
+}
+
+TEST_CASE("factories and element access") {
+    Tensor z = zeros({2, 3});
+    CHECK(z.shape() == Shape{2, 3});
+    CHECK(z.numel() == 6);
+    CHECK(z.dim() == 2);
+    CHECK(z.is_contiguous());
+    for (float v : z.to_vector()) CHECK(v == 0.0f);
+    for (float v : ones({4}).to_vector()) CHECK(v == 1.0f);
+    for (float v : full({2, 2}, 2.5f).to_vector()) CHECK(v == 2.5f);
+    CHECK(arange(5).to_vector() == std::vector<float>{0, 1, 2, 3, 4});
+    CHECK(arange(1.0f, 2.0f, 0.25f).to_vector() == std::vector<float>{1.0f, 1.25f, 1.5f, 1.75f});
+    CHECK(arange(3.0f, 1.0f).numel() == 0);
+
+    Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+    CHECK(t.at({1, 2}) == 6.0f);
+    CHECK(t.at({-1, 0}) == 4.0f);
+    t.at({0, 0}) = 10.0f;
+    CHECK(t.to_vector()[0] == 10.0f);
+    CHECK_THROWS_AS(t.at({2, 0}), value_error);
+    CHECK_THROWS_AS(t.at({0}), value_error);
+    CHECK(scalar_tensor(3.5f).item() == 3.5f);
+    CHECK(scalar_tensor(3.5f).dim() == 0);
+    CHECK_THROWS_AS(t.item(), value_error);
+    CHECK_THROWS_AS(tensor({1, 2, 3}, {2, 2}), shape_error);
+    CHECK_THROWS_AS(Tensor().shape(), value_error);  // undefined tensor: a clear error, not a crash
+
+    // Storage is 64-byte aligned (AVX-512 aligned loads need it).
+    CHECK(reinterpret_cast<std::uintptr_t>(empty({17}).data_ptr()) % 64 == 0);
+
+    float buffer[4] = {1, 2, 3, 4};
+    Tensor b = from_blob(buffer, {2, 2});
+    b.at({1, 1}) = 40.0f;
+    CHECK(buffer[3] == 40.0f);  // no copy
+}
+
+TEST_CASE("random factories are seeded and reproducible") {
+    Generator g1(42), g2(42), g3(43);
+    const auto a = randn({1000}, g1).to_vector();
+    const auto b = randn({1000}, g2).to_vector();
+    const auto c = randn({1000}, g3).to_vector();
+    CHECK(a == b);
+    CHECK(a != c);
+    // Moments of 1000 standard normals: mean within 5 sd (5/sqrt(1000) = 0.16), variance within 0.3.
+    double m = 0, v = 0;
+    for (float x : a) m += x;
+    m /= 1000;
+    for (float x : a) v += (x - m) * (x - m);
+    v /= 999;
+    CHECK(std::fabs(m) < 0.16);
+    CHECK(std::fabs(v - 1.0) < 0.3);
+    Generator g(7);
+    for (float x : uniform({1000}, -2.0f, 3.0f, g).to_vector()) {
+        CHECK(x >= -2.0f);
+        CHECK(x < 3.0f);
+    }
+    // split() gives a stream distinct from the parent's continuation, deterministically.
+    Generator p1(5), p2(5);
+    Generator s1 = p1.split(), s2 = p2.split();
+    CHECK(s1.next_u64() == s2.next_u64());
+    CHECK(p1.next_u64() != s1.next_u64());
+    // manual_seed resets the calling thread's default generator.
+    manual_seed(1);
+    const auto d1 = rand({5}).to_vector();
+    manual_seed(1);
+    CHECK(rand({5}).to_vector() == d1);
+    CHECK(Generator(3).randint(10) < 10);
+}
+
+TEST_CASE("views share storage and do not copy") {
+    Tensor t = arange(12).reshape({3, 4});
+    Tensor v = t.view({4, 3});
+    CHECK(v.storage() == t.storage());
+    v.at({0, 1}) = 100.0f;
+    CHECK(t.at({0, 1}) == 100.0f);
+
+    Tensor tr = t.transpose(0, 1);
+    CHECK(tr.shape() == Shape{4, 3});
+    CHECK_FALSE(tr.is_contiguous());
+    CHECK(tr.storage() == t.storage());
+    CHECK(tr.at({2, 1}) == t.at({1, 2}));
+    CHECK_THROWS_AS(tr.view({12}), shape_error);  // view needs a compatible layout
+    Tensor flat = tr.reshape({12});                // reshape copies instead
+    CHECK(flat.to_vector()[1] == t.at({1, 0}));
+    Tensor c = tr.contiguous();
+    CHECK(c.is_contiguous());
+    CHECK(c.to_vector() == tr.to_vector());
+
+    Tensor n = t.narrow(1, 1, 2);
+    CHECK(n.shape() == Shape{3, 2});
+    CHECK(n.storage() == t.storage());
+    CHECK(n.to_vector() == std::vector<float>{100, 2, 5, 6, 9, 10});
+    Tensor s = t.select(0, 2);
+    CHECK(s.shape() == Shape{4});
+    CHECK(s.to_vector() == std::vector<float>{8, 9, 10, 11});
+    CHECK(slice(t, 1, -2, 100).to_vector() == std::vector<float>{2, 3, 6, 7, 10, 11});
+    CHECK_THROWS_AS(t.narrow(1, 3, 2), value_error);
+
+    Tensor p = arange(24).reshape({2, 3, 4}).permute({2, 0, 1});
+    CHECK(p.shape() == Shape{4, 2, 3});
+    CHECK(p.at({3, 1, 2}) == 23.0f);  // element [1][2][3] of the original
+    CHECK_THROWS_AS(arange(6).reshape({2, 3}).permute({0, 0}), value_error);
+    CHECK(t.flatten().shape() == Shape{12});
+    CHECK(arange(24).reshape({2, 3, 4}).flatten(1).shape() == Shape{2, 12});
+    CHECK(arange(6).reshape({-1, 2}).shape() == Shape{3, 2});
+    CHECK_THROWS_AS(arange(6).reshape({4, -1}), shape_error);
+    CHECK_THROWS_AS(arange(6).reshape({-1, -1}), shape_error);
+
+    Tensor cat0 = cat({ones({1, 2}), zeros({2, 2})}, 0);
+    CHECK(cat0.to_vector() == std::vector<float>{1, 1, 0, 0, 0, 0});
+    Tensor cat1 = cat({ones({2, 1}), zeros({2, 2})}, 1);
+    CHECK(cat1.to_vector() == std::vector<float>{1, 0, 0, 1, 0, 0});
+    CHECK_THROWS_AS(cat({ones({2, 1}), zeros({3, 2})}, 1), shape_error);
+}
+
+TEST_CASE("clone and detach") {
+    Tensor a = ones({2});
+    Tensor c = a.clone();
+    c.at({0}) = 5.0f;
+    CHECK(a.at({0}) == 1.0f);
+    Tensor d = a.detach();
+    d.at({0}) = 7.0f;
+    CHECK(a.at({0}) == 7.0f);  // detach shares data
+    a.requires_grad_();
+    CHECK_FALSE(a.detach().requires_grad());
+}
+
+TEST_CASE("in-place helpers refuse tensors that take part in recording") {
+    Tensor w = ones({3});
+    w.fill_(2.0f);
+    CHECK(w.to_vector() == std::vector<float>{2, 2, 2});
+    w.requires_grad_();
+    CHECK_THROWS_AS(w.fill_(1.0f), autograd_error);
+    {
+        NoGradGuard ng;
+        w.copy_(tensor({1, 2, 3}));
+    }
+    CHECK(w.to_vector() == std::vector<float>{1, 2, 3});
+    NoGradGuard ng;
+    CHECK_THROWS_AS(w.copy_(ones({2})), shape_error);
+    Tensor strided = arange(6).reshape({2, 3}).transpose(0, 1);  // in-place through a view
+    strided.zero_();
+    for (float v : strided.to_vector()) CHECK(v == 0.0f);
+}
+
+TEST_CASE("printing looks like PyTorch's") {
+    std::ostringstream os;
+    os << tensor({1, 2, 3, 4}, {2, 2});
+    CHECK(os.str() == "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2])");
+    std::ostringstream os2;
+    os2 << arange(10);
+    CHECK(os2.str() == "tensor([0.0000, 1.0000, 2.0000, ..., 7.0000, 8.0000, 9.0000], shape=[10])");
+    std::ostringstream os3;
+    Tensor g = scalar_tensor(2.0f);
+    g.requires_grad_();
+    os3 << g;
+    CHECK(os3.str() == "tensor(2.0000, shape=[], requires_grad=true)");
+    std::ostringstream os4;
+    os4 << 1.5;  // the caller's stream formatting is left alone
+    CHECK(os4.str() == "1.5");
+}
