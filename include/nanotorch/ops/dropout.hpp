@@ -1,0 +1,141 @@
+// nanotorch/ops/dropout.hpp — dropout and dropout2d (whole-channel dropout), with backward.
+//
+// Inverted dropout: during training each element (dropout) or each channel plane (dropout2d)
+// is zeroed with probability p and every kept value is multiplied by 1/(1−p), so E[out] = x
+// and evaluation needs no rescaling. The mask is drawn serially from the caller's Generator,
+// one draw per element (or per channel) in row-major order, before any parallel work, so a
+// seed reproduces the mask exactly whatever the thread count (the data race of a shared RNG
+// inside a parallel loop cannot happen). Backward multiplies by the same saved mask.
+// p must be in [0, 1): p == 1 is rejected rather than returning zeros, because 1/(1−p) is then
+// undefined and E[out] = x can no longer hold (use zeros_like for "drop everything").
+// Deliberately not here: alpha dropout, feature dropout for other ranks, in-place variants.
+#pragma once
+
+#include <algorithm>  // std::max
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <nanotorch/autograd/node.hpp>
+#include <nanotorch/config.hpp>
+#include <nanotorch/core/random.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/error.hpp>
+#include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/ops/broadcast.hpp>
+
+namespace nanotorch {
+
+namespace ops::detail {
+
+/// Throws value_error unless 0 <= p < 1 (NaN fails too); `op` names the caller.
+inline void check_dropout_p(float p, const char* op) {
+    NANOTORCH_CHECK(p >= 0.0f && p < 1.0f, value_error, op, ": p = ", p,
+                    " is not a dropout probability in [0, 1) (p = 1 would need the undefined scale 1/(1-p))");
+}
+
+/// The factor kept values get: 1/(1−p), evaluated in float (tests compare against exactly this).
+inline float dropout_scale(float p) { return 1.0f / (1.0f - p); }
+
+/// n mask values, each 0 (probability p) or `scale`: draw i decides element i, serially.
+inline std::vector<float> draw_dropout_mask(std::int64_t n, float p, float scale, Generator& gen) {
+    std::vector<float> mask(static_cast<std::size_t>(n));
+    const double pd = p;
+    for (auto& m : mask) m = gen.bernoulli(pd) ? 0.0f : scale;
+    return mask;
+}
+
+}  // namespace ops::detail
+
+// ---- dropout ----
+struct DropoutBackward : autograd::Node {
+    Tensor mask;  // x's shape, contiguous; 0 or 1/(1−p)
+    std::vector<Tensor> apply(const Tensor& g) override {
+        const Tensor gc = ops::detail::as_contiguous(g);
+        Tensor dx = empty(mask.shape());
+        kernels::mul(dx.data_ptr(), gc.data_ptr(), mask.data_ptr(), dx.numel());
+        return {dx};
+    }
+    void release_saved() override { mask = Tensor(); }
+    const char* name() const override { return "DropoutBackward"; }
+};
+
+/// In training, zeroes each element of x with probability p and scales the others by
+/// 1/(1−p); the mask takes one draw from `gen` per element, in row-major order.
+/// When !training or p == 0 it returns x itself (the same handle, no graph node).
+/// Throws value_error when p is not in [0, 1) (checked in eval mode too).
+/// Example: dropout(h, 0.5f, module_is_training, gen).
+inline Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator()) {
+    ops::detail::check_dropout_p(p, "dropout");
+    if (!training || p == 0.0f) return x;
+    const Tensor xc = ops::detail::as_contiguous(x);
+    const std::vector<float> m = ops::detail::draw_dropout_mask(x.numel(), p, ops::detail::dropout_scale(p), gen);
+    Tensor mask = tensor(m, x.shape());
+    Tensor out = empty(x.shape());
+    kernels::mul(out.data_ptr(), xc.data_ptr(), mask.data_ptr(), out.numel());
+    if (autograd::any_requires_grad({&x})) {
+        auto n = std::make_shared<DropoutBackward>();
+        n->mask = mask;
+        autograd::attach(out, n, {x});
+    }
+    return out;
+}
+
+// ---- dropout2d ----
+namespace ops::detail {
+// out[channels, plane] = x[channels, plane] * channel_mask[channels], one parallel task per plane range
+inline void dropout_scale_planes(float* out, const float* x, const float* channel_mask, std::int64_t channels,
+                         std::int64_t plane) {
+    if (channels == 0 || plane == 0) return;  // empty tensors have null data: no pointer arithmetic
+    const std::int64_t grain = std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(plane, 1));
+    parallel_for(0, channels, grain, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t c = b; c < e; ++c) kernels::mul_scalar(out + c * plane, x + c * plane, channel_mask[c], plane);
+    });
+}
+}  // namespace ops::detail
+
+struct Dropout2dBackward : autograd::Node {
+    std::vector<float> channel_mask;  // one 0 or 1/(1−p) per channel plane
+    Shape shape;
+    std::int64_t plane = 0;  // H·W
+    std::vector<Tensor> apply(const Tensor& g) override {
+        const Tensor gc = ops::detail::as_contiguous(g);
+        Tensor dx = empty(shape);
+        ops::detail::dropout_scale_planes(dx.data_ptr(), gc.data_ptr(), channel_mask.data(),
+                                  static_cast<std::int64_t>(channel_mask.size()), plane);
+        return {dx};
+    }
+    void release_saved() override { channel_mask = {}; }
+    const char* name() const override { return "Dropout2dBackward"; }
+};
+
+/// Channel dropout for x of shape [N, C, H, W] or [C, H, W]: in training, each H×W plane is
+/// zeroed as a whole with probability p and the kept planes are scaled by 1/(1−p); the mask
+/// takes one draw from `gen` per plane, in row-major (n, c) order.
+/// When !training or p == 0 it returns x itself (the same handle, no graph node).
+/// Throws value_error when p is not in [0, 1), shape_error when x is not 3-D or 4-D.
+inline Tensor dropout2d(const Tensor& x, float p, bool training, Generator& gen = default_generator()) {
+    ops::detail::check_dropout_p(p, "dropout2d");
+    NANOTORCH_CHECK(x.dim() == 3 || x.dim() == 4, shape_error,
+                    "dropout2d: expected input of shape [N, C, H, W] or [C, H, W], got ", shape_str(x.shape()));
+    if (!training || p == 0.0f) return x;
+    const Shape& s = x.shape();
+    const std::int64_t plane = s[s.size() - 2] * s[s.size() - 1];
+    std::int64_t channels = 1;
+    for (std::size_t i = 0; i + 2 < s.size(); ++i) channels *= s[i];
+    const Tensor xc = ops::detail::as_contiguous(x);
+    std::vector<float> m = ops::detail::draw_dropout_mask(channels, p, ops::detail::dropout_scale(p), gen);
+    Tensor out = empty(s);
+    ops::detail::dropout_scale_planes(out.data_ptr(), xc.data_ptr(), m.data(), channels, plane);
+    if (autograd::any_requires_grad({&x})) {
+        auto n = std::make_shared<Dropout2dBackward>();
+        n->channel_mask = std::move(m);
+        n->shape = s;
+        n->plane = plane;
+        autograd::attach(out, n, {x});
+    }
+    return out;
+}
+
+}  // namespace nanotorch

@@ -1,0 +1,623 @@
+// conv2d, max_pool2d, avg_pool2d: kernels vs their ref:: twins, hand-computed values, the direct
+// reference convolution, finite-difference gradient checks, thread-count determinism, the seed
+// network's shapes and error cases.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/ops/conv.hpp>
+
+#include "support/gradcheck.hpp"
+
+using namespace nanotorch;
+using nanotorch::testing::distinct_input;
+using nanotorch::testing::grad_input;
+using nanotorch::testing::gradcheck;
+using V = std::vector<Tensor>;
+using FV = std::vector<float>;
+
+namespace {
+
+// One conv/pool configuration for the randomized comparisons.
+struct Geo {
+    std::int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw;
+    bool bias;
+};
+
+// Convolution geometries: square and not, stride/padding/dilation combinations, 1×1 (the
+// pointwise shortcut), kernel as large as the padded input, and a batch larger than the threads.
+const std::vector<Geo> conv_geos = {
+    {2, 3, 7, 7, 4, 3, 3, 1, 1, 0, 0, 1, 1, true},  {1, 2, 6, 5, 3, 2, 3, 2, 1, 1, 0, 1, 1, false},
+    {3, 1, 9, 8, 2, 3, 2, 2, 3, 1, 1, 2, 1, true},  {2, 4, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, true},
+    {1, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 2, 2, false}, {5, 2, 8, 8, 3, 5, 5, 1, 1, 2, 2, 1, 1, true},
+    {2, 2, 3, 3, 2, 5, 5, 1, 1, 1, 1, 1, 1, false}, {2, 3, 10, 7, 5, 1, 1, 2, 2, 0, 0, 1, 1, true},
+};
+
+kernels::Window2d window(const Geo& g) {
+    return kernels::make_window(g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw);
+}
+
+// |a − b| <= tol·(1 + |b|) elementwise; reports the first failure.
+void check_close(const FV& a, const FV& b, double tol, const std::string& what) {
+    REQUIRE(a.size() == b.size());
+    std::size_t bad = 0, first = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::fabs(static_cast<double>(a[i]) - b[i]) > tol * (1.0 + std::fabs(static_cast<double>(b[i])))) {
+            if (bad++ == 0) first = i;
+        }
+    INFO(what, ": ", bad, " mismatches; first at ", first, ": ", (bad ? a[first] : 0.0f), " vs ",
+         (bad ? b[first] : 0.0f));
+    CHECK(bad == 0);
+}
+
+bool bit_equal(const FV& a, const FV& b) {
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+FV random_vec(std::int64_t n, Generator& gen) {
+    FV v(static_cast<std::size_t>(n));
+    for (auto& x : v) x = gen.uniform(-1.0f, 1.0f);
+    return v;
+}
+
+// Runs `f` and checks it throws E with `needle` in the message.
+template <class E, class F>
+void check_throws_with(F&& f, const std::string& needle) {
+    bool thrown = false;
+    try {
+        f();
+    } catch (const E& e) {
+        thrown = true;
+        INFO("message: ", e.what());
+        CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+    INFO("expected an exception mentioning '", needle, "'");
+    CHECK(thrown);
+}
+
+}  // namespace
+
+// ---- kernels ----
+
+TEST_CASE("kernels: im2col and col2im equal their ref twins exactly, and are adjoint") {
+    Generator gen(1);
+    for (const Geo& g : conv_geos) {
+        const auto w = window(g);
+        CAPTURE(g.h);
+        CAPTURE(g.kh);
+        CAPTURE(g.ph);
+        CAPTURE(g.dh);
+        const std::int64_t rows = g.c * g.kh * g.kw, cols = w.out_plane();
+        const FV im = random_vec(g.c * w.in_plane(), gen);
+        FV col(static_cast<std::size_t>(rows * cols), 7.0f), col_ref(col.size(), -7.0f);
+        kernels::im2col(col.data(), im.data(), g.c, w);
+        kernels::ref::im2col(col_ref.data(), im.data(), g.c, w);
+        CHECK(bit_equal(col, col_ref));  // a pure gather: no arithmetic, so equality is exact
+
+        const FV y = random_vec(rows * cols, gen);
+        FV back(im.size(), 7.0f), back_ref(im.size(), -7.0f);
+        kernels::col2im(back.data(), y.data(), g.c, w);
+        kernels::ref::col2im(back_ref.data(), y.data(), g.c, w);
+        CHECK(bit_equal(back, back_ref));  // same additions in the same order
+
+        // <im2col(x), y> == <x, col2im(y)>: col2im is the transpose of im2col. Small integer
+        // values keep every float sum and every double product exact, so equality is exact.
+        FV xi(im.size()), yi(y.size()), cx(col.size()), ty(im.size());
+        for (auto& v : xi) v = static_cast<float>(static_cast<int>(gen.randint(7)) - 3);
+        for (auto& v : yi) v = static_cast<float>(static_cast<int>(gen.randint(7)) - 3);
+        kernels::im2col(cx.data(), xi.data(), g.c, w);
+        kernels::col2im(ty.data(), yi.data(), g.c, w);
+        double lhs = 0, rhs = 0;
+        for (std::size_t i = 0; i < cx.size(); ++i) lhs += static_cast<double>(cx[i]) * yi[i];
+        for (std::size_t i = 0; i < xi.size(); ++i) rhs += static_cast<double>(xi[i]) * ty[i];
+        CHECK(lhs == rhs);
+    }
+}
+
+TEST_CASE("kernels: pooling kernels equal their ref twins exactly") {
+    Generator gen(2);
+    struct P {
+        std::int64_t planes, h, w, kh, kw, sh, sw, ph, pw;
+    };
+    const std::vector<P> cases = {{3, 8, 8, 2, 2, 2, 2, 0, 0}, {2, 7, 9, 3, 3, 2, 2, 1, 1}, {1, 5, 5, 3, 3, 1, 1, 1, 1},
+                                  {4, 6, 5, 2, 3, 1, 2, 1, 1}, {2, 4, 4, 4, 4, 1, 1, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 0, 0}};
+    for (const P& c : cases) {
+        const auto w = kernels::make_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw);
+        REQUIRE(w.out_plane() > 0);
+        const std::int64_t nin = c.planes * w.in_plane(), nout = c.planes * w.out_plane();
+        const FV x = random_vec(nin, gen);
+        FV out(static_cast<std::size_t>(nout)), out_ref(out.size());
+        std::vector<std::int64_t> idx(out.size(), -2), idx_ref(out.size(), -3);
+        kernels::max_pool2d_forward(out.data(), idx.data(), x.data(), c.planes, w);
+        kernels::ref::max_pool2d_forward(out_ref.data(), idx_ref.data(), x.data(), c.planes, w);
+        CHECK(bit_equal(out, out_ref));
+        CHECK(idx == idx_ref);
+        for (std::size_t i = 0; i < idx.size(); ++i) {  // always a real element, never a sentinel
+            REQUIRE(idx[i] >= 0);
+            REQUIRE(idx[i] < w.in_plane());
+            CHECK(x[static_cast<std::size_t>(static_cast<std::int64_t>(i) / w.out_plane() * w.in_plane() + idx[i])] ==
+                  out[i]);
+        }
+        for (bool include_pad : {true, false}) {
+            FV a(out.size()), a_ref(out.size());
+            kernels::avg_pool2d_forward(a.data(), x.data(), c.planes, w, include_pad);
+            kernels::ref::avg_pool2d_forward(a_ref.data(), x.data(), c.planes, w, include_pad);
+            CHECK(bit_equal(a, a_ref));
+            const FV go = random_vec(nout, gen);
+            FV gi(x.size(), 5.0f), gi_ref(x.size(), -5.0f);
+            kernels::avg_pool2d_backward(gi.data(), go.data(), c.planes, w, include_pad);
+            kernels::ref::avg_pool2d_backward(gi_ref.data(), go.data(), c.planes, w, include_pad);
+            CHECK(bit_equal(gi, gi_ref));
+        }
+    }
+    {
+        // Special values: NaN wins (the first NaN in window order), −inf still yields a real
+        // index, +inf is an ordinary maximum. 3×3 input, 2×2 windows, stride 1 → 2×2 outputs:
+        //   [ -inf  -inf  NaN ]     window (0,0) = {-inf,-inf,-inf,-inf} → -inf at flat 0
+        //   [ -inf  -inf  1   ]     window (0,1) = {-inf, NaN, -inf, 1}  → NaN at flat 2
+        //   [  NaN   2   +inf ]     window (1,0) = {-inf,-inf, NaN, 2}   → NaN at flat 6
+        //                           window (1,1) = {-inf, 1, 2, +inf}    → +inf at flat 8
+        const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+        const FV x = {-inf, -inf, nan, -inf, -inf, 1, nan, 2, inf};
+        const auto w = kernels::make_window(3, 3, 2, 2, 1, 1, 0, 0);
+        FV out(4), out_ref(4);
+        std::vector<std::int64_t> idx(4), idx_ref(4);
+        kernels::max_pool2d_forward(out.data(), idx.data(), x.data(), 1, w);
+        kernels::ref::max_pool2d_forward(out_ref.data(), idx_ref.data(), x.data(), 1, w);
+        CHECK(idx == std::vector<std::int64_t>{0, 2, 6, 8});
+        CHECK(idx_ref == idx);
+        CHECK(out[0] == -inf);
+        CHECK(std::isnan(out[1]));
+        CHECK(std::isnan(out[2]));
+        CHECK(out[3] == inf);
+    }
+    // The kernels enforce the precondition that keeps every window non-empty.
+    const auto bad = kernels::make_window(4, 4, 2, 2, 1, 1, 2, 2);
+    FV o(64);
+    std::vector<std::int64_t> i(64);
+    const FV x(16, 1.0f);
+    CHECK_THROWS_AS(kernels::max_pool2d_forward(o.data(), i.data(), x.data(), 1, bad), value_error);
+    CHECK_THROWS_AS(kernels::avg_pool2d_forward(o.data(), x.data(), 1, bad, false), value_error);
+    CHECK_THROWS_AS(kernels::make_window(4, 4, 0, 2, 1, 1, 0, 0), value_error);
+    CHECK_THROWS_AS(kernels::make_window(4, 4, 2, 2, 1, 1, -1, 0), value_error);
+}
+
+// Tolerance for the im2col+sgemm path vs the double-accumulated direct reference: each output
+// sums at most C·kH·kW <= 100 float32 products of values in [-1, 1] (plus a bias), so its
+// rounding error is below ~100·2^-24·Σ|terms| ≈ 1e-5·(1 + |value|); 1e-4 relative leaves margin.
+// Gradients sum up to N·oH·oW <= 320 products: same bound, same tolerance.
+constexpr double conv_tol = 1e-4;
+
+TEST_CASE("kernels: conv2d_forward/backward vs the direct reference") {
+    Generator gen(3);
+    for (const Geo& g : conv_geos) {
+        const auto w = window(g);
+        CAPTURE(g.kh);
+        CAPTURE(g.sh);
+        CAPTURE(g.ph);
+        CAPTURE(g.dh);
+        const FV x = random_vec(g.n * g.c * w.in_plane(), gen);
+        const FV wt = random_vec(g.o * g.c * g.kh * g.kw, gen);
+        const FV b = random_vec(g.o, gen);
+        const float* bp = g.bias ? b.data() : nullptr;
+        const std::int64_t nout = g.n * g.o * w.out_plane();
+        FV y(static_cast<std::size_t>(nout)), y_ref(y.size());
+        kernels::conv2d_forward(y.data(), x.data(), wt.data(), bp, g.n, g.c, g.o, w);
+        kernels::ref::conv2d_forward(y_ref.data(), x.data(), wt.data(), bp, g.n, g.c, g.o, w);
+        check_close(y, y_ref, conv_tol, "forward");
+
+        const FV go = random_vec(nout, gen);
+        FV gi(x.size()), gw(wt.size()), gb(b.size()), gi_ref(x.size()), gw_ref(wt.size()), gb_ref(b.size());
+        kernels::conv2d_backward(gi.data(), gw.data(), gb.data(), go.data(), x.data(), wt.data(), g.n, g.c, g.o, w);
+        kernels::ref::conv2d_backward(gi_ref.data(), gw_ref.data(), gb_ref.data(), go.data(), x.data(), wt.data(), g.n,
+                                      g.c, g.o, w);
+        check_close(gi, gi_ref, conv_tol, "grad_input");
+        check_close(gw, gw_ref, conv_tol, "grad_weight");
+        check_close(gb, gb_ref, conv_tol, "grad_bias");
+
+        // Each output alone (null for the others) gives the same values.
+        FV gw_only(wt.size()), gi_only(x.size());
+        kernels::conv2d_backward(nullptr, gw_only.data(), nullptr, go.data(), x.data(), wt.data(), g.n, g.c, g.o, w);
+        kernels::conv2d_backward(gi_only.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), g.n, g.c, g.o, w);
+        CHECK(bit_equal(gw_only, gw));
+        CHECK(bit_equal(gi_only, gi));
+    }
+}
+
+TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {
+    // 32·32·37·37 = 1,401,856 weights: detail::conv_partial_budget (2^22 floats) holds the partials
+    // of only 2 images, so 5 images run as blocks 2 + 2 + 1. The sum must not notice.
+    const std::int64_t n = 5, c = 32, o = 32, k = 37, h = 38;
+    const auto w = kernels::make_window(h, h, k, k, 1, 1, 0, 0);
+    REQUIRE(kernels::detail::conv_partial_budget / (o * c * k * k + o) == 2);
+    Generator gen(11);
+    const FV x = random_vec(n * c * h * h, gen), wt = random_vec(o * c * k * k, gen);
+    const FV go = random_vec(n * o * w.out_plane(), gen);
+    FV gw(wt.size()), gb(static_cast<std::size_t>(o)), gw_ref(wt.size()), gb_ref(gb.size());
+    kernels::conv2d_backward(nullptr, gw.data(), gb.data(), go.data(), x.data(), wt.data(), n, c, o, w);
+    kernels::ref::conv2d_backward(nullptr, gw_ref.data(), gb_ref.data(), go.data(), x.data(), wt.data(), n, c, o, w);
+    check_close(gw, gw_ref, 1e-4, "grad_weight");  // 20 products per element: well inside 1e-4
+    check_close(gb, gb_ref, 1e-4, "grad_bias");
+}
+
+// ---- conv2d: hand-computed values ----
+
+TEST_CASE("conv2d: hand-computed values") {
+    // x = [[1,2,3],[4,5,6],[7,8,9]], k = [[1,2],[3,4]].
+    const Tensor x = tensor({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+    const Tensor k = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
+
+    SUBCASE("valid, with and without bias") {
+        // out[0][0] = 1·1 + 2·2 + 3·4 + 4·5 = 37     out[0][1] = 1·2 + 2·3 + 3·5 + 4·6 = 47
+        // out[1][0] = 1·4 + 2·5 + 3·7 + 4·8 = 67     out[1][1] = 1·5 + 2·6 + 3·8 + 4·9 = 77
+        const Tensor y = conv2d(x, k);
+        CHECK(y.shape() == Shape{1, 1, 2, 2});
+        CHECK(y.to_vector() == FV{37, 47, 67, 77});
+        CHECK(conv2d(x, k, tensor({0.5f})).to_vector() == FV{37.5f, 47.5f, 67.5f, 77.5f});
+    }
+    SUBCASE("padding 1") {
+        // The zero-padded 5×5 input; output 4×4 = floor((3 + 2 − 2)/1) + 1. Corners see one tap:
+        // out[0][0] = 4·x00 = 4, out[0][3] = 3·x02 = 9, out[3][0] = 2·x20 = 14, out[3][3] = 1·x22 = 9;
+        // edges two taps: out[0][1] = 3·1 + 4·2 = 11, out[1][0] = 2·1 + 4·4 = 18;
+        // interior rows 1–2, cols 1–2 are the valid result above (37, 47, 67, 77).
+        const Tensor y = conv2d(x, k, Tensor(), 1, 1);
+        CHECK(y.shape() == Shape{1, 1, 4, 4});
+        CHECK(y.to_vector() == FV{4, 11, 18, 9, 18, 37, 47, 21, 36, 67, 77, 33, 14, 23, 26, 9});
+    }
+    SUBCASE("stride 2") {
+        // 4×4 input 1..16 and a 2×2 kernel of ones, stride 2: sums of the four 2×2 blocks
+        // 1+2+5+6 = 14, 3+4+7+8 = 22, 9+10+13+14 = 46, 11+12+15+16 = 54.
+        const Tensor x4 = arange(1.0f, 17.0f).reshape({1, 1, 4, 4});
+        const Tensor y = conv2d(x4, ones({1, 1, 2, 2}), Tensor(), /*stride=*/2);
+        CHECK(y.shape() == Shape{1, 1, 2, 2});
+        CHECK(y.to_vector() == FV{14, 22, 46, 54});
+    }
+    SUBCASE("dilation 2") {
+        // The 2×2 kernel spread to 3×3 reads the corners: 1·1 + 2·3 + 3·7 + 4·9 = 64.
+        const Tensor y = conv2d(x, k, Tensor(), 1, 0, /*dilation=*/2);
+        CHECK(y.shape() == Shape{1, 1, 1, 1});
+        CHECK(y.item() == 64.0f);
+    }
+    SUBCASE("two channels in, two out, 1×1 kernel, with bias") {
+        // ch0 = [[1,2],[3,4]], ch1 = [[5,6],[7,8]]; w[0] = (1, 10), w[1] = (−1, 0.5); b = (100, 0).
+        // out0 = ch0 + 10·ch1 + 100 = 151, 162, 173, 184;  out1 = −ch0 + 0.5·ch1 = 1.5, 1, 0.5, 0.
+        Tensor xi = tensor({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+        Tensor w = tensor({1, 10, -1, 0.5f}, {2, 2, 1, 1});
+        Tensor b = tensor({100, 0});
+        xi.requires_grad_();
+        w.requires_grad_();
+        b.requires_grad_();
+        const Tensor y = conv2d(xi, w, b);
+        CHECK(y.to_vector() == FV{151, 162, 173, 184, 1.5f, 1, 0.5f, 0});
+        // d(sum y): grad_x[c] = Σ_o w[o][c] → ch0: 1 − 1 = 0, ch1: 10 + 0.5 = 10.5 at every pixel;
+        // grad_w[o][c] = Σ pixels of ch c → 10 and 26 for both o; grad_b[o] = 4 pixels.
+        y.backward(ones(y.shape()));
+        CHECK(xi.grad().to_vector() == FV{0, 0, 0, 0, 10.5f, 10.5f, 10.5f, 10.5f});
+        CHECK(w.grad().to_vector() == FV{10, 26, 10, 26});
+        CHECK(b.grad().to_vector() == FV{4, 4});
+    }
+}
+
+TEST_CASE("conv2d: hand-computed backward") {
+    // Same x and k as above, loss = Σ out (valid conv, 2×2 output).
+    // grad_k[a][b] = Σ of the 2×2 block of x at (a, b): 1+2+4+5 = 12, 2+3+5+6 = 16, 4+5+7+8 = 24,
+    //                5+6+8+9 = 28.
+    // grad_x[p][q] = Σ of the taps covering (p, q): corners 1, 2, 3, 4; edges x01: 1+2 = 3,
+    //                x10: 1+3 = 4, x12: 2+4 = 6, x21: 3+4 = 7; centre 1+2+3+4 = 10. grad_b = 4.
+    Tensor x = tensor({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+    Tensor k = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
+    Tensor b = tensor({0});
+    x.requires_grad_();
+    k.requires_grad_();
+    b.requires_grad_();
+    const Tensor y = conv2d(x, k, b);
+    y.backward(ones(y.shape()));
+    CHECK(k.grad().to_vector() == FV{12, 16, 24, 28});
+    CHECK(x.grad().to_vector() == FV{1, 3, 2, 4, 10, 6, 3, 7, 4});
+    CHECK(b.grad().to_vector() == FV{4});
+}
+
+// ---- conv2d vs the direct reference, through the op ----
+
+TEST_CASE("conv2d: op forward and backward match the direct reference at random shapes") {
+    Generator gen(4);
+    for (const Geo& g : conv_geos) {
+        const auto w = window(g);
+        CAPTURE(g.kh);
+        CAPTURE(g.ph);
+        CAPTURE(g.dh);
+        Tensor x = grad_input({g.n, g.c, g.h, g.w}, gen);
+        Tensor wt = grad_input({g.o, g.c, g.kh, g.kw}, gen);
+        Tensor b = g.bias ? grad_input({g.o}, gen) : Tensor();
+        const Tensor y = conv2d(x, wt, b, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw});
+        REQUIRE(y.shape() == Shape{g.n, g.o, w.out_h, w.out_w});
+        FV y_ref(static_cast<std::size_t>(y.numel()));
+        kernels::ref::conv2d_forward(y_ref.data(), x.data_ptr(), wt.data_ptr(), g.bias ? b.data_ptr() : nullptr, g.n,
+                                     g.c, g.o, w);
+        check_close(y.to_vector(), y_ref, conv_tol, "forward");
+
+        const Tensor go = uniform(y.shape(), -1.0f, 1.0f, gen);
+        y.backward(go);
+        FV gi(static_cast<std::size_t>(x.numel())), gw(static_cast<std::size_t>(wt.numel())),
+            gb(static_cast<std::size_t>(g.o));
+        kernels::ref::conv2d_backward(gi.data(), gw.data(), gb.data(), go.data_ptr(), x.data_ptr(), wt.data_ptr(), g.n,
+                                      g.c, g.o, w);
+        check_close(x.grad().to_vector(), gi, conv_tol, "grad_input");
+        check_close(wt.grad().to_vector(), gw, conv_tol, "grad_weight");
+        if (g.bias) check_close(b.grad().to_vector(), gb, conv_tol, "grad_bias");
+    }
+}
+
+// ---- gradchecks ----
+
+TEST_CASE("gradcheck: conv2d w.r.t. input, weight and bias") {
+    // conv2d is linear in each argument, so central differences are exact up to float32
+    // rounding; the default tolerances (see gradcheck.hpp) apply unchanged.
+    Generator gen(5);
+    SUBCASE("stride 1, no padding") {
+        gradcheck("conv2d", [](const V& v) { return conv2d(v[0], v[1], v[2]); },
+                  {grad_input({2, 2, 5, 5}, gen), grad_input({3, 2, 3, 3}, gen), grad_input({3}, gen)});
+    }
+    SUBCASE("stride 2, padding 1, dilation 1") {
+        gradcheck("conv2d s2 p1", [](const V& v) { return conv2d(v[0], v[1], v[2], 2, 1); },
+                  {grad_input({1, 3, 6, 5}, gen), grad_input({2, 3, 3, 2}, gen), grad_input({2}, gen)});
+    }
+    SUBCASE("stride (1, 2), padding (2, 1), dilation 2, no bias") {
+        gradcheck("conv2d d2", [](const V& v) { return conv2d(v[0], v[1], Tensor(), {1, 2}, {2, 1}, 2); },
+                  {grad_input({2, 2, 5, 6}, gen), grad_input({2, 2, 2, 3}, gen)});
+    }
+}
+
+TEST_CASE("gradcheck: max_pool2d") {
+    // distinct_input keeps values 0.05 apart, more than 2·eps = 0.02, so no ±eps step changes
+    // which element is a window's maximum (no ties, no kink crossed).
+    Generator gen(6);
+    gradcheck("max_pool2d k2", [](const V& v) { return max_pool2d(v[0], 2); }, {distinct_input({2, 2, 4, 6}, gen)});
+    gradcheck("max_pool2d k3 s2 p1", [](const V& v) { return max_pool2d(v[0], 3, 2, 1); },
+              {distinct_input({1, 2, 5, 5}, gen)});
+    gradcheck("max_pool2d k3 s1 p1 (overlapping)", [](const V& v) { return max_pool2d(v[0], 3, 1, 1); },
+              {distinct_input({1, 1, 4, 4}, gen)});
+}
+
+TEST_CASE("gradcheck: avg_pool2d") {
+    Generator gen(7);  // linear in x: default tolerances
+    for (bool include_pad : {true, false}) {
+        CAPTURE(include_pad);
+        gradcheck("avg_pool2d k2", [](const V& v) { return avg_pool2d(v[0], 2); }, {grad_input({2, 1, 4, 4}, gen)});
+        gradcheck("avg_pool2d k3 s2 p1",
+                  [include_pad](const V& v) { return avg_pool2d(v[0], 3, 2, 1, include_pad); },
+                  {grad_input({1, 2, 5, 6}, gen)});
+        gradcheck("avg_pool2d k(2,3) s1 p(1,1)",
+                  [include_pad](const V& v) { return avg_pool2d(v[0], {2, 3}, 1, {1, 1}, include_pad); },
+                  {grad_input({1, 1, 4, 4}, gen)});
+    }
+}
+
+// ---- pooling: hand-computed values ----
+
+TEST_CASE("max_pool2d: hand-computed values and gradients") {
+    SUBCASE("2×2 windows") {
+        // x = [[1,5,2,0],[3,4,8,7],[9,6,1,2],[0,3,4,5]]: block maxima 5 (flat 1), 8 (6), 9 (8), 5 (15).
+        Tensor x = tensor({1, 5, 2, 0, 3, 4, 8, 7, 9, 6, 1, 2, 0, 3, 4, 5}, {1, 1, 4, 4});
+        x.requires_grad_();
+        const Tensor y = max_pool2d(x, 2);
+        CHECK(y.shape() == Shape{1, 1, 2, 2});
+        CHECK(y.to_vector() == FV{5, 8, 9, 5});
+        // Each output's gradient lands on its argmax only.
+        y.backward(tensor({1, 2, 3, 4}, {1, 1, 2, 2}));
+        CHECK(x.grad().to_vector() == FV{0, 1, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0, 4});
+    }
+    SUBCASE("padding is -inf, not 0") {
+        // x = −[[1,2,3],[4,5,6],[7,8,9]], kernel 3, stride 2, padding 1 → 2×2 windows over the real
+        // elements {1,2,4,5}, {2,3,5,6}, {4,5,7,8}, {5,6,8,9} (negated): maxima −1, −2, −4, −5.
+        const Tensor x = tensor({-1, -2, -3, -4, -5, -6, -7, -8, -9}, {1, 1, 3, 3});
+        CHECK(max_pool2d(x, 3, 2, 1).to_vector() == FV{-1, -2, -4, -5});
+    }
+    SUBCASE("overlapping windows add their gradients") {
+        // Same x, kernel 3, stride 1, padding 1 → 3×3 outputs. Windows (0,0), (0,1), (1,0), (1,1)
+        // all contain x00 = −1; (0,2), (1,2) pick x01 = −2; (2,0), (2,1) pick x10 = −4; (2,2) picks
+        // x11 = −5. With all output gradients 1: grad x00 = 4, x01 = 2, x10 = 2, x11 = 1.
+        Tensor x = tensor({-1, -2, -3, -4, -5, -6, -7, -8, -9}, {1, 1, 3, 3});
+        x.requires_grad_();
+        const Tensor y = max_pool2d(x, 3, 1, 1);
+        CHECK(y.to_vector() == FV{-1, -1, -2, -1, -1, -2, -4, -4, -5});
+        y.backward(ones(y.shape()));
+        CHECK(x.grad().to_vector() == FV{4, 2, 0, 2, 1, 0, 0, 0, 0});
+    }
+    SUBCASE("ties pick the first element; NaN propagates") {
+        Tensor x = full({1, 1, 2, 2}, 3.0f);
+        x.requires_grad_();
+        const Tensor y = max_pool2d(x, 2);
+        y.backward(ones(y.shape()));
+        CHECK(x.grad().to_vector() == FV{1, 0, 0, 0});
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        CHECK(std::isnan(max_pool2d(tensor({1, nan, 3, 2}, {1, 1, 2, 2}), 2).item()));
+    }
+}
+
+TEST_CASE("avg_pool2d: hand-computed values and gradients") {
+    SUBCASE("2×2 windows") {
+        // x = 1..16 as 4×4: block means (1+2+5+6)/4 = 3.5, (3+4+7+8)/4 = 5.5, (9+10+13+14)/4 = 11.5,
+        // (11+12+15+16)/4 = 13.5.
+        CHECK(avg_pool2d(arange(1.0f, 17.0f).reshape({1, 1, 4, 4}), 2).to_vector() == FV{3.5f, 5.5f, 11.5f, 13.5f});
+    }
+    // x = [[1,2],[3,4]], kernel 2, stride 1, padding 1 → 3×3 outputs whose real elements are
+    // {1} {1,2} {2} / {1,3} {1,2,3,4} {2,4} / {3} {3,4} {4}.
+    Tensor x = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
+    x.requires_grad_();
+    SUBCASE("count_include_pad = true divides by 4") {
+        // 1/4, 3/4, 2/4 / 4/4, 10/4, 6/4 / 3/4, 7/4, 4/4.
+        const Tensor y = avg_pool2d(x, 2, 1, 1, true);
+        CHECK(y.to_vector() == FV{0.25f, 0.75f, 0.5f, 1, 2.5f, 1.5f, 0.75f, 1.75f, 1});
+        // Every input sits in 4 windows, each passing on 1/4: gradient 1.
+        y.backward(ones(y.shape()));
+        CHECK(x.grad().to_vector() == FV{1, 1, 1, 1});
+    }
+    SUBCASE("count_include_pad = false divides by the real count") {
+        // 1/1, 3/2, 2/1 / 4/2, 10/4, 6/2 / 3/1, 7/2, 4/1.
+        const Tensor y = avg_pool2d(x, 2, 1, 1, false);
+        CHECK(y.to_vector() == FV{1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4});
+        // x00 is in windows of counts 1, 2, 2, 4: 1 + 1/2 + 1/2 + 1/4 = 2.25; same for each corner.
+        y.backward(ones(y.shape()));
+        CHECK(x.grad().to_vector() == FV{2.25f, 2.25f, 2.25f, 2.25f});
+    }
+}
+
+// ---- determinism ----
+
+TEST_CASE("conv2d: forward and backward are bit-identical for 1, 2 and 4 threads") {
+    const int saved = get_num_threads();
+    Generator gen(8);
+    const Tensor x0 = uniform({7, 3, 11, 10}, -1.0f, 1.0f, gen);
+    const Tensor w0 = uniform({5, 3, 3, 3}, -1.0f, 1.0f, gen);
+    const Tensor b0 = uniform({5}, -1.0f, 1.0f, gen);
+    const Tensor x1 = uniform({1, 4, 9, 9}, -1.0f, 1.0f, gen);  // batch 1: sgemm splits rows instead
+    const Tensor w1 = uniform({16, 4, 3, 3}, -1.0f, 1.0f, gen);
+    std::vector<std::vector<FV>> results;
+    for (int threads : {1, 2, 4}) {
+        set_num_threads(threads);
+        std::vector<FV> r;
+        for (int which = 0; which < 2; ++which) {
+            Tensor x = (which == 0 ? x0 : x1).clone(), w = (which == 0 ? w0 : w1).clone(), b = b0.clone();
+            x.requires_grad_();
+            w.requires_grad_();
+            b.requires_grad_();
+            const Tensor y = which == 0 ? conv2d(x, w, b, 2, 1) : conv2d(x, w, Tensor(), 1, 1);
+            y.backward(full(y.shape(), 0.37f));
+            r.push_back(y.to_vector());
+            r.push_back(x.grad().to_vector());
+            r.push_back(w.grad().to_vector());
+            if (which == 0) r.push_back(b.grad().to_vector());
+            const Tensor p = max_pool2d(y, 2);
+            r.push_back(p.to_vector());
+        }
+        results.push_back(r);
+    }
+    set_num_threads(saved);
+    CHECK(get_num_threads() == saved);
+    for (std::size_t t = 1; t < results.size(); ++t)
+        for (std::size_t i = 0; i < results[0].size(); ++i) {
+            CAPTURE(t);
+            CAPTURE(i);
+            CHECK(bit_equal(results[t][i], results[0][i]));
+        }
+}
+
+// ---- the seed network's shapes ----
+
+TEST_CASE("the seed net's shapes: 28×28 → conv5 → pool2 → conv5 → pool2, and avg_pool2d(10)") {
+    Generator gen(9);
+    Tensor x = uniform({64, 1, 28, 28}, 0.0f, 1.0f, gen);
+    Tensor w1 = uniform({10, 1, 5, 5}, -0.2f, 0.2f, gen), b1 = uniform({10}, -0.2f, 0.2f, gen);
+    Tensor w2 = uniform({20, 10, 5, 5}, -0.06f, 0.06f, gen), b2 = uniform({20}, -0.06f, 0.06f, gen);
+    for (Tensor* p : {&w1, &b1, &w2, &b2}) p->requires_grad_();
+    const Tensor c1 = conv2d(x, w1, b1);
+    CHECK(c1.shape() == Shape{64, 10, 24, 24});
+    FV ref1(static_cast<std::size_t>(c1.numel()));
+    const auto win1 = kernels::make_window(28, 28, 5, 5, 1, 1, 0, 0);
+    kernels::ref::conv2d_forward(ref1.data(), x.data_ptr(), w1.data_ptr(), b1.data_ptr(), 64, 1, 10, win1);
+    check_close(c1.to_vector(), ref1, conv_tol, "conv1");
+    const Tensor p1 = max_pool2d(c1, 2);
+    CHECK(p1.shape() == Shape{64, 10, 12, 12});
+    const Tensor c2 = conv2d(p1, w2, b2);
+    CHECK(c2.shape() == Shape{64, 20, 8, 8});
+    FV ref2(static_cast<std::size_t>(c2.numel()));
+    const auto win2 = kernels::make_window(12, 12, 5, 5, 1, 1, 0, 0);
+    kernels::ref::conv2d_forward(ref2.data(), p1.data_ptr(), w2.data_ptr(), b2.data_ptr(), 64, 10, 20, win2);
+    check_close(c2.to_vector(), ref2, conv_tol, "conv2");
+    const Tensor p2 = max_pool2d(c2, 2);
+    CHECK(p2.shape() == Shape{64, 20, 4, 4});
+    p2.backward(ones(p2.shape()));
+    CHECK(w1.grad().shape() == w1.shape());
+    CHECK(b1.grad().shape() == Shape{10});
+    CHECK(w2.grad().shape() == w2.shape());
+    // Σ of p2's gradient (all ones) reaches b2 once per pooled output: 64 images × 4×4 each.
+    for (float v : b2.grad().to_vector()) CHECK(v == 1024.0f);
+
+    // avg_pool2d(10) on a 280×280 image of values i·280 + j: block (a, b) averages to
+    // (10a + 4.5)·280 + 10b + 4.5. All partial sums are integers < 2^24, so the result is exact.
+    const Tensor big = arange(0.0f, 280.0f * 280.0f).reshape({1, 1, 280, 280});
+    const Tensor small = avg_pool2d(big, 10);
+    REQUIRE(small.shape() == Shape{1, 1, 28, 28});
+    bool all_exact = true;
+    for (int a = 0; a < 28; ++a)
+        for (int b = 0; b < 28; ++b)
+            all_exact = all_exact && small.at({0, 0, a, b}) == (10.0f * a + 4.5f) * 280.0f + 10.0f * b + 4.5f;
+    CHECK(all_exact);
+}
+
+// ---- other inputs ----
+
+TEST_CASE("conv2d and pooling: 3-D inputs, strided inputs, grad mode") {
+    Generator gen(10);
+    const Tensor x = uniform({2, 3, 6, 6}, -1.0f, 1.0f, gen);
+    const Tensor w = uniform({4, 3, 3, 3}, -1.0f, 1.0f, gen);
+    SUBCASE("a 3-D input is one image") {
+        const Tensor y3 = conv2d(x.select(0, 1), w, Tensor(), 1, 1);
+        CHECK(y3.shape() == Shape{4, 6, 6});
+        CHECK(bit_equal(y3.to_vector(), conv2d(x, w, Tensor(), 1, 1).select(0, 1).to_vector()));
+        CHECK(max_pool2d(x.select(0, 0), 2).shape() == Shape{3, 3, 3});
+        CHECK(avg_pool2d(x.select(0, 0), 3, 3).shape() == Shape{3, 2, 2});
+        // and the gradient flows back through the reshape to the 3-D tensor
+        Tensor xi = x.select(0, 0).clone();
+        xi.requires_grad_();
+        conv2d(xi, w).backward(ones({4, 4, 4}));
+        CHECK(xi.grad().shape() == Shape{3, 6, 6});
+    }
+    SUBCASE("non-contiguous inputs are read through their strides") {
+        const Tensor xt = x.transpose(2, 3);  // [2, 3, 6, 6] with swapped strides
+        REQUIRE_FALSE(xt.is_contiguous());
+        CHECK(bit_equal(conv2d(xt, w).to_vector(), conv2d(xt.contiguous(), w).to_vector()));
+        CHECK(bit_equal(max_pool2d(xt, 2).to_vector(), max_pool2d(xt.contiguous(), 2).to_vector()));
+        CHECK(bit_equal(avg_pool2d(xt, 2).to_vector(), avg_pool2d(xt.contiguous(), 2).to_vector()));
+    }
+    SUBCASE("no graph without requires_grad or under NoGradGuard; freed graph throws") {
+        CHECK_FALSE(conv2d(x, w).requires_grad());
+        Tensor wg = w.clone();
+        wg.requires_grad_();
+        {
+            NoGradGuard ng;
+            CHECK_FALSE(conv2d(x, wg).requires_grad());
+            CHECK_FALSE(max_pool2d(wg, 2).requires_grad());
+        }
+        const Tensor y = max_pool2d(conv2d(x, wg), 2);
+        CHECK(y.requires_grad());
+        y.backward(ones(y.shape()));
+        CHECK_THROWS_AS(y.backward(ones(y.shape())), autograd_error);
+    }
+}
+
+// ---- errors ----
+
+TEST_CASE("conv2d and pooling: bad shapes and arguments throw clear errors") {
+    const Tensor x = ones({1, 3, 5, 5});
+    const Tensor w = ones({2, 3, 3, 3});
+    check_throws_with<shape_error>([&] { conv2d(ones({3, 5}), w); }, "conv2d: expected a 4-D");
+    check_throws_with<shape_error>([&] { conv2d(x, ones({2, 3, 3})); }, "4-D weight");
+    check_throws_with<shape_error>([&] { conv2d(x, ones({2, 2, 3, 3})); }, "has 3 channels");
+    check_throws_with<shape_error>([&] { conv2d(x, w, ones({3})); }, "bias of shape [3]");
+    check_throws_with<shape_error>([&] { conv2d(x, ones({2, 3, 7, 7})); }, "too small");
+    check_throws_with<shape_error>([&] { conv2d(x, w, Tensor(), 1, 0, 3); }, "too small");  // dilated 7×7
+    check_throws_with<value_error>([&] { conv2d(x, w, Tensor(), 0); }, "stride must be >= 1");
+    check_throws_with<value_error>([&] { conv2d(x, w, Tensor(), 1, {0, -1}); }, "padding must be >= 0");
+    check_throws_with<value_error>([&] { conv2d(x, w, Tensor(), 1, 0, {1, 0}); }, "dilation must be >= 1");
+
+    for (const char* op : {"max_pool2d", "avg_pool2d"}) {
+        CAPTURE(op);
+        const bool is_max = std::string(op) == "max_pool2d";
+        auto pool = [is_max](const Tensor& t, Pair2d k, Pair2d s, Pair2d p) {
+            return is_max ? max_pool2d(t, k, s, p) : avg_pool2d(t, k, s, p);
+        };
+        check_throws_with<shape_error>([&] { pool(ones({5, 5}), 2, 2, 0); }, "expected a 4-D");
+        check_throws_with<value_error>([&] { pool(x, 0, 1, 0); }, "kernel_size must be >= 1");
+        check_throws_with<value_error>([&] { pool(x, 2, 0, 0); }, "stride must be >= 1");
+        check_throws_with<value_error>([&] { pool(x, 2, 2, -1); }, "padding must be >= 0");
+        check_throws_with<value_error>([&] { pool(x, 3, 1, 2); }, "at most half");
+        check_throws_with<shape_error>([&] { pool(x, 6, 1, 0); }, "too small");
+    }
+}
