@@ -1,0 +1,112 @@
+// nanotorch/data/dataloader.hpp — mini-batches over a Dataset, optionally shuffled.
+//
+// Iterating a DataLoader yields Batch{data, target}: data [B, 1, H, W] copied out of the data
+// set, target the B labels. Each pass (each begin()) draws a fresh permutation from the
+// Generator given at construction (Fisher–Yates, serial), so a seed fixes every epoch's order.
+// The loader shares the data set's image storage; it keeps a reference to the generator,
+// which must outlive it.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include <nanotorch/core/random.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/data/mnist.hpp>
+#include <nanotorch/error.hpp>
+
+namespace nanotorch::data {
+
+class DataLoaderOptions {
+public:
+    DataLoaderOptions(std::int64_t batch_size) : batch_size_(batch_size) {}
+    DataLoaderOptions& shuffle(bool v) { shuffle_ = v; return *this; }
+    DataLoaderOptions& drop_last(bool v) { drop_last_ = v; return *this; }
+    std::int64_t batch_size() const { return batch_size_; }
+    bool shuffle() const { return shuffle_; }
+    bool drop_last() const { return drop_last_; }
+
+private:
+    std::int64_t batch_size_;
+    bool shuffle_ = false;
+    bool drop_last_ = false;
+};
+
+struct Batch {
+    Tensor data;
+    std::vector<std::int64_t> target;
+};
+
+class DataLoader {
+public:
+    DataLoader(const Dataset& dataset, DataLoaderOptions options, Generator& gen = default_generator())
+        : dataset_(dataset), options_(options), gen_(gen) {
+        NANOTORCH_CHECK(options.batch_size() > 0, value_error, "DataLoader: batch_size must be positive, got ",
+                        options.batch_size());
+        NANOTORCH_CHECK(dataset.images.defined() && dataset.images.dim() >= 1 &&
+                            dataset.images.size(0) == dataset.size(),
+                        shape_error, "DataLoader: the data set has ", dataset.size(), " labels but images of shape ",
+                        dataset.images.defined() ? shape_str(dataset.images.shape()) : "undefined");
+    }
+
+    /// Number of batches per pass.
+    std::int64_t size() const {
+        const std::int64_t n = dataset_.size(), b = options_.batch_size();
+        return options_.drop_last() ? n / b : (n + b - 1) / b;
+    }
+
+    class Iterator {
+    public:
+        Iterator(const DataLoader* loader, std::int64_t batch) : loader_(loader), batch_(batch) {}
+        Batch operator*() const { return loader_->make_batch(batch_); }
+        Iterator& operator++() {
+            ++batch_;
+            return *this;
+        }
+        bool operator!=(const Iterator& o) const { return batch_ != o.batch_; }
+        bool operator==(const Iterator& o) const { return batch_ == o.batch_; }
+
+    private:
+        const DataLoader* loader_;
+        std::int64_t batch_;
+    };
+
+    /// Starts a pass: reshuffles when shuffle is on.
+    Iterator begin() {
+        order_.resize(static_cast<std::size_t>(dataset_.size()));
+        std::iota(order_.begin(), order_.end(), std::int64_t{0});
+        if (options_.shuffle())
+            for (std::size_t i = order_.size(); i > 1; --i)
+                std::swap(order_[i - 1], order_[static_cast<std::size_t>(gen_.randint(i))]);
+        return Iterator(this, 0);
+    }
+    Iterator end() const { return Iterator(this, size()); }
+
+private:
+    Batch make_batch(std::int64_t b) const {
+        const std::int64_t n = dataset_.size();
+        const std::int64_t start = b * options_.batch_size();
+        const std::int64_t count = std::min(options_.batch_size(), n - start);
+        Shape shape = dataset_.images.shape();
+        const std::int64_t per_item = dataset_.images.numel() / std::max<std::int64_t>(n, 1);
+        shape[0] = count;
+        Batch batch{empty(shape), std::vector<std::int64_t>(static_cast<std::size_t>(count))};
+        const Tensor src = dataset_.images.is_contiguous() ? dataset_.images : dataset_.images.contiguous();
+        for (std::int64_t i = 0; i < count; ++i) {
+            const std::int64_t idx = order_[static_cast<std::size_t>(start + i)];
+            std::memcpy(batch.data.data_ptr() + i * per_item, src.data_ptr() + idx * per_item,
+                        static_cast<std::size_t>(per_item) * sizeof(float));
+            batch.target[static_cast<std::size_t>(i)] = dataset_.labels[static_cast<std::size_t>(idx)];
+        }
+        return batch;
+    }
+
+    Dataset dataset_;  // a handle copy: images share storage, labels are copied
+    DataLoaderOptions options_;
+    Generator& gen_;
+    std::vector<std::int64_t> order_;
+};
+
+}  // namespace nanotorch::data

@@ -1,0 +1,33 @@
+// nanotorch/nn/functional.hpp — nn::functional (alias F): the stateless ops under the names
+// PyTorch users reach for, so `F::relu(F::max_pool2d(conv1(x), 2))` reads as in Python.
+// It only re-exports; every op lives (forward, backward, export mapping) in nanotorch/ops/.
+#pragma once
+
+#include <nanotorch/ops/conv.hpp>
+#include <nanotorch/ops/dropout.hpp>
+#include <nanotorch/ops/elementwise.hpp>
+#include <nanotorch/ops/linalg.hpp>
+#include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/shape.hpp>
+
+namespace nanotorch::nn::functional {
+using nanotorch::avg_pool2d;
+using nanotorch::conv2d;
+using nanotorch::cross_entropy;
+using nanotorch::dropout;
+using nanotorch::dropout2d;
+using nanotorch::flatten;
+using nanotorch::linear;
+using nanotorch::log_softmax;
+using nanotorch::max_pool2d;
+using nanotorch::nll_loss;
+using nanotorch::relu;
+using nanotorch::sigmoid;
+using nanotorch::softmax;
+using nanotorch::tanh;
+using nanotorch::Reduction;
+}  // namespace nanotorch::nn::functional
+
+namespace nanotorch {
+namespace F = nn::functional;
+}  // namespace nanotorch

@@ -1,0 +1,73 @@
+// nanotorch/nn/pool.hpp — MaxPool2d and AvgPool2d modules (stride defaults to the kernel size).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nanotorch/nn/module.hpp>
+#include <nanotorch/ops/conv.hpp>
+
+namespace nanotorch::nn {
+
+class Pool2dOptions {
+public:
+    Pool2dOptions(Pair2d kernel_size) : kernel_(kernel_size) {}  // implicit: MaxPool2d(Pair2d(2, 3))
+    // Implicit too: MaxPool2d(2) needs int -> options in ONE user-defined conversion
+    // (int -> Pair2d -> Pool2dOptions would be two, which C++ does not chain).
+    Pool2dOptions(std::int64_t kernel_size) : kernel_(kernel_size) {}
+    Pool2dOptions& stride(Pair2d v) { stride_ = v; return *this; }
+    Pool2dOptions& padding(Pair2d v) { padding_ = v; return *this; }
+    /// AvgPool2d only: whether zero padding counts in the divisor (PyTorch's default: true).
+    Pool2dOptions& count_include_pad(bool v) { count_include_pad_ = v; return *this; }
+    const Pair2d& kernel_size() const { return kernel_; }
+    Pair2d stride() const { return stride_ ? *stride_ : kernel_; }
+    const Pair2d& padding() const { return padding_; }
+    bool count_include_pad() const { return count_include_pad_; }
+
+private:
+    Pair2d kernel_;
+    std::optional<Pair2d> stride_;
+    Pair2d padding_ = 0;
+    bool count_include_pad_ = true;
+};
+using MaxPool2dOptions = Pool2dOptions;
+using AvgPool2dOptions = Pool2dOptions;
+
+namespace detail {
+inline std::string pool_repr(const Pool2dOptions& o) {
+    auto pair = [](const Pair2d& p) { return "[" + std::to_string(p.h) + ", " + std::to_string(p.w) + "]"; };
+    return "kernel_size=" + pair(o.kernel_size()) + ", stride=" + pair(o.stride()) + ", padding=" + pair(o.padding());
+}
+}  // namespace detail
+
+class MaxPool2dImpl : public Module {
+public:
+    MaxPool2dImpl(const Pool2dOptions& options) : options_(options) {}
+    Tensor forward(const Tensor& x) override {
+        return max_pool2d(x, options_.kernel_size(), options_.stride(), options_.padding());
+    }
+    std::string type_name() const override { return "MaxPool2d"; }
+    std::string extra_repr() const override { return detail::pool_repr(options_); }
+    const Pool2dOptions& options() const { return options_; }
+
+private:
+    Pool2dOptions options_;
+};
+NANOTORCH_MODULE(MaxPool2d);
+
+class AvgPool2dImpl : public Module {
+public:
+    AvgPool2dImpl(const Pool2dOptions& options) : options_(options) {}
+    Tensor forward(const Tensor& x) override {
+        return avg_pool2d(x, options_.kernel_size(), options_.stride(), options_.padding(), options_.count_include_pad());
+    }
+    std::string type_name() const override { return "AvgPool2d"; }
+    std::string extra_repr() const override { return detail::pool_repr(options_); }
+    const Pool2dOptions& options() const { return options_; }
+
+private:
+    Pool2dOptions options_;
+};
+NANOTORCH_MODULE(AvgPool2d);
+
+}  // namespace nanotorch::nn

@@ -1,0 +1,63 @@
+// nanotorch/optim/optimizer.hpp — the Optimizer base: a parameter list, zero_grad(), step().
+//
+// Optimizers take a std::vector<Tensor> (from Module::parameters()) and keep any per-parameter
+// state in vectors indexed like that list, never keyed by pointers, so state survives moves
+// and is saved/compared in a stable order. Updates run under NoGradGuard and only touch
+// parameters whose .grad is defined (like PyTorch, a parameter without a gradient is skipped).
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/error.hpp>
+
+namespace nanotorch::optim {
+
+class Optimizer {
+public:
+    explicit Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            NANOTORCH_CHECK(params_[i].defined(), value_error, "optimizer: parameter ", i, " is undefined");
+            NANOTORCH_CHECK(params_[i].is_leaf() && params_[i].requires_grad(), value_error,
+                            "optimizer: parameter ", i, " of shape ", shape_str(params_[i].shape()),
+                            " is not a leaf that requires grad");
+            NANOTORCH_CHECK(params_[i].is_contiguous(), value_error, "optimizer: parameter ", i,
+                            " is not contiguous");
+        }
+    }
+    virtual ~Optimizer() = default;
+    Optimizer(const Optimizer&) = delete;
+    Optimizer& operator=(const Optimizer&) = delete;
+
+    /// Drops every parameter's gradient (the next backward() starts from zero).
+    void zero_grad() {
+        for (auto& p : params_) p.zero_grad();
+    }
+    /// Applies one update from the current gradients.
+    virtual void step() = 0;
+
+    /// Learning rate, read and written by schedulers.
+    virtual double lr() const = 0;
+    virtual void set_lr(double lr) = 0;
+
+    const std::vector<Tensor>& parameters() const { return params_; }
+
+protected:
+    /// The gradient of parameter i as a contiguous tensor, or undefined when it has none.
+    Tensor grad_of(std::size_t i) const {
+        Tensor g = params_[i].grad();
+        if (!g.defined()) return g;
+        NANOTORCH_CHECK(g.shape() == params_[i].shape(), shape_error, "optimizer: gradient of shape ",
+                        shape_str(g.shape()), " for parameter ", i, " of shape ", shape_str(params_[i].shape()));
+        if (g.is_contiguous()) return g;
+        Tensor c = empty(g.shape());
+        g.copy_strided_to(c.data_ptr());
+        return c;
+    }
+
+    std::vector<Tensor> params_;
+};
+
+}  // namespace nanotorch::optim

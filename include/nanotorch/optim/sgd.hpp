@@ -1,0 +1,110 @@
+// nanotorch/optim/sgd.hpp — stochastic gradient descent with momentum, dampening, weight decay
+// and Nesterov, using PyTorch's exact update rule (torch.optim.SGD):
+//
+//   d = g + weight_decay·p
+//   if momentum ≠ 0:  b = d on the first step, else b = momentum·b + (1 − dampening)·d
+//                     d = d + momentum·b (nesterov) or d = b
+//   p = p − lr·d
+//
+// Momentum buffers live in a vector parallel to the parameter list. The arithmetic runs
+// through the SIMD kernels (axpy/axpby), elementwise, so it is the same for any thread count.
+#pragma once
+
+#include <vector>
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/core/grad_mode.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/error.hpp>
+#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/optim/optimizer.hpp>
+
+namespace nanotorch::optim {
+
+/// Builder-style options: SGDOptions(0.01).momentum(0.5).
+class SGDOptions {
+public:
+    SGDOptions(double lr) : lr_(lr) {}  // implicit on purpose: SGD(params, 0.01) reads naturally
+    SGDOptions& lr(double v) { lr_ = v; return *this; }
+    SGDOptions& momentum(double v) { momentum_ = v; return *this; }
+    SGDOptions& dampening(double v) { dampening_ = v; return *this; }
+    SGDOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+    SGDOptions& nesterov(bool v) { nesterov_ = v; return *this; }
+    double lr() const { return lr_; }
+    double momentum() const { return momentum_; }
+    double dampening() const { return dampening_; }
+    double weight_decay() const { return weight_decay_; }
+    bool nesterov() const { return nesterov_; }
+
+private:
+    double lr_;
+    double momentum_ = 0.0;
+    double dampening_ = 0.0;
+    double weight_decay_ = 0.0;
+    bool nesterov_ = false;
+};
+
+class SGD : public Optimizer {
+public:
+    /// Throws value_error for a negative lr, momentum or weight decay, or nesterov without
+    /// momentum / with dampening (PyTorch's rules).
+    SGD(std::vector<Tensor> params, SGDOptions options) : Optimizer(std::move(params)), options_(options) {
+        NANOTORCH_CHECK(options_.lr() >= 0.0, value_error, "SGD: invalid learning rate ", options_.lr());
+        NANOTORCH_CHECK(options_.momentum() >= 0.0, value_error, "SGD: invalid momentum ", options_.momentum());
+        NANOTORCH_CHECK(options_.weight_decay() >= 0.0, value_error, "SGD: invalid weight_decay ",
+                        options_.weight_decay());
+        NANOTORCH_CHECK(!options_.nesterov() || (options_.momentum() > 0.0 && options_.dampening() == 0.0),
+                        value_error, "SGD: nesterov momentum requires a momentum and zero dampening");
+        momentum_buffers_.resize(params_.size());
+    }
+
+    void step() override {
+        NoGradGuard no_grad;
+        const float lr = static_cast<float>(options_.lr());
+        const float mom = static_cast<float>(options_.momentum());
+        const float one_minus_damp = static_cast<float>(1.0 - options_.dampening());  // in double, as PyTorch
+        const float wd = static_cast<float>(options_.weight_decay());
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            const Tensor g = grad_of(i);
+            if (!g.defined()) continue;
+            float* p = params_[i].data_ptr();
+            const std::int64_t n = params_[i].numel();
+            const float* d = g.data_ptr();
+            if (wd != 0.0f) {  // d = g + wd * p, in a scratch copy so .grad is left untouched
+                scratch_.assign(g.data_ptr(), g.data_ptr() + n);
+                kernels::axpy(scratch_.data(), wd, p, n);
+                d = scratch_.data();
+            }
+            if (mom != 0.0f) {
+                Tensor& buf = momentum_buffers_[i];
+                if (!buf.defined()) {
+                    buf = empty(params_[i].shape());
+                    std::copy(d, d + n, buf.data_ptr());
+                } else {
+                    kernels::axpby(buf.data_ptr(), one_minus_damp, d, mom, n);  // b = mom*b + (1-damp)*d
+                }
+                if (options_.nesterov()) {
+                    if (d != scratch_.data()) scratch_.assign(d, d + n);
+                    kernels::axpy(scratch_.data(), mom, buf.data_ptr(), n);  // d = d + mom*b
+                    d = scratch_.data();
+                } else {
+                    d = buf.data_ptr();
+                }
+            }
+            kernels::axpy(p, -lr, d, n);  // p = p - lr*d
+        }
+    }
+
+    double lr() const override { return options_.lr(); }
+    void set_lr(double lr) override { options_.lr(lr); }
+    const SGDOptions& options() const { return options_; }
+    /// Momentum buffer of parameter i (undefined before its first step with momentum).
+    const Tensor& momentum_buffer(std::size_t i) const { return momentum_buffers_.at(i); }
+
+private:
+    SGDOptions options_;
+    std::vector<Tensor> momentum_buffers_;
+    std::vector<float> scratch_;
+};
+
+}  // namespace nanotorch::optim
