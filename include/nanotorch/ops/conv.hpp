@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/conv.hpp>
@@ -40,6 +41,13 @@ struct Pair2d {
 inline std::ostream& operator<<(std::ostream& os, const Pair2d& p) { return os << '(' << p.h << ", " << p.w << ')'; }
 
 namespace ops::detail {
+
+/// ONNX attributes shared by MaxPool and AveragePool (sorted by name, as exporters write them).
+inline std::vector<trace::Attr> pool_attrs(const Pair2d& k, const Pair2d& s, const Pair2d& p) {
+    return {trace::attr("kernel_shape", std::vector<std::int64_t>{k.h, k.w}),
+            trace::attr("pads", std::vector<std::int64_t>{p.h, p.w, p.h, p.w}),
+            trace::attr("strides", std::vector<std::int64_t>{s.h, s.w})};
+}
 
 /// Checks one parameter pair is >= `min` on both sides (value_error naming op and parameter).
 inline void check_pair(const char* op, const char* what, const Pair2d& p, std::int64_t min) {
@@ -154,6 +162,12 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
         n->win = win;
         autograd::attach(out, n, {input, weight, bias});
     }
+    if (auto* tr = trace::active())  // ONNX Conv; pads are [top, left, bottom, right]
+        tr->emit("Conv", {trace::value(input), trace::value(weight), trace::value(bias)}, {out},
+                 {trace::attr("dilations", std::vector<std::int64_t>{dilation.h, dilation.w}),
+                  trace::attr("group", std::int64_t{1}), trace::attr("kernel_shape", std::vector<std::int64_t>{ws[2], ws[3]}),
+                  trace::attr("pads", std::vector<std::int64_t>{padding.h, padding.w, padding.h, padding.w}),
+                  trace::attr("strides", std::vector<std::int64_t>{stride.h, stride.w})});
     return out;
 }
 
@@ -195,6 +209,10 @@ inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
         n->planes = planes;
         autograd::attach(out, n, {x});
     }
+    if (auto* tr = trace::active()) {
+        if (x.dim() != 4) tr->unsupported("max_pool2d", "ONNX MaxPool needs a 4-D (N, C, H, W) input");
+        tr->emit("MaxPool", {trace::value(x)}, {out}, ops::detail::pool_attrs(kernel_size, stride, padding));
+    }
     return out;
 }
 /// max_pool2d with stride = kernel_size and no padding (PyTorch's default).
@@ -233,6 +251,14 @@ inline Tensor avg_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
         n->planes = planes;
         n->count_include_pad = count_include_pad;
         autograd::attach(out, n, {x});
+    }
+    if (auto* tr = trace::active()) {
+        if (x.dim() != 4) tr->unsupported("avg_pool2d", "ONNX AveragePool needs a 4-D (N, C, H, W) input");
+        auto attrs = ops::detail::pool_attrs(kernel_size, stride, padding);
+        // Without padding both divisors agree; ONNX's default (0) then needs no attribute.
+        if (count_include_pad && (padding.h > 0 || padding.w > 0))
+            attrs.insert(attrs.begin(), trace::attr("count_include_pad", std::int64_t{1}));
+        tr->emit("AveragePool", {trace::value(x)}, {out}, std::move(attrs));
     }
     return out;
 }

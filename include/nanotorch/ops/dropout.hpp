@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/config.hpp>
 #include <nanotorch/core/random.hpp>
 #include <nanotorch/core/tensor.hpp>
@@ -69,6 +70,8 @@ struct DropoutBackward : autograd::Node {
 inline Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator()) {
     ops::detail::check_dropout_p(p, "dropout");
     if (!training || p == 0.0f) return x;
+    if (auto* tr = trace::active())  // an eval-mode dropout is the identity and leaves no node
+        tr->unsupported("dropout", "it is active (training mode); export calls module.eval() first");
     const Tensor xc = ops::detail::as_contiguous(x);
     const std::vector<float> m = ops::detail::draw_dropout_mask(x.numel(), p, ops::detail::dropout_scale(p), gen);
     Tensor mask = tensor(m, x.shape());
@@ -120,6 +123,8 @@ inline Tensor dropout2d(const Tensor& x, float p, bool training, Generator& gen 
     NANOTORCH_CHECK(x.dim() == 3 || x.dim() == 4, shape_error,
                     "dropout2d: expected input of shape [N, C, H, W] or [C, H, W], got ", shape_str(x.shape()));
     if (!training || p == 0.0f) return x;
+    if (auto* tr = trace::active())  // an eval-mode dropout is the identity and leaves no node
+        tr->unsupported("dropout2d", "it is active (training mode); export calls module.eval() first");
     const Shape& s = x.shape();
     const std::int64_t plane = s[s.size() - 2] * s[s.size() - 1];
     std::int64_t channels = 1;

@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cmath>
+#include <string>
 #include <memory>
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/ops/broadcast.hpp>
@@ -72,6 +74,7 @@ struct AddBackward : autograd::Node {
 };
 inline Tensor add(const Tensor& a, const Tensor& b) {
     Tensor out = ops::detail::binary_forward(a, b, &kernels::add, "add");
+    if (auto* tr = trace::active()) tr->emit("Add", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<AddBackward>();
         n->a_shape = a.shape();
@@ -92,6 +95,7 @@ struct SubBackward : autograd::Node {
 };
 inline Tensor sub(const Tensor& a, const Tensor& b) {
     Tensor out = ops::detail::binary_forward(a, b, &kernels::sub, "sub");
+    if (auto* tr = trace::active()) tr->emit("Sub", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<SubBackward>();
         n->a_shape = a.shape();
@@ -115,6 +119,7 @@ struct MulBackward : autograd::Node {
 };
 inline Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor out = ops::detail::binary_forward(a, b, &kernels::mul, "mul");
+    if (auto* tr = trace::active()) tr->emit("Mul", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<MulBackward>();
         n->a = a.detach();
@@ -147,6 +152,7 @@ struct DivBackward : autograd::Node {
 };
 inline Tensor div(const Tensor& a, const Tensor& b) {
     Tensor out = ops::detail::binary_forward(a, b, &kernels::div, "div");
+    if (auto* tr = trace::active()) tr->emit("Div", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<DivBackward>();
         n->a = a.detach();
@@ -174,6 +180,17 @@ inline Tensor affine(const Tensor& x, float scale, float shift) {
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor out = empty(x.shape());
     kernels::mul_scalar(out.data_ptr(), xc.data_ptr(), scale, out.numel());
+    if (auto* tr = trace::active()) {
+        // The graph repeats our arithmetic exactly: one float multiply, then one float add.
+        // x·1 and x+0 are exact, so those steps are left out; x·(−1) is Neg.
+        Tensor scaled = scale == 1.0f ? x : (shift == 0.0f ? out : ops::detail::contiguous_copy(out));
+        if (scale == -1.0f)
+            tr->emit("Neg", {trace::value(x)}, {scaled});
+        else if (scale != 1.0f)
+            tr->emit("Mul", {trace::value(x), trace::scalar_constant(scale)}, {scaled});
+        if (shift != 0.0f) tr->emit("Add", {trace::value(scaled), trace::scalar_constant(shift)}, {out});
+        if (scale == 1.0f && shift == 0.0f) tr->alias(out, x);
+    }
     if (shift != 0.0f) kernels::add_scalar(out.data_ptr(), out.data_ptr(), shift, out.numel());
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<AffineBackward>();
@@ -202,6 +219,7 @@ struct ReciprocalScaleBackward : autograd::Node {
 /// s / x elementwise.
 inline Tensor rdiv(float s, const Tensor& x) {
     Tensor out = ops::detail::map_unary(x, [s](float v) { return s / v; });
+    if (auto* tr = trace::active()) tr->emit("Div", {trace::scalar_constant(s), trace::value(x)}, {out});
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<ReciprocalScaleBackward>();
         n->x = x.detach();
@@ -229,7 +247,14 @@ struct UnaryBackward : autograd::Node {
 
 namespace ops::detail {
 template <class Derivative>
-inline Tensor record_unary(Tensor out, const Tensor& x, const Tensor& saved, Derivative d, const char* name) {
+inline Tensor record_unary(Tensor out, const Tensor& x, const Tensor& saved, Derivative d, const char* name,
+                           const char* onnx_op, float exponent = 0.0f) {
+    if (auto* tr = trace::active()) {
+        if (std::string(onnx_op) == "Pow")
+            tr->emit("Pow", {trace::value(x), trace::scalar_constant(exponent)}, {out});
+        else
+            tr->emit(onnx_op, {trace::value(x)}, {out});
+    }
     if (autograd::any_requires_grad({&x})) {
         autograd::attach(out, std::make_shared<UnaryBackward<Derivative>>(saved.detach(), d, name), {x});
     }
@@ -239,21 +264,21 @@ inline Tensor record_unary(Tensor out, const Tensor& x, const Tensor& saved, Der
 
 inline Tensor exp(const Tensor& x) {
     Tensor y = ops::detail::map_unary(x, [](float v) { return std::exp(v); });
-    return ops::detail::record_unary(y, x, y, [](float yv) { return yv; }, "ExpBackward");
+    return ops::detail::record_unary(y, x, y, [](float yv) { return yv; }, "ExpBackward", "Exp");
 }
 inline Tensor log(const Tensor& x) {
     Tensor y = ops::detail::map_unary(x, [](float v) { return std::log(v); });
-    return ops::detail::record_unary(y, x, x, [](float xv) { return 1.0f / xv; }, "LogBackward");
+    return ops::detail::record_unary(y, x, x, [](float xv) { return 1.0f / xv; }, "LogBackward", "Log");
 }
 inline Tensor sqrt(const Tensor& x) {
     Tensor y = ops::detail::map_unary(x, [](float v) { return std::sqrt(v); });
-    return ops::detail::record_unary(y, x, y, [](float yv) { return 0.5f / yv; }, "SqrtBackward");
+    return ops::detail::record_unary(y, x, y, [](float yv) { return 0.5f / yv; }, "SqrtBackward", "Sqrt");
 }
 /// x ** p for a scalar exponent p.
 inline Tensor pow(const Tensor& x, float p) {
     Tensor y = ops::detail::map_unary(x, [p](float v) { return std::pow(v, p); });
     return ops::detail::record_unary(
-        y, x, x, [p](float xv) { return p == 0.0f ? 0.0f : p * std::pow(xv, p - 1.0f); }, "PowBackward");
+        y, x, x, [p](float xv) { return p == 0.0f ? 0.0f : p * std::pow(xv, p - 1.0f); }, "PowBackward", "Pow", p);
 }
 inline Tensor sigmoid(const Tensor& x) {
     // Split by sign so exp never overflows: for v < 0, e^v / (1 + e^v).
@@ -262,11 +287,11 @@ inline Tensor sigmoid(const Tensor& x) {
         const float e = std::exp(v);
         return e / (1.0f + e);
     });
-    return ops::detail::record_unary(y, x, y, [](float yv) { return yv * (1.0f - yv); }, "SigmoidBackward");
+    return ops::detail::record_unary(y, x, y, [](float yv) { return yv * (1.0f - yv); }, "SigmoidBackward", "Sigmoid");
 }
 inline Tensor tanh(const Tensor& x) {
     Tensor y = ops::detail::map_unary(x, [](float v) { return std::tanh(v); });
-    return ops::detail::record_unary(y, x, y, [](float yv) { return 1.0f - yv * yv; }, "TanhBackward");
+    return ops::detail::record_unary(y, x, y, [](float yv) { return 1.0f - yv * yv; }, "TanhBackward", "Tanh");
 }
 
 // ---- relu (vector kernels both ways; the gradient at exactly 0 is 0, as in PyTorch) ----
@@ -285,6 +310,7 @@ inline Tensor relu(const Tensor& x) {
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor y = empty(x.shape());
     kernels::relu_forward(y.data_ptr(), xc.data_ptr(), y.numel());
+    if (auto* tr = trace::active()) tr->emit("Relu", {trace::value(x)}, {y});
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<ReluBackward>();
         n->y = y.detach();

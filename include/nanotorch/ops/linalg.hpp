@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/config.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
@@ -249,6 +250,7 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
                                std::max<std::int64_t>(N, 1));
         });
     }
+    if (auto* tr = trace::active()) tr->emit("MatMul", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<MatmulBackward>();
         n->a = a.detach();
@@ -324,6 +326,11 @@ inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(
         beta = 1.0f;
     }
     gemm(false, matrix_operand(x, R, I), true, matrix_operand(w, O, I), R, O, I, beta, y.data_ptr(), O);
+    if (auto* tr = trace::active()) {  // Gemm: y = x·wᵀ + b
+        if (x.dim() != 2) tr->unsupported("linear", "ONNX Gemm needs a 2-D input; flatten it first");
+        tr->emit("Gemm", {trace::value(x), trace::value(w), trace::value(b)}, {y},
+                 {trace::attr("alpha", 1.0f), trace::attr("beta", 1.0f), trace::attr("transB", std::int64_t{1})});
+    }
     if (autograd::any_requires_grad({&x, &w, &b})) {
         auto n = std::make_shared<LinearBackward>();
         n->x = x.detach();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/config.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
@@ -213,11 +214,25 @@ struct SoftmaxBackward : autograd::Node {
 /// exp(x) / Σ exp(x) along `dim` (negative counts from the end), computed stably.
 /// Output has x's shape. Throws value_error when dim is out of range.
 /// Example: softmax(tensor({1, 2, 3}), 0) ≈ [0.0900, 0.2447, 0.6652].
+namespace ops::detail {
+/// ONNX Softmax/LogSoftmax: before opset 13 `axis` flattens the input to 2-D at that axis, which
+/// equals our single-dim softmax only when dim is the last one.
+inline void trace_softmax(const char* op_type, const Tensor& x, const Tensor& y, std::int64_t dim) {
+    auto* tr = trace::active();
+    if (!tr) return;
+    const std::int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), op_type);
+    if (tr->opset() < 13 && x.dim() > 0 && d != x.dim() - 1)
+        tr->unsupported(op_type, "over a dimension other than the last, it needs opset 13 (ExportOptions::opset)");
+    tr->emit(op_type, {trace::value(x)}, {y}, {trace::attr("axis", d)});
+}
+}  // namespace ops::detail
+
 inline Tensor softmax(const Tensor& x, std::int64_t dim) {
     const ops::detail::LineLayout l = ops::detail::line_layout(x.shape(), dim, "softmax");
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor y = empty(x.shape());
     kernels::softmax_forward(y.data_ptr(), xc.data_ptr(), l.outer, l.size, l.inner);
+    ops::detail::trace_softmax("Softmax", x, y, dim);
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<SoftmaxBackward>();
         n->y = y.detach();
@@ -250,6 +265,7 @@ inline Tensor log_softmax(const Tensor& x, std::int64_t dim) {
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor y = empty(x.shape());
     kernels::log_softmax_forward(y.data_ptr(), xc.data_ptr(), l.outer, l.size, l.inner);
+    ops::detail::trace_softmax("LogSoftmax", x, y, dim);
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<LogSoftmaxBackward>();
         n->y = y.detach();
@@ -286,6 +302,7 @@ struct NllLossBackward : autograd::Node {
 /// the first target index and value outside [0, C).
 inline Tensor nll_loss(const Tensor& log_probs, const std::vector<std::int64_t>& target,
                        Reduction reduction = Reduction::Mean) {
+    if (auto* tr = trace::active()) tr->unsupported("nll_loss", "losses are training-only; export the model, not the loss");
     ops::detail::check_classification(log_probs, target, "nll_loss");
     const std::int64_t N = log_probs.shape()[0], C = log_probs.shape()[1];
     const Tensor xc = ops::detail::as_contiguous(log_probs);
@@ -332,6 +349,8 @@ struct CrossEntropyBackward : autograd::Node {
 /// logits: [N, C]; target: N class indices in [0, C). Same shapes, result and errors as nll_loss.
 inline Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& target,
                             Reduction reduction = Reduction::Mean) {
+    if (auto* tr = trace::active())
+        tr->unsupported("cross_entropy", "losses are training-only; export the model, not the loss");
     ops::detail::check_classification(logits, target, "cross_entropy");
     const std::int64_t N = logits.shape()[0], C = logits.shape()[1];
     const Tensor xc = ops::detail::as_contiguous(logits);

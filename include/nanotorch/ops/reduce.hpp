@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/config.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
@@ -154,6 +155,19 @@ inline Tensor reduce_sum(const Tensor& x, const Shape& dims, bool keepdim, bool 
     // The mean of zero elements is 0/0 = NaN, as in PyTorch.
     const float count = static_cast<float>(r.inner);
     Tensor out = sum_rows(r, mean ? count : 1.0f);
+    if (auto* tr = trace::active()) {
+        std::vector<std::int64_t> axes;
+        for (std::size_t i = 0; i < mask.size(); ++i)
+            if (mask[i]) axes.push_back(static_cast<std::int64_t>(i));
+        const char* op_type = mean ? "ReduceMean" : "ReduceSum";
+        const std::int64_t keep = all ? 0 : keepdim;
+        if (axes.empty())
+            tr->emit("Identity", {trace::value(x)}, {out});
+        else if (!mean && tr->opset() >= 13)  // ReduceSum takes axes as an input from opset 13
+            tr->emit(op_type, {trace::value(x), trace::int64_constant(axes)}, {out}, {trace::attr("keepdims", keep)});
+        else
+            tr->emit(op_type, {trace::value(x)}, {out}, {trace::attr("axes", axes), trace::attr("keepdims", keep)});
+    }
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<SumBackward>();
         n->input_shape = x.shape();
@@ -245,6 +259,9 @@ inline MaxResult max_with_indices(const Tensor& x, std::int64_t dim, bool keepdi
             dst[o] = src[o * size + j];
         }
     });
+    if (auto* tr = trace::active())
+        tr->emit("ReduceMax", {trace::value(x)}, {res.values},
+                 {trace::attr("axes", std::vector<std::int64_t>{d}), trace::attr("keepdims", std::int64_t{keepdim})});
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<MaxBackward>();
         n->input_shape = x.shape();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/ops/broadcast.hpp>
@@ -69,7 +70,10 @@ struct ReshapeBackward : autograd::Node {
 };
 
 namespace ops::detail {
-inline Tensor record_reshape(Tensor out, const Tensor& x) {
+/// `requested` is the shape as the caller wrote it: a -1 stays -1 in the graph, so a traced
+/// view({-1, 320}) keeps working for other batch sizes.
+inline Tensor record_reshape(Tensor out, const Tensor& x, const Shape& requested) {
+    if (auto* tr = trace::active()) tr->emit("Reshape", {trace::value(x), trace::int64_constant(requested)}, {out});
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<ReshapeBackward>();
         n->input_shape = x.shape();
@@ -84,14 +88,14 @@ inline Tensor view(const Tensor& x, const Shape& shape) {
     const Shape s = ops::detail::infer_shape(shape, x.numel(), x.shape(), "view");
     NANOTORCH_CHECK(x.is_contiguous(), shape_error, "view: tensor of shape ", shape_str(x.shape()),
                     " is not contiguous; use reshape() (which copies) or contiguous() first");
-    return ops::detail::record_reshape(ops::detail::restride(x, s, contiguous_strides(s), x.offset()), x);
+    return ops::detail::record_reshape(ops::detail::restride(x, s, contiguous_strides(s), x.offset()), x, shape);
 }
 
 /// Like view, but copies when the layout does not allow a view.
 inline Tensor reshape(const Tensor& x, const Shape& shape) {
     const Shape s = ops::detail::infer_shape(shape, x.numel(), x.shape(), "reshape");
     const Tensor base = ops::detail::as_contiguous(x);
-    return ops::detail::record_reshape(ops::detail::restride(base, s, contiguous_strides(s), base.offset()), x);
+    return ops::detail::record_reshape(ops::detail::restride(base, s, contiguous_strides(s), base.offset()), x, shape);
 }
 
 /// Merges dims start_dim..end_dim into one.
@@ -139,6 +143,16 @@ inline Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std:
     Shape sh = x.shape();
     sh[static_cast<std::size_t>(d)] = length;
     Tensor out = ops::detail::restride(x, sh, x.strides(), x.offset() + start * x.strides()[static_cast<std::size_t>(d)]);
+    if (auto* tr = trace::active()) {  // Slice: attributes up to opset 9, inputs from opset 10
+        if (tr->opset() < 10)
+            tr->emit("Slice", {trace::value(x)}, {out},
+                     {trace::attr("axes", std::vector<std::int64_t>{d}),
+                      trace::attr("ends", std::vector<std::int64_t>{start + length}),
+                      trace::attr("starts", std::vector<std::int64_t>{start})});
+        else
+            tr->emit("Slice", {trace::value(x), trace::int64_constant({start}), trace::int64_constant({start + length}),
+                               trace::int64_constant({d})}, {out});
+    }
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<NarrowBackward>();
         n->input_shape = x.shape();
@@ -173,6 +187,8 @@ inline Tensor select(const Tensor& x, std::int64_t dim, std::int64_t index) {
     sh.erase(sh.begin() + d);
     st.erase(st.begin() + d);
     Tensor out = ops::detail::restride(x, sh, st, off);
+    if (auto* tr = trace::active())  // a 0-D index removes the dimension, like select
+        tr->emit("Gather", {trace::value(x), trace::int64_scalar(index)}, {out}, {trace::attr("axis", d)});
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<NarrowBackward>();
         n->input_shape = x.shape();
@@ -212,6 +228,11 @@ inline Tensor permute(const Tensor& x, const Shape& dims) {
         st[i] = x.strides()[static_cast<std::size_t>(d)];
     }
     Tensor out = ops::detail::restride(x, sh, st, x.offset());
+    if (auto* tr = trace::active()) {
+        Shape perm(dims.size());
+        for (std::size_t i = 0; i < dims.size(); ++i) perm[i] = wrap_dim(dims[i], x.dim(), "permute");
+        tr->emit("Transpose", {trace::value(x)}, {out}, {trace::attr("perm", perm)});
+    }
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<PermuteBackward>();
         n->inverse = inverse;
@@ -238,6 +259,7 @@ struct IdentityBackward : autograd::Node {
 /// A copy that owns its storage (differentiable).
 inline Tensor clone(const Tensor& x) {
     Tensor out = ops::detail::contiguous_copy(x);
+    if (auto* tr = trace::active()) tr->emit("Identity", {trace::value(x)}, {out});
     if (autograd::any_requires_grad({&x})) autograd::attach(out, std::make_shared<IdentityBackward>(), {x});
     return out;
 }
@@ -291,6 +313,11 @@ inline Tensor cat(const std::vector<Tensor>& xs, std::int64_t dim = 0) {
         window.for_each_element([&](float& e) { e = v[i++]; });
         sizes.push_back(s);
         start += s;
+    }
+    if (auto* tr = trace::active()) {
+        std::vector<trace::Input> ins;
+        for (const Tensor& t : xs) ins.push_back(trace::value(t));
+        tr->emit("Concat", ins, {out}, {trace::attr("axis", d)});
     }
     if (autograd::any_requires_grad(xs)) {
         auto n = std::make_shared<CatBackward>();
