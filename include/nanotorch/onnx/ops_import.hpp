@@ -1,0 +1,603 @@
+// nanotorch/onnx/ops_import.hpp — the ONNX operators the runtime executes: a table from op_type to
+// {check, run}.
+//
+// Each entry checks one NodeProto against the model's default-domain opset, returning a reason
+// string when the node uses a feature nanotorch does not implement (so the runtime can list every
+// such node up front), and runs it on Values (onnx/ops_support.hpp). Float math goes through
+// nanotorch's own ops (conv2d, max_pool2d, avg_pool2d, linear, matmul, softmax, reshape, cat, ...),
+// so a graph computes exactly what the same C++ calls would; padding nanotorch's pooling cannot
+// express (asymmetric, SAME, larger than half the kernel) is applied explicitly first, which gives
+// the same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
+// before opset 13, Reshape's allowzero) are chosen by the opset passed in. Deliberately absent:
+// graph validation and input binding (onnx/runtime.hpp), autograd (the runtime runs under
+// NoGradGuard), and operator versions outside opsets 7..17.
+#pragma once
+
+#include <algorithm>  // std::clamp, std::min/max
+#include <cmath>      // std::sqrt, std::log
+#include <cstdint>
+#include <limits>     // float range and infinities
+#include <map>        // the op table
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/error.hpp>
+#include <nanotorch/onnx/model.hpp>
+#include <nanotorch/onnx/ops_support.hpp>
+#include <nanotorch/ops/conv.hpp>
+#include <nanotorch/ops/elementwise.hpp>
+#include <nanotorch/ops/linalg.hpp>
+#include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/reduce.hpp>
+#include <nanotorch/ops/shape.hpp>
+
+namespace nanotorch::onnx::rt_detail {
+
+// ---- op interface ----
+
+/// What an op's run function sees: the node, the model's default opset, and one pointer per
+/// node input (nullptr for an omitted optional input, "" in the NodeProto).
+struct OpArgs {
+    const NodeProto& node;
+    std::int64_t opset;
+    std::vector<const Value*> in;
+
+    bool has(std::size_t k) const { return k < in.size() && in[k] != nullptr; }
+    const Value& value(std::size_t k) const {
+        NANOTORCH_CHECK(has(k), value_error, "required input #", k, " is missing");
+        return *in[k];
+    }
+    const Tensor& tensor(std::size_t k) const {
+        const Value& v = value(k);
+        NANOTORCH_CHECK(!v.is_int, value_error, "input #", k, " ('", node.input[k], "') must be float32, got int64");
+        return v.f;
+    }
+    const std::vector<std::int64_t>& ints(std::size_t k) const {
+        const Value& v = value(k);
+        NANOTORCH_CHECK(v.is_int, value_error, "input #", k, " ('", node.input[k], "') must be int64, got float32");
+        return v.i;
+    }
+    /// A one-element float input (Clip bounds, Pad's constant_value).
+    float scalar(std::size_t k) const {
+        const Tensor& t = tensor(k);
+        NANOTORCH_CHECK(t.numel() == 1, shape_error, "input #", k, " ('", node.input[k],
+                        "') must hold one element, got shape ", shape_str(t.shape()));
+        return t.to_vector()[0];
+    }
+};
+
+using CheckFn = std::string (*)(const NodeProto&, std::int64_t opset);
+using RunFn = std::vector<Value> (*)(const OpArgs&);
+
+/// One table entry. Input counts are the bounds over all supported opsets (check() narrows them
+/// per opset); outputs beyond max_outputs are optional outputs nanotorch does not produce.
+struct OpSpec {
+    std::size_t min_inputs = 1, max_inputs = 1, max_outputs = 1;
+    CheckFn check = nullptr;
+    RunFn run = nullptr;
+};
+
+// ---- spatial windows (Conv, MaxPool, AveragePool) ----
+
+/// Checks the attributes every windowed op shares; "" when supported.
+inline std::string check_window(const NodeProto& n, std::size_t spatial) {
+    const std::string mode = attr_str(n, "auto_pad", "NOTSET");
+    if (mode != "NOTSET" && mode != "VALID" && mode != "SAME_UPPER" && mode != "SAME_LOWER")
+        return "auto_pad '" + mode + "'";
+    if (spatial != 1 && spatial != 2) return std::to_string(spatial) + "-D windows (only 1-D and 2-D)";
+    return "";
+}
+
+/// Runs a 2-D op on x (rank 2 + spatial, spatial 1 or 2): a 1-D problem [N, C, L] becomes
+/// [N, C, 1, L] with a (1, k) window. `fn(x4, kernel, stride, dilation, pb, pe)` gets Pair2d's.
+template <class Fn>
+inline Tensor as_2d(const Tensor& x, const Window& w, Fn&& fn) {
+    const bool one_d = w.kernel.size() == 1;
+    auto pair = [&](const Shape& v) { return one_d ? Pair2d(1, v[0]) : Pair2d(v[0], v[1]); };
+    auto pad_pair = [&](const Shape& v) { return one_d ? Pair2d(0, v[0]) : Pair2d(v[0], v[1]); };
+    const Shape& s = x.shape();
+    const Tensor x4 = one_d ? reshape(x, {s[0], s[1], 1, s[2]}) : x;
+    const Tensor y = fn(x4, pair(w.kernel), pair(w.stride), pair(w.dilation), pad_pair(w.pad_begin),
+                        pad_pair(w.pad_end));
+    return one_d ? reshape(y, {y.size(0), y.size(1), y.size(3)}) : y;
+}
+
+/// x padded on its last two dims by (pb.h, pb.w) before and (pe.h, pe.w) after with `value`.
+inline Tensor pad_hw(const Tensor& x, Pair2d pb, Pair2d pe, float value) {
+    Shape b(4, 0), e(4, 0);
+    b[2] = pb.h, b[3] = pb.w, e[2] = pe.h, e[3] = pe.w;
+    return pad_tensor(x, b, e, PadMode::constant, value);
+}
+
+// nanotorch's pooling pads symmetrically by at most half the kernel; anything else is padded
+// explicitly first (with -inf for max, zeros for average), which gives the same windows.
+inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
+    return pb == pe && 2 * pb.h <= k.h && 2 * pb.w <= k.w;
+}
+
+inline std::vector<Value> run_conv(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    Tensor w = a.tensor(1);
+    const Tensor b = a.has(2) ? a.tensor(2) : Tensor();
+    const std::int64_t sp = w.dim() - 2;
+    NANOTORCH_CHECK(sp == 1 || sp == 2, unsupported_error, "Conv with ", sp, " spatial dimensions (only 1-D and 2-D)");
+    NANOTORCH_CHECK(x.dim() == w.dim(), shape_error, "Conv: input of shape ", shape_str(x.shape()),
+                    " does not match weight of shape ", shape_str(w.shape()));
+    const Shape kernel(w.shape().begin() + 2, w.shape().end());
+    NANOTORCH_CHECK(attr_ints(a.node, "kernel_shape", kernel) == kernel, shape_error, "Conv: kernel_shape ",
+                    shape_str(attr_ints(a.node, "kernel_shape")), " does not match weight of shape ",
+                    shape_str(w.shape()));
+    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
+    check_window_result(x, w.size(0), win, "Conv");
+    if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
+    return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
+        if (pb == pe) return conv2d(x4, w, b, s, pb, d);
+        return conv2d(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d);  // asymmetric: zero-pad explicitly
+    }));
+}
+
+inline std::string check_conv(const NodeProto& n, std::int64_t) {
+    if (attr_int(n, "group", 1) != 1) return "group = " + std::to_string(attr_int(n, "group", 1)) + " (only 1)";
+    const AttributeProto* k = find_attr(n, "kernel_shape");
+    return check_window(n, k ? k->ints.size() : 2);
+}
+
+template <bool Max>
+inline std::vector<Value> run_pool(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    const Shape kernel = attr_ints(a.node, "kernel_shape");
+    NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kernel.size()) + 2, shape_error, a.node.op_type,
+                    ": input of shape ", shape_str(x.shape()), " does not match kernel_shape ", shape_str(kernel));
+    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
+    check_window_result(x, x.size(1), win, a.node.op_type);
+    const bool include_pad = attr_int(a.node, "count_include_pad", 0) != 0;
+    return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d, Pair2d pb, Pair2d pe) {
+        if (native_pads(k, pb, pe)) return Max ? max_pool2d(x4, k, s, pb) : avg_pool2d(x4, k, s, pb, include_pad);
+        const float fill = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
+        Tensor y = Max ? max_pool2d(pad_hw(x4, pb, pe, fill), k, s, 0) : avg_pool2d(pad_hw(x4, pb, pe, 0.0f), k, s, 0);
+        if (Max || include_pad) return y;
+        // Divisor = real (non-pad) elements of each window: rescale the k.h*k.w average.
+        const std::int64_t H = x4.size(2), W = x4.size(3), oh = y.size(2), ow = y.size(3);
+        auto real = [](std::int64_t o, std::int64_t st, std::int64_t kk, std::int64_t p, std::int64_t n) {
+            return std::max<std::int64_t>(0, std::min(o * st + kk, p + n) - std::max(o * st, p));
+        };
+        std::vector<float> scale(static_cast<std::size_t>(oh * ow));
+        for (std::int64_t i = 0; i < oh; ++i)
+            for (std::int64_t j = 0; j < ow; ++j)
+                scale[static_cast<std::size_t>(i * ow + j)] =
+                    static_cast<float>(k.h * k.w) /
+                    static_cast<float>(real(i, s.h, k.h, pb.h, H) * real(j, s.w, k.w, pb.w, W));
+        return mul(y, tensor(scale, {oh, ow}));
+    }));
+}
+
+inline std::string check_pool(const NodeProto& n, std::int64_t) {
+    if (attr_int(n, "ceil_mode", 0) != 0) return "ceil_mode = 1";
+    for (std::int64_t d : attr_ints(n, "dilations"))
+        if (d != 1) return "dilations != 1 in pooling";
+    const AttributeProto* k = find_attr(n, "kernel_shape");
+    if (!k) return "missing kernel_shape";
+    return check_window(n, k->ints.size());
+}
+
+inline std::vector<Value> run_global_avg(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    NANOTORCH_CHECK(x.dim() >= 3, shape_error, "GlobalAveragePool: expected (N, C, D1, ...), got ",
+                    shape_str(x.shape()));
+    Shape dims;
+    for (std::int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    return one(mean(x, dims, true));
+}
+
+// ---- dense ----
+
+inline std::vector<Value> run_gemm(const OpArgs& a) {
+    const Tensor& A = a.tensor(0);
+    const Tensor& B = a.tensor(1);
+    NANOTORCH_CHECK(A.dim() == 2 && B.dim() == 2, shape_error, "Gemm: A ", shape_str(A.shape()), " and B ",
+                    shape_str(B.shape()), " must be 2-D");
+    const float alpha = attr_float(a.node, "alpha", 1.0f), beta = attr_float(a.node, "beta", 1.0f);
+    const Tensor lhs = attr_int(a.node, "transA", 0) ? A.t() : A;
+    const Tensor w = attr_int(a.node, "transB", 0) ? B : B.t();  // linear wants [N, K]
+    const std::int64_t M = lhs.size(0), N = w.size(0);
+    check_result_size({M, N}, "Gemm");
+    const Tensor C = a.has(2) ? a.tensor(2) : Tensor();
+    // The common exported form (alpha = beta = 1, bias [N]) is exactly nanotorch::linear.
+    if (alpha == 1.0f && (!C.defined() || (beta == 1.0f && C.shape() == Shape{N}))) return one(linear(lhs, w, C));
+    Tensor y = linear(lhs, w);
+    if (alpha != 1.0f) y = mul(y, alpha);
+    if (C.defined() && beta != 0.0f) {
+        NANOTORCH_CHECK(broadcast_shapes(C.shape(), {M, N}, "Gemm") == Shape({M, N}), shape_error, "Gemm: C of shape ",
+                        shape_str(C.shape()), " does not broadcast to [", M, ", ", N, "]");
+        y = add(y, beta == 1.0f ? C : mul(C, beta));
+    }
+    return one(y);
+}
+
+inline std::vector<Value> run_matmul(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    const Tensor& y = a.tensor(1);
+    if (x.dim() >= 1 && y.dim() >= 2) {  // guard the [.., M, K] x [.., K, N] result (others cannot grow)
+        const Shape xb(x.shape().begin(), x.shape().end() - std::min<std::int64_t>(x.dim(), 2));
+        Shape out = broadcast_shapes(xb, Shape(y.shape().begin(), y.shape().end() - 2), "MatMul");
+        out.push_back(x.dim() >= 2 ? x.size(-2) : 1);
+        out.push_back(y.size(-1));
+        check_result_size(out, "MatMul");
+    }
+    return one(matmul(x, y));
+}
+
+template <int Kind>  // 0 add, 1 sub, 2 mul, 3 div
+inline std::vector<Value> run_arith(const OpArgs& a) {
+    const Value& x = a.value(0);
+    const Value& y = a.value(1);
+    NANOTORCH_CHECK(x.is_int == y.is_int, value_error, a.node.op_type, ": inputs mix int64 and float32");
+    if (!x.is_int) {
+        check_result_size(broadcast_shapes(x.shape, y.shape, a.node.op_type.c_str()), a.node.op_type);
+        Tensor (*const fns[])(const Tensor&, const Tensor&) = {&add, &sub, &mul, &div};
+        return one(fns[Kind](x.f, y.f));
+    }
+    const Shape os = broadcast_shapes(x.shape, y.shape, a.node.op_type.c_str());
+    check_result_size(os, a.node.op_type);
+    const std::vector<std::int64_t> ox = broadcast_offsets(x.shape, os), oy = broadcast_offsets(y.shape, os);
+    std::vector<std::int64_t> out(ox.size());
+    for (std::size_t k = 0; k < out.size(); ++k) {
+        const std::int64_t p = x.i[static_cast<std::size_t>(ox[k])], q = y.i[static_cast<std::size_t>(oy[k])];
+        NANOTORCH_CHECK(Kind != 3 || q != 0, value_error, "Div: integer division by zero");
+        out[k] = Kind == 0 ? p + q : Kind == 1 ? p - q : Kind == 2 ? p * q : p / q;  // Div truncates, like C
+    }
+    return {Value::of_ints(std::move(out), os)};
+}
+
+// ---- activations and pointwise math ----
+
+/// [prod(s[:axis]), prod(s[axis:])]: the 2-D view Flatten and pre-13 Softmax use.
+inline Shape split_2d(const Shape& s, std::int64_t axis) {
+    Shape out{1, 1};
+    for (std::size_t d = 0; d < s.size(); ++d) out[static_cast<std::int64_t>(d) < axis ? 0 : 1] *= s[d];
+    return out;
+}
+
+template <bool Log>
+inline std::vector<Value> run_softmax(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    auto f = [](const Tensor& t, std::int64_t d) { return Log ? log_softmax(t, d) : softmax(t, d); };
+    if (a.opset >= 13) return one(f(x, attr_int(a.node, "axis", -1)));
+    // Before opset 13 the input is coerced to 2-D at `axis` and normalised over each row.
+    const std::int64_t r = x.dim(), axis = wrap_axis(attr_int(a.node, "axis", 1), std::max<std::int64_t>(r, 1), "axis");
+    return one(reshape(f(reshape(x, split_2d(x.shape(), axis)), 1), x.shape()));
+}
+
+inline std::vector<Value> run_leaky_relu(const OpArgs& a) {
+    const float alpha = attr_float(a.node, "alpha", 0.01f);
+    return one(map_float(a.tensor(0), [alpha](float v) { return v < 0.0f ? alpha * v : v; }));
+}
+
+inline std::vector<Value> run_clip(const OpArgs& a) {
+    float lo, hi;
+    if (a.opset < 11) {  // attributes, defaulting to the float range (as the opset-6 spec says)
+        lo = attr_float(a.node, "min", std::numeric_limits<float>::lowest());
+        hi = attr_float(a.node, "max", std::numeric_limits<float>::max());
+    } else {  // optional inputs; an absent bound does not clip
+        lo = a.has(1) ? a.scalar(1) : -std::numeric_limits<float>::infinity();
+        hi = a.has(2) ? a.scalar(2) : std::numeric_limits<float>::infinity();
+    }
+    // min(max(x, lo), hi): NaN stays NaN, and lo > hi gives hi everywhere, as numpy.clip.
+    return one(map_float(a.tensor(0), [lo, hi](float v) {
+        const float r = v < lo ? lo : v;
+        return r > hi ? hi : r;
+    }));
+}
+
+inline std::vector<Value> run_batch_norm(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    NANOTORCH_CHECK(x.dim() >= 2, shape_error, "BatchNormalization: input of shape ", shape_str(x.shape()),
+                    " has no channel dimension");
+    const std::int64_t C = x.size(1);
+    std::vector<float> p[4];  // scale, B, mean, var
+    for (std::size_t k = 0; k < 4; ++k) {
+        NANOTORCH_CHECK(a.tensor(k + 1).shape() == Shape{C}, shape_error, "BatchNormalization: input #", k + 1,
+                        " has shape ", shape_str(a.tensor(k + 1).shape()), ", expected [", C, "]");
+        p[k] = a.tensor(k + 1).to_vector();
+    }
+    const float eps = attr_float(a.node, "epsilon", 1e-5f);
+    const std::vector<float> in = x.to_vector();
+    Tensor y = empty(x.shape());
+    const auto planes = static_cast<std::size_t>(x.size(0) * C);
+    const std::size_t inner = planes > 0 ? in.size() / planes : 0;
+    for (std::size_t k = 0; k < in.size(); ++k) {  // (empty when planes or inner is 0)
+        const std::size_t c = (k / inner) % static_cast<std::size_t>(C);
+        y.data_ptr()[k] = (in[k] - p[2][c]) / std::sqrt(p[3][c] + eps) * p[0][c] + p[1][c];
+    }
+    return one(y);
+}
+
+inline std::string check_batch_norm(const NodeProto& n, std::int64_t opset) {
+    if (opset >= 14 && attr_int(n, "training_mode", 0) != 0) return "training_mode = 1";
+    if (opset < 9 && attr_int(n, "spatial", 1) == 0) return "spatial = 0";
+    return "";
+}
+
+// ---- reductions ----
+
+template <bool Mean>
+inline std::vector<Value> run_reduce(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    const bool axes_input = !Mean && a.opset >= 13;  // ReduceSum-13 moved axes to an input
+    Shape axes = axes_input ? (a.has(1) ? a.ints(1) : Shape{}) : attr_ints(a.node, "axes");
+    const bool keep = attr_int(a.node, "keepdims", 1) != 0;
+    if (axes.empty()) {
+        if (axes_input && attr_int(a.node, "noop_with_empty_axes", 0) != 0) return one(x);
+        for (std::int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
+    }
+    return one(Mean ? mean(x, axes, keep) : sum(x, axes, keep));
+}
+
+// ---- layout ----
+
+inline std::vector<Value> run_reshape(const OpArgs& a) {
+    const Value& x = a.value(0);
+    Shape target = a.ints(1);
+    const bool allow_zero = a.opset >= 14 && attr_int(a.node, "allowzero", 0) != 0;
+    for (std::size_t d = 0; d < target.size() && !allow_zero; ++d) {
+        if (target[d] != 0) continue;  // 0 copies the input's extent at the same position
+        NANOTORCH_CHECK(d < x.shape.size(), shape_error, "Reshape: shape ", shape_str(a.ints(1)),
+                        " copies dimension ", d, " of an input of shape ", shape_str(x.shape));
+        target[d] = x.shape[d];
+    }
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) { return reshape(t[0], target); })};
+}
+
+inline std::vector<Value> run_flatten(const OpArgs& a) {
+    const Value& x = a.value(0);
+    const std::int64_t r = static_cast<std::int64_t>(x.shape.size());
+    std::int64_t axis = attr_int(a.node, "axis", 1);
+    NANOTORCH_CHECK(axis >= -r && axis <= r, value_error, "Flatten: axis ", axis, " is out of range for rank ", r);
+    const Shape target = split_2d(x.shape, axis < 0 ? axis + r : axis);
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) { return reshape(t[0], target); })};
+}
+
+inline std::vector<Value> run_transpose(const OpArgs& a) {
+    const Value& x = a.value(0);
+    Shape perm(x.shape.size());
+    for (std::size_t d = 0; d < perm.size(); ++d) perm[d] = static_cast<std::int64_t>(perm.size() - 1 - d);
+    perm = attr_ints(a.node, "perm", perm);
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) { return permute(t[0], perm).contiguous(); })};
+}
+
+inline std::vector<Value> run_concat(const OpArgs& a) {
+    std::vector<const Value*> xs;
+    for (std::size_t k = 0; k < a.in.size(); ++k) xs.push_back(&a.value(k));
+    const std::int64_t axis = attr_int(a.node, "axis", 0);
+    return {apply_layout(xs, [&](const std::vector<Tensor>& t) { return cat(t, axis); })};
+}
+
+template <bool Unsqueeze>
+inline std::vector<Value> run_squeeze(const OpArgs& a) {
+    const Value& x = a.value(0);
+    const Shape axes = a.opset >= 13 ? (a.has(1) ? a.ints(1) : Shape{}) : attr_ints(a.node, "axes");
+    const std::int64_t r = static_cast<std::int64_t>(x.shape.size());
+    Shape target;
+    if (Unsqueeze) {  // axes index the output, whose rank is r + |axes|
+        const std::int64_t out_r = r + static_cast<std::int64_t>(axes.size());
+        std::vector<bool> inserted(static_cast<std::size_t>(out_r), false);
+        for (std::int64_t ax : axes) {
+            const auto d = static_cast<std::size_t>(wrap_axis(ax, out_r, "Unsqueeze: axis"));
+            NANOTORCH_CHECK(!inserted[d], value_error, "Unsqueeze: axis ", ax, " repeated");
+            inserted[d] = true;
+        }
+        for (std::size_t d = 0, src = 0; d < inserted.size(); ++d) target.push_back(inserted[d] ? 1 : x.shape[src++]);
+    } else {
+        std::vector<bool> drop(x.shape.size(), axes.empty());
+        for (std::size_t d = 0; d < drop.size(); ++d) drop[d] = drop[d] && x.shape[d] == 1;
+        for (std::int64_t ax : axes) {
+            const auto d = static_cast<std::size_t>(wrap_axis(ax, r, "Squeeze: axis"));
+            NANOTORCH_CHECK(x.shape[d] == 1, shape_error, "Squeeze: dimension ", ax, " of shape ",
+                            shape_str(x.shape), " is not 1");
+            drop[d] = true;
+        }
+        for (std::size_t d = 0; d < drop.size(); ++d)
+            if (!drop[d]) target.push_back(x.shape[d]);
+    }
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) { return reshape(t[0], target); })};
+}
+
+inline std::vector<Value> run_slice(const OpArgs& a) {
+    const Value& x = a.value(0);
+    const std::int64_t r = static_cast<std::int64_t>(x.shape.size());
+    Shape starts, ends, axes, steps;
+    if (a.opset < 10) {
+        starts = attr_ints(a.node, "starts"), ends = attr_ints(a.node, "ends"), axes = attr_ints(a.node, "axes");
+    } else {
+        starts = a.ints(1), ends = a.ints(2);
+        if (a.has(3)) axes = a.ints(3);
+        if (a.has(4)) steps = a.ints(4);
+    }
+    if (axes.empty())
+        for (std::size_t k = 0; k < starts.size(); ++k) axes.push_back(static_cast<std::int64_t>(k));
+    if (steps.empty()) steps.assign(starts.size(), 1);
+    NANOTORCH_CHECK(ends.size() == starts.size() && axes.size() == starts.size() && steps.size() == starts.size(),
+                    value_error, "Slice: starts/ends/axes/steps have ", starts.size(), "/", ends.size(), "/",
+                    axes.size(), "/", steps.size(), " entries");
+    Shape start(static_cast<std::size_t>(r), 0), step(static_cast<std::size_t>(r), 1), out = x.shape;
+    std::vector<bool> seen(static_cast<std::size_t>(r), false);
+    bool unit = true;
+    for (std::size_t k = 0; k < starts.size(); ++k) {
+        const auto d = static_cast<std::size_t>(wrap_axis(axes[k], r, "Slice: axis"));
+        NANOTORCH_CHECK(!seen[d], value_error, "Slice: axis ", axes[k], " repeated");
+        NANOTORCH_CHECK(steps[k] != 0, value_error, "Slice: step 0 on axis ", axes[k]);
+        seen[d] = true;
+        const std::int64_t n = x.shape[d], st = steps[k];
+        // Negative bounds count from the end; then clamp to [0, n] (step > 0) or [-1, n-1] (step < 0).
+        std::int64_t b = starts[k] < 0 ? starts[k] + n : starts[k], e = ends[k] < 0 ? ends[k] + n : ends[k];
+        b = st > 0 ? std::clamp<std::int64_t>(b, 0, n) : std::clamp<std::int64_t>(b, 0, n - 1);
+        e = st > 0 ? std::clamp<std::int64_t>(e, 0, n) : std::clamp<std::int64_t>(e, -1, n - 1);
+        // ceil(span / |step|) without overflow, even for |step| = 2^63 (unsigned negation is defined).
+        const std::int64_t span = st > 0 ? e - b : b - e;
+        const std::uint64_t mag = st > 0 ? std::uint64_t(st) : std::uint64_t(0) - std::uint64_t(st);
+        start[d] = b, step[d] = st;
+        out[d] = span > 0 ? static_cast<std::int64_t>(1 + (std::uint64_t(span) - 1) / mag) : 0;
+        unit = unit && st == 1;
+    }
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) {
+        if (!unit) return strided_slice(t[0], start, step, out);
+        Tensor y = t[0];
+        for (std::size_t d = 0; d < start.size(); ++d) y = narrow(y, static_cast<std::int64_t>(d), start[d], out[d]);
+        return y.contiguous();
+    })};
+}
+
+inline std::vector<Value> run_pad(const OpArgs& a) {
+    const Tensor& x = a.tensor(0);
+    const std::string m = attr_str(a.node, "mode", "constant");
+    const PadMode mode = m == "reflect" ? PadMode::reflect : m == "edge" ? PadMode::edge : PadMode::constant;
+    const Shape pads = a.opset < 11 ? attr_ints(a.node, "pads") : a.ints(1);
+    const float value = a.opset < 11 ? attr_float(a.node, "value", 0.0f) : (a.has(2) ? a.scalar(2) : 0.0f);
+    const auto r = static_cast<std::size_t>(x.dim());
+    NANOTORCH_CHECK(pads.size() == 2 * r, value_error, "Pad: ", pads.size(), " pads for an input of rank ", r);
+    return one(pad_tensor(x, Shape(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(r)),
+                          Shape(pads.begin() + static_cast<std::ptrdiff_t>(r), pads.end()), mode, value));
+}
+
+inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset);
+
+inline std::string check_pad(const NodeProto& n, std::int64_t opset) {
+    const std::string counts = check_inputs_pad(n, opset);
+    if (!counts.empty()) return counts;
+    const std::string m = attr_str(n, "mode", "constant");
+    return m == "constant" || m == "reflect" || m == "edge" ? "" : "mode '" + m + "'";
+}
+
+inline std::vector<Value> run_shape(const OpArgs& a) {
+    const Shape& s = a.value(0).shape;
+    const auto r = static_cast<std::int64_t>(s.size());
+    auto clamp = [r](std::int64_t v) { return std::clamp<std::int64_t>(v < 0 ? v + r : v, 0, r); };
+    const std::int64_t b = a.opset >= 15 ? clamp(attr_int(a.node, "start", 0)) : 0;
+    const std::int64_t e = a.opset >= 15 ? clamp(attr_int(a.node, "end", r)) : r;
+    std::vector<std::int64_t> out(s.begin() + b, s.begin() + std::max(b, e));
+    const auto n = static_cast<std::int64_t>(out.size());
+    return {Value::of_ints(std::move(out), {n})};
+}
+
+inline std::vector<Value> run_gather(const OpArgs& a) {
+    const Value& x = a.value(0);
+    const Value& idx = a.value(1);
+    NANOTORCH_CHECK(idx.is_int, value_error, "Gather: indices must be int64");
+    const std::int64_t r = static_cast<std::int64_t>(x.shape.size());
+    const std::int64_t axis = wrap_axis(attr_int(a.node, "axis", 0), r, "Gather: axis");
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) {
+        return gather_axis(t[0], axis, idx.i, idx.shape);
+    })};
+}
+
+// ---- constants and identities ----
+
+inline std::vector<Value> run_constant(const OpArgs& a) {
+    const NodeProto& n = a.node;
+    if (const AttributeProto* v = find_attr(n, "value")) {
+        NANOTORCH_CHECK(v->t.size() == 1, value_error, "Constant: attribute 'value' holds no tensor");
+        return {value_from_proto(v->t[0])};
+    }
+    if (const AttributeProto* v = find_attr(n, "value_float")) return one(scalar_tensor(v->f));
+    if (const AttributeProto* v = find_attr(n, "value_floats")) return one(tensor(v->floats));
+    if (const AttributeProto* v = find_attr(n, "value_int")) return {Value::of_ints({v->i}, {})};
+    if (const AttributeProto* v = find_attr(n, "value_ints"))
+        return {Value::of_ints(v->ints, {static_cast<std::int64_t>(v->ints.size())})};
+    throw value_error("Constant: no value attribute");
+}
+
+inline std::string check_constant(const NodeProto& n, std::int64_t) {
+    for (const char* s : {"sparse_value", "value_string", "value_strings"})
+        if (find_attr(n, s)) return std::string("attribute '") + s + "'";
+    const AttributeProto* v = find_attr(n, "value");
+    if (v && v->t.size() == 1) {
+        if (v->t[0].data_location == 1) return "external data";
+        const std::int32_t dt = v->t[0].data_type;
+        if (dt != static_cast<std::int32_t>(DataType::float32) && dt != static_cast<std::int32_t>(DataType::int64))
+            return "value of element type " + dtype_name(dt);
+    }
+    return "";
+}
+
+inline std::vector<Value> run_identity(const OpArgs& a) { return {a.value(0)}; }
+
+inline std::string check_dropout(const NodeProto& n, std::int64_t opset) {
+    return opset >= 12 && n.input.size() > 2 && !n.input[2].empty() ? "training_mode input" : "";
+}
+
+template <Tensor (*F)(const Tensor&)>
+inline std::vector<Value> run_unary(const OpArgs& a) {
+    return one(F(a.tensor(0)));
+}
+
+inline std::vector<Value> run_neg(const OpArgs& a) {
+    const Value& x = a.value(0);
+    if (!x.is_int) return one(neg(x.f));
+    std::vector<std::int64_t> out(x.i.size());
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] = -x.i[k];
+    return {Value::of_ints(std::move(out), x.shape)};
+}
+
+// Input counts that change at opset `At` (an attribute became an input): Lo0..Hi0 before it,
+// Lo1..Hi1 from it on. The table's own bounds cover every opset at once.
+template <std::int64_t At, std::size_t Lo0, std::size_t Hi0, std::size_t Lo1, std::size_t Hi1>
+inline std::string check_inputs(const NodeProto& n, std::int64_t opset) {
+    const std::size_t lo = opset < At ? Lo0 : Lo1, hi = opset < At ? Hi0 : Hi1;
+    if (n.input.size() >= lo && n.input.size() <= hi) return "";
+    return str_cat(n.input.size(), " inputs at opset ", opset, " (expected ", lo, "..", hi, ")");
+}
+
+inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset) {
+    return check_inputs<11, 1, 1, 2, 3>(n, opset);
+}
+
+// ---- the table ----
+
+/// Every operator the runtime implements (default domain), with its input/output bounds.
+inline const std::map<std::string, OpSpec>& op_table() {
+    static const std::map<std::string, OpSpec> table = {
+        {"Add", {2, 2, 1, nullptr, &run_arith<0>}},
+        {"AveragePool", {1, 1, 1, &check_pool, &run_pool<false>}},
+        {"BatchNormalization", {5, 5, 1, &check_batch_norm, &run_batch_norm}},
+        {"Clip", {1, 3, 1, &check_inputs<11, 1, 1, 1, 3>, &run_clip}},
+        {"Concat", {1, std::size_t(-1), 1, nullptr, &run_concat}},
+        {"Constant", {0, 0, 1, &check_constant, &run_constant}},
+        {"Conv", {2, 3, 1, &check_conv, &run_conv}},
+        {"Div", {2, 2, 1, nullptr, &run_arith<3>}},
+        {"Dropout", {1, 3, 1, &check_dropout, &run_identity}},
+        {"Exp", {1, 1, 1, nullptr, &run_unary<&nanotorch::exp>}},
+        {"Flatten", {1, 1, 1, nullptr, &run_flatten}},
+        {"Gather", {2, 2, 1, nullptr, &run_gather}},
+        {"Gemm", {2, 3, 1, nullptr, &run_gemm}},
+        {"GlobalAveragePool", {1, 1, 1, nullptr, &run_global_avg}},
+        {"Identity", {1, 1, 1, nullptr, &run_identity}},
+        {"LeakyRelu", {1, 1, 1, nullptr, &run_leaky_relu}},
+        {"Log", {1, 1, 1, nullptr, &run_unary<&nanotorch::log>}},
+        {"LogSoftmax", {1, 1, 1, nullptr, &run_softmax<true>}},
+        {"MatMul", {2, 2, 1, nullptr, &run_matmul}},
+        {"MaxPool", {1, 1, 1, &check_pool, &run_pool<true>}},
+        {"Mul", {2, 2, 1, nullptr, &run_arith<2>}},
+        {"Neg", {1, 1, 1, nullptr, &run_neg}},
+        {"Pad", {1, 3, 1, &check_pad, &run_pad}},
+        {"ReduceMean", {1, 1, 1, nullptr, &run_reduce<true>}},
+        {"ReduceSum", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_reduce<false>}},
+        {"Relu", {1, 1, 1, nullptr, &run_unary<&nanotorch::relu>}},
+        {"Reshape", {2, 2, 1, nullptr, &run_reshape}},
+        {"Shape", {1, 1, 1, nullptr, &run_shape}},
+        {"Sigmoid", {1, 1, 1, nullptr, &run_unary<&nanotorch::sigmoid>}},
+        {"Slice", {1, 5, 1, &check_inputs<10, 1, 1, 3, 5>, &run_slice}},
+        {"Softmax", {1, 1, 1, nullptr, &run_softmax<false>}},
+        {"Sqrt", {1, 1, 1, nullptr, &run_unary<&nanotorch::sqrt>}},
+        {"Squeeze", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_squeeze<false>}},
+        {"Sub", {2, 2, 1, nullptr, &run_arith<1>}},
+        {"Tanh", {1, 1, 1, nullptr, &run_unary<&nanotorch::tanh>}},
+        {"Transpose", {1, 1, 1, nullptr, &run_transpose}},
+        {"Unsqueeze", {1, 2, 1, &check_inputs<13, 1, 1, 2, 2>, &run_squeeze<true>}},
+    };
+    return table;
+}
+
+}  // namespace nanotorch::onnx::rt_detail

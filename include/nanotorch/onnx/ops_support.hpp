@@ -1,0 +1,377 @@
+// nanotorch/onnx/ops_support.hpp — what the ONNX runtime's operators are written with: the Value
+// type (a float32 Tensor or an int64 array), TensorProto -> Value conversion, typed attribute access,
+// a result-size guard, window geometry (kernel/strides/dilations/pads with auto_pad resolved), and
+// the few data-movement kernels nanotorch has no op for (Pad, strided Slice, Gather, broadcast
+// index maps).
+//
+// Split from onnx/ops_import.hpp (the operator table) to keep both headers small. Everything here
+// works on contiguous row-major data and knows nothing of graphs or operator semantics; int64
+// values travel through float layout code via apply_layout (element indices, exact below 2^24).
+// Deliberately absent: any arithmetic nanotorch's ops already provide, and dtypes other than
+// float32/int64.
+#pragma once
+
+#include <algorithm>  // std::copy, std::max
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/core/shape.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/error.hpp>
+#include <nanotorch/onnx/model.hpp>
+#include <nanotorch/onnx/proto.hpp>  // tensor_to_floats / tensor_to_int64s
+
+namespace nanotorch::onnx {
+
+// ---- Value ----
+
+/// One runtime value: a float32 Tensor (is_int == false) or a row-major int64 array (is_int == true),
+/// which ONNX graphs use for shapes, indices and Slice/Pad/Reshape arguments. `shape` always holds
+/// the value's shape (for a float value it equals f.shape()).
+struct Value {
+    Tensor f;
+    std::vector<std::int64_t> i;
+    Shape shape;
+    bool is_int = false;
+
+    static Value of(Tensor t) {
+        Value v;
+        v.shape = t.shape();
+        v.f = std::move(t);
+        return v;
+    }
+    /// Throws shape_error when `data` does not fill `shape`.
+    static Value of_ints(std::vector<std::int64_t> data, Shape shape) {
+        NANOTORCH_CHECK(shape_numel(shape) == static_cast<std::int64_t>(data.size()), shape_error, "int64 value: ",
+                        data.size(), " elements do not fill shape ", shape_str(shape));
+        Value v;
+        v.i = std::move(data);
+        v.shape = std::move(shape);
+        v.is_int = true;
+        return v;
+    }
+    std::int64_t numel() const { return shape_numel(shape); }
+    /// The value as a float32 tensor (int64 elements are converted, exactly below 2^24).
+    Tensor to_tensor() const {
+        if (!is_int) return f;
+        std::vector<float> v(i.begin(), i.end());
+        return tensor(v, shape);
+    }
+};
+
+/// "FLOAT", "INT64", "UINT8", ... for TensorProto.DataType numbers (error messages, skip lists).
+inline std::string dtype_name(std::int32_t t) {
+    static const char* const names[] = {"UNDEFINED", "FLOAT",  "UINT8",  "INT8",   "UINT16",    "INT16",
+                                        "INT32",     "INT64",  "STRING", "BOOL",   "FLOAT16",   "DOUBLE",
+                                        "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
+    if (t >= 0 && t < static_cast<std::int32_t>(sizeof(names) / sizeof(names[0]))) return names[t];
+    return "type " + std::to_string(t);
+}
+
+/// A TensorProto (initializer, Constant, test data) as a Value. Throws unsupported_error for
+/// external data or an element type other than FLOAT/INT64; the codec's errors for bad payloads.
+inline Value value_from_proto(const TensorProto& t) {
+    const std::string what = t.name.empty() ? std::string("tensor") : "tensor '" + t.name + "'";
+    NANOTORCH_CHECK(t.data_location != 1, unsupported_error, what, " keeps its data in an external file");
+    const Shape shape(t.dims.begin(), t.dims.end());
+    if (t.data_type == static_cast<std::int32_t>(DataType::float32))
+        return Value::of(tensor(tensor_to_floats(t), shape));
+    if (t.data_type == static_cast<std::int32_t>(DataType::int64)) return Value::of_ints(tensor_to_int64s(t), shape);
+    throw unsupported_error(what + " has element type " + dtype_name(t.data_type) + " (only FLOAT and INT64)");
+}
+
+namespace rt_detail {
+
+using nanotorch::detail::str_cat;
+
+// ---- attributes ----
+
+inline const AttributeProto* find_attr(const NodeProto& n, const char* name) {
+    for (const auto& a : n.attribute)
+        if (a.name == name) return &a;
+    return nullptr;
+}
+
+// An attribute whose type field disagrees with how the operator uses it is a malformed model.
+inline const AttributeProto* typed_attr(const NodeProto& n, const char* name, AttributeType type, const char* tn) {
+    const AttributeProto* a = find_attr(n, name);
+    NANOTORCH_CHECK(!a || a->type == type || a->type == AttributeType::undefined, value_error, n.op_type,
+                    ": attribute '", name, "' must be ", tn, " (AttributeType ", static_cast<int>(a ? a->type : type),
+                    ")");
+    return a;
+}
+inline std::int64_t attr_int(const NodeProto& n, const char* name, std::int64_t def) {
+    const AttributeProto* a = typed_attr(n, name, AttributeType::int_, "an INT");
+    return a ? a->i : def;
+}
+inline float attr_float(const NodeProto& n, const char* name, float def) {
+    const AttributeProto* a = typed_attr(n, name, AttributeType::float_, "a FLOAT");
+    return a ? a->f : def;
+}
+inline std::string attr_str(const NodeProto& n, const char* name, const std::string& def) {
+    const AttributeProto* a = typed_attr(n, name, AttributeType::string, "a STRING");
+    return a ? a->s : def;
+}
+inline std::vector<std::int64_t> attr_ints(const NodeProto& n, const char* name, std::vector<std::int64_t> def = {}) {
+    const AttributeProto* a = typed_attr(n, name, AttributeType::ints, "INTS");
+    return a ? a->ints : def;
+}
+
+inline std::vector<Value> one(Tensor t) { return {Value::of(std::move(t))}; }
+
+inline std::int64_t wrap_axis(std::int64_t axis, std::int64_t rank, const char* what) {
+    NANOTORCH_CHECK(axis >= -rank && axis < rank, value_error, what, " ", axis, " is out of range for rank ", rank);
+    return axis < 0 ? axis + rank : axis;
+}
+
+/// Results are capped at 2^30 elements (the codec's per-tensor limit): a model whose attributes or
+/// small initializers ask for more (huge pads, outer-product broadcasts, long Gather indices) gets
+/// a value_error instead of an allocation failure. Also rejects negative extents.
+inline constexpr std::int64_t max_result_elements = std::int64_t(1) << 30;
+inline void check_result_size(const Shape& s, const std::string& op) {
+    for (const std::int64_t d : s) {
+        NANOTORCH_CHECK(d >= 0, shape_error, op, ": negative extent in result shape ", shape_str(s));
+        if (d == 0) return;
+    }
+    std::int64_t n = 1;
+    for (const std::int64_t d : s) {
+        NANOTORCH_CHECK(n <= max_result_elements / d, value_error, op, ": result of shape ", shape_str(s),
+                        " would have more than 2^30 elements");
+        n *= d;
+    }
+}
+
+// ---- int64 values through float layout code ----
+
+/// Runs the layout function `fn` (vector<Tensor> -> Tensor; it may only move elements) on float
+/// inputs directly, or, when every input is int64, on tensors holding element *indices* into the
+/// concatenated int64 inputs, then gathers the int64 elements those indices name. One code path
+/// per layout op; exact because indices stay below 2^24.
+template <class Fn>
+inline Value apply_layout(const std::vector<const Value*>& xs, Fn&& fn) {
+    bool any_int = false, all_int = true;
+    for (const Value* x : xs) {
+        any_int = any_int || x->is_int;
+        all_int = all_int && x->is_int;
+    }
+    std::vector<Tensor> ts;
+    if (!any_int) {
+        for (const Value* x : xs) ts.push_back(x->f);
+        return Value::of(fn(ts));
+    }
+    NANOTORCH_CHECK(all_int, value_error, "inputs mix int64 and float32 tensors");
+    std::vector<std::int64_t> pool;
+    for (const Value* x : xs) {
+        NANOTORCH_CHECK(pool.size() + x->i.size() <= (std::size_t(1) << 24), unsupported_error,
+                        "layout ops on int64 tensors with more than 2^24 elements");
+        Tensor t = empty(x->shape);
+        for (std::size_t k = 0; k < x->i.size(); ++k) t.data_ptr()[k] = static_cast<float>(pool.size() + k);
+        pool.insert(pool.end(), x->i.begin(), x->i.end());
+        ts.push_back(t);
+    }
+    const Tensor r = fn(ts);
+    const std::vector<float> idx = r.to_vector();
+    std::vector<std::int64_t> out(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) out[k] = pool[static_cast<std::size_t>(idx[k])];
+    return Value::of_ints(std::move(out), r.shape());
+}
+
+/// For each element of a broadcast result of shape `out` (row-major), the offset of the element
+/// of the contiguous operand of shape `in` it reads (NumPy broadcasting, aligned on the right).
+inline std::vector<std::int64_t> broadcast_offsets(const Shape& in, const Shape& out) {
+    const std::size_t nd = out.size(), lead = nd - in.size();
+    const Shape cst = contiguous_strides(in);
+    Shape st(nd, 0);
+    for (std::size_t d = 0; d < in.size(); ++d) st[lead + d] = in[d] == 1 ? 0 : cst[d];
+    std::vector<std::int64_t> offs(static_cast<std::size_t>(shape_numel(out)));
+    std::vector<std::int64_t> idx(nd, 0);
+    std::int64_t off = 0;
+    for (std::size_t k = 0; k < offs.size(); ++k) {
+        offs[k] = off;
+        for (std::size_t d = nd; d-- > 0;) {  // odometer, last dim fastest
+            if (++idx[d] < out[d]) {
+                off += st[d];
+                break;
+            }
+            off -= st[d] * (out[d] - 1);
+            idx[d] = 0;
+        }
+    }
+    return offs;
+}
+
+// ---- local kernels (ops nanotorch has no equivalent for) ----
+
+/// out[i] = f(x[i]) over a contiguous copy of x.
+template <class F>
+inline Tensor map_float(const Tensor& x, F f) {
+    const std::vector<float> v = x.to_vector();
+    Tensor out = empty(x.shape());
+    for (std::size_t k = 0; k < v.size(); ++k) out.data_ptr()[k] = f(v[k]);
+    return out;
+}
+
+enum class PadMode { constant, reflect, edge };
+
+/// Pads (or, for negative amounts, crops) every dimension d of x by begin[d] / end[d] elements.
+inline Tensor pad_tensor(const Tensor& x, const Shape& begin, const Shape& end, PadMode mode, float value) {
+    const Shape& s = x.shape();
+    const std::size_t nd = s.size();
+    Shape os(nd);
+    std::vector<std::vector<std::int64_t>> src(nd);  // per dim: output index -> input index, or -1
+    for (std::size_t d = 0; d < nd; ++d) {
+        const std::int64_t limit = max_result_elements;  // keeps the sum below int64 overflow
+        NANOTORCH_CHECK(begin[d] <= limit && end[d] <= limit && begin[d] >= -limit && end[d] >= -limit, value_error,
+                        "Pad: pads ", begin[d], "/", end[d], " on dimension ", d, " are out of range");
+        os[d] = s[d] + begin[d] + end[d];
+        NANOTORCH_CHECK(os[d] >= 0, value_error, "Pad: pads ", begin[d], "/", end[d], " remove more than dimension ",
+                        d, " of shape ", shape_str(s));
+        check_result_size({os[d]}, "Pad");
+        NANOTORCH_CHECK(mode == PadMode::constant || s[d] > 0 || os[d] == 0, value_error,
+                        "Pad: cannot reflect or extend the empty dimension ", d, " of shape ", shape_str(s));
+        src[d].resize(static_cast<std::size_t>(os[d]));
+        for (std::int64_t o = 0; o < os[d]; ++o) {
+            std::int64_t k = o - begin[d];
+            if (k < 0 || k >= s[d]) {
+                if (mode == PadMode::constant) {
+                    k = -1;
+                } else if (mode == PadMode::edge || s[d] == 1) {
+                    k = k < 0 ? 0 : s[d] - 1;
+                } else {  // reflect about the edge elements, without repeating them (NumPy "reflect")
+                    const std::int64_t period = 2 * (s[d] - 1);
+                    k %= period;
+                    if (k < 0) k += period;
+                    if (k >= s[d]) k = period - k;
+                }
+            }
+            src[d][static_cast<std::size_t>(o)] = k;
+        }
+    }
+    check_result_size(os, "Pad");
+    const std::vector<float> in = x.to_vector();
+    const Shape ist = contiguous_strides(s);
+    Tensor out = empty(os);
+    const std::int64_t n = out.numel();
+    std::vector<std::int64_t> idx(nd, 0);
+    for (std::int64_t k = 0; k < n; ++k) {
+        std::int64_t off = 0;
+        bool inside = true;
+        for (std::size_t d = 0; d < nd && inside; ++d) {
+            const std::int64_t j = src[d][static_cast<std::size_t>(idx[d])];
+            inside = j >= 0;
+            off += j * ist[d];
+        }
+        out.data_ptr()[k] = inside ? in[static_cast<std::size_t>(off)] : value;
+        for (std::size_t d = nd; d-- > 0;) {
+            if (++idx[d] < os[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return out;
+}
+
+/// out[o] = x[start + o * step] per dimension (steps may be negative; the caller clamped bounds).
+inline Tensor strided_slice(const Tensor& x, const Shape& start, const Shape& step, const Shape& out_shape) {
+    const std::vector<float> in = x.to_vector();
+    const Shape ist = contiguous_strides(x.shape());
+    const std::size_t nd = out_shape.size();
+    Tensor out = empty(out_shape);
+    const std::int64_t n = out.numel();
+    std::vector<std::int64_t> idx(nd, 0);
+    for (std::int64_t k = 0; k < n; ++k) {
+        std::int64_t off = 0;
+        for (std::size_t d = 0; d < nd; ++d) off += (start[d] + idx[d] * step[d]) * ist[d];
+        out.data_ptr()[k] = in[static_cast<std::size_t>(off)];
+        for (std::size_t d = nd; d-- > 0;) {
+            if (++idx[d] < out_shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return out;
+}
+
+/// Gather along `axis`: out = x[:axis] ++ indices-shape ++ x[axis+1:] (indices may be negative).
+inline Tensor gather_axis(const Tensor& x, std::int64_t axis, const std::vector<std::int64_t>& indices,
+                          const Shape& indices_shape) {
+    const Shape& s = x.shape();
+    std::int64_t outer = 1, inner = 1;
+    for (std::int64_t d = 0; d < axis; ++d) outer *= s[static_cast<std::size_t>(d)];
+    for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < s.size(); ++d) inner *= s[d];
+    const std::int64_t n = s[static_cast<std::size_t>(axis)];
+    Shape os(s.begin(), s.begin() + axis);
+    os.insert(os.end(), indices_shape.begin(), indices_shape.end());
+    os.insert(os.end(), s.begin() + axis + 1, s.end());
+    check_result_size(os, "Gather");
+    std::vector<std::int64_t> idx(indices.size());
+    for (std::size_t j = 0; j < indices.size(); ++j) {
+        NANOTORCH_CHECK(indices[j] >= -n && indices[j] < n, value_error, "Gather: index ", indices[j],
+                        " is out of range for axis ", axis, " of size ", n);
+        idx[j] = indices[j] < 0 ? indices[j] + n : indices[j];
+    }
+    const std::vector<float> in = x.to_vector();
+    Tensor out = empty(os);
+    float* o = out.data_ptr();
+    for (std::int64_t a = 0; a < outer; ++a)
+        for (std::int64_t j : idx) {
+            const float* src = in.data() + (a * n + j) * inner;
+            o = std::copy(src, src + inner, o);
+        }
+    return out;
+}
+
+// ---- window geometry (Conv, MaxPool, AveragePool attributes) ----
+
+/// Kernel, strides, dilations and begin/end pads of an N-d window, with auto_pad resolved.
+struct Window {
+    Shape kernel, stride, dilation, pad_begin, pad_end;
+};
+
+inline Window resolve_window(const NodeProto& n, const Shape& in_spatial, const Shape& kernel) {
+    const std::size_t sp = kernel.size();
+    Window w;
+    w.kernel = kernel;
+    w.stride = attr_ints(n, "strides", Shape(sp, 1));
+    w.dilation = attr_ints(n, "dilations", Shape(sp, 1));
+    const Shape pads = attr_ints(n, "pads", Shape(2 * sp, 0));
+    NANOTORCH_CHECK(w.stride.size() == sp && w.dilation.size() == sp && pads.size() == 2 * sp, value_error,
+                    n.op_type, ": strides/dilations/pads have ", w.stride.size(), "/", w.dilation.size(), "/",
+                    pads.size(), " entries for ", sp, " spatial dimensions");
+    w.pad_begin.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(sp));
+    w.pad_end.assign(pads.begin() + static_cast<std::ptrdiff_t>(sp), pads.end());
+    const std::string mode = attr_str(n, "auto_pad", "NOTSET");
+    for (std::size_t d = 0; d < sp; ++d) {
+        const std::int64_t big = std::int64_t(1) << 31;  // bounds the window arithmetic below
+        NANOTORCH_CHECK(w.stride[d] >= 1 && w.dilation[d] >= 1 && w.kernel[d] >= 1 && w.stride[d] <= big &&
+                            w.dilation[d] <= big && w.kernel[d] <= big && w.pad_begin[d] <= big && w.pad_end[d] <= big,
+                        value_error, n.op_type, ": kernel, strides and dilations must be in 1..2^31, pads in 0..2^31");
+        if (mode == "VALID") {
+            w.pad_begin[d] = w.pad_end[d] = 0;
+        } else if (mode == "SAME_UPPER" || mode == "SAME_LOWER") {
+            // Output size ceil(in / stride); the odd pad goes to the end (UPPER) or beginning (LOWER).
+            const std::int64_t out = (in_spatial[d] + w.stride[d] - 1) / w.stride[d];
+            const std::int64_t total = std::max<std::int64_t>(
+                0, (out - 1) * w.stride[d] + (w.kernel[d] - 1) * w.dilation[d] + 1 - in_spatial[d]);
+            w.pad_begin[d] = mode == "SAME_UPPER" ? total / 2 : total - total / 2;
+            w.pad_end[d] = total - w.pad_begin[d];
+        }
+        NANOTORCH_CHECK(w.pad_begin[d] >= 0 && w.pad_end[d] >= 0, value_error, n.op_type, ": negative pads");
+    }
+    return w;
+}
+
+/// Guards the output [N, channels, out...] of a window over x before anything is allocated.
+inline void check_window_result(const Tensor& x, std::int64_t channels, const Window& w, const std::string& op) {
+    Shape out{x.size(0), channels};
+    for (std::size_t d = 0; d < w.kernel.size(); ++d) {
+        const std::int64_t span = x.size(static_cast<std::int64_t>(d) + 2) + w.pad_begin[d] + w.pad_end[d] -
+                                  ((w.kernel[d] - 1) * w.dilation[d] + 1);
+        out.push_back(span < 0 ? 0 : span / w.stride[d] + 1);  // too small: the op itself reports it
+    }
+    check_result_size(out, op);
+}
+
+}  // namespace rt_detail
+}  // namespace nanotorch::onnx

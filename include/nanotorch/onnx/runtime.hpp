@@ -1,0 +1,390 @@
+// nanotorch/onnx/runtime.hpp — run an ONNX graph on nanotorch's ops: Runtime (alias
+// InferenceSession), load_onnx(path) and load_onnx_weights(module, path).
+//
+// A Runtime is built from a decoded ModelProto and validates everything before it will run: the
+// graph must be wired (each node reads graph inputs, initializers or outputs of *earlier* nodes,
+// value_error naming the node otherwise), and every feature it uses must be implemented (default
+// domain opset 7..17, FLOAT/INT64 tensors only, no external data, and the operators and
+// attributes of onnx/ops_import.hpp). All unsupported features are reported together in one
+// unsupported_error, one "where: reason" per node, so a user sees the whole gap at once. run()
+// binds named inputs (checking them against the declared types and shapes), executes the nodes in
+// order under NoGradGuard, frees intermediate values after their last use, and returns the graph
+// outputs. Deliberately not here: graph optimisation, shape inference, subgraphs (If/Loop),
+// training, and any dtype beyond float32 and int64.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/core/grad_mode.hpp>
+#include <nanotorch/core/tensor.hpp>
+#include <nanotorch/error.hpp>
+#include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/serialize.hpp>  // load_state_dict(module, entries, strict, source)
+#include <nanotorch/onnx/model.hpp>
+#include <nanotorch/onnx/ops_import.hpp>
+#include <nanotorch/onnx/proto.hpp>
+
+namespace nanotorch::onnx {
+
+/// The default-domain opsets the runtime implements.
+inline constexpr std::int64_t runtime_min_opset = 7;
+inline constexpr std::int64_t runtime_max_opset = 17;
+
+/// Named inputs/outputs of run() and run_values(), in graph order for outputs.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedValues = std::vector<std::pair<std::string, Value>>;
+
+/// One unsupported feature: where it is ("node 'conv1' (Conv)", "initializer 'w'", "input 'x'",
+/// "model"), the node's op_type ("" for non-nodes) and why ("group = 2 (only 1)").
+struct Issue {
+    std::string where;
+    std::string op;
+    std::string reason;
+};
+
+namespace rt_detail {
+
+inline std::string node_label(const NodeProto& n, std::size_t index) {
+    return (n.name.empty() ? "node #" + std::to_string(index) : "node '" + n.name + "'") + " (" + n.op_type + ")";
+}
+
+inline bool supported_elem_type(std::int32_t t) {
+    return t == static_cast<std::int32_t>(DataType::float32) || t == static_cast<std::int32_t>(DataType::int64);
+}
+
+inline std::string shape_text(const ValueInfoProto& v) {
+    std::string s = "[";
+    for (std::size_t d = 0; d < v.shape.size(); ++d)
+        s += (d ? ", " : "") + (v.shape[d].has_value ? std::to_string(v.shape[d].value)
+                                : v.shape[d].param.empty() ? std::string("?") : v.shape[d].param);
+    return s + "]";
+}
+
+// Re-throws e with `context: ` in front of its message, keeping the exception's type.
+[[noreturn]] inline void rethrow_with(const std::string& context) {
+    try {
+        throw;
+    } catch (const shape_error& e) {
+        throw shape_error(context + ": " + e.what());
+    } catch (const value_error& e) {
+        throw value_error(context + ": " + e.what());
+    } catch (const unsupported_error& e) {
+        throw unsupported_error(context + ": " + e.what());
+    } catch (const parse_error&) {
+        throw;  // already carries its own location
+    } catch (const error& e) {
+        throw error(context + ": " + e.what());
+    }
+}
+
+}  // namespace rt_detail
+
+class Runtime {
+public:
+    /// Validates `model` and prepares it for run(). Throws value_error (naming the node) when the
+    /// graph reads an unknown value, is not in topological order, or defines a value twice;
+    /// unsupported_error listing every unsupported feature (see unsupported_features()); the
+    /// codec's parse_error when an initializer's payload does not match its dims.
+    explicit Runtime(ModelProto model) : model_(std::move(model)) {
+        opset_ = model_.default_opset();
+        build_plan();
+        const std::vector<Issue> issues = unsupported_features(model_);
+        if (!issues.empty()) {
+            std::string msg = "ONNX model uses " + std::to_string(issues.size()) +
+                              " feature(s) nanotorch does not support: ";
+            for (std::size_t k = 0; k < issues.size(); ++k)
+                msg += (k ? "; " : "") + issues[k].where + ": " + issues[k].reason;
+            throw unsupported_error(msg);
+        }
+        prepare_constants();
+    }
+
+    /// Every unsupported feature of `model` (empty when the runtime can run it). Does not check
+    /// the graph's wiring (the constructor does).
+    static std::vector<Issue> unsupported_features(const ModelProto& model) {
+        using namespace rt_detail;
+        std::vector<Issue> out;
+        const std::int64_t opset = model.default_opset();
+        if (opset == 0)
+            out.push_back({"model", "", "does not import the default ONNX operator set"});
+        else if (opset < runtime_min_opset || opset > runtime_max_opset)
+            out.push_back({"model", "", str_cat("default-domain opset ", opset, " (supported: ", runtime_min_opset,
+                                                "..", runtime_max_opset, ")")});
+        for (const auto& t : model.graph.initializer) {
+            if (t.data_location == 1) out.push_back({"initializer '" + t.name + "'", "", "external data"});
+            if (!supported_elem_type(t.data_type))
+                out.push_back({"initializer '" + t.name + "'", "", "element type " + dtype_name(t.data_type)});
+        }
+        std::set<std::string> inits;
+        for (const auto& t : model.graph.initializer) inits.insert(t.name);
+        auto check_io = [&](const std::vector<ValueInfoProto>& vs, const char* kind) {
+            for (const auto& v : vs)
+                if (!inits.count(v.name) && !supported_elem_type(v.elem_type))
+                    out.push_back({std::string(kind) + " '" + v.name + "'", "",
+                                   v.elem_type == 0 ? std::string("not a tensor (sequence, map or optional type)")
+                                                    : "element type " + dtype_name(v.elem_type)});
+        };
+        check_io(model.graph.input, "input");
+        check_io(model.graph.output, "output");
+        const auto& table = op_table();
+        for (std::size_t k = 0; k < model.graph.node.size(); ++k) {
+            const NodeProto& n = model.graph.node[k];
+            const std::string where = node_label(n, k);
+            if (!n.domain.empty() && n.domain != "ai.onnx") {
+                out.push_back({where, n.op_type, "operator domain '" + n.domain + "'"});
+                continue;
+            }
+            const auto it = table.find(n.op_type);
+            if (it == table.end()) {
+                out.push_back({where, n.op_type, "operator not implemented"});
+                continue;
+            }
+            const OpSpec& spec = it->second;
+            std::size_t outputs = n.output.size();
+            while (outputs > 0 && n.output[outputs - 1].empty()) --outputs;  // trailing "" = not requested
+            std::string why;
+            if (n.input.size() < spec.min_inputs || n.input.size() > spec.max_inputs)
+                why = str_cat(n.input.size(), " inputs (expected ", spec.min_inputs, "..", spec.max_inputs, ")");
+            if (why.empty() && spec.check && opset >= runtime_min_opset && opset <= runtime_max_opset) {
+                try {
+                    why = spec.check(n, opset);
+                } catch (const error& e) {  // a malformed attribute is reported, not thrown, here
+                    why = e.what();
+                }
+            }
+            if (why.empty() && outputs > spec.max_outputs)
+                why = str_cat("optional output #", outputs, " ('", n.output[outputs - 1], "') is not implemented");
+            if (!why.empty()) out.push_back({where, n.op_type, why});
+        }
+        return out;
+    }
+
+    /// Runs the graph on float inputs, by graph-input name; returns the graph outputs in order
+    /// (int64 outputs converted to float). Outputs may share storage with the inputs or the
+    /// model's weights (Identity, Reshape are views): clone() one before modifying it in place.
+    /// Thread-safe: run() keeps all per-call state local. Throws value_error for a missing,
+    /// unknown, repeated or wrongly typed input, shape_error naming the input when its shape
+    /// contradicts the model's declaration, and errors from the ops prefixed with the failing node.
+    /// Example: rt.run({{"input", images}})[0].second.
+    NamedTensors run(const NamedTensors& inputs) const {
+        NamedValues vs;
+        for (const auto& [name, t] : inputs) vs.emplace_back(name, Value::of(t));
+        NamedTensors out;
+        for (auto& [name, v] : run_values(vs)) out.emplace_back(name, v.to_tensor());
+        return out;
+    }
+
+    /// run() on Values, for models with int64 inputs or outputs; int64 outputs stay exact.
+    NamedValues run_values(const NamedValues& inputs) const {
+        using namespace rt_detail;
+        NoGradGuard no_grad;
+        std::vector<Value> slots = prefilled_;
+        std::vector<bool> bound(inputs_.size(), false);
+        for (const auto& [name, v] : inputs) bind(slots, bound, name, v);
+        for (std::size_t k = 0; k < inputs_.size(); ++k)
+            NANOTORCH_CHECK(bound[k] || has_default_[k], value_error, "run: missing input '", inputs_[k].name, "'");
+        for (std::size_t k = 0; k < steps_.size(); ++k) {
+            const Step& s = steps_[k];
+            const NodeProto& n = model_.graph.node[k];
+            if (!s.precomputed) {
+                OpArgs args{n, opset_, {}};
+                for (const int slot : s.in)
+                    args.in.push_back(slot < 0 ? nullptr : &slots[static_cast<std::size_t>(slot)]);
+                std::vector<Value> outs;
+                try {
+                    outs = s.spec->run(args);
+                } catch (const error&) {
+                    rethrow_with(node_label(n, k));
+                }
+                for (std::size_t j = 0; j < s.out.size() && j < outs.size(); ++j)
+                    if (s.out[j] >= 0) slots[static_cast<std::size_t>(s.out[j])] = std::move(outs[j]);
+            }
+            for (const int slot : s.release) slots[static_cast<std::size_t>(slot)] = Value();
+        }
+        NamedValues out;
+        for (std::size_t k = 0; k < model_.graph.output.size(); ++k)
+            out.emplace_back(model_.graph.output[k].name, slots[static_cast<std::size_t>(output_slots_[k])]);
+        return out;
+    }
+
+    /// The inputs run() takes (graph inputs; those with an initializer are optional overrides).
+    const std::vector<ValueInfoProto>& inputs() const { return inputs_; }
+    /// The graph inputs that have no initializer, i.e. the ones run() requires.
+    std::vector<ValueInfoProto> required_inputs() const {
+        std::vector<ValueInfoProto> r;
+        for (std::size_t k = 0; k < inputs_.size(); ++k)
+            if (!has_default_[k]) r.push_back(inputs_[k]);
+        return r;
+    }
+    const std::vector<ValueInfoProto>& outputs() const { return model_.graph.output; }
+    std::int64_t opset() const { return opset_; }
+    const ModelProto& model() const { return model_; }
+
+private:
+    struct Step {
+        const rt_detail::OpSpec* spec = nullptr;
+        std::vector<int> in, out;       // slot per node input/output; -1 = omitted
+        std::vector<int> release;       // slots whose last reader is this node
+        bool precomputed = false;       // Constant: evaluated once at construction
+    };
+
+    // Assigns a slot to every value and checks the wiring; throws value_error naming the node.
+    void build_plan() {
+        using namespace rt_detail;
+        const GraphProto& g = model_.graph;
+        std::map<std::string, std::size_t> producer;  // value -> index of the node producing it
+        for (std::size_t k = 0; k < g.node.size(); ++k)
+            for (const auto& o : g.node[k].output)
+                if (!o.empty() && !producer.count(o)) producer[o] = k;
+        auto new_slot = [&](const std::string& name, const std::string& who) {
+            NANOTORCH_CHECK(!slot_of_.count(name), value_error, who, " defines '", name,
+                            "', which is already defined (ONNX values are assigned once)");
+            slot_of_[name] = static_cast<int>(prefilled_.size());
+            prefilled_.emplace_back();
+            return slot_of_[name];
+        };
+        std::map<std::string, Value> inits;
+        for (const auto& t : g.initializer) {
+            NANOTORCH_CHECK(!inits.count(t.name), value_error, "initializer '", t.name, "' appears twice");
+            inits[t.name] = supported_elem_type(t.data_type) && t.data_location != 1 ? value_from_proto(t) : Value();
+        }
+        for (const auto& in : g.input) {
+            inputs_.push_back(in);
+            has_default_.push_back(inits.count(in.name) > 0);
+            input_slots_.push_back(new_slot(in.name, "graph input '" + in.name + "'"));
+        }
+        for (auto& [name, v] : inits) {
+            const auto it = slot_of_.find(name);
+            const int slot = it != slot_of_.end() ? it->second : new_slot(name, "initializer '" + name + "'");
+            prefilled_[static_cast<std::size_t>(slot)] = std::move(v);
+            constant_slots_.insert(slot);
+        }
+        const auto& table = op_table();
+        std::map<int, std::size_t> last_read;
+        for (std::size_t k = 0; k < g.node.size(); ++k) {
+            const NodeProto& n = g.node[k];
+            Step s;
+            const auto it = table.find(n.op_type);
+            s.spec = it == table.end() ? nullptr : &it->second;
+            s.precomputed = n.op_type == "Constant";
+            for (const auto& name : n.input) {
+                if (name.empty()) {
+                    s.in.push_back(-1);
+                    continue;
+                }
+                const auto found = slot_of_.find(name);
+                if (found == slot_of_.end()) {
+                    const auto p = producer.find(name);
+                    NANOTORCH_CHECK(p == producer.end(), value_error, node_label(n, k), " reads '", name,
+                                    "' before ", node_label(g.node[p->second], p->second),
+                                    " produces it: nodes must be in topological order");
+                    throw value_error(node_label(n, k) + " reads '" + name +
+                                      "', which is not a graph input, an initializer or the output of any node");
+                }
+                s.in.push_back(found->second);
+                last_read[found->second] = k;
+            }
+            for (const auto& name : n.output) s.out.push_back(name.empty() ? -1 : new_slot(name, node_label(n, k)));
+            steps_.push_back(std::move(s));
+        }
+        std::set<int> kept(constant_slots_);
+        for (const auto& o : g.output) {
+            const auto found = slot_of_.find(o.name);
+            NANOTORCH_CHECK(found != slot_of_.end(), value_error, "graph output '", o.name,
+                            "' is not produced by any node, input or initializer");
+            output_slots_.push_back(found->second);
+            kept.insert(found->second);
+        }
+        for (const auto& [slot, k] : last_read)
+            if (!kept.count(slot)) steps_[k].release.push_back(slot);
+        for (std::size_t k = 0; k < steps_.size(); ++k)  // outputs nobody reads: dropped at once
+            for (const int slot : steps_[k].out)
+                if (slot >= 0 && !kept.count(slot) && !last_read.count(slot)) steps_[k].release.push_back(slot);
+    }
+
+    // Evaluates Constant nodes once, so run() only copies their handles.
+    void prepare_constants() {
+        for (std::size_t k = 0; k < steps_.size(); ++k) {
+            Step& s = steps_[k];
+            if (!s.precomputed) continue;
+            const NodeProto& n = model_.graph.node[k];
+            try {
+                std::vector<Value> v = s.spec->run(rt_detail::OpArgs{n, opset_, {}});
+                if (s.out[0] >= 0) prefilled_[static_cast<std::size_t>(s.out[0])] = std::move(v[0]);
+            } catch (const error&) {
+                rt_detail::rethrow_with(rt_detail::node_label(n, k));
+            }
+        }
+    }
+
+    void bind(std::vector<Value>& slots, std::vector<bool>& bound, const std::string& name, const Value& v) const {
+        using namespace rt_detail;
+        std::size_t k = 0;
+        while (k < inputs_.size() && inputs_[k].name != name) ++k;
+        if (k == inputs_.size()) {
+            std::string names;
+            for (const auto& in : inputs_) names += (names.empty() ? "" : ", ") + in.name;
+            throw value_error("run: '" + name + "' is not an input of the model (inputs: " + names + ")");
+        }
+        NANOTORCH_CHECK(!bound[k], value_error, "run: input '", name, "' given twice");
+        const ValueInfoProto& info = inputs_[k];
+        const bool want_int = info.elem_type == static_cast<std::int32_t>(DataType::int64);
+        NANOTORCH_CHECK(v.is_int == want_int, value_error, "run: input '", name, "' must be ",
+                        dtype_name(info.elem_type), ", got ", v.is_int ? "INT64" : "FLOAT");
+        NANOTORCH_CHECK(v.is_int || v.f.defined(), value_error, "run: input '", name, "' is an undefined tensor");
+        if (info.has_shape) {
+            bool ok = v.shape.size() == info.shape.size();
+            for (std::size_t d = 0; ok && d < v.shape.size(); ++d)
+                ok = !info.shape[d].has_value || info.shape[d].value == v.shape[d];
+            NANOTORCH_CHECK(ok, shape_error, "run: input '", name, "' has shape ", shape_str(v.shape),
+                            " but the model declares ", shape_text(info));
+        }
+        bound[k] = true;
+        slots[static_cast<std::size_t>(input_slots_[k])] = v;
+    }
+
+    ModelProto model_;
+    std::int64_t opset_ = 0;
+    std::map<std::string, int> slot_of_;
+    std::vector<Value> prefilled_;          // initializers and Constant outputs; empty elsewhere
+    std::set<int> constant_slots_;
+    std::vector<ValueInfoProto> inputs_;
+    std::vector<bool> has_default_;
+    std::vector<int> input_slots_, output_slots_;
+    std::vector<Step> steps_;
+};
+
+/// The ONNX Runtime-style name for the same class.
+using InferenceSession = Runtime;
+
+/// Reads and validates the model at `path`. Throws io_error / parse_error from the codec, then as
+/// Runtime's constructor.
+inline Runtime load_onnx(const std::string& path, const Limits& limits = {}) {
+    return Runtime(read_model(path, limits));
+}
+
+/// Copies the FLOAT initializers of the model at `path` into `module`'s parameters and buffers of
+/// the same dotted names (conv1.weight ...), as nn::load_state_dict does: with `strict`, a
+/// parameter the file lacks is a value_error listing all of them; a shape mismatch is a
+/// shape_error naming the parameter; nothing is changed on error. Initializers that name no
+/// parameter are the graph's constants (Reshape shapes, normalisation scalars) and are skipped.
+/// Throws io_error / parse_error / unsupported_error (external data) from reading.
+inline void load_onnx_weights(nn::Module& module, const std::string& path, bool strict = true,
+                              const Limits& limits = {}) {
+    const ModelProto m = read_model(path, limits);
+    std::set<std::string> wanted;
+    for (const auto& e : nn::state_dict(module)) wanted.insert(e.first);
+    NamedTensors entries;
+    for (const auto& t : m.graph.initializer)
+        if (t.data_type == static_cast<std::int32_t>(DataType::float32) && wanted.count(t.name))
+            entries.emplace_back(t.name, value_from_proto(t).f);
+    nn::load_state_dict(module, entries, strict, path);
+}
+
+}  // namespace nanotorch::onnx

@@ -1,0 +1,510 @@
+// Tests for onnx/runtime.hpp (+ onnx/ops_import.hpp, onnx/conformance.hpp): ModelProtos built in
+// code and run through the Runtime. The CNN pipeline must match the same nanotorch calls made
+// directly bit for bit (the runtime runs exactly those ops, so no tolerance); opset-dependent
+// semantics (Softmax 11 vs 13, Slice attributes vs inputs, Reshape 0/-1, Pad modes, int64 shape
+// arithmetic) are checked against values worked out by hand; the error paths check that every
+// problem is named (all unsupported nodes in one message, topological order, unknown values,
+// input names, types and shapes). When Debian's libonnx-testdata is installed, a few backend-test
+// directories run through the same code as the onnx_conformance tool.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nanotorch/onnx/conformance.hpp>
+#include <nanotorch/onnx/runtime.hpp>
+
+#include <nanotorch/nanotorch.hpp>
+
+namespace nt = nanotorch;
+namespace onnx = nanotorch::onnx;
+using nt::Shape;
+using nt::Tensor;
+
+namespace {
+
+// ---- ModelProto builders ----
+
+onnx::AttributeProto attr_i(const std::string& name, std::int64_t v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::int_, a.i = v;
+    return a;
+}
+onnx::AttributeProto attr_f(const std::string& name, float v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::float_, a.f = v;
+    return a;
+}
+onnx::AttributeProto attr_ints(const std::string& name, std::vector<std::int64_t> v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::ints, a.ints = std::move(v);
+    return a;
+}
+onnx::AttributeProto attr_s(const std::string& name, const std::string& v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::string, a.s = v;
+    return a;
+}
+
+onnx::NodeProto node(const std::string& op, std::vector<std::string> in, std::vector<std::string> out,
+                     const std::string& name = "", std::vector<onnx::AttributeProto> attrs = {}) {
+    onnx::NodeProto n;
+    n.op_type = op, n.input = std::move(in), n.output = std::move(out), n.name = name, n.attribute = std::move(attrs);
+    return n;
+}
+
+onnx::ValueInfoProto info(const std::string& name, std::vector<std::int64_t> dims,
+                          onnx::DataType t = onnx::DataType::float32) {
+    onnx::ValueInfoProto v;
+    v.name = name, v.elem_type = static_cast<std::int32_t>(t), v.has_shape = true;
+    for (auto d : dims) {
+        onnx::Dimension dim;
+        if (d >= 0) dim.has_value = true, dim.value = d;
+        else dim.param = "N";  // -1 marks a symbolic dimension
+        v.shape.push_back(dim);
+    }
+    return v;
+}
+
+onnx::ModelProto model(std::int64_t opset, std::vector<onnx::NodeProto> nodes, std::vector<onnx::ValueInfoProto> in,
+                       std::vector<onnx::ValueInfoProto> out, std::vector<onnx::TensorProto> inits = {}) {
+    onnx::ModelProto m;
+    m.ir_version = 7;
+    m.opset_import.push_back({"", opset});
+    m.graph.node = std::move(nodes);
+    m.graph.input = std::move(in);
+    m.graph.output = std::move(out);
+    m.graph.initializer = std::move(inits);
+    return m;
+}
+
+onnx::TensorProto init_f(const std::string& name, const Tensor& t) {
+    const std::vector<float> v = t.to_vector();
+    return onnx::make_float_tensor(name, t.shape(), v.data());
+}
+onnx::TensorProto init_i(const std::string& name, std::vector<std::int64_t> v) {
+    return onnx::make_int64_tensor(name, {static_cast<std::int64_t>(v.size())}, v.data());
+}
+
+// Runs a one-input, one-output model and returns the output.
+Tensor run1(const onnx::ModelProto& m, const Tensor& x) {
+    const onnx::Runtime rt(m);
+    const auto out = rt.run({{m.graph.input[0].name, x}});
+    REQUIRE(out.size() == 1);
+    return out[0].second;
+}
+
+// `tol` is relative (to max(1, |want|)); 0 demands exact equality. Callers use 1e-6 where the
+// hand value involves a rounded exp/log/sqrt or a division, and 0 for pure data movement.
+void check_values(const Tensor& t, const Shape& shape, const std::vector<float>& want, float tol = 0.0f) {
+    REQUIRE(t.shape() == shape);
+    const std::vector<float> got = t.to_vector();
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+        CAPTURE(k);
+        if (tol == 0.0f) CHECK(got[k] == want[k]);
+        else CHECK(std::fabs(got[k] - want[k]) <= tol * std::max(1.0f, std::fabs(want[k])));
+    }
+}
+
+std::string message_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("a Conv-Relu-MaxPool-Reshape-Gemm-Softmax graph equals the same nanotorch calls, bit for bit") {
+    // Exact equality: the runtime calls conv2d, relu, max_pool2d, reshape, linear and softmax
+    // itself, so any difference would be a bug, not rounding.
+    nt::Generator gen(7);
+    const Tensor x = nt::randn({2, 1, 6, 6}, gen);
+    const Tensor w = nt::randn({3, 1, 3, 3}, gen), b = nt::randn({3}, gen);
+    const Tensor fw = nt::randn({4, 27}, gen), fb = nt::randn({4}, gen);
+    const Tensor want = nt::softmax(
+        nt::linear(nt::reshape(nt::max_pool2d(nt::relu(nt::conv2d(x, w, b, 1, 1)), 2, 2), {2, -1}), fw, fb), 1);
+    for (std::int64_t opset : {9, 13, 17}) {
+        CAPTURE(opset);
+        const auto m = model(opset,
+                             {node("Conv", {"x", "w", "b"}, {"c"}, "conv", {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})}),
+                              node("Relu", {"c"}, {"r"}, "relu"),
+                              node("MaxPool", {"r"}, {"p"}, "pool", {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})}),
+                              node("Reshape", {"p", "shape"}, {"f"}, "flat"),
+                              node("Gemm", {"f", "fw", "fb"}, {"g"}, "fc", {attr_i("transB", 1)}),
+                              node("Softmax", {"g"}, {"y"}, "softmax", {attr_i("axis", 1)})},
+                             {info("x", {-1, 1, 6, 6})}, {info("y", {-1, 4})},
+                             {init_f("w", w), init_f("b", b), init_f("fw", fw), init_f("fb", fb), init_i("shape", {0, -1})});
+        const Tensor y = run1(m, x);
+        REQUIRE(y.shape() == want.shape());
+        CHECK(y.to_vector() == want.to_vector());
+        // Through the codec and a file, as load_onnx does.
+        const auto path = (std::filesystem::temp_directory_path() / "nanotorch_test_onnx_runtime.onnx").string();
+        onnx::write_model(m, path);
+        const auto out = onnx::load_onnx(path).run({{"x", x}});
+        std::filesystem::remove(path);
+        CHECK(out[0].second.to_vector() == want.to_vector());
+    }
+}
+
+TEST_CASE("runtime outputs do not record autograd history") {
+    nt::Tensor x = nt::randn({2, 3});
+    x.requires_grad_();
+    const Tensor y = run1(model(13, {node("Relu", {"x"}, {"y"})}, {info("x", {2, 3})}, {info("y", {2, 3})}), x);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+}
+
+TEST_CASE("Softmax and LogSoftmax follow the opset: 2-D coercion before 13, one axis from 13") {
+    // x = [[[0, 0], [0, ln 3]]], shape [1, 2, 2], default axis.
+    // opset 13 (axis -1): rows [0, 0] -> [1/2, 1/2]; [0, ln 3] -> exps [1, 3] / 4 = [1/4, 3/4].
+    // opset 11 (axis 1, coerced to [1, 4]): exps [1, 1, 1, 3] / 6 = [1/6, 1/6, 1/6, 1/2].
+    const Tensor x = nt::tensor({0.0f, 0.0f, 0.0f, std::log(3.0f)}, {1, 2, 2});
+    auto mk = [](std::int64_t opset, const char* op) {
+        return model(opset, {node(op, {"x"}, {"y"})}, {info("x", {1, 2, 2})}, {info("y", {1, 2, 2})});
+    };
+    check_values(run1(mk(13, "Softmax"), x), {1, 2, 2}, {0.5f, 0.5f, 0.25f, 0.75f}, 1e-6f);
+    check_values(run1(mk(11, "Softmax"), x), {1, 2, 2}, {1 / 6.0f, 1 / 6.0f, 1 / 6.0f, 0.5f}, 1e-6f);
+    check_values(run1(mk(13, "LogSoftmax"), x), {1, 2, 2},
+                 {std::log(0.5f), std::log(0.5f), std::log(0.25f), std::log(0.75f)}, 1e-6f);
+    check_values(run1(mk(11, "LogSoftmax"), x), {1, 2, 2},
+                 {std::log(1 / 6.0f), std::log(1 / 6.0f), std::log(1 / 6.0f), std::log(0.5f)}, 1e-6f);
+    // opset 11 with axis 2 coerces to [2, 2], i.e. rows again: same as opset 13's default.
+    const auto m = model(11, {node("Softmax", {"x"}, {"y"}, "", {attr_i("axis", 2)})}, {info("x", {1, 2, 2})},
+                         {info("y", {1, 2, 2})});
+    check_values(run1(m, x), {1, 2, 2}, {0.5f, 0.5f, 0.25f, 0.75f}, 1e-6f);
+}
+
+TEST_CASE("Slice: attributes before opset 10, inputs after, with clamping and negative steps") {
+    // x = [[0 1 2 3], [4 5 6 7], [8 9 10 11]]; rows 1.., columns 0..-1 (exclusive) -> [[4 5 6], [8 9 10]].
+    const Tensor x = nt::arange(12).reshape({3, 4});
+    const std::int64_t big = std::numeric_limits<std::int64_t>::max();
+    const auto attr_form = model(9, {node("Slice", {"x"}, {"y"}, "s",
+                                          {attr_ints("starts", {1, 0}), attr_ints("ends", {big, -1}), attr_ints("axes", {0, 1})})},
+                                 {info("x", {3, 4})}, {info("y", {2, 3})});
+    check_values(run1(attr_form, x), {2, 3}, {4, 5, 6, 8, 9, 10});
+    const auto input_form = model(13, {node("Slice", {"x", "st", "en", "ax"}, {"y"}, "s")}, {info("x", {3, 4})},
+                                  {info("y", {2, 3})}, {init_i("st", {1, 0}), init_i("en", {big, -1}), init_i("ax", {0, 1})});
+    check_values(run1(input_form, x), {2, 3}, {4, 5, 6, 8, 9, 10});
+    // Step -2 from the last column down to "before the start" (INT64_MIN clamps to -1): columns 3, 1.
+    const auto stepped = model(13, {node("Slice", {"x", "st", "en", "ax", "sp"}, {"y"}, "s")}, {info("x", {3, 4})},
+                               {info("y", {3, 2})},
+                               {init_i("st", {-1}), init_i("en", {std::numeric_limits<std::int64_t>::min()}),
+                                init_i("ax", {1}), init_i("sp", {-2})});
+    check_values(run1(stepped, x), {3, 2}, {3, 1, 7, 5, 11, 9});
+    // Out-of-range starts give an empty dimension, not an error.
+    const auto empty = model(13, {node("Slice", {"x", "st", "en"}, {"y"}, "s")}, {info("x", {3, 4})},
+                             {info("y", {0, 4})}, {init_i("st", {10}), init_i("en", {20})});
+    CHECK(run1(empty, x).shape() == Shape{0, 4});
+}
+
+TEST_CASE("Reshape: 0 copies the input dimension, -1 is inferred, allowzero keeps a literal 0") {
+    const Tensor x = nt::arange(24).reshape({2, 3, 4});
+    auto reshape_to = [&](std::vector<std::int64_t> shape, std::int64_t opset = 13,
+                          std::vector<onnx::AttributeProto> attrs = {}) {
+        return run1(model(opset, {node("Reshape", {"x", "s"}, {"y"}, "r", attrs)}, {info("x", {2, 3, 4})},
+                          {info("y", {})}, {init_i("s", std::move(shape))}),
+                    x);
+    };
+    CHECK(reshape_to({0, -1}).shape() == Shape{2, 12});         // [2, 24/2]
+    CHECK(reshape_to({-1, 0, 2}).shape() == Shape{4, 3, 2});    // 0 -> 3, -1 -> 24 / (3 * 2)
+    CHECK(reshape_to({0, 0, 2, 2}).shape() == Shape{2, 3, 2, 2});
+    CHECK(reshape_to({0, -1}).to_vector() == x.to_vector());    // row-major order kept
+    // allowzero = 1 (opset 14): a 0 is a real zero extent, so [0, -1] cannot hold 24 elements.
+    CHECK_THROWS_AS(reshape_to({0, -1}, 14, {attr_i("allowzero", 1)}), nt::shape_error);
+    // Copying a dimension the input does not have is a shape_error naming the node.
+    const std::string msg = message_of([&] { reshape_to({0, 0, 0, 0}); });
+    CHECK(msg.find("node 'r' (Reshape)") != std::string::npos);
+}
+
+TEST_CASE("int64 shape arithmetic: Shape -> Gather -> Unsqueeze -> Concat -> Reshape (a torch-style flatten)") {
+    // Shape(x) = [2, 3, 4]; Gather index 0 -> 2; Unsqueeze -> [2]; Concat with [-1] -> [2, -1].
+    const Tensor x = nt::arange(24).reshape({2, 3, 4});
+    onnx::TensorProto zero = onnx::make_int64_tensor("zero", {}, std::vector<std::int64_t>{0}.data());
+    const auto m = model(13,
+                         {node("Shape", {"x"}, {"s"}), node("Gather", {"s", "zero"}, {"n"}, "", {attr_i("axis", 0)}),
+                          node("Unsqueeze", {"n", "ax"}, {"n1"}), node("Concat", {"n1", "minus1"}, {"target"}, "", {attr_i("axis", 0)}),
+                          node("Reshape", {"x", "target"}, {"y"}), node("Mul", {"target", "two"}, {"doubled"})},
+                         {info("x", {-1, 3, 4})}, {info("y", {-1, 12}), info("doubled", {2}, onnx::DataType::int64)},
+                         {zero, init_i("ax", {0}), init_i("minus1", {-1}), init_i("two", {2})});
+    const onnx::Runtime rt(m);
+    const auto out = rt.run_values({{"x", onnx::Value::of(x)}});
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].second.shape == Shape{2, 12});
+    CHECK(out[1].second.is_int);
+    CHECK(out[1].second.i == std::vector<std::int64_t>{4, -2});  // [2, -1] * 2
+    CHECK(rt.run({{"x", x}})[1].second.to_vector() == std::vector<float>{4, -2});  // int outputs as float
+}
+
+TEST_CASE("Pad: constant (attribute and input forms), reflect and edge, and cropping") {
+    const Tensor x = nt::tensor({1, 2, 3}, {1, 3});
+    auto pad = [&](std::int64_t opset, const std::string& mode, std::vector<std::int64_t> pads, float value) {
+        if (opset < 11)
+            return run1(model(opset, {node("Pad", {"x"}, {"y"}, "", {attr_s("mode", mode), attr_ints("pads", pads), attr_f("value", value)})},
+                              {info("x", {1, 3})}, {info("y", {})}),
+                        x);
+        return run1(model(opset, {node("Pad", {"x", "p", "v"}, {"y"}, "", {attr_s("mode", mode)})}, {info("x", {1, 3})},
+                          {info("y", {})}, {init_i("p", pads), init_f("v", nt::scalar_tensor(value))}),
+                    x);
+    };
+    // pads = [begin_0, begin_1, end_0, end_1]: two columns before, one after.
+    check_values(pad(9, "constant", {0, 2, 0, 1}, 9), {1, 6}, {9, 9, 1, 2, 3, 9});
+    check_values(pad(13, "constant", {0, 2, 0, 1}, 9), {1, 6}, {9, 9, 1, 2, 3, 9});
+    check_values(pad(13, "reflect", {0, 2, 0, 1}, 0), {1, 6}, {3, 2, 1, 2, 3, 2});  // mirror without repeating the edge
+    check_values(pad(13, "edge", {0, 2, 0, 1}, 0), {1, 6}, {1, 1, 1, 2, 3, 3});
+    check_values(pad(13, "constant", {1, -1, 0, 0}, 0), {2, 2}, {0, 0, 2, 3});  // a row added, a column cropped
+}
+
+TEST_CASE("pooling and Conv with asymmetric or SAME padding pad explicitly, as ONNX specifies") {
+    // x = [[1 2 3], [4 5 6], [7 8 9]] (one 3x3 plane).
+    const Tensor x = nt::arange(1.0f, 10.0f).reshape({1, 1, 3, 3});
+    // MaxPool 2x2 stride 1, pads (top 0, left 0, bottom 1, right 1): the windows at the bottom/right
+    // edge see -inf padding, so they return the real maximum: [[5 6 6], [8 9 9], [8 9 9]].
+    const auto maxp = model(13, {node("MaxPool", {"x"}, {"y"}, "", {attr_ints("kernel_shape", {2, 2}), attr_ints("pads", {0, 0, 1, 1})})},
+                            {info("x", {1, 1, 3, 3})}, {info("y", {1, 1, 3, 3})});
+    check_values(run1(maxp, x), {1, 1, 3, 3}, {5, 6, 6, 8, 9, 9, 8, 9, 9});
+    // AveragePool 2x2 SAME_UPPER (same padding as above), count_include_pad = 0: divide by the real
+    // elements only: (1+2+4+5)/4 = 3, (2+3+5+6)/4 = 4, (3+6)/2 = 4.5; (4+5+7+8)/4 = 6, 7, (6+9)/2 = 7.5;
+    // (7+8)/2 = 7.5, (8+9)/2 = 8.5, 9/1 = 9.
+    const auto avgp = model(13, {node("AveragePool", {"x"}, {"y"}, "", {attr_ints("kernel_shape", {2, 2}), attr_s("auto_pad", "SAME_UPPER")})},
+                            {info("x", {1, 1, 3, 3})}, {info("y", {1, 1, 3, 3})});
+    check_values(run1(avgp, x), {1, 1, 3, 3}, {3, 4, 4.5f, 6, 7, 7.5f, 7.5f, 8.5f, 9}, 1e-6f);
+    // Conv with a 2x2 ones kernel and the same asymmetric pads sums each window (zero padding):
+    // [[12 16 9], [24 28 15], [15 17 9]].
+    const auto conv = model(13, {node("Conv", {"x", "w"}, {"y"}, "", {attr_ints("pads", {0, 0, 1, 1})})},
+                            {info("x", {1, 1, 3, 3})}, {info("y", {1, 1, 3, 3})}, {init_f("w", nt::ones({1, 1, 2, 2}))});
+    check_values(run1(conv, x), {1, 1, 3, 3}, {12, 16, 9, 24, 28, 15, 15, 17, 9}, 1e-6f);
+}
+
+TEST_CASE("Gemm with alpha, beta, transA and a broadcast C; BatchNormalization, Clip and LeakyRelu by hand") {
+    // A^T = [[1 2], [3 4]] (A stored transposed), B = I, alpha 2, beta 0.5, C = [10, 20] per column:
+    // 2 * [[1 2], [3 4]] + 0.5 * [10 20] = [[7 14], [11 18]].
+    const auto gemm = model(13, {node("Gemm", {"a", "b", "c"}, {"y"}, "", {attr_f("alpha", 2), attr_f("beta", 0.5f), attr_i("transA", 1)})},
+                            {info("a", {2, 2})}, {info("y", {2, 2})},
+                            {init_f("b", nt::tensor({1, 0, 0, 1}, {2, 2})), init_f("c", nt::tensor({10, 20}, {1, 2}))});
+    check_values(run1(gemm, nt::tensor({1, 3, 2, 4}, {2, 2})), {2, 2}, {7, 14, 11, 18});
+    // BatchNorm: channel 0 (mean 1, var 4 - eps, scale 2, B 1): (x - 1) / 2 * 2 + 1 = x; channel 1
+    // (mean 0, var 1 - eps, scale 1, B -1): x - 1.
+    const float eps = 1e-5f;
+    const auto bn = model(9, {node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"})}, {info("x", {1, 2, 1, 2})},
+                          {info("y", {1, 2, 1, 2})},
+                          {init_f("s", nt::tensor({2, 1})), init_f("b", nt::tensor({1, -1})), init_f("m", nt::tensor({1, 0})),
+                           init_f("v", nt::tensor({4 - eps, 1 - eps}))});
+    check_values(run1(bn, nt::tensor({3, 5, 3, 5}, {1, 2, 1, 2})), {1, 2, 1, 2}, {3, 5, 2, 4}, 1e-6f);
+    const Tensor v = nt::tensor({-2, -0.5f, 0.5f, 2});
+    const auto clip6 = model(9, {node("Clip", {"x"}, {"y"}, "", {attr_f("min", -1), attr_f("max", 1)})}, {info("x", {4})}, {info("y", {4})});
+    check_values(run1(clip6, v), {4}, {-1, -0.5f, 0.5f, 1});
+    const auto clip13 = model(13, {node("Clip", {"x", "", "hi"}, {"y"})}, {info("x", {4})}, {info("y", {4})},
+                              {init_f("hi", nt::scalar_tensor(0))});  // min omitted: no lower bound
+    check_values(run1(clip13, v), {4}, {-2, -0.5f, 0, 0});
+    const auto leaky = model(13, {node("LeakyRelu", {"x"}, {"y"}, "", {attr_f("alpha", 0.5f)})}, {info("x", {4})}, {info("y", {4})});
+    check_values(run1(leaky, v), {4}, {-1, -0.25f, 0.5f, 2});
+}
+
+TEST_CASE("Constant, Identity, Dropout (inference), Squeeze/Unsqueeze by opset, ReduceSum noop") {
+    onnx::AttributeProto value;
+    value.name = "value", value.type = onnx::AttributeType::tensor;
+    value.t.push_back(init_f("", nt::tensor({1, 2, 3}, {3, 1})));
+    // Constant [3, 1] -> Squeeze (opset 11 attribute axes [1]) -> [3]; Add x; Dropout is identity.
+    const auto m11 = model(11, {node("Constant", {}, {"c"}, "k", {value}), node("Squeeze", {"c"}, {"s"}, "", {attr_ints("axes", {1})}),
+                                node("Add", {"x", "s"}, {"a"}), node("Dropout", {"a"}, {"y"}, "", {attr_f("ratio", 0.5f)})},
+                           {info("x", {3})}, {info("y", {3})});
+    check_values(run1(m11, nt::tensor({10, 20, 30})), {3}, {11, 22, 33});
+    // Opset 13: Unsqueeze axes come from an input; ReduceSum with empty axes + noop is the identity.
+    const auto m13 = model(13, {node("Unsqueeze", {"x", "ax"}, {"u"}), node("ReduceSum", {"u"}, {"y"}, "", {attr_i("noop_with_empty_axes", 1)})},
+                           {info("x", {3})}, {info("y", {1, 3})}, {init_i("ax", {0})});
+    check_values(run1(m13, nt::tensor({1, 2, 3})), {1, 3}, {1, 2, 3});
+}
+
+TEST_CASE("zero-size tensors flow through Flatten, pre-13 Softmax, BatchNormalization and Concat") {
+    const Tensor e = nt::zeros({0, 3, 2});
+    CHECK(run1(model(13, {node("Flatten", {"x"}, {"y"})}, {info("x", {0, 3, 2})}, {info("y", {})}), e).shape() == Shape{0, 6});
+    CHECK(run1(model(11, {node("Softmax", {"x"}, {"y"})}, {info("x", {0, 3, 2})}, {info("y", {})}), e).shape() == Shape{0, 3, 2});
+    const auto bn = model(13, {node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"})}, {info("x", {0, 3, 2})}, {info("y", {})},
+                          {init_f("s", nt::ones({3})), init_f("b", nt::ones({3})), init_f("m", nt::ones({3})), init_f("v", nt::ones({3}))});
+    CHECK(run1(bn, e).shape() == Shape{0, 3, 2});
+    const auto cat = model(13, {node("Concat", {"x", "z"}, {"y"}, "", {attr_i("axis", 0)})}, {info("x", {0, 3, 2})}, {info("y", {})},
+                           {init_f("z", nt::ones({1, 3, 2}))});
+    check_values(run1(cat, e), {1, 3, 2}, {1, 1, 1, 1, 1, 1});
+}
+
+TEST_CASE("every unsupported feature is listed, with node names, in one unsupported_error") {
+    const auto m = model(13,
+                         {node("Relu", {"x"}, {"a"}, "fine"), node("FancyOp", {"a"}, {"b"}, "fancy"),
+                          node("Conv", {"b", "w"}, {"c"}, "grouped", {attr_i("group", 2)}),
+                          node("MaxPool", {"c"}, {"d"}, "ceil", {attr_ints("kernel_shape", {2, 2}), attr_i("ceil_mode", 1)}),
+                          node("Dropout", {"d"}, {"y", "mask"}, "masked")},
+                         {info("x", {1, 2, 4, 4})}, {info("y", {})}, {init_f("w", nt::ones({2, 1, 1, 1}))});
+    const auto issues = onnx::Runtime::unsupported_features(m);
+    REQUIRE(issues.size() == 4);
+    CHECK(issues[0].op == "FancyOp");
+    const std::string msg = message_of([&] { onnx::Runtime rt(m); });
+    CHECK_THROWS_AS(onnx::Runtime{m}, nt::unsupported_error);
+    CHECK(msg.find("4 feature(s)") != std::string::npos);
+    CHECK(msg.find("node 'fancy' (FancyOp): operator not implemented") != std::string::npos);
+    CHECK(msg.find("node 'grouped' (Conv): group = 2") != std::string::npos);
+    CHECK(msg.find("node 'ceil' (MaxPool): ceil_mode = 1") != std::string::npos);
+    CHECK(msg.find("node 'masked' (Dropout): optional output #2 ('mask')") != std::string::npos);
+    CHECK(msg.find("'fine'") == std::string::npos);
+
+    // Model-level problems: opset range, dtypes, external data, other domains.
+    for (std::int64_t opset : {6, 18}) {
+        const auto old = model(opset, {node("Relu", {"x"}, {"y"})}, {info("x", {1})}, {info("y", {1})});
+        CHECK(message_of([&] { onnx::Runtime rt(old); }).find("opset " + std::to_string(opset)) != std::string::npos);
+    }
+    auto typed = model(13, {node("Relu", {"x"}, {"y"}, "r")}, {info("x", {1}, onnx::DataType::uint8)}, {info("y", {1})});
+    typed.graph.node[0].domain = "com.example";
+    onnx::TensorProto ext = init_f("w", nt::ones({1}));
+    ext.data_location = 1;
+    typed.graph.initializer.push_back(ext);
+    const std::string t = message_of([&] { onnx::Runtime rt(typed); });
+    CHECK(t.find("input 'x': element type UINT8") != std::string::npos);
+    CHECK(t.find("initializer 'w': external data") != std::string::npos);
+    CHECK(t.find("node 'r' (Relu): operator domain 'com.example'") != std::string::npos);
+}
+
+TEST_CASE("graph wiring errors name the node: topological order, unknown values, duplicates") {
+    const auto order = model(13, {node("Relu", {"h"}, {"y"}, "first"), node("Relu", {"x"}, {"h"}, "second")},
+                             {info("x", {1})}, {info("y", {1})});
+    CHECK_THROWS_AS(onnx::Runtime{order}, nt::value_error);
+    CHECK(message_of([&] { onnx::Runtime rt(order); })
+              .find("node 'first' (Relu) reads 'h' before node 'second' (Relu) produces it") != std::string::npos);
+    const auto unknown = model(13, {node("Add", {"x", "ghost"}, {"y"}, "adder")}, {info("x", {1})}, {info("y", {1})});
+    CHECK(message_of([&] { onnx::Runtime rt(unknown); })
+              .find("node 'adder' (Add) reads 'ghost', which is not a graph input") != std::string::npos);
+    const auto twice = model(13, {node("Relu", {"x"}, {"y"}, "a"), node("Relu", {"x"}, {"y"}, "b")}, {info("x", {1})}, {info("y", {1})});
+    CHECK(message_of([&] { onnx::Runtime rt(twice); }).find("node 'b' (Relu) defines 'y', which is already defined") != std::string::npos);
+    const auto no_out = model(13, {node("Relu", {"x"}, {"y"})}, {info("x", {1})}, {info("z", {1})});
+    CHECK(message_of([&] { onnx::Runtime rt(no_out); }).find("graph output 'z'") != std::string::npos);
+    // Wiring is checked before support, and independently of it.
+    const auto both = model(13, {node("FancyOp", {"ghost"}, {"y"}, "f")}, {info("x", {1})}, {info("y", {1})});
+    CHECK_THROWS_AS(onnx::Runtime{both}, nt::value_error);
+}
+
+TEST_CASE("run() checks input names, types and declared shapes, and prefixes op errors with the node") {
+    const onnx::Runtime rt(model(13, {node("Reshape", {"x", "s"}, {"y"}, "resh")}, {info("x", {-1, 4}), info("s", {2}, onnx::DataType::int64)},
+                                 {info("y", {})}));
+    const Tensor x = nt::zeros({2, 4});
+    CHECK(message_of([&] { rt.run({{"x", x}, {"what", x}}); }).find("'what' is not an input of the model (inputs: x, s)") != std::string::npos);
+    CHECK(message_of([&] { rt.run({{"x", x}}); }).find("missing input 's'") != std::string::npos);
+    CHECK(message_of([&] { rt.run({{"x", x}, {"s", x}}); }).find("input 's' must be INT64, got FLOAT") != std::string::npos);
+    // The symbolic batch dimension accepts any size; the fixed 4 does not.
+    const auto bad = [&] { rt.run_values({{"x", onnx::Value::of(nt::zeros({2, 5}))}, {"s", onnx::Value::of_ints({5, 2}, {2})}}); };
+    CHECK_THROWS_AS(bad(), nt::shape_error);
+    CHECK(message_of(bad).find("input 'x' has shape [2, 5] but the model declares [N, 4]") != std::string::npos);
+    const auto out = rt.run_values({{"x", onnx::Value::of(nt::zeros({3, 4}))}, {"s", onnx::Value::of_ints({4, 3}, {2})}});
+    CHECK(out[0].second.shape == Shape{4, 3});
+    const auto op_error = [&] { rt.run_values({{"x", onnx::Value::of(x)}, {"s", onnx::Value::of_ints({3, 3}, {2})}}); };
+    CHECK_THROWS_AS(op_error(), nt::shape_error);
+    CHECK(message_of(op_error).find("node 'resh' (Reshape): reshape: shape [3, 3] is invalid") != std::string::npos);
+}
+
+TEST_CASE("sizes taken from the model are bounded: errors, not huge allocations or overflow") {
+    // Each model is tiny but asks for a result of more than 2^30 elements (or overflows int64).
+    const Tensor x = nt::ones({1, 1, 2, 2});
+    const std::int64_t big = std::int64_t(1) << 40;
+    auto throws_value_error = [&](const onnx::ModelProto& m, const Tensor& in, const char* what) {
+        CAPTURE(what);
+        const std::string msg = message_of([&] { run1(m, in); });
+        CHECK((msg.find("2^30") != std::string::npos || msg.find("out of range") != std::string::npos ||
+               msg.find("2^31") != std::string::npos));
+        CHECK_THROWS_AS(run1(m, in), nt::value_error);
+    };
+    throws_value_error(model(13, {node("Pad", {"x", "p"}, {"y"}, "pad")}, {info("x", {1, 1, 2, 2})}, {info("y", {})},
+                             {init_i("p", {0, 0, big, big, 0, 0, 0, 0})}),
+                       x, "Pad 2^40");
+    throws_value_error(model(13, {node("Pad", {"x", "p"}, {"y"}, "pad")}, {info("x", {1, 1, 2, 2})}, {info("y", {})},
+                             {init_i("p", {0, 0, 1 << 20, 1 << 20, 0, 0, 1 << 20, 1 << 20})}),
+                       x, "Pad to 2^21 x 2^21");
+    throws_value_error(model(13, {node("Conv", {"x", "w"}, {"y"}, "conv", {attr_ints("pads", {big, 0, big, 0})})},
+                             {info("x", {1, 1, 2, 2})}, {info("y", {})}, {init_f("w", nt::ones({1, 1, 1, 1}))}),
+                       x, "Conv pads 2^40");
+    throws_value_error(model(13, {node("Conv", {"x", "w"}, {"y"}, "conv", {attr_ints("pads", {1 << 20, 1 << 20, 1 << 20, 1 << 20})})},
+                             {info("x", {1, 1, 2, 2})}, {info("y", {})}, {init_f("w", nt::ones({1, 1, 1, 1}))}),
+                       x, "Conv output 2^21 x 2^21");
+    const Tensor col = nt::ones({1 << 16, 1}), row = nt::ones({1, 1 << 16});
+    throws_value_error(model(13, {node("Add", {"x", "r"}, {"y"}, "add")}, {info("x", {1 << 16, 1})}, {info("y", {})},
+                             {init_f("r", row)}),
+                       col, "broadcast outer sum 2^32");
+    throws_value_error(model(13, {node("MatMul", {"x", "r"}, {"y"}, "mm")}, {info("x", {1 << 16, 1})}, {info("y", {})},
+                             {init_f("r", row)}),
+                       col, "outer product 2^32");
+    throws_value_error(model(13, {node("Gather", {"x", "i"}, {"y"}, "g", {attr_i("axis", 1)})}, {info("x", {1 << 16, 1})},
+                             {info("y", {})}, {init_i("i", std::vector<std::int64_t>(1 << 15, 0))}),
+                       col, "Gather [2^16, 2^15]");
+    // Slice with the most negative step: one element, no signed overflow (UBSan would flag it).
+    const auto slice = model(13, {node("Slice", {"x", "st", "en", "ax", "sp"}, {"y"})}, {info("x", {4})}, {info("y", {1})},
+                             {init_i("st", {3}), init_i("en", {-5}), init_i("ax", {0}),
+                              init_i("sp", {std::numeric_limits<std::int64_t>::min()})});
+    check_values(run1(slice, nt::tensor({1, 2, 3, 4})), {1}, {4});
+}
+
+TEST_CASE("load_onnx_weights copies float initializers into parameters with the same dotted names") {
+    nt::nn::Sequential net(nt::nn::Linear(3, 2), nt::nn::ReLU());
+    const auto params = net->named_parameters();
+    REQUIRE(params.size() == 2);  // "0.weight", "0.bias"
+    const Tensor w = nt::arange(6).reshape({2, 3}), b = nt::tensor({-1, 1});
+    auto m = model(13, {node("Gemm", {"x", params[0].first, params[1].first}, {"y"}, "", {attr_i("transB", 1)})},
+                   {info("x", {1, 3})}, {info("y", {1, 2})},
+                   {init_f(params[0].first, w), init_f(params[1].first, b), init_i("shape", {1, 2})});
+    const auto path = (std::filesystem::temp_directory_path() / "nanotorch_test_onnx_weights.onnx").string();
+    onnx::write_model(m, path);
+    onnx::load_onnx_weights(*net.ptr(), path);  // the int64 "shape" initializer is ignored
+    CHECK(params[0].second.to_vector() == w.to_vector());
+    CHECK(params[1].second.to_vector() == b.to_vector());
+    // The module now computes what the ONNX graph computes.
+    const Tensor x = nt::tensor({1, 2, 3}, {1, 3});
+    CHECK(net->forward(x).to_vector() == nt::relu(onnx::load_onnx(path).run({{"x", x}})[0].second).to_vector());
+    // Initializers that name no parameter are graph constants and are skipped; a shape mismatch
+    // and a missing parameter are the load_state_dict errors, naming the file.
+    m.graph.initializer.push_back(init_f("extra", nt::ones({1})));
+    onnx::write_model(m, path);
+    onnx::load_onnx_weights(*net.ptr(), path);
+    m.graph.initializer[0] = init_f(params[0].first, nt::zeros({3, 2}));
+    onnx::write_model(m, path);
+    CHECK_THROWS_AS(onnx::load_onnx_weights(*net.ptr(), path), nt::shape_error);
+    CHECK_THROWS_AS(onnx::load_onnx_weights(*net.ptr(), path, /*strict=*/false), nt::shape_error);
+    m.graph.initializer.erase(m.graph.initializer.begin() + 1);  // drop the bias
+    m.graph.initializer[0] = init_f(params[0].first, w);
+    onnx::write_model(m, path);
+    CHECK(message_of([&] { onnx::load_onnx_weights(*net.ptr(), path); }).find("missing: 0.bias") != std::string::npos);
+    CHECK(params[0].second.to_vector() == w.to_vector());  // unchanged after the errors
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("conformance helpers: the tolerance rule and a few ONNX backend-test directories") {
+    namespace conf = onnx::conformance;
+    const auto f = [](std::vector<float> v) { return onnx::Value::of(nt::tensor(v)); };
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    CHECK(conf::compare(f({1000, nan}), f({1000.9f, nan})) == "");  // |diff| 0.9 <= 1e-7 + 1e-3 * 1000
+    CHECK(conf::compare(f({1000}), f({1001.5f})).find("element 0") != std::string::npos);
+    CHECK(conf::compare(f({1, 2}), f({1})).find("shape") != std::string::npos);
+    CHECK(conf::compare(onnx::Value::of_ints({3}, {1}), f({3})).find("INT64") != std::string::npos);
+
+    const std::filesystem::path root = "/usr/share/libonnx-testdata/data/node";
+    if (!std::filesystem::exists(root)) {
+        MESSAGE("libonnx-testdata is not installed; skipping the backend-test directories");
+        return;
+    }
+    for (const char* name : {"test_relu", "test_conv_with_strides_padding", "test_maxpool_2d_default",
+                             "test_gemm_default_no_bias", "test_softmax_axis_1", "test_slice_neg_steps",
+                             "test_reshape_zero_and_negative_dim", "test_shape_start_1"}) {
+        const conf::Result r = conf::run_test_dir(root / name);
+        CAPTURE(r.name);
+        CAPTURE(r.detail);
+        CHECK(r.status == conf::Status::pass);
+    }
+    const conf::Result skip = conf::run_test_dir(root / "test_maxpool_2d_ceil");
+    CHECK(skip.status == conf::Status::unsupported);
+    CHECK(skip.skip_groups == std::vector<std::string>{"MaxPool: ceil_mode = 1"});
+}
