@@ -33,16 +33,35 @@ struct Net : nn::Module {
     }
 
     /// input [N, 1, 28, 28] (normalised) -> log-probabilities [N, 10]
-    Tensor forward(const Tensor& input) override {
+    Tensor forward(const Tensor& input) override { return F::log_softmax(logits(input), /*dim=*/1); }
+
+    /// The layers up to fc2, shared with InferenceNet.
+    Tensor logits(const Tensor& input) {
         Tensor x = F::relu(F::max_pool2d(conv1(input), 2));
         x = F::relu(F::max_pool2d(conv2_drop(conv2(x)), 2));
         x = x.view({-1, 320});
         x = F::relu(fc1(x));
         x = F::dropout(x, 0.5f, is_training());
-        x = fc2(x);
-        return F::log_softmax(x, /*dim=*/1);
+        return fc2(x);
     }
     std::string type_name() const override { return "Net"; }
+};
+
+/// The seed's InferenceNet: Net's parameters, but it takes the draw-a-digit canvas's raw
+/// 280·280·4 RGBA bytes (as floats) and returns probabilities, so the browser needs no
+/// preprocessing and no LogSoftmax (which ONNX.js lacks). Loads Net's state_dict as is.
+struct InferenceNet : Net {
+    /// input [280·280·4] RGBA, 0..255 -> probabilities [1, 10]
+    Tensor forward(const Tensor& input) override {
+        Tensor x = input.reshape({280, 280, 4});
+        x = x.narrow(/*dim=*/2, /*start=*/3, /*length=*/1);  // the alpha channel: where the user drew
+        x = x.reshape({1, 1, 280, 280});
+        x = F::avg_pool2d(x, 10, 10);  // 280x280 -> 28x28, MNIST's size
+        x = x / 255.0f;
+        x = (x - 0.1307f) / 0.3081f;   // Normalize((0.1307,), (0.3081,))
+        return F::softmax(logits(x), /*dim=*/1);
+    }
+    std::string type_name() const override { return "InferenceNet"; }
 };
 
 }  // namespace mnist

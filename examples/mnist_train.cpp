@@ -3,11 +3,12 @@
 //
 //   mnist_train [--data DIR] [--epochs N] [--batch-size N] [--test-batch-size N] [--lr X]
 //               [--momentum X] [--optimizer sgd|adam] [--lr-step N] [--lr-gamma X] [--seed N]
-//               [--threads N] [--limit N] [--out DIR] [--help]
+//               [--threads N] [--limit N] [--out DIR] [--opset N] [--help]
 //
 // Defaults are the seed's: SGD lr 0.01 momentum 0.5, batch 64, test batch 1000, seed 1.
-// Outputs in --out (default "out"): metrics.csv (one row per epoch) and model.ntsd (the
-// state_dict). Any error prints one line and exits with code 1.
+// Outputs in --out (default "out"): metrics.csv (one row per epoch), model.ntsd (the
+// state_dict) and onnx_model.onnx (the seed's InferenceNet, for the browser demo).
+// Any error prints one line and exits with code 1.
 #include <nanotorch/nanotorch.hpp>
 
 #include <unistd.h>  // isatty: a progress bar on terminals, plain lines in logs
@@ -43,6 +44,7 @@ struct Config {
     std::uint64_t seed = 1;
     int threads = 0;  // 0 = nanotorch's default
     std::int64_t limit = 0;  // 0 = all training images
+    std::int64_t opset = 9;  // 9: loads in ONNX.js and onnxruntime
 };
 
 const char* usage =
@@ -60,7 +62,8 @@ const char* usage =
     "  --seed N              random seed for initialisation, shuffling and dropout (default 1)\n"
     "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores)\n"
     "  --limit N             train on the first N images only (quick runs)\n"
-    "  --out DIR             output folder for metrics.csv and model.ntsd (default out)\n"
+    "  --out DIR             output folder for metrics.csv, model.ntsd, onnx_model.onnx (default out)\n"
+    "  --opset N             ONNX opset of onnx_model.onnx: 9 (default, ONNX.js-compatible) .. 17\n"
     "  --help                show this help\n";
 
 template <class T>
@@ -95,6 +98,7 @@ Config parse_args(int argc, char** argv) {
         else if (a == "--seed") c.seed = parse_number<std::uint64_t>(a, v);
         else if (a == "--threads") c.threads = parse_number<int>(a, v);
         else if (a == "--limit") c.limit = parse_number<std::int64_t>(a, v);
+        else if (a == "--opset") c.opset = parse_number<std::int64_t>(a, v);
         else throw value_error("unknown option " + a + " (see --help)");
     }
     if (c.epochs < 1) throw value_error("--epochs must be at least 1");
@@ -248,15 +252,26 @@ int run(const Config& cfg) {
         std::printf("Accuracy of the network on the %lld test images: %.2f %%\n", static_cast<long long>(ev.total),
                     ev.accuracy);
         std::fflush(stdout);
-        metrics << epoch << ',' << loss_sum / static_cast<double>(seen) << ',' << ev.loss << ',' << std::fixed
-                << std::setprecision(2) << ev.accuracy << ',' << std::setprecision(1) << train_seconds << '\n'
-                << std::defaultfloat << std::flush;
+        char row[160];
+        std::snprintf(row, sizeof row, "%d,%.6f,%.6f,%.2f,%.1f\n", epoch, loss_sum / static_cast<double>(seen), ev.loss,
+                      ev.accuracy, train_seconds);
+        metrics << row << std::flush;
         if (scheduler) scheduler->step();
     }
     print_confusion(ev);
     const std::string model_path = (std::filesystem::path(cfg.out_dir) / "model.ntsd").string();
     nn::save_state_dict(model, model_path);
     std::printf("Saved the weights to %s and the metrics to %s\n", model_path.c_str(), metrics_path.c_str());
+
+    // The seed's step 6: the same weights in InferenceNet (canvas RGBA in, softmax out), exported.
+    mnist::InferenceNet inference;
+    nn::load_state_dict(inference, nn::state_dict(model));
+    onnx::ExportOptions options;
+    options.opset = cfg.opset;
+    const std::string onnx_path = (std::filesystem::path(cfg.out_dir) / "onnx_model.onnx").string();
+    onnx::export_onnx(inference, zeros({280 * 280 * 4}), onnx_path, options);
+    std::printf("Exported InferenceNet (280x280 RGBA canvas -> 10 probabilities, opset %lld) to %s\n",
+                static_cast<long long>(cfg.opset), onnx_path.c_str());
     return 0;
 }
 

@@ -5,6 +5,9 @@
 # missing, so reruns are fast), then builds and tests every configuration we support:
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
 #   gcc-release    CMake + g++     Release, -march=native, + header self-containment check
+#   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets at opsets 9 and 13
+#                  with 100 MNIST test digits and nanotorch's outputs; onnx.checker (python3-onnx),
+#                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree
 #   clang-release  CMake + clang++ Release, -march=native
 #   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march,
 #                  + header self-containment check (without xsimd's transitive includes)
@@ -22,8 +25,11 @@ APT_PACKAGES=(
   build-essential g++ clang cmake meson ninja-build pkg-config
   libxsimd-dev doctest-dev libstb-dev
   libclang-rt-14-dev  # clang's sanitizer runtime (clang-asan)
+  python3-onnx        # onnx.checker for onnx-interop (run with /usr/bin/python3)
 )
-ALL_STEPS=(lists gcc-release clang-release gcc-scalar clang-asan meson-gcc install)
+# nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
+# already has a newer Node.js keeps it.
+ALL_STEPS=(lists gcc-release onnx-interop clang-release gcc-scalar clang-asan meson-gcc install)
 
 usage() {
   cat <<EOF
@@ -67,45 +73,26 @@ generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 
 # ---- dependencies ----
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    echo "need root to run: $* (no sudo found)" >&2
-    return 1
-  fi
-}
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 apt_deps() {
-  if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "not a Debian system: skipping apt-get; make sure these are installed: ${APT_PACKAGES[*]}"
-    return 0
-  fi
-  local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  if ((${#missing[@]} == 0)); then
-    echo "all ${#APT_PACKAGES[@]} apt packages are installed"
-    return 0
-  fi
-  echo "installing missing packages: ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt_install_missing "${APT_PACKAGES[@]}"
+  need_npm
 }
 
 # ---- npm step (JavaScript dependencies) ----
-# Placeholder for the browser-demo / ONNX.js checks: once a package-lock.json exists in the repo
-# root, its exact dependency tree is installed here. Add `nodejs npm` to APT_PACKAGES with it.
+# The exact tree of package-lock.json (onnxruntime-node, onnxjs for onnx-interop; onnxruntime-web,
+# playwright-core for the browser demo). ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's
+# postinstall would download CUDA libraries from outside the npm registry, which fails here; the CPU
+# binary it needs ships inside the npm package.
 npm_deps() {
   [ -f package-lock.json ] || return 0
   if ! command -v npm >/dev/null 2>&1; then
     echo "package-lock.json exists but npm is not installed (add nodejs npm to APT_PACKAGES)" >&2
     return 1
   fi
-  npm ci --no-audit --no-fund
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 }
 
 step_deps() {
@@ -168,6 +155,33 @@ step_gcc_scalar() {
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
     -DNANOTORCH_HEADER_CHECK=OFF
+}
+
+# Reuses gcc-release's build tree (the examples are built there); configures it when that step has
+# not run yet. Runs both checkers even when the first fails, so one run shows every disagreement.
+step_onnx_interop() {
+  local build=build/ci-gcc-release out=build/ci-onnx-interop rc=0
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    echo "--- $build is not configured yet (gcc-release does that): configuring it"
+    cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+      -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_NATIVE=ON
+  fi
+  cmake --build "$build" --target export_check -j"$jobs"
+  if [ ! -d node_modules/onnxruntime-node ] || [ ! -d node_modules/onnxjs ]; then
+    echo "node_modules is missing onnxruntime-node/onnxjs: run without --no-install, or ONNXRUNTIME_NODE_INSTALL=skip npm ci" >&2
+    return 1
+  fi
+
+  echo "--- MNIST"
+  bash scripts/fetch_mnist.sh data/mnist
+  echo "--- export_check -> $out"
+  rm -rf "$out"
+  "$build/examples/export_check" "$out" --data data/mnist --count 100
+  echo "--- onnx.checker (python3-onnx)"
+  /usr/bin/python3 tests/python/check_models.py "$out" || rc=1
+  echo "--- onnxruntime-node and ONNX.js"
+  node tests/js/check_runtimes.mjs "$out" || rc=1
+  return "$rc"
 }
 
 step_meson_gcc() {

@@ -37,8 +37,13 @@
 #include <nanotorch/nn/pool.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
+#include <nanotorch/onnx/conformance.hpp>
+#include <nanotorch/onnx/export.hpp>
 #include <nanotorch/onnx/model.hpp>
+#include <nanotorch/onnx/ops_import.hpp>
+#include <nanotorch/onnx/ops_support.hpp>
 #include <nanotorch/onnx/proto.hpp>
+#include <nanotorch/onnx/runtime.hpp>
 #include <nanotorch/onnx/schema.hpp>
 #include <nanotorch/onnx/wire.hpp>
 #include <nanotorch/ops/broadcast.hpp>
