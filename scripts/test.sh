@@ -26,6 +26,7 @@ APT_PACKAGES=(
   libxsimd-dev doctest-dev libstb-dev
   libclang-rt-14-dev  # clang's sanitizer runtime (clang-asan)
   python3-onnx        # onnx.checker for onnx-interop (run with /usr/bin/python3)
+  libonnx-testdata    # ONNX 1.12 backend node tests: the onnx_conformance ctest
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
@@ -98,6 +99,9 @@ npm_deps() {
 step_deps() {
   apt_deps
   npm_deps
+  # Real MNIST up front, so the suites' real-data cases (test_training, test_data, test_idx) run
+  # instead of skipping.
+  bash scripts/fetch_mnist.sh data/mnist
 }
 
 # ---- steps ----

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -46,6 +47,25 @@ int main() {
     unsigned char buf[4] = {};
     nanotorch::util::store_le32(buf, nanotorch::util::float_bits(1.0f));
     expect(nanotorch::util::bits_float(nanotorch::util::load_le32(buf)) == 1.0f, "float le32 round trip");
+
+    // Tensors, autograd and an optimizer step through the SIMD kernels (needs xsimd's include dir
+    // and -pthread from the usage requirements).
+    using namespace nanotorch;
+    manual_seed(0);
+    nn::Linear fc(3, 2);
+    optim::SGD opt(fc->parameters(), optim::SGDOptions(0.1));
+    const Tensor x = tensor({1, 2, 3}, {1, 3});
+    const float before = F::cross_entropy(fc(x), {1}).item();
+    for (int i = 0; i < 5; ++i) {
+        opt.zero_grad();
+        F::cross_entropy(fc(x), {1}).backward();
+        opt.step();
+    }
+    expect(F::cross_entropy(fc(x), {1}).item() < before, "five SGD steps lower the loss");
+    // ONNX export and the runtime, in memory: the graph reproduces the module exactly.
+    const auto bytes = onnx::encode_model(onnx::trace_module(*fc.ptr(), x));
+    const onnx::Runtime rt(onnx::decode_model(bytes.data(), bytes.size()));
+    expect(rt.run({{"input", x}})[0].second.to_vector() == fc(x).to_vector(), "ONNX round trip");
 
     if (failures != 0) return 1;
     std::printf("nanotorch consumer OK (nanotorch %s)\n", NANOTORCH_VERSION_STRING);
