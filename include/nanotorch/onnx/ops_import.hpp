@@ -336,6 +336,36 @@ inline std::vector<Value> run_reduce(const OpArgs& a) {
     return one(Mean ? mean(x, axes, keep) : sum(x, axes, keep));
 }
 
+/// ReduceMax over the listed axes (all when none), one axis at a time from the last, so the
+/// result is exactly what nanotorch::max computes for the single-axis case the exporter emits.
+inline std::vector<Value> run_reduce_max(const OpArgs& a) {
+    Tensor x = a.tensor(0);
+    Shape axes = attr_ints(a.node, "axes");
+    const bool keep = attr_int(a.node, "keepdims", 1) != 0;
+    if (axes.empty())
+        for (std::int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
+    for (auto& d : axes) d = wrap_dim(d, x.dim(), "ReduceMax");
+    std::sort(axes.rbegin(), axes.rend());
+    NANOTORCH_CHECK(std::adjacent_find(axes.begin(), axes.end()) == axes.end(), value_error,
+                    "ReduceMax: an axis is listed twice");
+    for (std::int64_t d : axes) x = nanotorch::max(x, d, keep);
+    return one(x);
+}
+
+/// Pow with a float base and a float exponent (broadcast); a one-element exponent goes through
+/// nanotorch::pow, which is what the exporter emits for x.pow(p).
+inline std::vector<Value> run_pow(const OpArgs& a) {
+    if (a.value(0).is_int || a.value(1).is_int)
+        throw unsupported_error("Pow on int64 values (only float32 base and exponent)");
+    const Tensor& x = a.tensor(0);
+    const Tensor& e = a.tensor(1);
+    if (e.numel() == 1 && broadcast_shapes(x.shape(), e.shape(), "Pow") == x.shape())
+        return one(nanotorch::pow(x, e.to_vector()[0]));
+    const Shape s = broadcast_shapes(x.shape(), e.shape(), "Pow");
+    return one(ops::detail::map_binary_same(ops::detail::expand_copy(x, s), ops::detail::expand_copy(e, s),
+                                            [](float b, float p) { return std::pow(b, p); }));
+}
+
 // ---- layout ----
 
 inline std::vector<Value> run_reshape(const OpArgs& a) {
@@ -582,6 +612,8 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Mul", {2, 2, 1, nullptr, &run_arith<2>}},
         {"Neg", {1, 1, 1, nullptr, &run_neg}},
         {"Pad", {1, 3, 1, &check_pad, &run_pad}},
+        {"Pow", {2, 2, 1, nullptr, &run_pow}},
+        {"ReduceMax", {1, 1, 1, &check_inputs<18, 1, 1, 1, 1>, &run_reduce_max}},
         {"ReduceMean", {1, 1, 1, nullptr, &run_reduce<true>}},
         {"ReduceSum", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_reduce<false>}},
         {"Relu", {1, 1, 1, nullptr, &run_unary<&nanotorch::relu>}},
