@@ -1,0 +1,446 @@
+// bench/bench_kernels.cpp — the optimized kernels against their scalar references, validated, then timed.
+//
+// In the style of llm.c's dev/cpu/matmul_forward.c: every optimized kernel is first run on the
+// same inputs as its reference and the program stops (exit status 1) if they disagree beyond
+// the tolerance stated next to the check; only then are both timed, side by side, in one run.
+// Covered: kernels::sgemm vs ref::sgemm (square sizes and the seed net's shapes), the vector
+// kernels of kernels/simd.hpp vs kernels/reference.hpp, conv2d forward/backward (im2col + sgemm)
+// vs the direct ref:: versions, max_pool2d forward/backward, and a thread-count sweep.
+// It does not tune, compare with other libraries, or claim anything the printed numbers do not
+// show. Run with --help for the flags.
+#include <nanotorch/nanotorch.hpp>
+
+#include "bench_common.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace k = nanotorch::kernels;
+using namespace nanotorch_bench;
+using i64 = std::int64_t;
+
+constexpr double kEps = std::numeric_limits<float>::epsilon();
+
+std::string dims(std::initializer_list<i64> ds, const char* sep = "x") {
+    std::string s;
+    for (i64 d : ds) s += (s.empty() ? "" : sep) + std::to_string(d);
+    return s;
+}
+
+// ---- sgemm ----
+
+struct GemmShape {
+    std::string name;
+    bool ta, tb;
+    i64 M, N, K;
+    std::string label() const {
+        return std::string(ta ? "T" : "N") + (tb ? "T" : "N") + " " + dims({M, N, K});
+    }
+};
+
+// A is stored K x M when transposed (else M x K), B likewise; C is M x N; no padding.
+struct GemmProblem {
+    GemmShape s;
+    i64 lda, ldb, ldc;
+    std::vector<float> A, B;
+    explicit GemmProblem(const GemmShape& shape, std::uint32_t seed)
+        : s(shape), lda(shape.ta ? shape.M : shape.K), ldb(shape.tb ? shape.K : shape.N), ldc(shape.N),
+          A(random_vector(static_cast<std::size_t>(shape.M * shape.K), seed)),
+          B(random_vector(static_cast<std::size_t>(shape.K * shape.N), seed + 1)) {}
+    std::size_t c_size() const { return static_cast<std::size_t>(s.M * s.N); }
+    void opt(float* C) const { k::sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C, ldc); }
+    void ref(float* C) const {
+        k::ref::sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C, ldc);
+    }
+    double a_at(i64 i, i64 kk) const { return A[static_cast<std::size_t>(s.ta ? kk * lda + i : i * lda + kk)]; }
+    double b_at(i64 kk, i64 j) const { return B[static_cast<std::size_t>(s.tb ? j * ldb + kk : kk * ldb + j)]; }
+};
+
+// With the reference: every entry of C within 2·(K + 2)·eps·Σ_k|a·b| of ref::sgemm's (the bound
+// tests/test_kernels.cpp uses: each float sum of K products is within (K + 1)·eps·Σ|a·b| of the
+// exact value whatever the order or fusing, so two of them are within twice that). Σ|a·b| comes
+// from ref::sgemm on |A| and |B|. Without it (too slow): 64 sampled entries against a
+// double-precision dot product, within (K + 2)·eps·Σ|a·b|.
+void validate_gemm(const GemmProblem& p, const std::vector<float>& got, bool with_ref) {
+    const GemmShape& s = p.s;
+    const std::string what = "sgemm " + s.label();
+    if (with_ref) {
+        std::vector<float> want(p.c_size()), mag(p.c_size());
+        p.ref(want.data());
+        const std::vector<float> absA = abs_copy(p.A), absB = abs_copy(p.B);
+        k::ref::sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, absA.data(), p.lda, absB.data(), p.ldb, 0.0f, mag.data(), p.ldc);
+        const double f = 2.0 * static_cast<double>(s.K + 2) * kEps;
+        expect_close(what, got.data(), want.data(), got.size(), [&](std::size_t i) { return f * mag[i]; });
+        return;
+    }
+    std::mt19937 gen(7);
+    for (int t = 0; t < 64; ++t) {
+        const i64 i = static_cast<i64>(gen() % static_cast<std::uint32_t>(s.M));
+        const i64 j = static_cast<i64>(gen() % static_cast<std::uint32_t>(s.N));
+        double exact = 0.0, mag = 0.0;
+        for (i64 kk = 0; kk < s.K; ++kk) {
+            exact += p.a_at(i, kk) * p.b_at(kk, j);
+            mag += std::fabs(p.a_at(i, kk) * p.b_at(kk, j));
+        }
+        const float want = static_cast<float>(exact);
+        const double tol = static_cast<double>(s.K + 2) * kEps * mag;
+        expect_close(what + " (sampled entry " + dims({i, j}, ",") + " vs double)", &got[static_cast<std::size_t>(i * s.N + j)],
+                     &want, 1, [&](std::size_t) { return tol; });
+    }
+}
+
+void bench_gemm(const Table& table, const GemmShape& shape, const Budget& b, bool with_ref, const char* ref_note = "skipped") {
+    const GemmProblem p(shape, 11);
+    std::vector<float> c_opt(p.c_size()), c_ref(p.c_size());
+    p.opt(c_opt.data());
+    validate_gemm(p, c_opt, with_ref);
+    const PairTiming t = measure_pair([&] { p.ref(c_ref.data()); }, [&] { p.opt(c_opt.data()); }, b, with_ref);
+    table.row(shape.name, shape.label(), t, 2.0 * static_cast<double>(shape.M * shape.N * shape.K), 1.0, ref_note);
+}
+
+void run_gemm_section(const Budget& b) {
+    const Table table{"GFLOP/s"};
+    table.header("sgemm: kernels::sgemm vs ref::sgemm (alpha=1, beta=0; rate = 2*M*N*K / time; shape = M x N x K)");
+    for (i64 n : {128, 256, 512}) bench_gemm(table, {"square", false, false, n, n, n}, b, true);
+    bench_gemm(table, {"square", false, false, 1024, 1024, 1024}, b, false, "skipped");
+    std::printf("  (ref at 1024 skipped: 8x the work of 512 for the naive triple loop; 1024 is checked on 64\n"
+                "   sampled entries against double-precision dot products instead)\n");
+
+    table.header("sgemm at the seed net's shapes, batch 64, as one batched GEMM each (threads as configured)");
+    const std::vector<GemmShape> seed = {
+        {"conv1 fwd", false, false, 36864, 10, 25},  // im2col [64*24*24, 1*5*5] @ W^T [25, 10]
+        {"conv2 fwd", false, false, 4096, 20, 250},  // im2col [64*8*8, 10*5*5] @ W^T [250, 20]
+        {"conv2 dW", true, false, 250, 20, 4096},    // col^T @ dY
+        {"conv2 dX(col)", false, true, 4096, 250, 20},  // dY @ W
+        {"fc1 fwd", false, true, 64, 50, 320},       // x [64, 320] @ W^T, W [50, 320]
+        {"fc1 dX", false, false, 64, 320, 50},       // dY [64, 50] @ W [50, 320]
+        {"fc1 dW", true, false, 50, 320, 64},        // dY^T [50, 64] @ x [64, 320]
+    };
+    for (const GemmShape& s : seed) bench_gemm(table, s, b, true);
+
+    // kernels::conv2d_forward/backward call sgemm once per image from inside a parallel loop over
+    // the batch, where sgemm runs on one thread; these rows reproduce that.
+    const int saved = nanotorch::get_num_threads();
+    nanotorch::set_num_threads(1);
+    table.header("sgemm at the per-image shapes kernels::conv2d_* actually issues (1 thread, as inside conv2d)");
+    const std::vector<GemmShape> per_image = {
+        {"conv1 fwd/img", false, false, 10, 576, 25},   // W [10, 25] @ col [25, 24*24]
+        {"conv2 fwd/img", false, false, 20, 64, 250},   // W [20, 250] @ col [250, 8*8]
+        {"conv2 dX/img", true, false, 250, 64, 20},     // W^T [250, 20] @ dY [20, 64]
+    };
+    for (const GemmShape& s : per_image) bench_gemm(table, s, b, true);
+    nanotorch::set_num_threads(saved);
+}
+
+// ---- elementwise ----
+
+// Tolerances (as tests/test_kernels.cpp states them): add/mul/relu bit-exact (one correctly
+// rounded operation or a selection per element); axpy within 4·eps·(|alpha·x| + |y|) (the vector
+// body fuses the multiply-add); sum/dot within 2·(n + 1)·eps·Σ|term| (both are float sums of n
+// terms in different orders, each within (n − 1)·eps/2·Σ|term| of the exact sum, with margin).
+void run_elementwise_section(const Budget& b) {
+    const Table table{"GB/s", /*per_item=*/true};
+    table.header("vector kernels: kernels::X vs ref::X (GB/s counts each array read or written once, 4 B per float)");
+    for (const i64 n : {i64{4096}, i64{1} << 20}) {
+        const auto un = static_cast<std::size_t>(n);
+        const std::vector<float> a = random_vector(un, 21), bb = random_vector(un, 22);
+        std::vector<float> out_o(un), out_r(un), y_o = random_vector(un, 23), y_r = y_o;
+        const float alpha = 1e-3f;  // small, so thousands of timed in-place axpys keep y well in range
+        const std::string sz = "n=" + std::to_string(n);
+        const double dn = static_cast<double>(n);
+
+        k::add(out_o.data(), a.data(), bb.data(), n);
+        k::ref::add(out_r.data(), a.data(), bb.data(), n);
+        expect_close("add " + sz, out_o.data(), out_r.data(), un, [](std::size_t) { return 0.0; });
+        table.row("add", sz, measure_pair([&] { k::ref::add(out_r.data(), a.data(), bb.data(), n); },
+                                          [&] { k::add(out_o.data(), a.data(), bb.data(), n); }, b),
+                  12.0 * dn, dn);
+
+        k::mul(out_o.data(), a.data(), bb.data(), n);
+        k::ref::mul(out_r.data(), a.data(), bb.data(), n);
+        expect_close("mul " + sz, out_o.data(), out_r.data(), un, [](std::size_t) { return 0.0; });
+        table.row("mul", sz, measure_pair([&] { k::ref::mul(out_r.data(), a.data(), bb.data(), n); },
+                                          [&] { k::mul(out_o.data(), a.data(), bb.data(), n); }, b),
+                  12.0 * dn, dn);
+
+        k::axpy(y_o.data(), alpha, a.data(), n);
+        k::ref::axpy(y_r.data(), alpha, a.data(), n);
+        const std::vector<float> y0 = random_vector(un, 23);
+        expect_close("axpy " + sz, y_o.data(), y_r.data(), un, [&](std::size_t i) {
+            return 4.0 * kEps * (std::fabs(static_cast<double>(alpha) * a[i]) + std::fabs(static_cast<double>(y0[i])));
+        });
+        table.row("axpy (y+=ax)", sz, measure_pair([&] { k::ref::axpy(y_r.data(), alpha, a.data(), n); },
+                                                   [&] { k::axpy(y_o.data(), alpha, a.data(), n); }, b),
+                  12.0 * dn, dn);
+
+        k::relu_forward(out_o.data(), a.data(), n);
+        k::ref::relu_forward(out_r.data(), a.data(), n);
+        expect_close("relu_forward " + sz, out_o.data(), out_r.data(), un, [](std::size_t) { return 0.0; });
+        table.row("relu_forward", sz, measure_pair([&] { k::ref::relu_forward(out_r.data(), a.data(), n); },
+                                                   [&] { k::relu_forward(out_o.data(), a.data(), n); }, b),
+                  8.0 * dn, dn);
+
+        k::relu_backward(out_o.data(), bb.data(), a.data(), n);
+        k::ref::relu_backward(out_r.data(), bb.data(), a.data(), n);
+        expect_close("relu_backward " + sz, out_o.data(), out_r.data(), un, [](std::size_t) { return 0.0; });
+        table.row("relu_backward", sz, measure_pair([&] { k::ref::relu_backward(out_r.data(), bb.data(), a.data(), n); },
+                                                    [&] { k::relu_backward(out_o.data(), bb.data(), a.data(), n); }, b),
+                  12.0 * dn, dn);
+
+        double abs_sum = 0.0, abs_dot = 0.0;
+        for (std::size_t i = 0; i < un; ++i) {
+            abs_sum += std::fabs(a[i]);
+            abs_dot += std::fabs(static_cast<double>(a[i]) * bb[i]);
+        }
+        const float s_o = k::sum(a.data(), n), s_r = k::ref::sum(a.data(), n);
+        expect_close("sum " + sz, &s_o, &s_r, 1, [&](std::size_t) { return 2.0 * (dn + 1.0) * kEps * abs_sum; });
+        table.row("sum", sz, measure_pair([&] { keep(k::ref::sum(a.data(), n)); }, [&] { keep(k::sum(a.data(), n)); }, b),
+                  4.0 * dn, dn);
+
+        const float d_o = k::dot(a.data(), bb.data(), n), d_r = k::ref::dot(a.data(), bb.data(), n);
+        expect_close("dot " + sz, &d_o, &d_r, 1, [&](std::size_t) { return 2.0 * (dn + 1.0) * kEps * abs_dot; });
+        table.row("dot", sz, measure_pair([&] { keep(k::ref::dot(a.data(), bb.data(), n)); },
+                                          [&] { keep(k::dot(a.data(), bb.data(), n)); }, b),
+                  8.0 * dn, dn);
+    }
+}
+
+// ---- conv2d ----
+
+struct ConvShape {
+    std::string name;
+    i64 batch, channels, out_channels, hw, kernel;
+    bool grad_in;  // the seed net needs no gradient for conv1's input (the image)
+};
+
+// One conv2d problem with its inputs and the outputs of both implementations.
+struct ConvProblem {
+    ConvShape s;
+    k::Window2d w;
+    std::vector<float> in, weight, bias, grad_out;
+    explicit ConvProblem(const ConvShape& shape)
+        : s(shape), w(k::make_window(shape.hw, shape.hw, shape.kernel, shape.kernel, 1, 1, 0, 0)),
+          in(random_vector(static_cast<std::size_t>(shape.batch * shape.channels * shape.hw * shape.hw), 31)),
+          weight(random_vector(static_cast<std::size_t>(shape.out_channels * shape.channels * shape.kernel * shape.kernel),
+                               32, -0.2f, 0.2f)),
+          bias(random_vector(static_cast<std::size_t>(shape.out_channels), 33, -0.1f, 0.1f)),
+          grad_out(random_vector(static_cast<std::size_t>(shape.batch * shape.out_channels * w.out_plane()), 34)) {}
+    i64 ckk() const { return s.channels * s.kernel * s.kernel; }
+    std::size_t in_size() const { return in.size(); }
+    std::size_t out_size() const { return grad_out.size(); }
+    // 2 flops per multiply-add of the forward pass; each of dX and dW costs the same again.
+    double fwd_flops() const { return 2.0 * static_cast<double>(s.batch * s.out_channels * w.out_plane() * ckk()); }
+    std::string label() const {
+        return dims({s.batch, s.channels, s.hw, s.hw}) + " k" + std::to_string(s.kernel) + "->" +
+               std::to_string(s.out_channels);
+    }
+    void fwd(float* out, bool ref) const {
+        (ref ? k::ref::conv2d_forward : k::conv2d_forward)(out, in.data(), weight.data(), bias.data(), s.batch,
+                                                           s.channels, s.out_channels, w);
+    }
+    void bwd(float* gi, float* gw, float* gb, bool ref) const {
+        (ref ? k::ref::conv2d_backward : k::conv2d_backward)(s.grad_in ? gi : nullptr, gw, gb, grad_out.data(),
+                                                             in.data(), weight.data(), s.batch, s.channels,
+                                                             s.out_channels, w);
+    }
+    struct Grads {
+        std::vector<float> gi, gw, gb;
+    };
+    Grads make_grads() const {
+        return {std::vector<float>(in_size()), std::vector<float>(weight.size()), std::vector<float>(bias.size())};
+    }
+};
+
+// The ref:: conv accumulates in double, so the tolerance is one float sum's worst case:
+// (n + 2)·eps·Σ|term| with n the number of products per output (forward: C·k·k; dX: O·k·k;
+// dW and db: batch·oH·oW). Σ|term| is the ref:: kernel run on |in|, |weight|, |bias|, |grad_out|.
+void validate_conv(const ConvProblem& p) {
+    const std::vector<float> a_in = abs_copy(p.in), a_w = abs_copy(p.weight), a_b = abs_copy(p.bias),
+                             a_go = abs_copy(p.grad_out);
+    const ConvShape& s = p.s;
+    const double n_fwd = static_cast<double>(p.ckk()), n_dx = static_cast<double>(s.out_channels * s.kernel * s.kernel),
+                 n_dw = static_cast<double>(s.batch * p.w.out_plane());
+    std::vector<float> got(p.out_size()), want(p.out_size()), mag(p.out_size());
+    p.fwd(got.data(), false);
+    p.fwd(want.data(), true);
+    k::ref::conv2d_forward(mag.data(), a_in.data(), a_w.data(), a_b.data(), s.batch, s.channels, s.out_channels, p.w);
+    expect_close("conv2d_forward " + s.name, got.data(), want.data(), got.size(),
+                 [&](std::size_t i) { return (n_fwd + 2.0) * kEps * mag[i]; });
+
+    ConvProblem::Grads g = p.make_grads(), r = p.make_grads(), m = p.make_grads();
+    p.bwd(g.gi.data(), g.gw.data(), g.gb.data(), false);
+    p.bwd(r.gi.data(), r.gw.data(), r.gb.data(), true);
+    k::ref::conv2d_backward(s.grad_in ? m.gi.data() : nullptr, m.gw.data(), m.gb.data(), a_go.data(), a_in.data(),
+                            a_w.data(), s.batch, s.channels, s.out_channels, p.w);
+    if (s.grad_in)
+        expect_close("conv2d_backward grad_in " + s.name, g.gi.data(), r.gi.data(), g.gi.size(),
+                     [&](std::size_t i) { return (n_dx + 2.0) * kEps * m.gi[i]; });
+    expect_close("conv2d_backward grad_weight " + s.name, g.gw.data(), r.gw.data(), g.gw.size(),
+                 [&](std::size_t i) { return (n_dw + 2.0) * kEps * m.gw[i]; });
+    expect_close("conv2d_backward grad_bias " + s.name, g.gb.data(), r.gb.data(), g.gb.size(),
+                 [&](std::size_t i) { return (n_dw + 2.0) * kEps * m.gb[i]; });
+}
+
+const std::vector<ConvShape>& seed_convs() {
+    static const std::vector<ConvShape> shapes = {
+        {"conv1", 64, 1, 10, 28, 5, false},
+        {"conv2", 64, 10, 20, 12, 5, true},
+    };
+    return shapes;
+}
+
+void run_conv_section(const Budget& b) {
+    const Table table{"GFLOP/s"};
+    table.header("conv2d: kernels::conv2d_* (im2col + sgemm) vs ref::conv2d_* (direct, double accumulation);\n"
+                 "   stride 1, no padding; shape = N x C x H x W, kernel, out channels; rate counts 2 flops per\n"
+                 "   multiply-add (fwd), twice that for bwd with dX, bias terms not counted");
+    for (const ConvShape& s : seed_convs()) {
+        const ConvProblem p(s);
+        validate_conv(p);
+        std::vector<float> out_o(p.out_size()), out_r(p.out_size());
+        table.row(s.name + " fwd", p.label(),
+                  measure_pair([&] { p.fwd(out_r.data(), true); }, [&] { p.fwd(out_o.data(), false); }, b),
+                  p.fwd_flops());
+        ConvProblem::Grads g = p.make_grads(), r = p.make_grads();
+        table.row(s.name + (s.grad_in ? " bwd dX,dW,db" : " bwd dW,db"), p.label(),
+                  measure_pair([&] { p.bwd(r.gi.data(), r.gw.data(), r.gb.data(), true); },
+                               [&] { p.bwd(g.gi.data(), g.gw.data(), g.gb.data(), false); }, b),
+                  p.fwd_flops() * (s.grad_in ? 2.0 : 1.0));
+    }
+}
+
+// ---- max_pool2d ----
+
+// kernels/conv.hpp has no ref::max_pool2d_backward; this serial scatter is the bench's own
+// reference for it (the same definition: zero, then grad_in[idx] += grad_out in output order).
+void max_pool2d_backward_scalar(float* grad_in, const float* grad_out, const i64* indices, i64 planes,
+                                const k::Window2d& w) {
+    std::fill(grad_in, grad_in + planes * w.in_plane(), 0.0f);
+    for (i64 p = 0; p < planes; ++p)
+        for (i64 o = 0; o < w.out_plane(); ++o)
+            grad_in[p * w.in_plane() + indices[p * w.out_plane() + o]] += grad_out[p * w.out_plane() + o];
+}
+
+void run_pool_section(const Budget& b) {
+    const Table table{"GB/s"};
+    table.header("max_pool2d 2x2 stride 2 (the seed's), N*C planes; fwd vs ref::max_pool2d_forward,\n"
+                 "   bwd vs a serial scatter in this file (no ref:: twin exists); bit-exact checks;\n"
+                 "   GB/s counts input, output (4 B) and indices (8 B) once each");
+    struct PoolShape {
+        std::string name;
+        i64 planes, hw;
+    };
+    for (const PoolShape& s : {PoolShape{"pool1", 64 * 10, 24}, PoolShape{"pool2", 64 * 20, 8}}) {
+        const k::Window2d w = k::make_window(s.hw, s.hw, 2, 2, 2, 2, 0, 0);
+        const auto n_in = static_cast<std::size_t>(s.planes * w.in_plane());
+        const auto n_out = static_cast<std::size_t>(s.planes * w.out_plane());
+        const std::vector<float> x = random_vector(n_in, 41), go = random_vector(n_out, 42);
+        std::vector<float> y_o(n_out), y_r(n_out), gi_o(n_in), gi_r(n_in);
+        std::vector<i64> idx_o(n_out), idx_r(n_out);
+        k::max_pool2d_forward(y_o.data(), idx_o.data(), x.data(), s.planes, w);
+        k::ref::max_pool2d_forward(y_r.data(), idx_r.data(), x.data(), s.planes, w);
+        expect_identical("max_pool2d_forward values " + s.name, y_o.data(), y_r.data(), n_out);
+        expect_identical("max_pool2d_forward indices " + s.name, idx_o.data(), idx_r.data(), n_out);
+        k::max_pool2d_backward(gi_o.data(), go.data(), idx_o.data(), s.planes, w);
+        max_pool2d_backward_scalar(gi_r.data(), go.data(), idx_r.data(), s.planes, w);
+        expect_identical("max_pool2d_backward " + s.name, gi_o.data(), gi_r.data(), n_in);
+
+        const std::string shape = dims({s.planes, s.hw, s.hw});
+        const double bytes = 4.0 * static_cast<double>(n_in) + 12.0 * static_cast<double>(n_out);
+        table.row(s.name + " fwd", shape,
+                  measure_pair([&] { k::ref::max_pool2d_forward(y_r.data(), idx_r.data(), x.data(), s.planes, w); },
+                               [&] { k::max_pool2d_forward(y_o.data(), idx_o.data(), x.data(), s.planes, w); }, b),
+                  bytes);
+        table.row(s.name + " bwd", shape,
+                  measure_pair([&] { max_pool2d_backward_scalar(gi_r.data(), go.data(), idx_r.data(), s.planes, w); },
+                               [&] { k::max_pool2d_backward(gi_o.data(), go.data(), idx_o.data(), s.planes, w); }, b),
+                  bytes);
+    }
+}
+
+// ---- thread sweep ----
+
+// The optimized kernels at 1 thread, all cores and --threads (when different). The library
+// documents results as bit-identical for every thread count, so each output is also compared
+// bit for bit with the 1-thread output.
+void run_thread_sweep(const Options& o, const Budget& b) {
+    const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<int> counts = {1, hw};
+    if (o.threads) counts.push_back(o.threads);
+    std::sort(counts.begin(), counts.end());
+    counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+    const int saved = nanotorch::get_num_threads();
+
+    std::printf("\n== thread sweep: optimized kernels only; speedup = time at 1 thread / time; outputs checked\n"
+                "   bit-identical to the 1-thread output ==\n");
+    std::printf("%-18s %-24s %7s %10s %9s %8s %5s %7s\n", "kernel", "shape", "threads", "time", "GFLOP/s", "speedup",
+                "iqr%", "samples");
+    // run(out) computes into out; every case is timed at each thread count.
+    const auto sweep = [&](const std::string& name, const std::string& shape, double flops, std::size_t out_n,
+                           const auto& run) {
+        std::vector<float> first(out_n), out(out_n);
+        double t1 = 0.0;
+        for (int t : counts) {
+            nanotorch::set_num_threads(t);
+            run(out.data());
+            if (t == counts.front()) first = out;
+            else expect_identical(name + " at " + std::to_string(t) + " threads vs 1 thread", out.data(), first.data(), out_n);
+            const Timing tm = measure([&] { run(out.data()); }, b);
+            if (t == counts.front()) t1 = tm.median_s;
+            std::printf("%-18s %-24s %7d %10s %9s %8s %5.0f %7d\n", name.c_str(), shape.c_str(), t,
+                        fmt_time(tm.median_s).c_str(), fmt_num(flops / tm.median_s / 1e9).c_str(),
+                        fmt_num(t1 / tm.median_s).c_str(), 100.0 * tm.iqr_fraction(), tm.reps);
+        }
+    };
+
+    const GemmProblem g({"sgemm", false, false, 512, 512, 512}, 11);
+    sweep("sgemm", g.s.label(), 2.0 * 512 * 512 * 512, g.c_size(), [&](float* c) { g.opt(c); });
+    for (const ConvShape& s : seed_convs()) {
+        const ConvProblem p(s);
+        sweep(s.name + " fwd", p.label(), p.fwd_flops(), p.out_size(), [&](float* out) { p.fwd(out, false); });
+        // All three gradients packed into one buffer so one comparison covers them.
+        ConvProblem::Grads gr = p.make_grads();
+        const std::size_t ni = gr.gi.size(), nw = gr.gw.size(), nb = gr.gb.size();
+        sweep(s.name + (s.grad_in ? " bwd dX,dW,db" : " bwd dW,db"), p.label(), p.fwd_flops() * (s.grad_in ? 2.0 : 1.0),
+              ni + nw + nb, [&](float* out) {
+                  p.bwd(out, out + ni, out + ni + nw, false);
+              });
+    }
+    nanotorch::set_num_threads(saved);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse_options(argc, argv,
+                                    "Validates nanotorch's optimized kernels against their scalar references, then\n"
+                                    "times both (median of repeated samples) and prints them side by side.");
+    try {
+        if (o.threads) nanotorch::set_num_threads(o.threads);
+        const auto t0 = Clock::now();
+        print_machine_facts(o, "bench_kernels");
+        const Budget b = budget_for(o.quick);
+        run_gemm_section(b);
+        run_elementwise_section(b);
+        run_conv_section(b);
+        run_pool_section(b);
+        run_thread_sweep(o, b);
+        std::printf("\nAll optimized kernels matched their references within the stated tolerances. Total %s.\n",
+                    fmt_time(std::chrono::duration<double>(Clock::now() - t0).count()).c_str());
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "bench_kernels: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
