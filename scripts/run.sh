@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # scripts/run.sh — the main job, on a fresh Debian 12 machine: install what is missing, build,
-# fetch MNIST, train the seed's CNN, export it to ONNX.
+# fetch MNIST, train the seed's CNN, export it to ONNX, and serve the draw-a-digit page.
 #
-#   bash scripts/run.sh [--epochs N] [any other mnist_train flag...]
+#   bash scripts/run.sh [--no-serve] [any mnist_train flag, e.g. --epochs 5]
+#   bash scripts/run.sh --serve-only     serve an already-trained out/onnx_model.onnx, no training
 #
 # Results land in out/: metrics.csv, model.ntsd (the weights) and onnx_model.onnx (the seed's
-# InferenceNet: 280x280 RGBA canvas in, 10 probabilities out, opset 9 for ONNX.js).
+# InferenceNet: 280x280 RGBA canvas in, 10 probabilities out, opset 9 for ONNX.js). The page is
+# then served on http://127.0.0.1:8000 (PORT=... to change it) until Ctrl-C.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,26 +15,44 @@ cd "$root"
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-case "${1:-}" in
-  -h | --help)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-    echo "mnist_train flags:"
-    build/release/examples/mnist_train --help 2>/dev/null | tail -n +3 || echo "  (build first to list them)"
-    exit 0
-    ;;
-esac
+serve=1
+train=1
+args=()
+for a in "$@"; do
+  case "$a" in
+    -h | --help)
+      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+      echo "mnist_train flags:"
+      build/release/examples/mnist_train --help 2>/dev/null | tail -n +3 || echo "  (build first to list them)"
+      exit 0
+      ;;
+    --no-serve) serve=0 ;;
+    --serve-only) train=0 ;;
+    *) args+=("$a") ;;
+  esac
+done
 
 echo "==> dependencies"
-apt_install_missing build-essential g++ cmake ninja-build pkg-config libxsimd-dev doctest-dev libstb-dev
+apt_install_missing build-essential g++ cmake ninja-build pkg-config libxsimd-dev doctest-dev libstb-dev python3
 need_npm
+# The page's runtimes (onnxruntime-web, ONNX.js) come from the pinned package-lock.json.
+# onnxruntime-node's install script would try a download that is not needed: its CPU binary ships.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 
-echo "==> build (Release, -march=native)"
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOTORCH_BUILD_TESTS=OFF \
-  -DNANOTORCH_BUILD_BENCH=OFF >/dev/null
-cmake --build build/release --target mnist_train -j "$(nproc)"
+if ((train)); then
+  echo "==> build (Release, -march=native)"
+  cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOTORCH_BUILD_TESTS=OFF \
+    -DNANOTORCH_BUILD_BENCH=OFF >/dev/null
+  cmake --build build/release --target mnist_train -j "$(nproc)"
 
-echo "==> MNIST"
-bash scripts/fetch_mnist.sh data/mnist
+  echo "==> MNIST"
+  bash scripts/fetch_mnist.sh data/mnist
 
-echo "==> train and export"
-build/release/examples/mnist_train --data data/mnist --out out "$@"
+  echo "==> train and export"
+  build/release/examples/mnist_train --data data/mnist --out out "${args[@]+"${args[@]}"}"
+fi
+
+if ((serve)); then
+  echo "==> serve the draw-a-digit page"
+  exec bash scripts/serve.sh out/onnx_model.onnx
+fi

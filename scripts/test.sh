@@ -8,6 +8,9 @@
 #   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets at opsets 9 and 13
 #                  with 100 MNIST test digits and nanotorch's outputs; onnx.checker (python3-onnx),
 #                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree
+#   browser        trains the seed's net for one epoch (gcc-release's mnist_train), then draws 50 MNIST
+#                  test digits with real mouse strokes on the demo page in Debian's chromium
+#                  (playwright-core), under onnxruntime-web and ONNX.js: >= 90 % must be read right
 #   clang-release  CMake + clang++ Release, -march=native
 #   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march,
 #                  + header self-containment check (without xsimd's transitive includes)
@@ -27,10 +30,12 @@ APT_PACKAGES=(
   libclang-rt-14-dev  # clang's sanitizer runtime (clang-asan)
   python3-onnx        # onnx.checker for onnx-interop (run with /usr/bin/python3)
   libonnx-testdata    # ONNX 1.12 backend node tests: the onnx_conformance ctest
+  chromium            # the draw-a-digit page's end-to-end test (driven by npm playwright-core)
+  python3             # python3 -m http.server for scripts/serve.sh
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
-ALL_STEPS=(lists gcc-release onnx-interop clang-release gcc-scalar clang-asan meson-gcc install)
+ALL_STEPS=(lists gcc-release onnx-interop browser clang-release gcc-scalar clang-asan meson-gcc install)
 
 usage() {
   cat <<EOF
@@ -163,6 +168,25 @@ step_clang_asan() {
 
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has
 # not run yet. Runs both checkers even when the first fails, so one run shows every disagreement.
+step_browser() {
+  local build=build/ci-gcc-release out=build/ci-browser
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+      -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_NATIVE=ON
+  fi
+  cmake --build "$build" --target mnist_train -j"$jobs"
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/onnxruntime-web ]; then
+    echo "node_modules is missing playwright-core/onnxruntime-web: run without --no-install, or ONNXRUNTIME_NODE_INSTALL=skip npm ci" >&2
+    return 1
+  fi
+  bash scripts/fetch_mnist.sh data/mnist
+  rm -rf "$out"
+  echo "--- mnist_train, 1 epoch (the seed's recipe) -> $out"
+  "$build/examples/mnist_train" --data data/mnist --epochs 1 --out "$out"
+  echo "--- the demo page in chromium: draw, predict, clear"
+  node tests/js/e2e_browser.mjs "$out/onnx_model.onnx" --count 50 --screenshot "$out/demo.png"
+}
+
 step_onnx_interop() {
   local build=build/ci-gcc-release out=build/ci-onnx-interop rc=0
   if [ ! -f "$build/CMakeCache.txt" ]; then
