@@ -60,3 +60,4 @@
 #include <nanotorch/optim/sgd.hpp>
 #include <nanotorch/util/bytes.hpp>
 #include <nanotorch/util/crc32.hpp>
+#include <nanotorch/util/file.hpp>

@@ -19,7 +19,6 @@
 // the same parameter names (the seed's Net -> InferenceNet).
 #pragma once
 
-#include <cstdio>  // std::rename, std::remove
 #include <filesystem>  // is_directory: a clear error for a directory path
 #include <fstream>
 #include <map>
@@ -33,6 +32,7 @@
 #include <nanotorch/nn/module.hpp>
 #include <nanotorch/util/bytes.hpp>
 #include <nanotorch/util/crc32.hpp>
+#include <nanotorch/util/file.hpp>
 
 namespace nanotorch::nn {
 
@@ -149,24 +149,11 @@ inline std::vector<std::pair<std::string, Tensor>> decode_state_dict(const unsig
     return out;
 }
 
-/// Writes the module's parameters and buffers to `path` (atomically: a temporary file is
-/// renamed into place). Throws io_error when the file cannot be written.
+/// Writes the module's parameters and buffers to `path` atomically (util::write_file_atomic).
+/// Throws io_error when the file cannot be written.
 inline void save_state_dict(const Module& module, const std::string& path) {
     const std::vector<unsigned char> bytes = encode_state_dict(state_dict(module));
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw io_error(path, "cannot open for writing");
-        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        if (!f) {
-            std::remove(tmp.c_str());
-            throw io_error(path, "write failed");
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw io_error(path, "cannot rename the temporary file into place");
-    }
+    util::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 /// Copies named tensors into the module's parameters/buffers (in place, so optimizers and

@@ -30,6 +30,7 @@
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/schema.hpp>
 #include <nanotorch/onnx/wire.hpp>
+#include <nanotorch/util/file.hpp>
 #include <nanotorch/util/bytes.hpp>
 
 namespace nanotorch::onnx {
@@ -689,31 +690,11 @@ inline TensorProto read_tensor(const std::string& path, const Limits& limits = {
     return decode_tensor(bytes.data(), bytes.size(), path, limits);
 }
 
-/// Writes encode_model(m) to path atomically: to "<path>.tmp" first, then renamed over path, so
-/// a reader never sees a half-written model. @throws io_error naming the failing path.
+/// Writes encode_model(m) to path atomically (util::write_file_atomic), so a reader never sees
+/// a half-written model. @throws io_error naming the path.
 inline void write_model(const ModelProto& m, const std::string& path) {
     const auto bytes = encode_model(m);
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw io_error(tmp, "cannot open for writing");
-        out.write(reinterpret_cast<const char*>(bytes.data()),
-                  static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::error_code ignored;
-            std::filesystem::remove(tmp, ignored);
-            throw io_error(tmp, "write failed");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
-        throw io_error(path, "cannot rename " + tmp + " into place: " + ec.message());
-    }
+    util::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 // ---- typed tensor access ----
