@@ -21,7 +21,7 @@ args=()
 for a in "$@"; do
   case "$a" in
     -h | --help)
-      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
       echo "mnist_train flags:"
       build/release/examples/mnist_train --help 2>/dev/null | tail -n +3 || echo "  (build first to list them)"
       exit 0
