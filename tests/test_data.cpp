@@ -26,6 +26,8 @@
 
 #include <nanotorch/nanotorch.hpp>
 
+#include "support/temp_dir.hpp"
+
 namespace nt = nanotorch;
 namespace data = nanotorch::data;
 namespace fs = std::filesystem;
@@ -35,29 +37,7 @@ namespace {
 
 // ---- helpers ----
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<unsigned> counter{0};
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path_ = fs::temp_directory_path() /
-                ("nanotorch_test_data_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);  // best effort: a destructor must not throw
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    std::string str() const { return path_.string(); }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
+using nanotorch::testing::TempDir;
 
 void write_file(const std::string& path, const Bytes& bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);

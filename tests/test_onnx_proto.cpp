@@ -19,17 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-/// True when a temporary file of an atomic write to `target` was left beside it.
-inline bool temp_file_left(const std::string& target) {
-    namespace fsys = std::filesystem;
-    const std::string prefix = fsys::path(target).filename().string() + ".tmp";
-    for (const auto& e : fsys::directory_iterator(fsys::path(target).parent_path()))
-        if (e.path().filename().string().rfind(prefix, 0) == 0) return true;
-    return false;
-}
-}  // namespace
-
+#include "support/temp_dir.hpp"
 
 using namespace nanotorch::onnx;
 using nanotorch::io_error;
@@ -551,7 +541,7 @@ TEST_CASE("write_model / read_model round trip atomically; I/O errors name the p
     write_model(relu_model(), path);  // replaces the existing file
     CHECK(load(path) == golden("relu_opset9.onnx"));
     CHECK(eq(read_model(path), relu_model()));
-    CHECK_FALSE(temp_file_left(path));
+    CHECK_FALSE(nanotorch::testing::temp_file_left(path));
 
     const std::string tpath = (dir / "w.pb").string();
     save(tpath, tensor_w_bytes());

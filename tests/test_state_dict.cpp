@@ -26,16 +26,8 @@
 
 #include <nanotorch/nanotorch.hpp>
 
-namespace {
-/// True when a temporary file of an atomic write to `target` was left beside it.
-inline bool temp_file_left(const std::string& target) {
-    namespace fsys = std::filesystem;
-    const std::string prefix = fsys::path(target).filename().string() + ".tmp";
-    for (const auto& e : fsys::directory_iterator(fsys::path(target).parent_path()))
-        if (e.path().filename().string().rfind(prefix, 0) == 0) return true;
-    return false;
-}
-}  // namespace
+#include "support/temp_dir.hpp"
+
 
 
 namespace nt = nanotorch;
@@ -89,29 +81,7 @@ namespace {
 
 // ---- helpers ----
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
-public:
-    TempDir() {
-        static std::atomic<unsigned> counter{0};
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path_ = fs::temp_directory_path() /
-                ("nanotorch_test_state_dict_" + std::to_string(stamp) + "_" + std::to_string(counter++));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);  // best effort: a destructor must not throw
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using nanotorch::testing::TempDir;
 
 void write_file(const std::string& path, const Bytes& bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -283,7 +253,7 @@ TEST_CASE("save -> load into a fresh module is bit-exact, in place, including bu
     const float* storage_before = handle.data_ptr();
 
     nn::save_state_dict(a, path);
-    CHECK_FALSE(temp_file_left(path));  // written atomically: the temporary is gone
+    CHECK_FALSE(nanotorch::testing::temp_file_left(path));  // written atomically: the temporary is gone
     nn::load_state_dict(b, path);
     CHECK(bits_of(b) == bits_of(a));
     CHECK(handle.data_ptr() == storage_before);  // copied into the existing storage
@@ -600,6 +570,6 @@ TEST_CASE("an unwritable path is an io_error naming it, and leaves no temporary 
     const std::string sub = dir.file("taken");
     fs::create_directory(sub);
     CHECK_THROWS_AS(nn::save_state_dict(m, sub), nt::io_error);
-    CHECK_FALSE(temp_file_left(sub));
+    CHECK_FALSE(nanotorch::testing::temp_file_left(sub));
     CHECK(fs::is_directory(sub));
 }
