@@ -39,11 +39,7 @@ namespace {
 
 using nanotorch::testing::TempDir;
 
-void write_file(const std::string& path, const Bytes& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-}
+using nanotorch::testing::write_file;
 
 // IDX: two zero bytes, type 0x08 (unsigned byte), the rank, big-endian uint32 dims, the payload.
 Bytes make_idx(const std::vector<std::uint32_t>& dims, const Bytes& payload) {

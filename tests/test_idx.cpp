@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "support/temp_dir.hpp"
+#include "support/expect.hpp"
 
 namespace nt = nanotorch;
 namespace fs = std::filesystem;
@@ -37,11 +38,7 @@ namespace {
 
 using nanotorch::testing::TempDir;
 
-void write_file(const std::string& path, const Bytes& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-}
+using nanotorch::testing::write_file;
 
 // An IDX image: 00 00 <type> <rank> + big-endian dims + payload.
 Bytes make_idx(std::uint8_t type, const std::vector<std::uint32_t>& dims, const Bytes& payload) {
@@ -111,19 +108,7 @@ Bytes make_gzip(const Bytes& data, const GzipOptions& opt = {}) {
     return g;
 }
 
-// Runs f, which must throw parse_error, and returns it for further checks.
-template <class F>
-nt::parse_error catch_parse_error(F&& f) {
-    try {
-        f();
-    } catch (const nt::parse_error& e) {
-        return e;
-    } catch (const std::exception& e) {
-        FAIL("expected parse_error, got another exception: " << e.what());
-    }
-    FAIL("expected parse_error, nothing was thrown");
-    return nt::parse_error(0, "unreachable");
-}
+using nanotorch::testing::catch_parse_error;
 
 // The labels of the golden dynamic-Huffman member below: a fixed LCG, skewed so that deflate
 // chose a dynamic code (60% ones, 25% sevens, the rest spread over 0..9).

@@ -28,6 +28,7 @@
 #include <nanotorch/nn/serialize.hpp>
 
 #include "support/gradcheck.hpp"
+#include "support/expect.hpp"
 
 namespace nt = nanotorch;
 namespace nn = nanotorch::nn;
@@ -105,18 +106,7 @@ std::string printed(const nn::Module& m) {
     return os.str();
 }
 
-template <class F>
-std::string value_error_message(F&& f) {
-    try {
-        f();
-    } catch (const nt::value_error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        FAIL("expected value_error, got: " << e.what());
-    }
-    FAIL("expected value_error, nothing was thrown");
-    return {};
-}
+using nanotorch::testing::value_error_message;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -20,6 +20,7 @@
 #include <nanotorch/nanotorch.hpp>
 
 #include "data/optim_baseline.hpp"
+#include "support/expect.hpp"
 
 namespace nt = nanotorch;
 namespace optim = nanotorch::optim;
@@ -57,18 +58,7 @@ std::vector<float> quadratic_trajectory(const optim::SGDOptions& options, int st
     return out;
 }
 
-template <class F>
-std::string value_error_message(F&& f) {
-    try {
-        f();
-    } catch (const nt::value_error& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        FAIL("expected value_error, got: " << e.what());
-    }
-    FAIL("expected value_error, nothing was thrown");
-    return {};
-}
+using nanotorch::testing::value_error_message;
 
 }  // namespace
 

@@ -27,6 +27,7 @@
 #include <nanotorch/nanotorch.hpp>
 
 #include "support/temp_dir.hpp"
+#include "support/expect.hpp"
 
 
 
@@ -83,11 +84,7 @@ namespace {
 
 using nanotorch::testing::TempDir;
 
-void write_file(const std::string& path, const Bytes& bytes) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-}
+using nanotorch::testing::write_file;
 
 Bytes read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -131,18 +128,7 @@ struct Writer {
     }
 };
 
-template <class F>
-nt::parse_error catch_parse_error(F&& f) {
-    try {
-        f();
-    } catch (const nt::parse_error& e) {
-        return e;
-    } catch (const std::exception& e) {
-        FAIL("expected parse_error, got another exception: " << e.what());
-    }
-    FAIL("expected parse_error, nothing was thrown");
-    return nt::parse_error(0, "unreachable");
-}
+using nanotorch::testing::catch_parse_error;
 
 nt::parse_error decode_error(const Bytes& b) {
     return catch_parse_error([&] { nn::decode_state_dict(b.data(), b.size(), "mem.ntsd"); });

@@ -5,8 +5,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <cstdint>
+#include <fstream>
 #include <string>
 #include <system_error>
+#include <vector>
+
+#include <doctest/doctest.h>
 
 #include <unistd.h>  // getpid: suites run in parallel under ctest -j
 
@@ -36,6 +41,13 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+/// Writes `bytes` to `path`, replacing it; a failed write fails the test.
+inline void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+}
 
 /// True when a temporary file of an atomic write to `target` (util::write_file_atomic) was
 /// left beside it.
