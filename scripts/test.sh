@@ -18,6 +18,8 @@
 #   meson-gcc      Meson + g++ (ninja), `meson test`
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
+#   valgrind       scripts/valgrind.sh: memcheck (leaks included) on a short mnist_train run and on
+#                  onnx_run with IDX, PNG and zero inputs and on its error path
 # Build trees live in build/ci-<step>. Every step runs even after a failure; the script exits
 # non-zero if any step failed and ends with the line `test.sh: N passed, N failed`.
 set -uo pipefail  # no -e here: a failing step is recorded, and the remaining steps still run
@@ -32,10 +34,11 @@ APT_PACKAGES=(
   libonnx-testdata    # ONNX 1.12 backend node tests: the onnx_conformance ctest
   chromium            # the draw-a-digit page's end-to-end test (driven by npm playwright-core)
   python3             # python3 -m http.server for scripts/serve.sh
+  valgrind            # memcheck over mnist_train and onnx_run (valgrind step)
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
-ALL_STEPS=(lists gcc-release onnx-interop browser clang-release gcc-scalar clang-asan meson-gcc install)
+ALL_STEPS=(lists gcc-release onnx-interop browser clang-release gcc-scalar clang-asan meson-gcc install valgrind)
 
 usage() {
   cat <<EOF
@@ -259,6 +262,11 @@ step_install() {
   fi
   meson install -C "$mdir" --quiet
   PKG_CONFIG_PATH="$meson_prefix/share/pkgconfig" CXX=clang++ bash tests/pkgconfig_import/build.sh build/ci-meson-pkgconfig-import
+}
+
+step_valgrind() {
+  bash scripts/fetch_mnist.sh data/mnist
+  bash scripts/valgrind.sh build/ci-valgrind
 }
 
 # ---- runner ----
