@@ -8,7 +8,11 @@
 // Written against Debian's xsimd 8.1.0 API (hadd, not the later reduce_add).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include <nanotorch/config.hpp>
 #include <nanotorch/kernels/reference.hpp>
@@ -135,6 +139,188 @@ using ref::relu_backward;
 using ref::relu_forward;
 using ref::sub;
 using ref::sum;
+#endif
+
+
+// ---- sgemm micro-kernel ----
+// The register-blocked core of kernels/gemm.hpp, kept here so that this file stays the only
+// xsimd user. gemm.hpp packs op(A) into panels of gemm_mr rows (k-major: a[k*gemm_mr + r]) and
+// op(B) into panels of gemm_nr columns (b[k*gemm_nr + c], 64-byte aligned), zero-padded at the
+// edges, and calls sgemm_micro_kernel once per gemm_mr x gemm_nr tile of C.
+// Tile shape: gemm_nr is two vectors wide; gemm_mr is as tall as the register file allows with
+// 2·gemm_mr accumulators + 2 B vectors + 1 broadcast live: 12 rows with AVX-512's 32 registers
+// (27 live; 12 measured best against 6, 8 and 14 rows with bench/bench_gemm.cpp on Zen 4), 6
+// with AVX/SSE's 16. The scalar build uses a 4 x 4 tile of plain floats.
+// The skinny-product kernels after it (sgemm_small_n_kernel, sgemm_dot_kernel) exist in SIMD
+// builds only; gemm.hpp routes every shape to the blocked path in the scalar build.
+
+namespace detail {
+// Calls f(std::integral_constant<std::size_t, I>{}) for I = 0 .. N-1, unrolled by construction
+// (a fold expression), so the accumulator array below is indexed by constants only and lives
+// in registers whatever the optimizer's unrolling heuristics decide.
+template <class F, std::size_t... I>
+inline void unroll_impl(F& f, std::index_sequence<I...>) {
+    (f(std::integral_constant<std::size_t, I>{}), ...);
+}
+template <std::size_t N, class F>
+inline void unroll(F&& f) {
+    unroll_impl(f, std::make_index_sequence<N>{});
+}
+}  // namespace detail
+
+#if NANOTORCH_SIMD_ENABLED
+/// Rows of C per micro-kernel tile.
+inline constexpr std::int64_t gemm_mr = simd_width >= 16 ? 12 : 6;
+/// Columns of C per micro-kernel tile (two SIMD vectors).
+inline constexpr std::int64_t gemm_nr = 2 * simd_width;
+
+/// acc[r][c] = Σ_{k < kc} a[k·gemm_mr + r] · b[k·gemm_nr + c], k ascending, one fused
+/// multiply-add per product where the ISA has FMA. Then, when c is non-null, the full tile is
+/// written as C[r·ldc + c] = alpha·acc + beta·C (beta == 0 reads no C, so NaN there is ignored);
+/// when c is null, acc is stored row-major to tile[gemm_mr·gemm_nr] for the caller to write.
+/// b must be 64-byte aligned (gemm_nr floats per k keep every vector aligned). Never throws.
+inline void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha, float beta, float* c,
+                               std::int64_t ldc, float* tile) {
+    constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
+    constexpr std::size_t W = static_cast<std::size_t>(simd_width);
+    fbatch acc[2 * MR];
+    detail::unroll<2 * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
+    for (std::int64_t k = 0; k < kc; ++k) {
+        const fbatch b0 = fbatch::load_aligned(b), b1 = fbatch::load_aligned(b + W);
+        detail::unroll<MR>([&](auto r) {
+            const fbatch ar(a[r]);
+            acc[2 * r] = xsimd::fma(ar, b0, acc[2 * r]);
+            acc[2 * r + 1] = xsimd::fma(ar, b1, acc[2 * r + 1]);
+        });
+        a += MR;
+        b += 2 * W;
+    }
+    if (!c) {
+        detail::unroll<2 * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+        return;
+    }
+    const fbatch va(alpha), vb(beta);
+    detail::unroll<2 * MR>([&](auto i) {
+        float* p = c + static_cast<std::int64_t>(i / 2) * ldc + static_cast<std::int64_t>((i % 2) * W);
+        if (beta == 0.0f) (va * acc[i]).store_unaligned(p);
+        else if (beta == 1.0f) xsimd::fma(va, acc[i], fbatch::load_unaligned(p)).store_unaligned(p);
+        else xsimd::fma(va, acc[i], vb * fbatch::load_unaligned(p)).store_unaligned(p);
+    });
+}
+
+/// Whether sgemm_small_n_kernel exists (it needs SIMD vectors to be worth a second path).
+inline constexpr bool gemm_has_small_n = true;
+
+/// Rows of op(A) per sgemm_small_n_kernel call for a tile NV vectors wide: gemm_mr up to two
+/// vectors, fewer beyond so the accumulators (at most 2·gemm_mr) still fit in registers.
+template <std::size_t NV>
+inline constexpr std::int64_t gemm_small_rows = NV <= 2 ? gemm_mr : 2 * gemm_mr / static_cast<std::int64_t>(NV);
+
+/// The kernel for products with at most 4·simd_width columns (skinny shapes), where op(A) is
+/// read in place instead of packed (packing would transpose A for a handful of multiply-adds
+/// per element): tile[r·NV·simd_width + c] = Σ_{k < K} A(r, k) · b[k·NV·simd_width + c] for
+/// r < gemm_small_rows<NV>, c < NV·simd_width, k ascending, with A(r, k) = a[r·rs + k·cs]
+/// (rs == 1 or cs == 1) and b packed K x NV·simd_width, 64-byte aligned. Never throws.
+template <std::size_t NV>
+inline void sgemm_small_n_kernel(std::int64_t K, const float* a, std::int64_t rs, std::int64_t cs, const float* b,
+                                 float* tile) {
+    constexpr std::size_t MR = static_cast<std::size_t>(gemm_small_rows<NV>);
+    constexpr std::size_t W = static_cast<std::size_t>(simd_width);
+    fbatch acc[NV * MR];
+    detail::unroll<NV * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
+    const auto step = [&](const float* bk, auto&& a_at) {
+        fbatch bv[NV];
+        detail::unroll<NV>([&](auto v) { bv[v] = fbatch::load_aligned(bk + v * W); });
+        detail::unroll<MR>([&](auto r) {
+            const fbatch ar(a_at(r));
+            detail::unroll<NV>([&](auto v) { acc[NV * r + v] = xsimd::fma(ar, bv[v], acc[NV * r + v]); });
+        });
+    };
+    if (rs == 1) {  // op(A) stored transposed: the rows' values for one k are adjacent
+        for (std::int64_t k = 0; k < K; ++k, b += NV * W) {
+            const float* ak = a + k * cs;
+            step(b, [ak](std::size_t r) { return ak[r]; });
+        }
+    } else {  // rows of op(A) contiguous along k
+        for (std::int64_t k = 0; k < K; ++k, b += NV * W) {
+            const float* ak = a + k;
+            step(b, [ak, rs](std::size_t r) { return ak[static_cast<std::int64_t>(r) * rs]; });
+        }
+    }
+    detail::unroll<NV * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+}
+
+/// Rows of op(A) and of B per sgemm_dot_kernel block (dot_r x dot_r accumulators).
+inline constexpr std::int64_t gemm_dot_r = simd_width >= 16 ? 4 : 3;
+
+/// The kernel for C = A·Bᵀ with both operands contiguous along K (linear's forward, conv's
+/// weight gradient), where packing either operand would transpose it: a block of dot products
+/// out[r·gemm_dot_r + s] = Σ_{k < K} a[r·lda + k] · b[s·ldb + k] for r < m, s < n (m, n <=
+/// gemm_dot_r; rows past m or n are read from the last real row and their results dropped).
+/// Each sum is fixed-order: simd_width lane partial sums over k ≡ lane (mod simd_width), k
+/// ascending, then xsimd::hadd, then the K % simd_width tail in ascending k. Never throws.
+inline void sgemm_dot_kernel(std::int64_t K, const float* a, std::int64_t lda, std::int64_t m, const float* b,
+                             std::int64_t ldb, std::int64_t n, float* out) {
+    constexpr std::size_t R = static_cast<std::size_t>(gemm_dot_r);
+    constexpr std::int64_t W = simd_width;
+    const float* ar[R];
+    const float* br[R];
+    detail::unroll<R>([&](auto r) {
+        ar[r] = a + std::min<std::int64_t>(static_cast<std::int64_t>(r), m - 1) * lda;
+        br[r] = b + std::min<std::int64_t>(static_cast<std::int64_t>(r), n - 1) * ldb;
+    });
+    fbatch acc[R * R];
+    detail::unroll<R * R>([&](auto i) { acc[i] = fbatch(0.0f); });
+    std::int64_t k = 0;
+    for (; k + W <= K; k += W) {
+        fbatch av[R];
+        detail::unroll<R>([&](auto r) { av[r] = fbatch::load_unaligned(ar[r] + k); });
+        detail::unroll<R>([&](auto s) {
+            const fbatch bv = fbatch::load_unaligned(br[s] + k);
+            detail::unroll<R>([&](auto r) { acc[r * R + s] = xsimd::fma(av[r], bv, acc[r * R + s]); });
+        });
+    }
+    detail::unroll<R * R>([&](auto i) {
+        float t = xsimd::hadd(acc[i]);
+        const float* pa = ar[i / R];
+        const float* pb = br[i % R];
+        for (std::int64_t kk = k; kk < K; ++kk) t += pa[kk] * pb[kk];
+        out[i] = t;
+    });
+}
+#else
+inline constexpr std::int64_t gemm_mr = 4;
+inline constexpr std::int64_t gemm_nr = 4;
+
+// The scalar build's tile: same contract as the SIMD version above (plain multiply-add).
+inline void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha, float beta, float* c,
+                               std::int64_t ldc, float* tile) {
+    float acc[gemm_mr * gemm_nr] = {};
+    for (std::int64_t k = 0; k < kc; ++k, a += gemm_mr, b += gemm_nr)
+        for (std::int64_t r = 0; r < gemm_mr; ++r)
+            for (std::int64_t j = 0; j < gemm_nr; ++j) acc[r * gemm_nr + j] += a[r] * b[j];
+    for (std::int64_t r = 0; r < gemm_mr; ++r)
+        for (std::int64_t j = 0; j < gemm_nr; ++j) {
+            const float v = acc[r * gemm_nr + j];
+            if (!c) {
+                tile[r * gemm_nr + j] = v;
+                continue;
+            }
+            float& x = c[r * ldc + j];
+            x = beta == 0.0f ? alpha * v : alpha * v + beta * x;
+        }
+}
+
+inline constexpr bool gemm_has_small_n = false;
+inline constexpr std::int64_t gemm_dot_r = 1;
+// Never called in the scalar build (gemm_has_small_n is false); declared so gemm.hpp compiles.
+inline void sgemm_dot_kernel(std::int64_t, const float*, std::int64_t, std::int64_t, const float*, std::int64_t,
+                             std::int64_t, float*) {}
+template <std::size_t NV>
+inline constexpr std::int64_t gemm_small_rows = 1;
+// Never called in the scalar build (gemm_has_small_n is false); declared so gemm.hpp compiles.
+template <std::size_t NV>
+inline void sgemm_small_n_kernel(std::int64_t, const float*, std::int64_t, std::int64_t, const float*, float*) {}
 #endif
 
 }  // namespace nanotorch::kernels
