@@ -14,10 +14,13 @@
 #   clang-release  CMake + clang++ Release, -march=native
 #   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march,
 #                  + header self-containment check (without xsimd's transitive includes)
-#   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer
+#   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
+#                  fuzz targets' seeds and regression inputs replayed as ctests
 #   meson-gcc      Meson + g++ (ninja), `meson test`
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
+#   fuzz           scripts/fuzz.sh: every libFuzzer target (tests/fuzz) for 60 s under ASan+UBSan,
+#                  seeded from real files, then every committed seed and regression input replayed
 #   valgrind       scripts/valgrind.sh: memcheck (leaks included) on a short mnist_train run and on
 #                  onnx_run with IDX, PNG and zero inputs and on its error path
 # Build trees live in build/ci-<step>. Every step runs even after a failure; the script exits
@@ -38,7 +41,7 @@ APT_PACKAGES=(
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
-ALL_STEPS=(lists gcc-release onnx-interop browser clang-release gcc-scalar clang-asan meson-gcc install valgrind)
+ALL_STEPS=(lists gcc-release onnx-interop browser clang-release gcc-scalar clang-asan meson-gcc install fuzz valgrind)
 
 usage() {
   cat <<EOF
@@ -166,7 +169,7 @@ step_gcc_scalar() {
 }
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_HEADER_CHECK=OFF
+    -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON
 }
 
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has
@@ -262,6 +265,11 @@ step_install() {
   fi
   meson install -C "$mdir" --quiet
   PKG_CONFIG_PATH="$meson_prefix/share/pkgconfig" CXX=clang++ bash tests/pkgconfig_import/build.sh build/ci-meson-pkgconfig-import
+}
+
+step_fuzz() {
+  bash scripts/fetch_mnist.sh data/mnist  # MNIST slices seed fuzz_idx
+  NANOTORCH_FUZZ_BUILD_DIR=$root/build/ci-fuzz bash scripts/fuzz.sh --seconds "${NANOTORCH_FUZZ_SECONDS:-60}"
 }
 
 step_valgrind() {

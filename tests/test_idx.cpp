@@ -506,3 +506,23 @@ TEST_CASE("Fashion-MNIST t10k .gz from Debian's dataset-fashion-mnist" *
     const auto images = nt::data::read_idx_images(fashion_dir + "/t10k-images-idx3-ubyte.gz");
     CHECK(images.dims == std::vector<std::int64_t>{10000, 28, 28});
 }
+
+TEST_CASE("IdxLimits::max_bytes is named when a lowered limit refuses a file, its dims or its gzip size") {
+    const std::vector<std::uint8_t> raw = {0, 0, 8, 1, 0, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    nt::data::IdxLimits exact;
+    exact.max_bytes = raw.size();
+    CHECK(nt::data::parse_idx(raw.data(), raw.size(), "x.idx", exact).data.size() == 12);
+
+    nt::data::IdxLimits small;
+    small.max_bytes = 11;  // the 12-byte payload is over the limit
+    CHECK_THROWS_WITH_AS(nt::data::parse_idx(raw.data(), raw.size(), "x.idx", small),
+                         doctest::Contains("(IdxLimits::max_bytes)"), nt::parse_error);
+
+    TempDir dir;
+    const std::string path = dir.file("x.idx");
+    write_file(path, raw);
+    small.max_bytes = raw.size() - 1;  // the file itself is over the limit
+    CHECK_THROWS_WITH_AS(nt::data::read_idx(path, small), doctest::Contains("(IdxLimits::max_bytes)"),
+                         nt::parse_error);
+    CHECK(nt::data::read_idx(path, exact).dims == std::vector<std::int64_t>{12});
+}

@@ -67,3 +67,74 @@ TEST_CASE("random bit flips never escape as anything but nanotorch::error") {
     CHECK(loaded + rejected == 3000);
     CHECK(rejected > 0);
 }
+
+TEST_CASE("onnx::Limits: each lowered limit is a parse_error naming it") {
+    const auto bytes = small_model();
+    const auto message = [&](const onnx::Limits& l) {
+        try {
+            onnx::decode_model(bytes.data(), bytes.size(), "m.onnx", l);
+        } catch (const parse_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(message(onnx::Limits{}) == "no error");
+    onnx::Limits nodes;
+    nodes.max_nodes = 2;  // the model has 6 nodes or more
+    CHECK(message(nodes).find("more than the limit of 2 nodes (Limits::max_nodes)") != std::string::npos);
+    onnx::Limits elements;
+    elements.max_tensor_elements = 3;  // the conv weight alone has 2 x 1 x 3 x 3
+    CHECK(message(elements).find("(Limits::max_tensor_elements)") != std::string::npos);
+    onnx::Limits file;
+    file.max_file_bytes = bytes.size() - 1;
+    CHECK(message(file).find("(Limits::max_file_bytes)") != std::string::npos);
+    onnx::Limits depth;
+    depth.max_depth = 1;  // model > graph > node is already depth 2
+    CHECK(message(depth).find("nested deeper than the limit of 1") != std::string::npos);
+}
+
+TEST_CASE("onnx::Limits::max_memory_per_byte refuses files of tiny empty messages, not real models") {
+    // A model whose one node holds 4000 empty attributes: 8 KB that would decode into 4000
+    // 312-byte AttributeProto structs (156 bytes per input byte, before vector growth).
+    onnx::wire::Writer w;
+    w.write_int64_field(1, 7);  // ir_version
+    w.write_message(7, [](onnx::wire::Writer& g) {
+        g.write_message(1, [](onnx::wire::Writer& n) {
+            for (int k = 0; k < 4000; ++k) n.write_bytes_field(5, "");
+        });
+    });
+    w.write_message(8, [](onnx::wire::Writer& o) { o.write_int64_field(2, 13); });
+    const std::vector<unsigned char> bytes = w.take();
+    try {
+        onnx::decode_model(bytes.data(), bytes.size(), "empty.onnx");
+        FAIL("no exception");
+    } catch (const parse_error& e) {
+        CHECK(std::string(e.what()).find("(Limits::max_memory_per_byte)") != std::string::npos);
+        CHECK(std::string(e.what()).find("ModelProto.graph.node[0]") != std::string::npos);
+        CHECK(e.offset() < bytes.size());
+    }
+    // Raising the limit lets it through (the caller decides); the exported model needs far less.
+    onnx::Limits lenient;
+    lenient.max_memory_per_byte = 1000;
+    CHECK(onnx::decode_model(bytes.data(), bytes.size(), "empty.onnx", lenient).graph.node[0].attribute.size() == 4000);
+    const auto model = small_model();
+    onnx::Limits strict;
+    strict.max_memory_per_byte = 4;  // an exported model's structs need well under 4 bytes per byte
+    CHECK_NOTHROW(onnx::decode_model(model.data(), model.size(), "m.onnx", strict));
+}
+
+TEST_CASE("a 0 dim does not exempt a tensor's other dims from max_tensor_elements") {
+    // Found by fuzz_image (onnx_run's .pb input): dims [0, 2^40, 2^40] hold no elements, so the
+    // payload check passed, and making a Tensor of that shape overflowed its int64 strides.
+    onnx::TensorProto t;
+    t.name = "empty";
+    t.data_type = static_cast<std::int32_t>(onnx::DataType::float32);
+    t.dims = {0, std::int64_t(1) << 40, std::int64_t(1) << 40};
+    const auto bytes = onnx::encode_tensor(t);
+    CHECK_THROWS_WITH_AS(onnx::decode_tensor(bytes.data(), bytes.size()),
+                         doctest::Contains("a 0 dim does not exempt the others (Limits::max_tensor_elements)"),
+                         parse_error);
+    t.dims = {0, 1000, 1000};  // within the limit: an ordinary empty tensor
+    const auto ok = onnx::encode_tensor(t);
+    CHECK(onnx::decode_tensor(ok.data(), ok.size()).dims.size() == 3);
+}

@@ -28,8 +28,7 @@
 
 #include "support/temp_dir.hpp"
 #include "support/expect.hpp"
-
-
+#include "support/replace_new.hpp"
 
 namespace nt = nanotorch;
 namespace nn = nanotorch::nn;
@@ -38,8 +37,8 @@ using nt::Tensor;
 using Bytes = std::vector<unsigned char>;
 
 // ---- allocation probe ----
-// Replacing the global allocation functions is allowed once per program, and each test suite is
-// its own executable. Only the largest request is recorded; everything else is plain malloc/free.
+// support/replace_new.hpp routes every operator new through on_allocation; only the largest
+// request is recorded.
 
 namespace {
 std::atomic<std::size_t> largest_allocation{0};
@@ -49,34 +48,9 @@ void note_allocation(std::size_t n) {
     while (n > prev && !largest_allocation.compare_exchange_weak(prev, n, std::memory_order_relaxed)) {
     }
 }
-
-void* checked_malloc(std::size_t n) {
-    note_allocation(n);
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-
-void* checked_aligned(std::size_t n, std::align_val_t al) {
-    note_allocation(n);
-    const auto a = static_cast<std::size_t>(al);
-    const std::size_t rounded = (std::max<std::size_t>(n, 1) + a - 1) / a * a;  // aligned_alloc wants a multiple
-    if (void* p = std::aligned_alloc(a, rounded)) return p;
-    throw std::bad_alloc();
-}
 }  // namespace
 
-void* operator new(std::size_t n) { return checked_malloc(n); }
-void* operator new[](std::size_t n) { return checked_malloc(n); }
-void* operator new(std::size_t n, std::align_val_t al) { return checked_aligned(n, al); }
-void* operator new[](std::size_t n, std::align_val_t al) { return checked_aligned(n, al); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void nanotorch::testing::on_allocation(std::size_t n) { note_allocation(n); }
 
 namespace {
 
@@ -558,4 +532,62 @@ TEST_CASE("an unwritable path is an io_error naming it, and leaves no temporary 
     CHECK_THROWS_AS(nn::save_state_dict(m, sub), nt::io_error);
     CHECK_FALSE(nanotorch::testing::temp_file_left(sub));
     CHECK(fs::is_directory(sub));
+}
+
+// ---- caller-overridable limits ----
+
+TEST_CASE("StateDictLimits: a lowered limit is an error naming it; at the limit the file loads") {
+    nt::Generator gen(8);
+    Small m(2, gen);  // entries: w [2, 3], inner.weight [2, 3], inner.bias [2], stats [4]
+    const Bytes b = nn::encode_state_dict(nn::state_dict(m));
+    const auto decode = [&](const nn::StateDictLimits& l) { return nn::decode_state_dict(b.data(), b.size(), "m.ntsd", l); };
+
+    nn::StateDictLimits exact;
+    exact.max_file_bytes = b.size();
+    exact.max_entries = 4;
+    exact.max_tensor_elements = 6;
+    CHECK(decode(exact).size() == 4);
+
+    SUBCASE("file bytes") {
+        nn::StateDictLimits l;
+        l.max_file_bytes = b.size() - 1;
+        const auto e = catch_parse_error([&] { decode(l); });
+        CHECK(e.offset() == 0);
+        CHECK(contains(e.message(), "(StateDictLimits::max_file_bytes)"));
+        // From a file, the size is refused before the file is read: an io_error naming the path.
+        TempDir dir;
+        const std::string path = dir.file("m.ntsd");
+        write_file(path, b);
+        CHECK_THROWS_WITH_AS(nn::load_state_dict(m, path, true, l),
+                             doctest::Contains("(StateDictLimits::max_file_bytes)"), nt::io_error);
+        CHECK_NOTHROW(nn::load_state_dict(m, path, true, exact));
+    }
+    SUBCASE("entries") {
+        nn::StateDictLimits l;
+        l.max_entries = 3;
+        const auto e = catch_parse_error([&] { decode(l); });
+        CHECK(e.offset() == 8);  // the entry count field
+        CHECK(contains(e.message(), "entry count 4 exceeds the limit of 3 (StateDictLimits::max_entries)"));
+    }
+    SUBCASE("tensor elements") {
+        nn::StateDictLimits l;
+        l.max_tensor_elements = 5;
+        const auto e = catch_parse_error([&] { decode(l); });
+        // The first entry, w [2, 3]: its second dimension takes it past 5 elements.
+        CHECK(contains(e.message(), "'w': dimensions up to 1 hold 6 elements, more than the limit of 5 "
+                                    "(StateDictLimits::max_tensor_elements)"));
+    }
+}
+
+TEST_CASE("a 0 dim does not exempt the other dims from the element limit (their strides must fit)") {
+    // [0, 1000 x 7]: an empty tensor, but a Tensor of that shape would need strides of 10^21.
+    // Found while fuzzing (the same shape through a TensorProto reached Tensor's stride
+    // computation and overflowed int64); tests/fuzz/regressions/fuzz_state_dict/ keeps the file.
+    Writer w;
+    w.raw("NTSD").u32(1).u32(1).name("w").u32(8).u64(0);
+    for (int k = 0; k < 7; ++k) w.u64(1000);
+    w.raw(std::string(4100, '\0'));  // enough bytes that each dim alone fits "the file"
+    const auto e = decode_error(w.finish());
+    CHECK(contains(e.message(), "the non-zero dimensions up to 4 multiply to more than the limit of 4294967296 "
+                                "(StateDictLimits::max_tensor_elements)"));
 }

@@ -215,16 +215,19 @@ inline std::vector<std::uint8_t> read_file_bytes(const std::string& path, std::u
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!file) throw io_error(path, errno ? std::strerror(errno) : "cannot open file");
     std::vector<std::uint8_t> bytes;
-    // The size on disk is only a hint (the file may change, or be a pipe); it saves reallocations.
+    // The size on disk is only a hint (the file may change, or be a pipe): the first read asks for
+    // one byte more than it, so a regular file is read in one call into a buffer of its own size
+    // (not a zero-filled 1 MiB chunk, which made every small file cost a 1 MiB memset).
     std::error_code ec;
     const std::uintmax_t hint = std::filesystem::file_size(path, ec);
-    if (!ec && hint < max_bytes) bytes.reserve(std::size_t(hint) + 1);
     const std::size_t chunk = std::size_t(1) << 20;
+    std::size_t next = !ec && hint < max_bytes ? std::size_t(hint) + 1 : chunk;
     for (;;) {
         // Never ask for more than one byte past the limit, so a huge file costs at most the limit.
         // (bytes.size() <= max_bytes holds here; the +1 is added last so it cannot wrap.)
         const std::uint64_t left = max_bytes - bytes.size();
-        const std::size_t want = left < chunk ? std::size_t(left) + 1 : chunk;
+        const std::size_t want = left < next ? std::size_t(left) + 1 : next;
+        next = chunk;
         const std::size_t old = bytes.size();
         bytes.resize(old + want);
         errno = 0;

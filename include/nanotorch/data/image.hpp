@@ -25,8 +25,10 @@
 // decoding; and a JPEG's Huffman tables are checked first (check_jpeg). stb_image says itself that
 // it is not hardened against hostile files: with these checks, 300,000 mutated PNG/JPEG/BMP files
 // (gray, palette, 1/16-bit, progressive, CMYK, 4:2:0 ...) ran clean under ASan + UBSan except
-// for two benign kinds of undefined behaviour inside stb: int overflow in the JPEG IDCT on corrupt
-// coefficients, and memcpy(NULL, p, 0) for an empty first PNG IDAT chunk.
+// for benign kinds of undefined behaviour inside stb: int overflow in the JPEG IDCT on corrupt
+// coefficients, memcpy(NULL, p, 0) for an empty first PNG IDAT chunk, and (found by
+// tests/fuzz/fuzz_image) an oversized shift in the JPEG bit reader on corrupt data; UBSan is told
+// to ignore exactly these three inside stb (see the include below).
 #pragma once
 
 #include <algorithm>  // std::min/max
@@ -253,9 +255,23 @@ NANOTORCH_DETAIL_IMAGE_STB_MACROS(NANOTORCH_DETAIL_IMAGE_PUSH)
 #pragma GCC diagnostic ignored "-Wmissing-declarations"
 #pragma GCC diagnostic ignored "-Wundef"
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
+// Under Clang, UBSan does not instrument stb's functions for the benign kinds of undefined
+// behaviour named at the top of this file (signed overflow in the JPEG IDCT on corrupt
+// coefficients; memcpy(NULL, p, 0); a shift by more than 31 when the JPEG bit reader's count
+// goes negative on corrupt entropy-coded data, which only yields garbage bits), so that a
+// sanitized build with -fno-sanitize-recover (the fuzz targets, clang-asan CI) can decode hostile
+// files. ASan still checks every memory access stb makes.
+#if defined(__clang__)
+#pragma clang attribute push(                                                                      \
+    __attribute__((no_sanitize("signed-integer-overflow", "nonnull-attribute", "shift"))),          \
+    apply_to = function)
+#endif
 namespace nanotorch::data::detail::image_stb {
 #include <stb/stb_image.h>
 }  // namespace nanotorch::data::detail::image_stb
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #pragma GCC diagnostic pop
 
 // Restores each macro's earlier definition, or its absence (which also drops our renames).
@@ -299,12 +315,25 @@ namespace detail {
 
 using ::nanotorch::detail::str_cat;
 
-// Below this many pixels an image may be as compressible as it likes (at most ~64 MiB of
-// decoder buffers); above it, the file must be at least pixels / max_pixels_per_byte bytes.
-// 8256 = 8 one-bit pixels per byte × deflate's maximal ratio 1032, so no real PNG or BMP is ever
-// refused; only a JPEG claiming megapixels from a few bytes (progressive EOB runs) is.
-inline constexpr std::uint64_t image_free_pixels = std::uint64_t(1) << 22;
-inline constexpr std::uint64_t max_pixels_per_byte = 8256;
+// A file must be big enough to encode the pixels its header declares; otherwise stb_image would
+// "decode" megapixels of zeros past the end of a 150-byte file (it reads zeros past the end),
+// spending memory and time out of all proportion to the input. The densest encodings give the
+// bounds, so no real file is refused: an uncompressed BMP holds at least 1 bit per pixel (stb
+// reads no RLE BMPs); every JPEG block of 8x8 pixels needs at least a 1-bit DC code in some scan,
+// 512 pixels per byte; a PNG is at most 8 one-bit pixels per byte of deflate output times
+// deflate's maximal ratio 1032. Images of up to image_free_pixels pixels (64x64) are exempt,
+// which keeps tiny hand-made files valid whatever their encoding.
+inline constexpr std::uint64_t image_free_pixels = 4096;
+inline constexpr std::uint64_t bmp_pixels_per_byte = 8;
+inline constexpr std::uint64_t jpeg_pixels_per_byte = 512;
+inline constexpr std::uint64_t png_pixels_per_byte = 8256;
+
+// The bound above for the format the signature names (see is_image).
+inline std::uint64_t max_pixels_per_byte(const unsigned char* bytes, std::size_t size) {
+    if (size >= 1 && bytes[0] == 0x89) return png_pixels_per_byte;
+    if (size >= 1 && bytes[0] == 0xFF) return jpeg_pixels_per_byte;
+    return bmp_pixels_per_byte;
+}
 
 inline std::string reason_text(const char* r) {
     const std::string s = r ? r : "unknown error";
@@ -401,7 +430,8 @@ inline bool is_image(const unsigned char* bytes, std::size_t size) noexcept {
 /// expanded; 16-bit PNGs are reduced to 8 bits). `name_for_errors` labels exceptions.
 /// Throws parse_error (offset 0, naming the file) when the data is not a supported image or is
 /// corrupt (stb_image's reason is quoted), when width × height exceeds limits.max_pixels, or when
-/// a small file declares far more pixels than it could encode (see detail::max_pixels_per_byte);
+/// a file declares more pixels than its size can encode in its format (BMP 8, JPEG 512, PNG 8256
+/// pixels per byte; images of up to 64x64 pixels are exempt: see detail::max_pixels_per_byte);
 /// and when the bytes exceed limits.max_file_bytes.
 /// Example: Image im = decode_image(buf.data(), buf.size(), "digit.png");
 inline Image decode_image(const unsigned char* bytes, std::size_t size, const std::string& name_for_errors,
@@ -428,8 +458,10 @@ inline Image decode_image(const unsigned char* bytes, std::size_t size, const st
     if (pixels > limits.max_pixels)
         fail(detail::str_cat(w, "x", h, " = ", pixels, " pixels exceed the limit of ", limits.max_pixels,
                      " (ImageLimits::max_pixels)"));
-    if (pixels > detail::image_free_pixels && pixels > detail::max_pixels_per_byte * size)
-        fail(detail::str_cat("header declares ", w, "x", h, " pixels, more than a ", size, "-byte file can encode"));
+    const std::uint64_t per_byte = detail::max_pixels_per_byte(bytes, size);
+    if (pixels > detail::image_free_pixels && pixels > per_byte * size)
+        fail(detail::str_cat("header declares ", w, "x", h, " pixels, more than a ", size,
+                             "-byte file can encode (at most ", per_byte, " pixels per byte in this format)"));
 
     // Every buffer stb needs is at most ~16 bytes per pixel (16-bit RGBA plus zlib's doubling,
     // or JPEG's padded planes) or twice the compressed data, plus fixed decoder state.

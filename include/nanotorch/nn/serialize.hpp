@@ -13,7 +13,8 @@
 //
 // Loading validates every field against the bytes that remain before it allocates anything,
 // so a hostile size field is an error, never a huge allocation; errors are parse_error with the
-// byte offset and path. Names are then matched to the module's own: missing and unexpected
+// byte offset and path. StateDictLimits bounds the file size, the entry count and one tensor's
+// element count; each can be lowered or raised per call, and an exceeded limit names its field. Names are then matched to the module's own: missing and unexpected
 // names are all listed in one error, a shape mismatch names the parameter and both shapes.
 // Because matching is by name, weights trained in one Module class load into another class with
 // the same parameter names (the seed's Net -> InferenceNet).
@@ -39,6 +40,17 @@ namespace nanotorch::nn {
 inline constexpr std::uint32_t state_dict_version = 1;
 inline constexpr std::uint32_t state_dict_max_name = 1024;
 inline constexpr std::uint32_t state_dict_max_ndim = 8;
+
+/// Bounds for untrusted checkpoint files (decode_state_dict, load_state_dict). The format's own
+/// bounds (names of 1..1024 bytes, rank <= 8, every size checked against the bytes present) hold
+/// whatever these say; these let a caller refuse big files before reading or decoding them.
+/// An exceeded limit is a parse_error (io_error for a file too large to read) naming the field,
+/// e.g. "... (StateDictLimits::max_tensor_elements)".
+struct StateDictLimits {
+    std::uint64_t max_file_bytes = std::uint64_t(1) << 34;       ///< 16 GiB
+    std::uint64_t max_entries = std::uint64_t(1) << 20;          ///< named tensors in one file
+    std::uint64_t max_tensor_elements = std::uint64_t(1) << 32;  ///< elements of one tensor (16 GiB)
+};
 
 /// Parameters then buffers, in registration order, by dotted name.
 inline std::vector<std::pair<std::string, Tensor>> state_dict(const Module& m) {
@@ -77,9 +89,15 @@ inline std::vector<unsigned char> encode_state_dict(const std::vector<std::pair<
     return out;
 }
 
-/// Parses the format above. `path` only labels errors. Throws parse_error (with offset).
+/// Parses the format above. `path` only labels errors. Throws parse_error (with offset) on
+/// malformed bytes or an exceeded limit.
 inline std::vector<std::pair<std::string, Tensor>> decode_state_dict(const unsigned char* data, std::size_t size,
-                                                                     const std::string& path = {}) {
+                                                                     const std::string& path = {},
+                                                                     const StateDictLimits& limits = {}) {
+    using ::nanotorch::detail::str_cat;
+    if (size > limits.max_file_bytes)
+        throw parse_error(0, str_cat("input of ", size, " bytes exceeds the limit of ", limits.max_file_bytes,
+                                     " bytes (StateDictLimits::max_file_bytes)"), path);
     std::size_t pos = 0;
     auto need = [&](std::uint64_t n, const char* what) {
         if (n > size - pos)
@@ -104,6 +122,9 @@ inline std::vector<std::pair<std::string, Tensor>> decode_state_dict(const unsig
     // Each entry takes at least 4 (name_len) + 1 (name) + 4 (ndim) bytes.
     if (count > (size - pos) / 9)
         throw parse_error(count_at, ::nanotorch::detail::str_cat("entry count ", count, " cannot fit in the file"), path);
+    if (count > limits.max_entries)
+        throw parse_error(count_at, str_cat("entry count ", count, " exceeds the limit of ", limits.max_entries,
+                                            " (StateDictLimits::max_entries)"), path);
     std::vector<std::pair<std::string, Tensor>> out;
     std::map<std::string, bool> seen;
     for (std::uint32_t e = 0; e < count; ++e) {
@@ -122,7 +143,7 @@ inline std::vector<std::pair<std::string, Tensor>> decode_state_dict(const unsig
         if (ndim > state_dict_max_ndim)
             throw parse_error(ndim_at, ::nanotorch::detail::str_cat("'", name, "': rank ", ndim, " exceeds ", state_dict_max_ndim), path);
         Shape shape;
-        std::uint64_t numel = 1;
+        std::uint64_t numel = 1, nonzero = 1;
         for (std::uint32_t d = 0; d < ndim; ++d) {
             need(8, "dimension");
             const std::uint64_t v = util::load_le64(data + pos);
@@ -130,7 +151,18 @@ inline std::vector<std::pair<std::string, Tensor>> decode_state_dict(const unsig
             if (v > (size - pos) / 4 || (v != 0 && numel > ((size - pos) / 4) / v))
                 throw parse_error(pos, ::nanotorch::detail::str_cat("'", name, "': dimension ", d, " = ", v,
                                                        " makes the tensor larger than the file"), path);
-            numel *= v;
+            numel *= v;  // cannot overflow: bounded by the file size just above
+            if (numel > limits.max_tensor_elements)
+                throw parse_error(pos, str_cat("'", name, "': dimensions up to ", d, " hold ", numel,
+                                               " elements, more than the limit of ", limits.max_tensor_elements,
+                                               " (StateDictLimits::max_tensor_elements)"), path);
+            // A 0 dim empties the tensor but not its strides: the other dims must still multiply
+            // to something a Tensor can describe, so they are held to the same limit.
+            if (v != 0 && nonzero > limits.max_tensor_elements / v)
+                throw parse_error(pos, str_cat("'", name, "': the non-zero dimensions up to ", d,
+                                               " multiply to more than the limit of ", limits.max_tensor_elements,
+                                               " (StateDictLimits::max_tensor_elements)"), path);
+            if (v != 0) nonzero *= v;
             shape.push_back(static_cast<std::int64_t>(v));
             pos += 8;
         }
@@ -196,9 +228,11 @@ inline void load_state_dict(Module& module, const std::vector<std::pair<std::str
     }
 }
 
-/// Reads `path` (written by save_state_dict) into the module. Throws io_error, parse_error,
-/// value_error (names) or shape_error (shapes); on any error the module is left unchanged.
-inline void load_state_dict(Module& module, const std::string& path, bool strict = true) {
+/// Reads `path` (written by save_state_dict) into the module. Throws io_error (also for a file
+/// larger than limits.max_file_bytes), parse_error, value_error (names) or shape_error (shapes);
+/// on any error the module is left unchanged.
+inline void load_state_dict(Module& module, const std::string& path, bool strict = true,
+                            const StateDictLimits& limits = {}) {
     // A directory opens as a stream on Linux and reports a bogus size (ext4: 2^63 - 1), which
     // would surface as a misleading "larger than 16 GiB"; say what is actually wrong.
     std::error_code ec;
@@ -207,12 +241,14 @@ inline void load_state_dict(Module& module, const std::string& path, bool strict
     if (!f) throw io_error(path, "cannot open for reading");
     const std::streamoff size = f.tellg();
     if (size < 0) throw io_error(path, "cannot determine the file size");
-    if (static_cast<std::uint64_t>(size) > (std::uint64_t(1) << 34))
-        throw io_error(path, "file is larger than 16 GiB; refusing to read it");
+    if (static_cast<std::uint64_t>(size) > limits.max_file_bytes)
+        throw io_error(path, ::nanotorch::detail::str_cat("file of ", size, " bytes exceeds the limit of ",
+                                                          limits.max_file_bytes,
+                                                          " bytes (StateDictLimits::max_file_bytes)"));
     std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
     f.seekg(0);
     if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size)) throw io_error(path, "read failed");
-    load_state_dict(module, decode_state_dict(bytes.data(), bytes.size(), path), strict, path);
+    load_state_dict(module, decode_state_dict(bytes.data(), bytes.size(), path, limits), strict, path);
 }
 
 }  // namespace nanotorch::nn

@@ -4,8 +4,9 @@
 // per message, on top of onnx/wire.hpp), file helpers (read_model, read_tensor, an atomic
 // write_model) and typed access to tensor contents (tensor_to_floats / tensor_to_int64s,
 // make_float_tensor / make_int64_tensor). The decoder skips unknown fields by wire type, accepts
-// packed and unpacked forms of every repeated scalar, and is bounded: nesting depth, node count
-// and tensor element counts are checked against Limits, and every tensor's payload must match
+// packed and unpacked forms of every repeated scalar, and is bounded: nesting depth, node count,
+// tensor element counts and the memory of the decoded messages per input byte are checked against
+// Limits, and every tensor's payload must match
 // its dims before anything is allocated from them. Errors are parse_error whose message starts
 // with the message path ("ModelProto.graph.node[3].attribute[0]: ..."). The encoder writes fields
 // in field-number order with the conventions of STYLE.md Appendix A, so a model built the way
@@ -35,12 +36,22 @@
 
 namespace nanotorch::onnx {
 
-/// Bounds the decoder enforces (in addition to "never read past the input").
+/// Bounds the decoder enforces (in addition to "never read past the input"). Every field can be
+/// lowered (or raised) by the caller: pass a Limits to decode_model / read_model / load_onnx.
+/// An exceeded limit is a parse_error (io_error for a file too large to read) whose message
+/// names the field, e.g. "... (Limits::max_nodes)". Tensor bytes need no limit of their own: a
+/// tensor's payload must be exactly its dims' worth of bytes, all present in the input, so
+/// max_file_bytes bounds them, and max_tensor_elements bounds what dims may declare.
 struct Limits {
     std::size_t max_depth = 64;                       ///< sub-message nesting (wire::Limits)
     std::uint64_t max_file_bytes = 1ull << 31;        ///< size of the serialized input
     std::uint64_t max_tensor_elements = 1ull << 30;   ///< product of one tensor's dims
     std::uint64_t max_nodes = 1u << 20;               ///< nodes in the model, subgraphs included
+    /// Memory the decoded messages themselves (the structs of model.hpp, not payload bytes) may
+    /// take, in bytes per input byte, on top of a fixed 64 KiB. Without it a file of 2-byte empty
+    /// attributes would become 312-byte structs: 156x its size. The worst of the 932 ONNX backend
+    /// test models needs 12.4.
+    std::uint64_t max_memory_per_byte = 32;
 };
 
 namespace detail {
@@ -95,7 +106,20 @@ void guarded(const Path& p, Body&& body) {
 struct Context {
     Limits limits;
     std::uint64_t nodes = 0;
+    std::uint64_t input_size = 0;  // bytes being decoded, for max_memory_per_byte
+    std::uint64_t memory = 0;      // bytes of message structs decoded so far
 };
+
+// Accounts for one more decoded message struct of `bytes` bytes; fails once the structs would
+// take more than max_memory_per_byte per input byte (+ 64 KiB).
+inline void charge(Context& c, std::size_t bytes, std::uint64_t offset, const Path& p) {
+    c.memory += bytes;
+    const std::uint64_t allowed = c.limits.max_memory_per_byte * c.input_size + (std::uint64_t(1) << 16);
+    if (c.memory > allowed)
+        fail(offset, p, str_cat("the decoded messages would take more than ", c.limits.max_memory_per_byte,
+                                " bytes of memory per input byte (", c.memory, " bytes for a ", c.input_size,
+                                "-byte input): too many tiny or empty messages (Limits::max_memory_per_byte)"));
+}
 
 // ---- data types ----
 
@@ -141,21 +165,27 @@ inline std::string dims_text(const std::vector<std::int64_t>& dims) {
 // ---- tensor payload checks ----
 
 // Product of dims; each must be >= 0 and the product <= max_elements (checked without overflow).
+// The product of the non-zero dims is held to the same limit: a tensor with a 0 dim is empty, but
+// [0, 2^40, 2^40] would still overflow the int64 strides of any Tensor made from it.
 inline std::uint64_t checked_numel(const TensorProto& t, std::uint64_t max_elements,
                                    std::uint64_t offset, const Path& p) {
-    std::uint64_t n = 1;
+    std::uint64_t n = 1, nonzero = 1;
     for (const std::int64_t d : t.dims) {
         if (d < 0)
             fail(offset, p, str_cat("tensor '", t.name, "': negative dim in ", dims_text(t.dims)));
         const auto u = static_cast<std::uint64_t>(d);
-        if (u != 0 && n > max_elements / u)
+        if (u != 0 && nonzero > max_elements / u)
             fail(offset, p, str_cat("tensor '", t.name, "': dims ", dims_text(t.dims),
-                                    " hold more than the limit of ", max_elements, " elements"));
+                                    " hold more than the limit of ", max_elements,
+                                    " elements; a 0 dim does not exempt the others"
+                                    " (Limits::max_tensor_elements)"));
+        if (u != 0) nonzero *= u;
         n *= u;
     }
-    if (n > max_elements)
+    if (n > max_elements || nonzero > max_elements)
         fail(offset, p, str_cat("tensor '", t.name, "': dims ", dims_text(t.dims), " hold ", n,
-                                " elements, more than the limit of ", max_elements));
+                                " elements, more than the limit of ", max_elements,
+                                " (Limits::max_tensor_elements)"));
     return n;
 }
 
@@ -261,23 +291,24 @@ inline void parse_dimension(Reader r, Dimension& d, const Path& p) {
 }
 
 // TensorShapeProto, TypeProto.Tensor and TypeProto are flattened into the ValueInfoProto.
-inline void parse_shape(Reader r, ValueInfoProto& v, const Path& p) {
+inline void parse_shape(Reader r, ValueInfoProto& v, Context& c, const Path& p) {
     v.has_shape = true;
     guarded(p, [&] {
         while (r.next()) {
             if (r.field() != field::shape::dim) continue;  // next() skips the unread value
+            charge(c, sizeof(Dimension), r.tag_offset(), p);
             const Path dp{&p, "dim", v.shape.size()};
             parse_dimension(r.read_message(), v.shape.emplace_back(), dp);
         }
     });
 }
 
-inline void parse_type_tensor(Reader r, ValueInfoProto& v, const Path& p) {
+inline void parse_type_tensor(Reader r, ValueInfoProto& v, Context& c, const Path& p) {
     guarded(p, [&] {
         while (r.next()) switch (r.field()) {
                 case field::type_tensor::elem_type: v.elem_type = r.read_int32(); break;
                 case field::type_tensor::shape:
-                    parse_shape(r.read_message(), v, Path{&p, "shape"});
+                    parse_shape(r.read_message(), v, c, Path{&p, "shape"});
                     break;
                 default: r.skip();
             }
@@ -285,20 +316,20 @@ inline void parse_type_tensor(Reader r, ValueInfoProto& v, const Path& p) {
 }
 
 // Only tensor_type is modelled; sequence / map / optional / sparse types are skipped.
-inline void parse_type(Reader r, ValueInfoProto& v, const Path& p) {
+inline void parse_type(Reader r, ValueInfoProto& v, Context& c, const Path& p) {
     guarded(p, [&] {
         while (r.next())
             if (r.field() == field::type::tensor_type)
-                parse_type_tensor(r.read_message(), v, Path{&p, "tensor_type"});
+                parse_type_tensor(r.read_message(), v, c, Path{&p, "tensor_type"});
     });
 }
 
-inline void parse_value_info(Reader r, ValueInfoProto& v, const Path& p) {
+inline void parse_value_info(Reader r, ValueInfoProto& v, Context& c, const Path& p) {
     guarded(p, [&] {
         while (r.next()) switch (r.field()) {
                 case field::value_info::name: v.name = str(r.read_string()); break;
                 case field::value_info::type:
-                    parse_type(r.read_message(), v, Path{&p, "type"});
+                    parse_type(r.read_message(), v, c, Path{&p, "type"});
                     break;
                 case field::value_info::doc_string: v.doc_string = str(r.read_string()); break;
                 default: r.skip();
@@ -323,6 +354,7 @@ inline void parse_attribute(Reader r, AttributeProto& a, Context& c, const Path&
                 case F::i: a.i = r.read_int64(); break;
                 case F::s: a.s = str(r.read_bytes()); break;
                 case F::t: {  // optional message: a repeat merges into the first
+                    if (a.t.empty()) charge(c, sizeof(TensorProto), r.tag_offset(), p);
                     Reader t = r.read_message();
                     t_offset = t.offset();
                     if (a.t.empty()) a.t.emplace_back();
@@ -330,19 +362,25 @@ inline void parse_attribute(Reader r, AttributeProto& a, Context& c, const Path&
                     break;
                 }
                 case F::g: {
+                    if (a.g.empty()) charge(c, sizeof(GraphProto), r.tag_offset(), p);
                     if (a.g.empty()) a.g.emplace_back();
                     parse_graph(r.read_message(), a.g[0], c, Path{&p, "g"});
                     break;
                 }
                 case F::floats: r.read_repeated_float(a.floats); break;
                 case F::ints: r.read_repeated_int64(a.ints); break;
-                case F::strings: a.strings.push_back(str(r.read_bytes())); break;
+                case F::strings:
+                    charge(c, sizeof(std::string), r.tag_offset(), p);
+                    a.strings.push_back(str(r.read_bytes()));
+                    break;
                 case F::tensors: {
+                    charge(c, sizeof(TensorProto), r.tag_offset(), p);
                     const Path tp{&p, "tensors", a.tensors.size()};
                     parse_checked_tensor(r.read_message(), a.tensors.emplace_back(), c, tp);
                     break;
                 }
                 case F::graphs: {
+                    charge(c, sizeof(GraphProto), r.tag_offset(), p);
                     const Path gp{&p, "graphs", a.graphs.size()};
                     parse_graph(r.read_message(), a.graphs.emplace_back(), c, gp);
                     break;
@@ -360,13 +398,17 @@ inline void parse_node(Reader r, NodeProto& n, Context& c, const Path& p) {
     namespace F = field::node;
     guarded(p, [&] {
         while (r.next()) switch (r.field()) {
-                case F::input: n.input.push_back(str(r.read_string())); break;
-                case F::output: n.output.push_back(str(r.read_string())); break;
+                case F::input:
+                case F::output:
+                    charge(c, sizeof(std::string), r.tag_offset(), p);
+                    (r.field() == F::input ? n.input : n.output).push_back(str(r.read_string()));
+                    break;
                 case F::name: n.name = str(r.read_string()); break;
                 case F::op_type: n.op_type = str(r.read_string()); break;
                 case F::domain: n.domain = str(r.read_string()); break;
                 case F::doc_string: n.doc_string = str(r.read_string()); break;
                 case F::attribute: {
+                    charge(c, sizeof(AttributeProto), r.tag_offset(), p);
                     const Path ap{&p, "attribute", n.attribute.size()};
                     parse_attribute(r.read_message(), n.attribute.emplace_back(), c, ap);
                     break;
@@ -383,13 +425,15 @@ inline void parse_graph(Reader r, GraphProto& g, Context& c, const Path& p) {
                 case F::node: {
                     if (++c.nodes > c.limits.max_nodes)
                         fail(r.tag_offset(), p, str_cat("the model has more than the limit of ",
-                                                        c.limits.max_nodes, " nodes"));
+                                                        c.limits.max_nodes, " nodes (Limits::max_nodes)"));
+                    charge(c, sizeof(NodeProto), r.tag_offset(), p);
                     const Path np{&p, "node", g.node.size()};
                     parse_node(r.read_message(), g.node.emplace_back(), c, np);
                     break;
                 }
                 case F::name: g.name = str(r.read_string()); break;
                 case F::initializer: {
+                    charge(c, sizeof(TensorProto), r.tag_offset(), p);
                     const Path ip{&p, "initializer", g.initializer.size()};
                     parse_checked_tensor(r.read_message(), g.initializer.emplace_back(), c, ip);
                     break;
@@ -403,7 +447,8 @@ inline void parse_graph(Reader r, GraphProto& g, Context& c, const Path& p) {
                     const char* name = r.field() == F::input ? "input"
                                        : r.field() == F::output ? "output" : "value_info";
                     const Path vp{&p, name, list.size()};
-                    parse_value_info(r.read_message(), list.emplace_back(), vp);
+                    charge(c, sizeof(ValueInfoProto), r.tag_offset(), p);
+                    parse_value_info(r.read_message(), list.emplace_back(), c, vp);
                     break;
                 }
                 default: r.skip();
@@ -448,11 +493,13 @@ inline void parse_model(Reader r, ModelProto& m, Context& c, const Path& p) {
                     parse_graph(r.read_message(), m.graph, c, Path{&p, "graph"});
                     break;
                 case F::opset_import: {
+                    charge(c, sizeof(OperatorSetIdProto), r.tag_offset(), p);
                     const Path op{&p, "opset_import", m.opset_import.size()};
                     parse_opset(r.read_message(), m.opset_import.emplace_back(), op);
                     break;
                 }
                 case F::metadata_props: {
+                    charge(c, sizeof(StringStringEntryProto), r.tag_offset(), p);
                     const Path mp{&p, "metadata_props", m.metadata_props.size()};
                     parse_string_entry(r.read_message(), m.metadata_props.emplace_back(), mp);
                     break;
@@ -477,7 +524,7 @@ auto decode_top(const unsigned char* data, std::size_t size, const std::string& 
     try {
         if (size > limits.max_file_bytes)
             throw parse_error(0, str_cat("input of ", size, " bytes exceeds the limit of ",
-                                         limits.max_file_bytes, " bytes"));
+                                         limits.max_file_bytes, " bytes (Limits::max_file_bytes)"));
         return decode(Reader(data, size, 0, wire::Limits{limits.max_depth}));
     } catch (const parse_error& e) {
         throw parse_error(e.offset(), e.message(), path);
@@ -639,6 +686,7 @@ inline ModelProto decode_model(const unsigned char* data, std::size_t size,
     return detail::decode_top(data, size, path_for_errors, limits, [&](wire::Reader r) {
         ModelProto m;
         detail::Context c{limits};
+        c.input_size = size;
         detail::parse_model(r, m, c, detail::Path{nullptr, "ModelProto"});
         return m;
     });
