@@ -4,8 +4,8 @@
 // same inputs as its reference and the program stops (exit status 1) if they disagree beyond
 // the tolerance stated next to the check; only then are both timed, side by side, in one run.
 // Covered: kernels::sgemm vs ref::sgemm (square sizes and the seed net's shapes), the vector
-// kernels of kernels/simd.hpp vs kernels/reference.hpp, conv2d forward/backward (im2col + sgemm)
-// vs the direct ref:: versions, max_pool2d forward/backward, and a thread-count sweep.
+// kernels of kernels/simd.hpp vs kernels/reference.hpp, conv2d forward/backward (chunked im2col +
+// sgemm) vs the direct ref:: versions, max_pool2d forward/backward, and a thread-count sweep.
 // It does not tune, compare with other libraries, or claim anything the printed numbers do not
 // show. Run with --help for the flags.
 #include <nanotorch/nanotorch.hpp>
@@ -128,15 +128,18 @@ void run_gemm_section(const Budget& b) {
     };
     for (const GemmShape& s : seed) bench_gemm(table, s, b, true);
 
-    // kernels::conv2d_forward/backward call sgemm once per image from inside a parallel loop over
-    // the batch, where sgemm runs on one thread; these rows reproduce that.
+    // kernels::conv2d_forward/backward call sgemm once per chunk of images (detail::conv_chunk:
+    // 4 images for conv1, 8 for conv2) from inside a parallel loop over chunks, where sgemm runs
+    // on one thread; these rows reproduce those calls.
     const int saved = nanotorch::get_num_threads();
     nanotorch::set_num_threads(1);
-    table.header("sgemm at the per-image shapes kernels::conv2d_* actually issues (1 thread, as inside conv2d)");
+    table.header("sgemm at the per-chunk shapes kernels::conv2d_* actually issues (1 thread, as inside conv2d)");
     const std::vector<GemmShape> per_image = {
-        {"conv1 fwd/img", false, false, 10, 576, 25},   // W [10, 25] @ col [25, 24*24]
-        {"conv2 fwd/img", false, false, 20, 64, 250},   // W [20, 250] @ col [250, 8*8]
-        {"conv2 dX/img", true, false, 250, 64, 20},     // W^T [250, 20] @ dY [20, 64]
+        {"conv1 fwd/chunk", false, false, 10, 2304, 25},  // W [10, 25] @ col [25, 4*24*24]
+        {"conv1 dW/chunk", false, true, 10, 25, 2304},    // G [10, 4*576] @ col^T
+        {"conv2 fwd/chunk", false, false, 20, 512, 250},  // W [20, 250] @ col [250, 8*8*8]
+        {"conv2 dW/chunk", false, true, 20, 250, 512},    // G [20, 8*64] @ col^T
+        {"conv2 dX/chunk", true, false, 250, 512, 20},    // W^T [250, 20] @ G [20, 8*64]
     };
     for (const GemmShape& s : per_image) bench_gemm(table, s, b, true);
     nanotorch::set_num_threads(saved);
@@ -301,7 +304,7 @@ const std::vector<ConvShape>& seed_convs() {
 
 void run_conv_section(const Budget& b) {
     const Table table{"GFLOP/s"};
-    table.header("conv2d: kernels::conv2d_* (im2col + sgemm) vs ref::conv2d_* (direct, double accumulation);\n"
+    table.header("conv2d: kernels::conv2d_* (chunked im2col + sgemm) vs ref::conv2d_* (direct, double accumulation);\n"
                  "   stride 1, no padding; shape = N x C x H x W, kernel, out channels; rate counts 2 flops per\n"
                  "   multiply-add (fwd), twice that for bwd with dX, bias terms not counted");
     for (const ConvShape& s : seed_convs()) {
@@ -321,21 +324,13 @@ void run_conv_section(const Budget& b) {
 
 // ---- max_pool2d ----
 
-// kernels/conv.hpp has no ref::max_pool2d_backward; this serial scatter is the bench's own
-// reference for it (the same definition: zero, then grad_in[idx] += grad_out in output order).
-void max_pool2d_backward_scalar(float* grad_in, const float* grad_out, const i64* indices, i64 planes,
-                                const k::Window2d& w) {
-    std::fill(grad_in, grad_in + planes * w.in_plane(), 0.0f);
-    for (i64 p = 0; p < planes; ++p)
-        for (i64 o = 0; o < w.out_plane(); ++o)
-            grad_in[p * w.in_plane() + indices[p * w.out_plane() + o]] += grad_out[p * w.out_plane() + o];
-}
-
 void run_pool_section(const Budget& b) {
     const Table table{"GB/s"};
-    table.header("max_pool2d 2x2 stride 2 (the seed's), N*C planes; fwd vs ref::max_pool2d_forward,\n"
-                 "   bwd vs a serial scatter in this file (no ref:: twin exists); bit-exact checks;\n"
-                 "   GB/s counts input, output (4 B) and indices (8 B) once each");
+    table.header("max_pool2d 2x2 stride 2 (the seed's), N*C planes, vs the ref:: twins, bit-exact checks:\n"
+                 "   fwd = value only (what training runs); fwd+idx also writes int64 indices;\n"
+                 "   bwd(input) = backward_from_input (what ops::max_pool2d runs) vs ref fwd indices + ref scatter;\n"
+                 "   bwd(idx) = scatter through saved indices vs ref::max_pool2d_backward;\n"
+                 "   GB/s counts input and output once each (4 B per float; indices not counted)");
     struct PoolShape {
         std::string name;
         i64 planes, hw;
@@ -345,25 +340,41 @@ void run_pool_section(const Budget& b) {
         const auto n_in = static_cast<std::size_t>(s.planes * w.in_plane());
         const auto n_out = static_cast<std::size_t>(s.planes * w.out_plane());
         const std::vector<float> x = random_vector(n_in, 41), go = random_vector(n_out, 42);
-        std::vector<float> y_o(n_out), y_r(n_out), gi_o(n_in), gi_r(n_in);
+        std::vector<float> y_o(n_out), y_r(n_out), gi_o(n_in), gi_r(n_in), gi_i(n_in);
         std::vector<i64> idx_o(n_out), idx_r(n_out);
         k::max_pool2d_forward(y_o.data(), idx_o.data(), x.data(), s.planes, w);
         k::ref::max_pool2d_forward(y_r.data(), idx_r.data(), x.data(), s.planes, w);
         expect_identical("max_pool2d_forward values " + s.name, y_o.data(), y_r.data(), n_out);
         expect_identical("max_pool2d_forward indices " + s.name, idx_o.data(), idx_r.data(), n_out);
-        k::max_pool2d_backward(gi_o.data(), go.data(), idx_o.data(), s.planes, w);
-        max_pool2d_backward_scalar(gi_r.data(), go.data(), idx_r.data(), s.planes, w);
-        expect_identical("max_pool2d_backward " + s.name, gi_o.data(), gi_r.data(), n_in);
+        k::max_pool2d_forward(y_o.data(), nullptr, x.data(), s.planes, w);
+        expect_identical("max_pool2d_forward (no indices) " + s.name, y_o.data(), y_r.data(), n_out);
+        k::ref::max_pool2d_backward(gi_r.data(), go.data(), idx_r.data(), s.planes, w);
+        k::max_pool2d_backward_from_input(gi_o.data(), go.data(), x.data(), s.planes, w);
+        expect_identical("max_pool2d_backward_from_input " + s.name, gi_o.data(), gi_r.data(), n_in);
+        k::max_pool2d_backward(gi_i.data(), go.data(), idx_o.data(), s.planes, w);
+        expect_identical("max_pool2d_backward " + s.name, gi_i.data(), gi_r.data(), n_in);
 
         const std::string shape = dims({s.planes, s.hw, s.hw});
-        const double bytes = 4.0 * static_cast<double>(n_in) + 12.0 * static_cast<double>(n_out);
+        const double bytes = 4.0 * static_cast<double>(n_in + n_out);
         table.row(s.name + " fwd", shape,
+                  measure_pair([&] { k::ref::max_pool2d_forward(y_r.data(), nullptr, x.data(), s.planes, w); },
+                               [&] { k::max_pool2d_forward(y_o.data(), nullptr, x.data(), s.planes, w); }, b),
+                  bytes);
+        table.row(s.name + " fwd+idx", shape,
                   measure_pair([&] { k::ref::max_pool2d_forward(y_r.data(), idx_r.data(), x.data(), s.planes, w); },
                                [&] { k::max_pool2d_forward(y_o.data(), idx_o.data(), x.data(), s.planes, w); }, b),
                   bytes);
-        table.row(s.name + " bwd", shape,
-                  measure_pair([&] { max_pool2d_backward_scalar(gi_r.data(), go.data(), idx_r.data(), s.planes, w); },
-                               [&] { k::max_pool2d_backward(gi_o.data(), go.data(), idx_o.data(), s.planes, w); }, b),
+        table.row(s.name + " bwd(input)", shape,
+                  measure_pair(
+                      [&] {
+                          k::ref::max_pool2d_forward(y_r.data(), idx_r.data(), x.data(), s.planes, w);
+                          k::ref::max_pool2d_backward(gi_r.data(), go.data(), idx_r.data(), s.planes, w);
+                      },
+                      [&] { k::max_pool2d_backward_from_input(gi_o.data(), go.data(), x.data(), s.planes, w); }, b),
+                  bytes);
+        table.row(s.name + " bwd(idx)", shape,
+                  measure_pair([&] { k::ref::max_pool2d_backward(gi_r.data(), go.data(), idx_r.data(), s.planes, w); },
+                               [&] { k::max_pool2d_backward(gi_i.data(), go.data(), idx_o.data(), s.planes, w); }, b),
                   bytes);
     }
 }

@@ -199,7 +199,7 @@ int run(const Config& cfg) {
     Generator shuffle_gen(cfg.seed);
 
     // transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    const data::Normalize normalize(data::mnist_mean, data::mnist_std);
+    const data::Normalize normalize(data::mnist_mean, data::mnist_std, /*inplace=*/true);
     data::Dataset train = data::load_mnist(cfg.data_dir, data::Split::Train);
     data::Dataset test = data::load_mnist(cfg.data_dir, data::Split::Test);
     if (cfg.limit > 0 && cfg.limit < train.size()) {

@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/ops/conv.hpp>
 
 #include "support/gradcheck.hpp"
@@ -119,13 +121,98 @@ TEST_CASE("kernels: im2col and col2im equal their ref twins exactly, and are adj
     }
 }
 
+TEST_CASE("kernels: 2x2 max_pool2d values without indices keep the first NaN and the first maximum") {
+    // The values-only 2×2 path folds pick(pick(a, b), pick(c, d)) instead of a, b, c, d in turn;
+    // it must still return the first NaN (payloads tell NaNs apart) and, among equal maxima, the
+    // first (−0 vs +0 tell them apart). Bit-compared with the ref on inputs drawn from a small set
+    // of special values, so every kind of tie and NaN position occurs, at awkward plane sizes.
+    const float inf = std::numeric_limits<float>::infinity();
+    auto nan_with = [](std::uint32_t payload) {
+        const std::uint32_t bits = 0x7fc00000u | payload;
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        return f;
+    };
+    const FV pool = {0.0f, -0.0f, 1.0f, -1.0f, inf, -inf, nan_with(1), nan_with(2), 1.0f, 0.5f};
+    Generator gen(9);
+    struct P {
+        std::int64_t planes, h, w;
+    };
+    for (const P& c : {P{3, 24, 24}, P{2, 8, 8}, P{4, 7, 10}, P{1, 2, 2}, P{2, 5, 2}, P{1, 64, 2048}, P{1, 3, 40},
+                      P{1, 4, 1024}, P{2, 6, 9}}) {
+        const auto w = kernels::make_window(c.h, c.w, 2, 2, 2, 2, 0, 0);
+        FV x(static_cast<std::size_t>(c.planes * w.in_plane()));
+        for (auto& v : x) v = pool[static_cast<std::size_t>(gen.randint(pool.size()))];
+        FV got(static_cast<std::size_t>(c.planes * w.out_plane()), 7.0f), want(got.size(), -7.0f);
+        kernels::max_pool2d_forward(got.data(), nullptr, x.data(), c.planes, w);
+        kernels::ref::max_pool2d_forward(want.data(), nullptr, x.data(), c.planes, w);
+        CHECK(bit_equal(got, want));
+    }
+}
+
+TEST_CASE("kernels: avg_pool2d_forward_strided equals the ref on the gathered input exactly") {
+    // The canvas model pools one channel of an RGBA image in place: planes of [H, W] elements at
+    // stride 4. The same additions in the same order as ref on a contiguous copy: exact.
+    Generator gen(7);
+    struct P {
+        std::int64_t planes, h, w, k_h, k_w, channels;
+    };
+    for (const P& c : {P{1, 280, 280, 10, 10, 4}, P{3, 11, 9, 3, 2, 3}, P{2, 7, 7, 1, 1, 2}, P{1, 9, 17, 4, 5, 1}}) {
+        const auto w = kernels::make_window(c.h, c.w, c.k_h, c.k_w, c.k_h, c.k_w, 0, 0);
+        REQUIRE(kernels::avg_pool2d_strided_ok(w));
+        const FV hwc = random_vec(c.planes * c.h * c.w * c.channels, gen);  // [P, H, W, channels]
+        for (std::int64_t ch = 0; ch < c.channels; ++ch) {
+            FV plane(static_cast<std::size_t>(c.planes * c.h * c.w));
+            for (std::size_t i = 0; i < plane.size(); ++i)
+                plane[i] = hwc[i * static_cast<std::size_t>(c.channels) + static_cast<std::size_t>(ch)];
+            FV got(static_cast<std::size_t>(c.planes * w.out_plane())), want(got.size());
+            const kernels::PoolStrides st{c.h * c.w * c.channels, c.w * c.channels, c.channels};
+            kernels::avg_pool2d_forward_strided(got.data(), hwc.data() + ch, c.planes, st, w);
+            kernels::ref::avg_pool2d_forward(want.data(), plane.data(), c.planes, w, true);
+            CHECK(bit_equal(got, want));
+        }
+    }
+    FV x(16), o(4);
+    const auto overlapping = kernels::make_window(4, 4, 2, 2, 1, 1, 0, 0);
+    CHECK_FALSE(kernels::avg_pool2d_strided_ok(overlapping));
+    CHECK_THROWS_AS(kernels::avg_pool2d_forward_strided(o.data(), x.data(), 1, {16, 4, 1}, overlapping), value_error);
+    const auto padded = kernels::make_window(4, 4, 2, 2, 2, 2, 1, 1);
+    CHECK_FALSE(kernels::avg_pool2d_strided_ok(padded));
+}
+
+TEST_CASE("avg_pool2d on strided inputs: in place or via a copy, the same values and gradients") {
+    Generator gen(8);
+    // The canvas model's path: a channel of an HWC image, reshaped (a view) to [1, 1, H, W].
+    const Tensor img = uniform({20, 30, 4}, 0.0f, 255.0f, gen);
+    const Tensor alpha = img.narrow(2, 3, 1).reshape({1, 1, 20, 30});
+    REQUIRE_FALSE(alpha.is_contiguous());
+    CHECK(bit_equal(avg_pool2d(alpha, 10).to_vector(), avg_pool2d(alpha.contiguous(), 10).to_vector()));
+    CHECK(bit_equal(avg_pool2d(alpha, {5, 3}).to_vector(), avg_pool2d(alpha.contiguous(), {5, 3}).to_vector()));
+    // Overlapping windows take the copy; planes that one stride cannot walk (N and C permuted) too.
+    CHECK(bit_equal(avg_pool2d(alpha, 3, 1, 1).to_vector(), avg_pool2d(alpha.contiguous(), 3, 1, 1).to_vector()));
+    const Tensor nchw = uniform({2, 3, 8, 6}, -1.0f, 1.0f, gen);
+    const Tensor swapped = nchw.permute({1, 0, 2, 3});  // [3, 2, 8, 6]: plane stride not uniform
+    CHECK(bit_equal(avg_pool2d(swapped, 2).to_vector(), avg_pool2d(swapped.contiguous(), 2).to_vector()));
+    const Tensor chw = nchw.select(0, 1).transpose(1, 2);  // 3-D, W and H swapped
+    CHECK(bit_equal(avg_pool2d(chw, {2, 4}).to_vector(), avg_pool2d(chw.contiguous(), {2, 4}).to_vector()));
+    // The gradient does not depend on the input's layout.
+    Tensor leaf = uniform({6, 4, 4}, -1.0f, 1.0f, gen).requires_grad_();
+    avg_pool2d(leaf.narrow(2, 1, 1).reshape({1, 1, 6, 4}), 2).sum().backward();
+    const std::vector<float> g = leaf.grad().to_vector();
+    for (std::size_t i = 0; i < g.size(); ++i) CHECK(g[i] == (i % 4 == 1 ? 0.25f : 0.0f));
+}
+
 TEST_CASE("kernels: pooling kernels equal their ref twins exactly") {
     Generator gen(2);
     struct P {
         std::int64_t planes, h, w, kh, kw, sh, sw, ph, pw;
     };
     const std::vector<P> cases = {{3, 8, 8, 2, 2, 2, 2, 0, 0}, {2, 7, 9, 3, 3, 2, 2, 1, 1}, {1, 5, 5, 3, 3, 1, 1, 1, 1},
-                                  {4, 6, 5, 2, 3, 1, 2, 1, 1}, {2, 4, 4, 4, 4, 1, 1, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 0, 0}};
+                                  {4, 6, 5, 2, 3, 1, 2, 1, 1}, {2, 4, 4, 4, 4, 1, 1, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 0, 0},
+                                  // non-overlapping unpadded windows (avg_pool's tiling path), with
+                                  // leftover rows/columns, a 1-wide window and the canvas model's 10×10
+                                  {2, 11, 7, 3, 2, 3, 2, 0, 0}, {3, 9, 13, 1, 4, 1, 4, 0, 0}, {1, 280, 280, 10, 10, 10, 10, 0, 0},
+                                  {2, 5, 37, 5, 1, 5, 1, 0, 0}};
     for (const P& c : cases) {
         const auto w = kernels::make_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw);
         REQUIRE(w.out_plane() > 0);
@@ -137,6 +224,9 @@ TEST_CASE("kernels: pooling kernels equal their ref twins exactly") {
         kernels::ref::max_pool2d_forward(out_ref.data(), idx_ref.data(), x.data(), c.planes, w);
         CHECK(bit_equal(out, out_ref));
         CHECK(idx == idx_ref);
+        FV values(out.size(), 9.0f);  // without indices (what ops::max_pool2d asks for)
+        kernels::max_pool2d_forward(values.data(), nullptr, x.data(), c.planes, w);
+        CHECK(bit_equal(values, out_ref));
         for (std::size_t i = 0; i < idx.size(); ++i) {  // always a real element, never a sentinel
             REQUIRE(idx[i] >= 0);
             REQUIRE(idx[i] < w.in_plane());
@@ -185,6 +275,177 @@ TEST_CASE("kernels: pooling kernels equal their ref twins exactly") {
     CHECK_THROWS_AS(kernels::avg_pool2d_forward(o.data(), x.data(), 1, bad, false), value_error);
     CHECK_THROWS_AS(kernels::make_window(4, 4, 0, 2, 1, 1, 0, 0), value_error);
     CHECK_THROWS_AS(kernels::make_window(4, 4, 2, 2, 1, 1, -1, 0), value_error);
+}
+
+namespace {
+// The sizes the kernel tests sweep: around the SIMD widths (8, 16) and the pooling tile.
+const std::vector<std::int64_t> awkward = {1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65};
+}  // namespace
+
+TEST_CASE("kernels: im2col/col2im with a row pitch (several images side by side) at awkward sizes") {
+    Generator gen(21);
+    struct G {
+        std::int64_t c, h, w, k, s, p, d;
+    };
+    std::vector<G> geos;
+    for (std::int64_t h : awkward) geos.push_back({2, h, 9, std::min<std::int64_t>(h, 5), 1, 0, 1});  // dense path
+    for (std::int64_t w : awkward) geos.push_back({1, 6, w, 3, 2, 1, 1});                          // general path
+    geos.push_back({3, 17, 16, 3, 1, 1, 2});
+    for (std::int64_t ow : {8, 16, 24})  // the dense path's unrolled widths (8 and 24 are the seed's)
+        for (std::int64_t k : {1, 5}) geos.push_back({2, 7, ow + k - 1, k, 1, 0, 1});
+    for (const G& g : geos) {
+        const auto w = kernels::make_window(g.h, g.w, g.k, g.k, g.s, g.s, g.p, g.p, g.d, g.d);
+        if (w.out_plane() == 0) continue;
+        CAPTURE(g.h);
+        CAPTURE(g.w);
+        CAPTURE(g.k);
+        const std::int64_t rows = g.c * g.k * g.k, len = w.out_plane(), ld = 3 * len + 5, off = len + 2;
+        const FV im = random_vec(g.c * w.in_plane(), gen);
+        FV packed(static_cast<std::size_t>(rows * len));
+        kernels::ref::im2col(packed.data(), im.data(), g.c, w);
+        FV wide(static_cast<std::size_t>(rows * ld), 9.0f);
+        kernels::im2col(wide.data() + off, im.data(), g.c, w, ld);
+        bool same = true, untouched = true;
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t j = 0; j < ld; ++j) {
+                const float v = wide[static_cast<std::size_t>(r * ld + j)];
+                const bool inside = j >= off && j < off + len;
+                if (inside) same &= v == packed[static_cast<std::size_t>(r * len + j - off)];
+                else if (r * ld + j >= off && r * ld + j < off + (rows - 1) * ld + len) untouched &= v == 9.0f;
+            }
+        CHECK(same);       // a pure gather: exact
+        CHECK(untouched);  // nothing written outside each row's oH·oW columns
+
+        // col2im reading the same pitch: the ref twin on the packed copy gives the same bits.
+        FV y_wide(wide.size());
+        for (auto& v : y_wide) v = gen.uniform(-1.0f, 1.0f);
+        FV y_packed(packed.size());
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t j = 0; j < len; ++j)
+                y_packed[static_cast<std::size_t>(r * len + j)] = y_wide[static_cast<std::size_t>(r * ld + off + j)];
+        FV back(im.size(), 3.0f), back_ref(im.size(), -3.0f);
+        kernels::col2im(back.data(), y_wide.data() + off, g.c, w, ld);
+        kernels::ref::col2im(back_ref.data(), y_packed.data(), g.c, w);
+        CHECK(bit_equal(back, back_ref));  // same additions in the same order
+    }
+}
+
+TEST_CASE("kernels: max_pool2d 2×2 fast path and backward-from-input equal the ref twins bit for bit") {
+    Generator gen(22);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    // Values from {-1, -0, 0, 1} (plenty of ties, and ±0 which compare equal) with a sprinkling of
+    // NaN, so first-element tie breaking and NaN propagation are exercised in every tile.
+    const auto tie_heavy = [&](std::int64_t n) {
+        FV v(static_cast<std::size_t>(n));
+        for (auto& x : v) {
+            const std::int64_t r = gen.randint(41);
+            x = r == 0 ? nan : r % 4 == 0 ? -1.0f : r % 4 == 1 ? -0.0f : r % 4 == 2 ? 0.0f : 1.0f;
+        }
+        return v;
+    };
+    struct P {
+        std::int64_t planes, h, w, k, s, p;
+    };
+    std::vector<P> cases;
+    for (std::int64_t h : awkward)
+        for (std::int64_t w : awkward) cases.push_back({2, h, w, 2, 2, 0});  // the fast path, incl. odd sizes
+    cases.push_back({2, 3, 601, 2, 2, 0});                                      // rows longer than one tile
+    cases.push_back({1, 40, 30, 2, 2, 0});                                      // several rows per tile, ragged last tile
+    for (std::int64_t h : {1, 7, 16, 17}) {                                     // general windows
+        cases.push_back({2, h, 9, 3, 2, 1});
+        cases.push_back({2, h + 1, 8, 2, 1, 0});
+        cases.push_back({1, h + 2, 5, 3, 3, 0});
+    }
+    for (const P& c : cases) {
+        const auto w = kernels::make_window(c.h, c.w, c.k, c.k, c.s, c.s, c.p, c.p);
+        CAPTURE(c.h);
+        CAPTURE(c.w);
+        CAPTURE(c.k);
+        CAPTURE(c.s);
+        const std::int64_t nin = c.planes * w.in_plane(), nout = c.planes * w.out_plane();
+        for (int data = 0; data < 2; ++data) {
+            const FV x = data == 0 ? tie_heavy(nin) : random_vec(nin, gen);
+            FV out(static_cast<std::size_t>(nout), 5.0f), out_noidx(out.size(), 6.0f), out_ref(out.size(), 7.0f);
+            std::vector<std::int64_t> idx(out.size(), -2), idx_ref(out.size(), -3);
+            kernels::max_pool2d_forward(out.data(), idx.data(), x.data(), c.planes, w);
+            kernels::max_pool2d_forward(out_noidx.data(), nullptr, x.data(), c.planes, w);
+            kernels::ref::max_pool2d_forward(out_ref.data(), idx_ref.data(), x.data(), c.planes, w);
+            CHECK(bit_equal(out, out_ref));
+            CHECK(bit_equal(out_noidx, out_ref));
+            CHECK(idx == idx_ref);
+
+            // Gradients with ±0 in them: the scatter's 0 += g turns −0 into +0, and so must the
+            // fused 2×2 backward.
+            FV go = random_vec(nout, gen);
+            for (std::size_t i = 0; i < go.size(); i += 3) go[i] = i % 2 ? -0.0f : 0.0f;
+            FV gi(static_cast<std::size_t>(nin), 5.0f), gi_scatter(gi.size(), 6.0f), gi_ref(gi.size(), 7.0f);
+            kernels::max_pool2d_backward_from_input(gi.data(), go.data(), x.data(), c.planes, w);
+            kernels::max_pool2d_backward(gi_scatter.data(), go.data(), idx.data(), c.planes, w);
+            kernels::ref::max_pool2d_backward(gi_ref.data(), go.data(), idx_ref.data(), c.planes, w);
+            CHECK(bit_equal(gi, gi_ref));
+            CHECK(bit_equal(gi_scatter, gi_ref));
+        }
+    }
+}
+
+namespace {
+// Checks |got − want| <= 1.01·n·2^-24·mag + 1e-30 elementwise, where mag is the same sum over
+// |terms| (the ref kernel run on absolute values) and n the number of roundings per element (the
+// float additions, plus one for rounding the double reference to float): the classical bound
+// γ_n·Σ|terms| on a float32 sum of n terms in any order (γ_n = n·u/(1 − n·u) < 1.01·n·u here),
+// so it holds for any GEMM blocking or FMA use.
+void check_within_sum_bound(const FV& got, const FV& want, const FV& mag, double n, const std::string& what) {
+    REQUIRE(got.size() == want.size());
+    REQUIRE(mag.size() == want.size());
+    std::size_t bad = 0, first = 0;
+    for (std::size_t i = 0; i < got.size(); ++i)
+        if (std::fabs(static_cast<double>(got[i]) - want[i]) > 1.01 * n * std::ldexp(1.0, -24) * mag[i] + 1e-30)
+            if (bad++ == 0) first = i;
+    INFO(what, ": ", bad, " outside the bound; first at ", first);
+    CHECK(bad == 0);
+}
+}  // namespace
+
+TEST_CASE("kernels: conv2d at the seed net's shapes, batches across chunk boundaries, vs the direct reference") {
+    Generator gen(23);
+    struct S {
+        std::int64_t c, o, hw, k;
+    };
+    // conv1 (1→10, 28×28) runs 4 images per chunk, conv2 (10→20, 12×12) 8: batches 7, 9 and 17
+    // end in a partial chunk, 64 is the seed's batch.
+    for (const S& s : {S{1, 10, 28, 5}, S{10, 20, 12, 5}}) {
+        const auto w = kernels::make_window(s.hw, s.hw, s.k, s.k, 1, 1, 0, 0);
+        const std::int64_t ckk = s.c * s.k * s.k, len = w.out_plane();
+        CHECK(kernels::detail::conv_chunk(ckk, len) == (s.c == 1 ? 4 : 8));
+        for (std::int64_t n : {0, 1, 7, 8, 9, 17, 64}) {
+            CAPTURE(s.c);
+            CAPTURE(n);
+            const FV x = random_vec(n * s.c * w.in_plane(), gen), wt = random_vec(s.o * ckk, gen);
+            const FV b = random_vec(s.o, gen), go = random_vec(n * s.o * len, gen);
+            const auto abs_of = [](FV v) {
+                for (auto& e : v) e = std::fabs(e);
+                return v;
+            };
+            FV y(static_cast<std::size_t>(n * s.o * len)), y_ref(y.size()), y_mag(y.size());
+            kernels::conv2d_forward(y.data(), x.data(), wt.data(), b.data(), n, s.c, s.o, w);
+            kernels::ref::conv2d_forward(y_ref.data(), x.data(), wt.data(), b.data(), n, s.c, s.o, w);
+            kernels::ref::conv2d_forward(y_mag.data(), abs_of(x).data(), abs_of(wt).data(), abs_of(b).data(), n, s.c,
+                                         s.o, w);
+            check_within_sum_bound(y, y_ref, y_mag, static_cast<double>(ckk + 2), "forward");
+
+            FV gi(x.size(), 1.0f), gw(wt.size(), 1.0f), gb(b.size(), 1.0f);
+            FV gi_ref(x.size()), gw_ref(wt.size()), gb_ref(b.size()), gi_mag(x.size()), gw_mag(wt.size()),
+                gb_mag(b.size());
+            kernels::conv2d_backward(gi.data(), gw.data(), gb.data(), go.data(), x.data(), wt.data(), n, s.c, s.o, w);
+            kernels::ref::conv2d_backward(gi_ref.data(), gw_ref.data(), gb_ref.data(), go.data(), x.data(), wt.data(),
+                                          n, s.c, s.o, w);
+            kernels::ref::conv2d_backward(gi_mag.data(), gw_mag.data(), gb_mag.data(), abs_of(go).data(),
+                                          abs_of(x).data(), abs_of(wt).data(), n, s.c, s.o, w);
+            check_within_sum_bound(gi, gi_ref, gi_mag, static_cast<double>(s.o * s.k * s.k + 1), "grad_input");
+            check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(n * len + 2), "grad_weight");
+            check_within_sum_bound(gb, gb_ref, gb_mag, static_cast<double>(n * len + 2), "grad_bias");
+        }
+    }
 }
 
 // Tolerance for the im2col+sgemm path vs the double-accumulated direct reference: each output
@@ -478,6 +739,12 @@ TEST_CASE("conv2d: forward and backward are bit-identical for 1, 2 and 4 threads
     const Tensor b0 = uniform({5}, -1.0f, 1.0f, gen);
     const Tensor x1 = uniform({1, 4, 9, 9}, -1.0f, 1.0f, gen);  // batch 1: sgemm splits rows instead
     const Tensor w1 = uniform({16, 4, 3, 3}, -1.0f, 1.0f, gen);
+    // The seed's conv2 at batch 20: chunks of 8 + 8 + 4 images, so dW/db are three partials.
+    const Tensor x2 = uniform({20, 10, 12, 12}, -1.0f, 1.0f, gen);
+    const Tensor w2 = uniform({20, 10, 5, 5}, -1.0f, 1.0f, gen);
+    const Tensor b2 = uniform({20}, -1.0f, 1.0f, gen);
+    const Tensor g2 = uniform({20, 20, 8, 8}, -1.0f, 1.0f, gen);
+    const Tensor gp = uniform({20, 20, 4, 4}, -1.0f, 1.0f, gen);
     std::vector<std::vector<FV>> results;
     for (int threads : {1, 2, 4}) {
         set_num_threads(threads);
@@ -495,6 +762,21 @@ TEST_CASE("conv2d: forward and backward are bit-identical for 1, 2 and 4 threads
             if (which == 0) r.push_back(b.grad().to_vector());
             const Tensor p = max_pool2d(y, 2);
             r.push_back(p.to_vector());
+        }
+        {
+            Tensor x = x2.clone(), w = w2.clone(), b = b2.clone();
+            x.requires_grad_();
+            w.requires_grad_();
+            b.requires_grad_();
+            const Tensor y = conv2d(x, w, b);
+            y.backward(g2);
+            for (const Tensor& t : {y, x.grad(), w.grad(), b.grad()}) r.push_back(t.to_vector());
+            Tensor yl = y.detach();
+            yl.requires_grad_();
+            const Tensor p = max_pool2d(yl, 2);
+            p.backward(gp);
+            r.push_back(p.to_vector());
+            r.push_back(yl.grad().to_vector());
         }
         results.push_back(r);
     }

@@ -287,6 +287,24 @@ TEST_CASE("Normalize computes (x - mean) / std elementwise") {
     CHECK_THROWS_AS(data::Normalize(0.0f, -1.0f), nt::value_error);
 }
 
+TEST_CASE("Normalize(inplace) overwrites its input and returns it, with the same values as a copy") {
+    const data::Normalize copying(data::mnist_mean, data::mnist_std);
+    const data::Normalize inplace(data::mnist_mean, data::mnist_std, /*inplace=*/true);
+    CHECK(inplace.inplace());
+    CHECK_FALSE(copying.inplace());
+    const std::vector<float> pixels = {0.0f, 1.0f, 0.5f, 0.25f, 0.125f, 0.75f};
+    const nt::Tensor x = nt::tensor(pixels, {1, 1, 2, 3});
+    const nt::Tensor expected = copying(x);
+    const nt::Tensor y = inplace(x);
+    CHECK(y.is_same(x));                                  // no new buffer
+    CHECK(x.to_vector() == expected.to_vector());         // the same float32 expression: exact
+
+    // In place on a non-contiguous view would scramble the layout it was given: refused.
+    const nt::Tensor t = nt::tensor(pixels, {2, 3}).transpose(0, 1);
+    CHECK_THROWS_WITH_AS(inplace(t), doctest::Contains("not contiguous"), nt::value_error);
+    CHECK_THROWS_AS(inplace(nt::Tensor()), nt::value_error);
+}
+
 // ---- DataLoader ----
 
 TEST_CASE("DataLoader batch counts with and without drop_last, and the last partial batch") {

@@ -25,8 +25,10 @@
 #include <nanotorch/kernels/conv.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/kernels/reference.hpp>
 #include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/workspace.hpp>
 #include <nanotorch/nn/activation.hpp>
 #include <nanotorch/nn/conv.hpp>
 #include <nanotorch/nn/dropout.hpp>

@@ -29,10 +29,13 @@ enum class Split { Train, Test };
 namespace detail {
 inline std::string find_split_file(const std::string& dir, const std::string& stem) {
     namespace fs = std::filesystem;
+    // The error_code overload: a directory we may not search is "not found" here, and the reader
+    // then names the real problem, instead of std::filesystem_error escaping our hierarchy.
+    std::error_code ec;
     const fs::path raw = fs::path(dir) / stem;
-    if (fs::exists(raw)) return raw.string();
+    if (fs::exists(raw, ec)) return raw.string();
     const fs::path gz = fs::path(dir) / (stem + ".gz");
-    if (fs::exists(gz)) return gz.string();
+    if (fs::exists(gz, ec)) return gz.string();
     throw io_error(raw.string(), "not found (nor " + gz.filename().string() +
                                      "); run scripts/fetch_mnist.sh to download MNIST into data/mnist");
 }
@@ -74,21 +77,36 @@ inline Dataset load_mnist(const std::string& dir, Split split, const IdxLimits& 
 /// data transform, applied once to a data set or batch.
 class Normalize {
 public:
-    Normalize(float mean, float std) : mean_(mean), std_(std) {
+    /// inplace = true (torchvision's `inplace`) overwrites the tensor it is given and returns it:
+    /// normalizing MNIST's 60,000 training images then needs no second 188 MB buffer.
+    /// @throws value_error if std is not positive.
+    Normalize(float mean, float std, bool inplace = false) : mean_(mean), std_(std), inplace_(inplace) {
         NANOTORCH_CHECK(std > 0.0f, value_error, "Normalize: std must be positive, got ", std);
     }
+    /// A normalized copy of x, or x itself normalized when inplace (x must then be contiguous).
+    /// @throws value_error if x is undefined, or inplace and x is not contiguous.
     Tensor operator()(const Tensor& x) const {
-        Tensor out = empty(x.shape());
-        const std::vector<float> v = x.to_vector();
+        NANOTORCH_CHECK(x.defined(), value_error, "Normalize: undefined tensor");
+        Tensor out = x;
+        if (inplace_) {
+            NANOTORCH_CHECK(x.is_contiguous(), value_error, "Normalize(inplace): the tensor of shape ",
+                            shape_str(x.shape()), " is not contiguous");
+        } else {
+            out = empty(x.shape());
+            out.copy_(x);
+        }
         float* o = out.data_ptr();
-        for (std::size_t i = 0; i < v.size(); ++i) o[i] = (v[i] - mean_) / std_;
+        const std::int64_t n = out.numel();
+        for (std::int64_t i = 0; i < n; ++i) o[i] = (o[i] - mean_) / std_;
         return out;
     }
     float mean() const { return mean_; }
     float std() const { return std_; }
+    bool inplace() const { return inplace_; }
 
 private:
     float mean_, std_;
+    bool inplace_;
 };
 
 /// MNIST's statistics, as in the seed: Normalize((0.1307,), (0.3081,)).

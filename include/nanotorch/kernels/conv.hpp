@@ -1,35 +1,37 @@
-// nanotorch/kernels/conv.hpp — raw-pointer kernels for 2-D convolution and pooling (NCHW).
+// nanotorch/kernels/conv.hpp — raw-pointer kernels for 2-D convolution (NCHW) and the shared
+// sliding-window geometry.
 //
-// Provides the sliding-window geometry (Window2d, make_window), im2col / col2im with stride,
-// padding and dilation, max_pool2d forward (value + flat argmax index per output) and backward
-// (scatter through the saved indices), avg_pool2d forward/backward with count_include_pad on or
-// off, conv2d forward/backward as im2col + kernels::sgemm per image, and in kernels::ref the
-// per-element-bounds-checked twins plus a direct (non-im2col) conv2d forward/backward that tests
-// use as the oracle. It deliberately knows nothing of Tensor or autograd (ops/conv.hpp validates
-// shapes and records the graph), so the kernels can be validated and timed on raw buffers.
-// groups, ceil_mode and pooling dilation are not supported. Arguments are ordered outputs,
-// inputs, then sizes (llm.c style).
+// Provides the window geometry (Window2d, make_window, the pooling precondition used by
+// kernels/pool.hpp), im2col / col2im with stride, padding, dilation and a row pitch (so several
+// images' columns can sit side by side), conv2d forward/backward as im2col + one kernels::sgemm
+// per chunk of images, and in kernels::ref the per-element-bounds-checked im2col/col2im twins plus
+// a direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
+// knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
+// the kernels can be validated and timed on raw buffers. groups is not supported. Arguments are
+// ordered outputs, inputs, then sizes (llm.c style). Pooling is in kernels/pool.hpp.
+//
+// Why chunks: one GEMM per image gives the seed net's conv2 an N of only 8·8 = 64 columns, too
+// narrow for a GEMM to run well; laying the im2col columns of several images side by side
+// (detail::conv_chunk) gives N ≈ 2048 while the columns still fit in L2.
 //
 // Determinism: every kernel here writes each output element from a fixed serial order of
-// additions. The pooling kernels spread whole planes, and conv2d whole images, over
-// parallel_for (each written by exactly one chunk); conv2d's weight/bias gradients are per-image
-// partials summed in image order. So results are bit-identical for every thread count. The optimized
-// versions differ from ref:: only in how they find the in-bounds taps (ranges computed once
-// instead of a test per tap); they visit the same elements in the same order, so they agree
-// with ref:: exactly, not just within a tolerance.
+// additions. conv2d spreads whole chunks of images over parallel_for (each output written by
+// exactly one chunk); the chunking depends on the shapes only, and the weight/bias gradients are
+// per-chunk partials summed in chunk order. So results are bit-identical for every thread count.
+// The optimized im2col/col2im differ from ref:: only in how they find the in-bounds taps (ranges
+// computed once instead of a test per tap); they visit the same elements in the same order, so
+// they agree with ref:: exactly, not just within a tolerance.
 #pragma once
 
 #include <algorithm>  // std::min/max/fill/copy
-#include <cmath>      // std::isnan (ref::max_pool2d_forward)
 #include <cstdint>
-#include <limits>
-#include <vector>     // per-chunk im2col buffers, per-image gradient partials
 
 #include <nanotorch/config.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/workspace.hpp>
 
 namespace nanotorch::kernels {
 
@@ -157,64 +159,140 @@ inline void col2im(float* im, const float* col, std::int64_t channels, const Win
 }
 }  // namespace ref
 
-// col[C·kH·kW, oH·oW] ← im[C, H, W]; same result as ref::im2col. Serial: ops call it once per
-// image from inside a parallel loop over the batch.
-inline void im2col(float* col, const float* im, std::int64_t channels, const Window2d& w) {
+namespace detail {
+// Stride 1, dilation 1, no padding: every tap of every output is inside the input.
+inline bool is_dense_window(const Window2d& w) {
+    return w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 && w.dilation_w == 1 && w.pad_h == 0 &&
+           w.pad_w == 0;
+}
+
+// dst[0, n) = src[0, n). A plain loop rather than std::copy: im2col copies rows of only oW
+// floats (24 and 8 in the seed net), where a call to memmove cost more than the copy (it was
+// 4.5% of an epoch). Blocks of 8 with a constant trip count become one vector move each.
+inline void copy_row(float* dst, const float* src, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float t[8];  // load all, then store all: no aliasing check between dst and src needed
+        for (int j = 0; j < 8; ++j) t[j] = src[i + j];
+        for (int j = 0; j < 8; ++j) dst[i + j] = t[j];
+    }
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
+// dst[r·N + j] = src[r·src_stride + j] for r < rows, j < N: `rows` rows of a compile-time width,
+// packed. im2col's dense path uses it for the seed net's widths (24 and 8), where the per-row
+// loop control of copy_row cost about as much as the copy itself.
+template <int N>
+inline void copy_rows_fixed(float* dst, const float* src, std::int64_t rows, std::int64_t src_stride) {
+    for (std::int64_t r = 0; r < rows; ++r, dst += N, src += src_stride) {
+        float t[N];  // load all, then store all (no aliasing check needed)
+        for (int j = 0; j < N; ++j) t[j] = src[j];
+        for (int j = 0; j < N; ++j) dst[j] = t[j];
+    }
+}
+}  // namespace detail
+
+// col[C·kH·kW, ld] ← im[C, H, W]: row r of the result starts at col + r·ld and holds the oH·oW
+// values of ref::im2col's row r (ld >= oH·oW; conv2d uses ld > oH·oW to lay the columns of
+// several images side by side). Same values as ref::im2col. Serial: conv2d calls it per image
+// from inside a parallel loop over chunks of images.
+inline void im2col(float* col, const float* im, std::int64_t channels, const Window2d& w, std::int64_t ld) {
     const std::int64_t ow_n = w.out_w;
+    if (detail::is_dense_window(w)) {  // every tap is in bounds: rows are plain copies
+        for (std::int64_t c = 0; c < channels; ++c)
+            for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+                for (std::int64_t kj = 0; kj < w.kernel_w; ++kj, col += ld) {
+                    const float* src = im + (c * w.in_h + ki) * w.in_w + kj;
+                    switch (ow_n) {  // the common narrow widths get fully unrolled copies
+                        case 8: detail::copy_rows_fixed<8>(col, src, w.out_h, w.in_w); break;
+                        case 16: detail::copy_rows_fixed<16>(col, src, w.out_h, w.in_w); break;
+                        case 24: detail::copy_rows_fixed<24>(col, src, w.out_h, w.in_w); break;
+                        default:
+                            for (std::int64_t oh = 0; oh < w.out_h; ++oh)
+                                detail::copy_row(col + oh * ow_n, src + oh * w.in_w, ow_n);
+                    }
+                }
+        return;
+    }
     for (std::int64_t c = 0; c < channels; ++c) {
         const float* plane = im + c * w.in_plane();
         for (std::int64_t ki = 0; ki < w.kernel_h; ++ki) {
             const std::int64_t off_h = ki * w.dilation_h - w.pad_h;
             std::int64_t h_lo, h_hi;
             detail::valid_outputs(off_h, w.stride_h, w.in_h, w.out_h, h_lo, h_hi);
-            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
+            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj, col += ld) {
                 const std::int64_t off_w = kj * w.dilation_w - w.pad_w;
                 std::int64_t w_lo, w_hi;
                 detail::valid_outputs(off_w, w.stride_w, w.in_w, w.out_w, w_lo, w_hi);
-                for (std::int64_t oh = 0; oh < w.out_h; ++oh, col += ow_n) {
+                float* row = col;
+                for (std::int64_t oh = 0; oh < w.out_h; ++oh, row += ow_n) {
                     if (oh < h_lo || oh >= h_hi) {
-                        std::fill(col, col + ow_n, 0.0f);
+                        std::fill(row, row + ow_n, 0.0f);
                         continue;
                     }
                     const float* src = plane + (oh * w.stride_h + off_h) * w.in_w;
-                    std::fill(col, col + w_lo, 0.0f);
+                    std::fill(row, row + w_lo, 0.0f);
                     if (w.stride_w == 1) {
                         // Guarded: with an empty range, src + w_lo + off_w may point outside the plane.
-                        if (w_lo < w_hi) std::copy(src + w_lo + off_w, src + w_hi + off_w, col + w_lo);
+                        if (w_lo < w_hi) detail::copy_row(row + w_lo, src + w_lo + off_w, w_hi - w_lo);
                     } else {
-                        for (std::int64_t ow = w_lo; ow < w_hi; ++ow) col[ow] = src[ow * w.stride_w + off_w];
+                        for (std::int64_t ow = w_lo; ow < w_hi; ++ow) row[ow] = src[ow * w.stride_w + off_w];
                     }
-                    std::fill(col + w_hi, col + ow_n, 0.0f);
+                    std::fill(row + w_hi, row + ow_n, 0.0f);
                 }
             }
         }
     }
 }
+/// im2col with the rows packed back to back (ld = oH·oW), exactly ref::im2col's layout.
+inline void im2col(float* col, const float* im, std::int64_t channels, const Window2d& w) {
+    im2col(col, im, channels, w, w.out_plane());
+}
 
-// im[C, H, W] = col2im(col[C·kH·kW, oH·oW]); overwrites im; bit-identical to ref::col2im
-// (same order of additions). Serial, like im2col.
-inline void col2im(float* im, const float* col, std::int64_t channels, const Window2d& w) {
+// im[C, H, W] = col2im(col[C·kH·kW, ld]) (row r at col + r·ld, as im2col writes it); overwrites
+// im; bit-identical to ref::col2im (same order of additions). Serial, like im2col.
+inline void col2im(float* im, const float* col, std::int64_t channels, const Window2d& w, std::int64_t ld) {
     std::fill(im, im + channels * w.in_plane(), 0.0f);
     const std::int64_t ow_n = w.out_w;
+    if (detail::is_dense_window(w)) {  // every tap is in bounds: rows are plain vector adds
+        for (std::int64_t c = 0; c < channels; ++c)
+            for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+                for (std::int64_t kj = 0; kj < w.kernel_w; ++kj, col += ld) {
+                    float* dst = im + (c * w.in_h + ki) * w.in_w + kj;
+                    for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
+                        float* d = dst + oh * w.in_w;
+                        const float* src = col + oh * ow_n;
+                        for (std::int64_t ow = 0; ow < ow_n; ++ow) d[ow] += src[ow];
+                    }
+                }
+        return;
+    }
     for (std::int64_t c = 0; c < channels; ++c) {
         float* plane = im + c * w.in_plane();
         for (std::int64_t ki = 0; ki < w.kernel_h; ++ki) {
             const std::int64_t off_h = ki * w.dilation_h - w.pad_h;
             std::int64_t h_lo, h_hi;
             detail::valid_outputs(off_h, w.stride_h, w.in_h, w.out_h, h_lo, h_hi);
-            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
+            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj, col += ld) {
                 const std::int64_t off_w = kj * w.dilation_w - w.pad_w;
                 std::int64_t w_lo, w_hi;
                 detail::valid_outputs(off_w, w.stride_w, w.in_w, w.out_w, w_lo, w_hi);
                 for (std::int64_t oh = h_lo; oh < h_hi; ++oh) {
                     float* dst = plane + (oh * w.stride_h + off_h) * w.in_w;
                     const float* src = col + oh * ow_n;
-                    for (std::int64_t ow = w_lo; ow < w_hi; ++ow) dst[ow * w.stride_w + off_w] += src[ow];
+                    if (w.stride_w == 1) {  // contiguous: a loop the compiler vectorises
+                        for (std::int64_t ow = w_lo; ow < w_hi; ++ow) dst[ow + off_w] += src[ow];
+                    } else {
+                        for (std::int64_t ow = w_lo; ow < w_hi; ++ow) dst[ow * w.stride_w + off_w] += src[ow];
+                    }
                 }
-                col += w.out_h * ow_n;
             }
         }
     }
+}
+/// col2im reading ref::col2im's packed layout (ld = oH·oW).
+inline void col2im(float* im, const float* col, std::int64_t channels, const Window2d& w) {
+    col2im(im, col, channels, w, w.out_plane());
 }
 
 // ---- direct convolution (test oracle) ----
@@ -299,300 +377,125 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
 }
 }  // namespace ref
 
-// ---- conv2d via im2col + sgemm ----
+// ---- conv2d via im2col + sgemm, a chunk of images per GEMM ----
 
 namespace detail {
-// A 1×1 kernel with unit stride/dilation and no padding has im2col(x) == x: skip the copy.
-inline bool is_pointwise(const Window2d& w) {
-    return w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 && w.pad_h == 0 &&
-           w.pad_w == 0 && w.dilation_h == 1 && w.dilation_w == 1;
-}
-// Upper bound (in floats) on the per-image weight/bias gradient partials kept at once.
+// Upper bound (in floats) on the per-chunk weight/bias gradient partials kept at once.
 inline constexpr std::int64_t conv_partial_budget = std::int64_t{1} << 22;
+// Target GEMM width (columns = images · oH·oW) and cap on one chunk's im2col buffer (floats).
+inline constexpr std::int64_t conv_chunk_columns = 2048;
+inline constexpr std::int64_t conv_chunk_col_budget = std::int64_t{1} << 17;
+
+// Images per chunk: wide enough that the GEMM's N is ~conv_chunk_columns even for small planes
+// (the seed's conv2 has oH·oW = 64), small enough that the im2col buffer (C·kH·kW × columns)
+// stays within ~512 KB, i.e. in L2, and never below 1. A function of the shapes only — never of
+// the thread count — so the GEMMs, the dW/db partials and the order they are summed in are the
+// same for every thread count.
+inline std::int64_t conv_chunk(std::int64_t ckk, std::int64_t len) {
+    const std::int64_t want = (conv_chunk_columns + len - 1) / std::max<std::int64_t>(1, len);
+    const std::int64_t fit = conv_chunk_col_budget / std::max<std::int64_t>(1, ckk * len);
+    return std::max<std::int64_t>(1, std::min(want, fit));
+}
 }  // namespace detail
 
 // out[N, O, oH, oW] = conv(in[N, C, H, W], weight[O, C, kH, kW]) + bias[O]; bias may be null.
-// Per image: col = im2col(in[n]) (a buffer of C·kH·kW × oH·oW floats per parallel chunk), then
-// out[n] = weight[O, C·kH·kW] @ col by sgemm. Images are spread over parallel_for; each chunk
-// writes only its own images (sgemm inside a chunk runs serially; with one chunk it splits rows).
+// Per chunk of images (detail::conv_chunk): col[C·kH·kW, chunk·oH·oW] = the images' im2col side
+// by side, Y[O, chunk·oH·oW] = weight @ col in one sgemm, then out[n, o] = Y[o, n's columns] +
+// bias[o]. Chunks are spread over parallel_for (sgemm inside a chunk runs serially; with a single
+// chunk it splits its own rows). Each output is one GEMM dot product over C·kH·kW in sgemm's
+// fixed order plus the bias, so the result does not depend on the thread count. Scratch buffers
+// are per thread and reused (kernels/workspace.hpp).
 inline void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, std::int64_t batch,
                            std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
     const std::int64_t ckk = channels * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
-    const bool pointwise = detail::is_pointwise(w);
-    parallel_for(0, batch, 1, [&](std::int64_t n0, std::int64_t n1) {
-        std::vector<float> col(pointwise ? 0 : static_cast<std::size_t>(ckk * len));
-        for (std::int64_t n = n0; n < n1; ++n) {
-            const float* x = in + n * channels * w.in_plane();
-            float* y = out + n * out_channels * len;
-            if (!pointwise) im2col(col.data(), x, channels, w);
-            sgemm(false, false, out_channels, len, ckk, 1.0f, weight, ckk, pointwise ? x : col.data(), len, 0.0f, y,
-                  len);
-            if (bias)
-                for (std::int64_t o = 0; o < out_channels; ++o) add_scalar(y + o * len, y + o * len, bias[o], len);
+    if (batch <= 0 || len <= 0 || out_channels <= 0) return;
+    const std::int64_t chunk = detail::conv_chunk(ckk, len);
+    const std::int64_t chunks = (batch + chunk - 1) / chunk;
+    parallel_for(0, chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+            const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
+            float* col = detail::scratch(detail::Scratch::conv_col, ckk * cols);
+            float* y = detail::scratch(detail::Scratch::conv_gemm_out, out_channels * cols);
+            for (std::int64_t n = 0; n < nb; ++n)
+                im2col(col + n * len, in + (n0 + n) * channels * w.in_plane(), channels, w, cols);
+            sgemm(false, false, out_channels, cols, ckk, 1.0f, weight, ckk, col, cols, 0.0f, y, cols);
+            for (std::int64_t n = 0; n < nb; ++n)
+                for (std::int64_t o = 0; o < out_channels; ++o) {
+                    float* dst = out + ((n0 + n) * out_channels + o) * len;
+                    const float* src = y + o * cols + n * len;
+                    if (bias) add_scalar(dst, src, bias[o], len);
+                    else detail::copy_row(dst, src, len);
+                }
         }
     });
 }
 
 // Gradients of conv2d_forward given grad_out[N, O, oH, oW]; each output is overwritten and may
-// be null when not wanted (`in` is read only for grad_weight, `weight` only for grad_in):
-//   grad_in[n]     = col2im(weightᵀ @ grad_out[n])                    (sgemm + col2im per image)
-//   grad_weight    = Σ_n grad_out[n] @ im2col(in[n])ᵀ                  (dot products per image)
-//   grad_bias[o]   = Σ_n Σ_{oh,ow} grad_out[n, o, oh, ow]
-// The sums over n are made deterministic by computing each image's contribution into its own
-// partial buffer (in parallel, blocks of images bounded by detail::conv_partial_budget) and then
-// adding the partials in image order; the block size never changes the arithmetic.
+// be null when not wanted (`in` is read only for grad_weight, `weight` only for grad_in). Per
+// chunk of images, with G[O, chunk·oH·oW] = the chunk's grad_out gathered side by side and col
+// its im2col as in the forward:
+//   grad_in[n]  = col2im(weightᵀ @ G, n's columns)                  (one sgemm per chunk)
+//   dW_chunk    = G @ colᵀ,  db_chunk[o] = Σ G[o, :]                 (one sgemm per chunk)
+//   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
+// Chunk boundaries depend on the shapes only (detail::conv_chunk), the partials are computed in
+// parallel into their own slots (at most detail::conv_partial_budget floats at once, so huge
+// weights are processed in blocks of chunks; the running sum is the same either way) and added in
+// chunk order: bit-identical for every thread count.
 inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias, const float* grad_out,
                             const float* in, const float* weight, std::int64_t batch, std::int64_t channels,
                             std::int64_t out_channels, const Window2d& w) {
     const std::int64_t ckk = channels * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
     const std::int64_t wnum = out_channels * ckk;
-    const bool pointwise = detail::is_pointwise(w);
     const bool reduce = grad_weight != nullptr || grad_bias != nullptr;
     if (grad_weight) std::fill(grad_weight, grad_weight + wnum, 0.0f);
     if (grad_bias) std::fill(grad_bias, grad_bias + out_channels, 0.0f);
-    const std::int64_t stride = wnum + out_channels;  // one image's partial: [weight grads | bias grads]
-    const std::int64_t block =
-        reduce ? std::max<std::int64_t>(1, std::min(batch, detail::conv_partial_budget / std::max<std::int64_t>(1, stride)))
-               : std::max<std::int64_t>(1, batch);
-    std::vector<float> partial(reduce ? static_cast<std::size_t>(std::min(block, batch) * stride) : 0);
+    if (grad_in && (len <= 0 || out_channels <= 0))  // nothing flows back: the gradient is 0
+        std::fill(grad_in, grad_in + batch * channels * w.in_plane(), 0.0f);
+    if (batch <= 0 || len <= 0 || out_channels <= 0 || (!reduce && !grad_in)) return;
 
-    for (std::int64_t b0 = 0; b0 < batch; b0 += block) {
-        const std::int64_t b1 = std::min(batch, b0 + block);
-        parallel_for(b0, b1, 1, [&](std::int64_t n0, std::int64_t n1) {
-            std::vector<float> col(pointwise ? 0 : static_cast<std::size_t>(ckk * len));
-            for (std::int64_t n = n0; n < n1; ++n) {
-                const float* go = grad_out + n * out_channels * len;
-                float* part = reduce ? partial.data() + (n - b0) * stride : nullptr;
-                if (grad_weight) {
-                    const float* x = in + n * channels * w.in_plane();
-                    if (!pointwise) im2col(col.data(), x, channels, w);
-                    const float* cx = pointwise ? x : col.data();
+    const std::int64_t chunk = detail::conv_chunk(ckk, len);
+    const std::int64_t chunks = (batch + chunk - 1) / chunk;
+    const std::int64_t stride = wnum + out_channels;  // one chunk's partial: [weight grads | bias grads]
+    const std::int64_t block =
+        reduce ? std::max<std::int64_t>(1, std::min(chunks, detail::conv_partial_budget / stride)) : chunks;
+    float* partial = reduce ? detail::scratch(detail::Scratch::conv_partials, std::min(block, chunks) * stride) : nullptr;
+
+    for (std::int64_t b0 = 0; b0 < chunks; b0 += block) {
+        const std::int64_t b1 = std::min(chunks, b0 + block);
+        parallel_for(b0, b1, 1, [&](std::int64_t c0, std::int64_t c1) {
+            for (std::int64_t c = c0; c < c1; ++c) {
+                const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
+                float* g = detail::scratch(detail::Scratch::conv_grad_out, out_channels * cols);
+                for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < out_channels; ++o)
-                        for (std::int64_t r = 0; r < ckk; ++r) part[o * ckk + r] = dot(go + o * len, cx + r * len, len);
+                        detail::copy_row(g + o * cols + n * len, grad_out + ((n0 + n) * out_channels + o) * len, len);
+                float* part = reduce ? partial + (c - b0) * stride : nullptr;
+                if (grad_weight) {
+                    float* col = detail::scratch(detail::Scratch::conv_col, ckk * cols);
+                    for (std::int64_t n = 0; n < nb; ++n)
+                        im2col(col + n * len, in + (n0 + n) * channels * w.in_plane(), channels, w, cols);
+                    sgemm(false, true, out_channels, ckk, cols, 1.0f, g, cols, col, cols, 0.0f, part, ckk);
                 }
                 if (grad_bias)
-                    for (std::int64_t o = 0; o < out_channels; ++o) part[wnum + o] = sum(go + o * len, len);
+                    for (std::int64_t o = 0; o < out_channels; ++o) part[wnum + o] = sum(g + o * cols, cols);
                 if (grad_in) {
-                    float* gi = grad_in + n * channels * w.in_plane();
-                    // col is free again: grad_col[C·kH·kW, oH·oW] = weightᵀ @ grad_out[n].
-                    sgemm(true, false, ckk, len, out_channels, 1.0f, weight, ckk, go, len, 0.0f,
-                          pointwise ? gi : col.data(), len);
-                    if (!pointwise) col2im(gi, col.data(), channels, w);
+                    float* gcol = detail::scratch(detail::Scratch::conv_grad_col, ckk * cols);
+                    sgemm(true, false, ckk, cols, out_channels, 1.0f, weight, ckk, g, cols, 0.0f, gcol, cols);
+                    for (std::int64_t n = 0; n < nb; ++n)
+                        col2im(grad_in + (n0 + n) * channels * w.in_plane(), gcol + n * len, channels, w, cols);
                 }
             }
         });
         if (!reduce) continue;
-        // Add this block's partials in image order; chunks over elements are disjoint and a float
-        // add is exact-rounded the same in the SIMD body and the scalar tail.
-        parallel_for(0, stride, 4096, [&](std::int64_t e0, std::int64_t e1) {
-            for (std::int64_t n = b0; n < b1; ++n) {
-                const float* part = partial.data() + (n - b0) * stride;
-                const std::int64_t w1 = std::min(e1, wnum);
-                if (grad_weight && e0 < w1) add(grad_weight + e0, grad_weight + e0, part + e0, w1 - e0);
-                const std::int64_t b_lo = std::max(e0, wnum);
-                if (grad_bias && b_lo < e1) add(grad_bias + (b_lo - wnum), grad_bias + (b_lo - wnum), part + b_lo, e1 - b_lo);
-            }
-        });
+        // Add this block's partials in chunk order (serially: a few thousand floats per chunk).
+        for (std::int64_t c = b0; c < b1; ++c) {
+            const float* part = partial + (c - b0) * stride;
+            if (grad_weight) add(grad_weight, grad_weight, part, wnum);
+            if (grad_bias) add(grad_bias, grad_bias, part + wnum, out_channels);
+        }
     }
-}
-
-// ---- max_pool2d ----
-// PyTorch semantics: padding acts as −inf (never selected), ties keep the first element in
-// row-major window order, and a NaN wins over any number (the first NaN in the window is kept).
-// indices[i] is the flat position ih·W + iw inside the input plane; it is always a real
-// element (see detail::check_pool_window), never a sentinel.
-
-namespace ref {
-// out, indices [P, oH, oW] ← in [P, H, W] for P = N·C planes; indices may be null.
-// Throws value_error when padding > kernel/2 or dilation != 1.
-inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* in, std::int64_t planes,
-                               const Window2d& w) {
-    detail::check_pool_window(w, "max_pool2d");
-    for (std::int64_t p = 0; p < planes; ++p) {
-        const float* src = in + p * w.in_plane();
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh)
-            for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                float best = -std::numeric_limits<float>::infinity();  // padding is -inf
-                std::int64_t best_i = -1;
-                detail::for_each_real_tap(w, oh, ow, [&](std::int64_t i) {
-                    const float v = src[i];
-                    if (best_i < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
-                        best = v;
-                        best_i = i;
-                    }
-                });
-                const std::int64_t o = (p * w.out_h + oh) * w.out_w + ow;
-                out[o] = best;
-                if (indices) indices[o] = best_i;
-            }
-    }
-}
-}  // namespace ref
-
-// out, indices [P, oH, oW] ← in [P, H, W]; indices may be null. Same results as the ref twin;
-// planes are spread over parallel_for. Throws value_error when padding > kernel/2 or dilation != 1.
-inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* in, std::int64_t planes,
-                               const Window2d& w) {
-    detail::check_pool_window(w, "max_pool2d");
-    parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            const float* src = in + p * w.in_plane();
-            float* dst = out + p * w.out_plane();
-            std::int64_t* idx = indices ? indices + p * w.out_plane() : nullptr;
-            for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
-                const std::int64_t h0 = oh * w.stride_h - w.pad_h;
-                const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0);
-                const std::int64_t ih_hi = std::min(h0 + w.kernel_h, w.in_h);
-                for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                    const std::int64_t w0 = ow * w.stride_w - w.pad_w;
-                    const std::int64_t iw_lo = std::max<std::int64_t>(w0, 0);
-                    const std::int64_t iw_hi = std::min(w0 + w.kernel_w, w.in_w);
-                    // Two branch-free passes (a "new max?" branch is a coin flip on real data and
-                    // was measured ~2.5x slower on 2×2 pools): the max and a NaN flag, then the first element
-                    // equal to it (or the first NaN), picked with integer masks. The window is never
-                    // empty (check_pool_window), so best_i always names a real element.
-                    float best = -std::numeric_limits<float>::infinity();
-                    bool has_nan = false;
-                    for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih)
-                        for (std::int64_t iw = iw_lo; iw < iw_hi; ++iw) {
-                            const float v = src[ih * w.in_w + iw];
-                            best = best < v ? v : best;
-                            has_nan |= v != v;
-                        }
-                    std::int64_t best_i = ih_lo * w.in_w + iw_lo;
-                    std::int64_t found = 0;  // all ones once the first match is taken
-                    for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih)
-                        for (std::int64_t iw = iw_lo; iw < iw_hi; ++iw) {
-                            const float v = src[ih * w.in_w + iw];
-                            const bool match = has_nan ? v != v : v == best;
-                            const std::int64_t take = -static_cast<std::int64_t>(match) & ~found;
-                            best_i = ((ih * w.in_w + iw) & take) | (best_i & ~take);
-                            found |= take;
-                        }
-                    best = src[best_i];
-                    dst[oh * w.out_w + ow] = best;
-                    if (idx) idx[oh * w.out_w + ow] = best_i;
-                }
-            }
-        }
-    });
-}
-
-// grad_in [P, H, W] = scatter-add of grad_out [P, oH, oW] through indices [P, oH, oW] (from
-// max_pool2d_forward). Overwrites grad_in. One plane per task and serial within a plane, so
-// overlapping windows (stride < kernel) add in output order whatever the thread count.
-inline void max_pool2d_backward(float* grad_in, const float* grad_out, const std::int64_t* indices,
-                                std::int64_t planes, const Window2d& w) {
-    parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            float* gi = grad_in + p * w.in_plane();
-            const float* go = grad_out + p * w.out_plane();
-            const std::int64_t* idx = indices + p * w.out_plane();
-            std::fill(gi, gi + w.in_plane(), 0.0f);
-            for (std::int64_t o = 0; o < w.out_plane(); ++o) gi[idx[o]] += go[o];
-        }
-    });
-}
-
-// ---- avg_pool2d ----
-// The divisor is kH·kW when count_include_pad (padding counts as zeros; without ceil_mode a
-// window never reaches past the padding), else the number of real elements in the window
-// (>= 1 by check_pool_window).
-
-namespace ref {
-// out [P, oH, oW] ← in [P, H, W]. Throws value_error when padding > kernel/2 or dilation != 1.
-inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes, const Window2d& w,
-                               bool count_include_pad) {
-    detail::check_pool_window(w, "avg_pool2d");
-    for (std::int64_t p = 0; p < planes; ++p)
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh)
-            for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                float sum = 0.0f;
-                std::int64_t count = 0;
-                detail::for_each_real_tap(w, oh, ow, [&](std::int64_t i) {
-                    sum += in[p * w.in_plane() + i];
-                    ++count;
-                });
-                const std::int64_t div = count_include_pad ? w.kernel_h * w.kernel_w : count;
-                out[(p * w.out_h + oh) * w.out_w + ow] = sum / static_cast<float>(div);
-            }
-}
-
-// grad_in [P, H, W] ← grad_out [P, oH, oW]: each output spreads grad/divisor over its real
-// elements, in output order. Overwrites grad_in.
-inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes, const Window2d& w,
-                                bool count_include_pad) {
-    detail::check_pool_window(w, "avg_pool2d");
-    std::fill(grad_in, grad_in + planes * w.in_plane(), 0.0f);
-    for (std::int64_t p = 0; p < planes; ++p)
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh)
-            for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                std::int64_t count = 0;
-                detail::for_each_real_tap(w, oh, ow, [&](std::int64_t) { ++count; });
-                const std::int64_t div = count_include_pad ? w.kernel_h * w.kernel_w : count;
-                const float g = grad_out[(p * w.out_h + oh) * w.out_w + ow] / static_cast<float>(div);
-                detail::for_each_real_tap(w, oh, ow, [&](std::int64_t i) { grad_in[p * w.in_plane() + i] += g; });
-            }
-}
-}  // namespace ref
-
-// out [P, oH, oW] ← in [P, H, W]; bit-identical to the ref twin, planes spread over parallel_for.
-// Throws value_error when padding > kernel/2 or dilation != 1.
-inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes, const Window2d& w,
-                               bool count_include_pad) {
-    detail::check_pool_window(w, "avg_pool2d");
-    parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            const float* src = in + p * w.in_plane();
-            float* dst = out + p * w.out_plane();
-            for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
-                const std::int64_t h0 = oh * w.stride_h - w.pad_h;
-                const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0);
-                const std::int64_t ih_hi = std::min(h0 + w.kernel_h, w.in_h);
-                for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                    const std::int64_t w0 = ow * w.stride_w - w.pad_w;
-                    const std::int64_t iw_lo = std::max<std::int64_t>(w0, 0);
-                    const std::int64_t iw_hi = std::min(w0 + w.kernel_w, w.in_w);
-                    float sum = 0.0f;
-                    for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih)
-                        for (std::int64_t iw = iw_lo; iw < iw_hi; ++iw) sum += src[ih * w.in_w + iw];
-                    const std::int64_t div =
-                        count_include_pad ? w.kernel_h * w.kernel_w : (ih_hi - ih_lo) * (iw_hi - iw_lo);
-                    dst[oh * w.out_w + ow] = sum / static_cast<float>(div);
-                }
-            }
-        }
-    });
-}
-
-// grad_in [P, H, W] ← grad_out [P, oH, oW]; overwrites grad_in; bit-identical to the ref twin.
-inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes, const Window2d& w,
-                                bool count_include_pad) {
-    detail::check_pool_window(w, "avg_pool2d");
-    parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            float* gi = grad_in + p * w.in_plane();
-            const float* go = grad_out + p * w.out_plane();
-            std::fill(gi, gi + w.in_plane(), 0.0f);
-            for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
-                const std::int64_t h0 = oh * w.stride_h - w.pad_h;
-                const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0);
-                const std::int64_t ih_hi = std::min(h0 + w.kernel_h, w.in_h);
-                for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                    const std::int64_t w0 = ow * w.stride_w - w.pad_w;
-                    const std::int64_t iw_lo = std::max<std::int64_t>(w0, 0);
-                    const std::int64_t iw_hi = std::min(w0 + w.kernel_w, w.in_w);
-                    const std::int64_t div =
-                        count_include_pad ? w.kernel_h * w.kernel_w : (ih_hi - ih_lo) * (iw_hi - iw_lo);
-                    const float g = go[oh * w.out_w + ow] / static_cast<float>(div);
-                    for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih)
-                        for (std::int64_t iw = iw_lo; iw < iw_hi; ++iw) gi[ih * w.in_w + iw] += g;
-                }
-            }
-        }
-    });
 }
 
 }  // namespace nanotorch::kernels

@@ -1,7 +1,8 @@
 // nanotorch/ops/conv.hpp — conv2d, max_pool2d and avg_pool2d on NCHW tensors, with backward.
 //
 // Each op validates shapes and parameters (shape_error / value_error naming the op and the
-// offending values), runs the raw-pointer kernels of kernels/conv.hpp on contiguous data, and,
+// offending values), runs the raw-pointer kernels of kernels/conv.hpp and kernels/pool.hpp on contiguous data
+// (avg_pool2d with non-overlapping windows reads a strided input in place), and,
 // only when an input requires grad, records its <Op>Backward node right below it. Parameters
 // are (height, width) Pair2d values that also accept one int, as torch::nn::functional does:
 // conv2d(x, w, b, /*stride=*/1). Inputs are 4-D (N, C, H, W); 3-D (C, H, W) is accepted as one
@@ -19,6 +20,7 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/elementwise.hpp>  // ops::detail::wants_grad
 #include <nanotorch/ops/shape.hpp>        // reshape, for 3-D inputs
@@ -74,6 +76,25 @@ inline kernels::Window2d pool_window(const char* op, const Tensor& x, const Pair
     NANOTORCH_CHECK(win.out_h >= 1 && win.out_w >= 1, shape_error, op, ": input of shape ", shape_str(s),
                     " is too small for kernel_size ", kernel, " with padding ", padding);
     return win;
+}
+
+/// The element strides of x (3-D or 4-D) as planes of H×W: true when plane p = n·C + c starts at
+/// p·st.plane for every p (always for N == 1 or C == 1, else when the N stride is C times the C
+/// stride), so a kernel can walk the planes with one stride.
+inline bool plane_strides(const Tensor& x, kernels::PoolStrides& st) {
+    const Shape& s = x.shape();
+    const Shape& d = x.strides();
+    const std::size_t nd = s.size();
+    st.row = d[nd - 2];
+    st.col = d[nd - 1];
+    if (nd == 3) {
+        st.plane = d[0];
+        return true;
+    }
+    if (s[1] == 1) st.plane = d[0];
+    else if (s[0] == 1 || d[0] == s[1] * d[1]) st.plane = d[1];
+    else return false;
+    return true;
 }
 
 /// x's shape with the last two extents replaced by the window's output size.
@@ -173,17 +194,21 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
 
 // ---- max_pool2d ----
 struct MaxPool2dBackward : autograd::Node {
-    std::vector<std::int64_t> indices;  // flat argmax in each input plane, one per output element
-    Shape input_shape;
+    // The forward's (contiguous) input, not an index array: the backward finds each window's
+    // argmax again (kernels::max_pool2d_backward_from_input, bit-identical to scattering through
+    // saved indices). The input tensor already exists, so the forward allocates nothing for the
+    // graph, and the 2×2 backward writes every input gradient in one pass.
+    Tensor input;
     kernels::Window2d win;
     std::int64_t planes = 0;
     std::vector<Tensor> apply(const Tensor& g) override {
         const Tensor gc = ops::detail::as_contiguous(g);
-        Tensor gi = empty(input_shape);
-        if (gi.numel() > 0) kernels::max_pool2d_backward(gi.data_ptr(), gc.data_ptr(), indices.data(), planes, win);
+        Tensor gi = empty(input.shape());
+        if (gi.numel() > 0)
+            kernels::max_pool2d_backward_from_input(gi.data_ptr(), gc.data_ptr(), input.data_ptr(), planes, win);
         return {gi};
     }
-    void release_saved() override { std::vector<std::int64_t>().swap(indices); }
+    void release_saved() override { input = Tensor(); }
     const char* name() const override { return "MaxPool2dBackward"; }
 };
 
@@ -197,14 +222,10 @@ inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
     const kernels::Window2d win = ops::detail::pool_window("max_pool2d", x, kernel_size, stride, padding, planes);
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor out = empty(ops::detail::pooled_shape(x, win));
-    const bool record = autograd::any_requires_grad({&x});
-    std::vector<std::int64_t> indices(record ? static_cast<std::size_t>(out.numel()) : 0);
-    if (out.numel() > 0)
-        kernels::max_pool2d_forward(out.data_ptr(), record ? indices.data() : nullptr, xc.data_ptr(), planes, win);
-    if (record) {
+    if (out.numel() > 0) kernels::max_pool2d_forward(out.data_ptr(), nullptr, xc.data_ptr(), planes, win);
+    if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<MaxPool2dBackward>();
-        n->indices = std::move(indices);
-        n->input_shape = x.shape();
+        n->input = xc.detach();
         n->win = win;
         n->planes = planes;
         autograd::attach(out, n, {x});
@@ -241,9 +262,17 @@ inline Tensor avg_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
                          bool count_include_pad = true) {
     std::int64_t planes = 0;
     const kernels::Window2d win = ops::detail::pool_window("avg_pool2d", x, kernel_size, stride, padding, planes);
-    const Tensor xc = ops::detail::as_contiguous(x);
     Tensor out = empty(ops::detail::pooled_shape(x, win));
-    if (out.numel() > 0) kernels::avg_pool2d_forward(out.data_ptr(), xc.data_ptr(), planes, win, count_include_pad);
+    kernels::PoolStrides st;
+    if (out.numel() > 0) {
+        if (!x.is_contiguous() && ops::detail::plane_strides(x, st) && kernels::avg_pool2d_strided_ok(win)) {
+            // A strided input (the canvas model's alpha channel) is read in place, not copied.
+            kernels::avg_pool2d_forward_strided(out.data_ptr(), x.data_ptr(), planes, st, win);
+        } else {
+            const Tensor xc = ops::detail::as_contiguous(x);
+            kernels::avg_pool2d_forward(out.data_ptr(), xc.data_ptr(), planes, win, count_include_pad);
+        }
+    }
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<AvgPool2dBackward>();
         n->input_shape = x.shape();

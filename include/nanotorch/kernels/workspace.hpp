@@ -1,0 +1,55 @@
+// nanotorch/kernels/workspace.hpp — per-thread scratch buffers that kernels reuse across calls.
+//
+// Provides kernels::detail::scratch(slot, n): a float buffer of at least n elements owned by the
+// calling thread, one per named slot, that only grows. A training step calls the same kernels at
+// the same shapes over and over; without reuse each conv2d call would allocate (and page-fault
+// in) its im2col columns and GEMM outputs again. The threads of parallel.hpp's pool live as long
+// as the pool, so their buffers survive between parallel_for calls too.
+// Deliberately not provided: freeing (a buffer lives until its thread exits; its size is that of
+// the largest request, which for the seed net is a few MB per thread), sharing between threads, or
+// zero-filling (callers overwrite what they use).
+// Rule for callers: a slot's contents are only valid until the next scratch() call on the same
+// slot in the same thread, so a kernel holding a slot's pointer must not call anything that uses
+// that slot (kernels that nest, e.g. conv2d → sgemm, use distinct slots or none).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>  // unique_ptr<float[]>: grows without value-initialising (std::vector would zero)
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/error.hpp>
+
+namespace nanotorch::kernels::detail {
+
+/// The named buffers; each kernel that needs scratch memory gets its own slot(s).
+enum class Scratch : int {
+    conv_col = 0,       // im2col columns of a chunk of images (forward, and backward for dW)
+    conv_gemm_out,      // conv2d forward: GEMM result [O, chunk·oH·oW] before it is scattered to NCHW
+    conv_grad_out,      // conv2d backward: grad_out of a chunk gathered to [O, chunk·oH·oW]
+    conv_grad_col,      // conv2d backward: Wᵀ @ grad_out, the input to col2im
+    conv_partials,      // conv2d backward: per-chunk dW/db partials (calling thread only)
+    count
+};
+
+/// A buffer of at least n floats for `slot`, owned by the calling thread (contents unspecified).
+/// Throws value_error for a negative n (an internal size bug, never user input).
+inline float* scratch(Scratch slot, std::int64_t n) {
+    NANOTORCH_CHECK(n >= 0, value_error, "scratch: negative size ", n);
+    struct Buffer {
+        std::unique_ptr<float[]> data;
+        std::int64_t size = 0;
+    };
+    thread_local Buffer buffers[static_cast<int>(Scratch::count)];
+    Buffer& b = buffers[static_cast<int>(slot)];
+    if (b.size < n) {
+        // Grow by at least 1/4 so a slowly rising request (e.g. a growing batch) is amortised.
+        const std::int64_t want = n + n / 4;
+        b.data.reset();  // release first: the old contents are not kept, and peak memory stays lower
+        b.data.reset(new float[static_cast<std::size_t>(want)]);
+        b.size = want;
+    }
+    return b.data.get();
+}
+
+}  // namespace nanotorch::kernels::detail
