@@ -193,6 +193,11 @@ TEST_CASE("Slice: attributes before opset 10, inputs after, with clamping and ne
                                           {attr_ints("starts", {1, 0}), attr_ints("ends", {big, -1}), attr_ints("axes", {0, 1})})},
                                  {info("x", {3, 4})}, {info("y", {2, 3})});
     check_values(run1(attr_form, x), {2, 3}, {4, 5, 6, 8, 9, 10});
+    // Slice is a view inside the graph; a graph output is still handed out row-major, so
+    // data_ptr() indexing works on it.
+    const Tensor sliced = run1(attr_form, x);
+    CHECK(sliced.is_contiguous());
+    CHECK(sliced.data_ptr()[3] == 8.0f);
     const auto input_form = model(13, {node("Slice", {"x", "st", "en", "ax"}, {"y"}, "s")}, {info("x", {3, 4})},
                                   {info("y", {2, 3})}, {init_i("st", {1, 0}), init_i("en", {big, -1}), init_i("ax", {0, 1})});
     check_values(run1(input_form, x), {2, 3}, {4, 5, 6, 8, 9, 10});
@@ -206,6 +211,28 @@ TEST_CASE("Slice: attributes before opset 10, inputs after, with clamping and ne
     const auto empty = model(13, {node("Slice", {"x", "st", "en"}, {"y"}, "s")}, {info("x", {3, 4})},
                              {info("y", {0, 4})}, {init_i("st", {10}), init_i("en", {20})});
     CHECK(run1(empty, x).shape() == Shape{0, 4});
+}
+
+TEST_CASE("Slice -> Reshape -> AveragePool (the canvas model's front) equals the module calls, bit for bit") {
+    // The slice stays a strided view and AveragePool reads it in place; the module path (narrow,
+    // reshape, avg_pool2d) does the same, and both must equal pooling a contiguous copy.
+    nt::Generator gen(11);
+    const Tensor x = nt::uniform({20 * 30 * 4}, 0.0f, 255.0f, gen);
+    const auto m = model(9,
+                         {node("Reshape", {"x", "hwc"}, {"r"}),
+                          node("Slice", {"r"}, {"a"}, "alpha",
+                               {attr_ints("starts", {3}), attr_ints("ends", {4}), attr_ints("axes", {2})}),
+                          node("Reshape", {"a", "nchw"}, {"p"}),
+                          node("AveragePool", {"p"}, {"y"}, "", {attr_ints("kernel_shape", {10, 10}), attr_ints("strides", {10, 10})})},
+                         {info("x", {20 * 30 * 4})}, {info("y", {1, 1, 2, 3})},
+                         {init_i("hwc", {20, 30, 4}), init_i("nchw", {1, 1, 20, 30})});
+    const Tensor got = run1(m, x);
+    const Tensor alpha = x.reshape({20, 30, 4}).narrow(2, 3, 1).reshape({1, 1, 20, 30});
+    const Tensor want = nt::avg_pool2d(alpha, 10);
+    const Tensor via_copy = nt::avg_pool2d(alpha.contiguous(), 10);
+    REQUIRE(got.shape() == want.shape());
+    CHECK(got.to_vector() == want.to_vector());
+    CHECK(want.to_vector() == via_copy.to_vector());
 }
 
 TEST_CASE("Reshape: 0 copies the input dimension, -1 is inferred, allowzero keeps a literal 0") {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include <nanotorch/nanotorch.hpp>
@@ -64,6 +65,22 @@ TEST_CASE("factories and element access") {
     Tensor b = from_blob(buffer, {2, 2});
     b.at({1, 1}) = 40.0f;
     CHECK(buffer[3] == 40.0f);  // no copy
+}
+
+TEST_CASE("factory arguments that used to crash or overflow are value_errors") {
+    // A null buffer with elements would be dereferenced by the first at(); an empty shape is fine.
+    CHECK_THROWS_AS(from_blob(nullptr, {2, 2}), value_error);
+    CHECK(from_blob(nullptr, {0, 3}).numel() == 0);
+    // Counts beyond int64 (or NaN) cannot be converted; they are refused before the cast.
+    CHECK_THROWS_WITH_AS(arange(0.0f, 1e30f, 1e-30f), doctest::Contains("more than 2^40 elements"), value_error);
+    CHECK_THROWS_AS(arange(0.0f, std::numeric_limits<float>::infinity()), value_error);
+    CHECK_THROWS_WITH_AS(arange(0.0f, std::nanf("")), doctest::Contains("not a valid range"), value_error);
+    CHECK_THROWS_AS(arange(0.0f, 1.0f, 0.0f), value_error);
+    CHECK(arange(0.0f, -std::numeric_limits<float>::infinity()).numel() == 0);  // step points away
+    CHECK_THROWS_AS(uniform({2}, 1.0f, 0.0f), value_error);
+    CHECK_THROWS_AS(normal({2}, 0.0f, -1.0f), value_error);
+    Generator g(0);
+    CHECK_THROWS_AS(g.randint(0), value_error);
 }
 
 TEST_CASE("random factories are seeded and reproducible") {
@@ -137,12 +154,73 @@ TEST_CASE("views share storage and do not copy") {
     CHECK(arange(6).reshape({-1, 2}).shape() == Shape{3, 2});
     CHECK_THROWS_AS(arange(6).reshape({4, -1}), shape_error);
     CHECK_THROWS_AS(arange(6).reshape({-1, -1}), shape_error);
+    // A requested shape whose product overflows int64 is a shape_error, not signed overflow.
+    CHECK_THROWS_WITH_AS(arange(6).view({1LL << 40, 1LL << 40, -1}), doctest::Contains("view: shape"), shape_error);
+    CHECK_THROWS_AS(arange(6).reshape({1LL << 62, 4}), shape_error);
 
     Tensor cat0 = cat({ones({1, 2}), zeros({2, 2})}, 0);
     CHECK(cat0.to_vector() == std::vector<float>{1, 1, 0, 0, 0, 0});
     Tensor cat1 = cat({ones({2, 1}), zeros({2, 2})}, 1);
     CHECK(cat1.to_vector() == std::vector<float>{1, 0, 0, 1, 0, 0});
     CHECK_THROWS_AS(cat({ones({2, 1}), zeros({3, 2})}, 1), shape_error);
+}
+
+TEST_CASE("reshape of a strided tensor is a view when the layout allows one") {
+    // A channel slice of an HWC image (the canvas model's alpha channel): one run of stride 4,
+    // which [1, 1, H, W] can view without a copy.
+    Tensor img = arange(5 * 6 * 4).reshape({5, 6, 4});
+    Tensor alpha = img.narrow(2, 3, 1);
+    Tensor v = alpha.reshape({1, 1, 5, 6});
+    CHECK(v.storage() == img.storage());
+    CHECK(v.strides()[2] == 24);
+    CHECK(v.strides()[3] == 4);
+    CHECK_FALSE(v.is_contiguous());
+    CHECK(v.to_vector() == alpha.contiguous().to_vector());
+    v.at({0, 0, 2, 1}) = -1.0f;  // writes show through, as with any view
+    CHECK(img.at({2, 1, 3}) == -1.0f);
+
+    // Splitting and merging inside runs, and size-1 dims anywhere, keep it a view.
+    Tensor t = arange(24).reshape({2, 3, 4}).transpose(1, 2);  // [2, 4, 3], strides [12, 1, 4]
+    Tensor split = t.reshape({2, 2, 2, 1, 3});
+    CHECK(split.storage() == t.storage());
+    CHECK(split.to_vector() == t.contiguous().to_vector());
+    Tensor merged = t.narrow(0, 1, 1).reshape({4, 3});  // the size-1 dim drops out
+    CHECK(merged.storage() == t.storage());
+    CHECK(merged.to_vector() == t.narrow(0, 1, 1).contiguous().to_vector());
+
+    // Merging across runs needs a copy: a new contiguous tensor with the same values.
+    Tensor flat = t.reshape({2, 12});
+    CHECK(flat.storage() != t.storage());
+    CHECK(flat.is_contiguous());
+    CHECK(flat.to_vector() == t.contiguous().to_vector());
+    CHECK(t.reshape({24}).to_vector() == t.contiguous().to_vector());
+    // No elements: always the copy path (nothing to alias).
+    CHECK(zeros({0, 3}).transpose(0, 1).reshape({0}).numel() == 0);
+}
+
+TEST_CASE("copy_strided_to: every stride and multi-run layout gives row-major order") {
+    // gather_run has constant-stride loops for strides 2..4 and a general one; all must agree
+    // with element-by-element at() reads (a pure copy, so equality is exact).
+    Tensor base = arange(7 * 5 * 6).reshape({7, 5, 6});
+    for (std::int64_t step = 1; step <= 6; ++step) {
+        const std::int64_t n = (6 + step - 1) / step;
+        Tensor s = ops::detail::restride(base, {7, 5, n}, {30, 6, step}, 0);
+        std::vector<float> want;
+        for (std::int64_t a = 0; a < 7; ++a)
+            for (std::int64_t b = 0; b < 5; ++b)
+                for (std::int64_t c = 0; c < n; ++c) want.push_back(s.at({a, b, c}));
+        CHECK(s.to_vector() == want);
+        std::vector<float> visited;
+        s.for_each_element([&](float& x) { visited.push_back(x); });
+        CHECK(visited == want);
+    }
+    Tensor p = base.permute({2, 0, 1});  // innermost run of stride 6, several outer dims
+    std::vector<float> want;
+    for (std::int64_t a = 0; a < 6; ++a)
+        for (std::int64_t b = 0; b < 7; ++b)
+            for (std::int64_t c = 0; c < 5; ++c) want.push_back(p.at({a, b, c}));
+    CHECK(p.to_vector() == want);
+    CHECK(base.narrow(1, 2, 1).narrow(2, 4, 1).to_vector() == std::vector<float>{16, 46, 76, 106, 136, 166, 196});
 }
 
 TEST_CASE("clone and detach") {

@@ -8,10 +8,19 @@
 //
 // dtype: every Tensor holds float32. Integer data (class labels, argmax results) travels as
 // std::vector<std::int64_t>, which is what nll_loss/cross_entropy take and argmax returns.
+//
+// Errors: every member function except defined(), unsafe_impl(), impl_ptr() and is_same() throws
+// value_error ("operation on an undefined tensor") when called on an undefined tensor, and so
+// does every op given an undefined tensor where one is required. Factories throw value_error for
+// a negative dimension or a shape with more than 2^40 elements (Storage's limit), and so does any
+// op whose result would be that large. The @throws lines below list only what comes on top of
+// that. The differentiable methods throw what the free function of the same name throws
+// (documented in ops/*.hpp).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>  // memcpy in copy_strided_to
 #include <initializer_list>
 #include <iomanip>  // printing
 #include <memory>
@@ -51,8 +60,10 @@ public:
     bool defined() const noexcept { return impl_ != nullptr; }
     const Shape& shape() const { return impl().shape; }
     const Shape& sizes() const { return impl().shape; }
+    /// Extent of dim d (negative counts from the end). @throws value_error when d is out of range.
     std::int64_t size(std::int64_t d) const { return impl().shape[wrap_dim(d, dim(), "size")]; }
     const Shape& strides() const { return impl().strides; }
+    /// Stride of dim d, in elements. @throws value_error when d is out of range.
     std::int64_t stride(std::int64_t d) const { return impl().strides[wrap_dim(d, dim(), "stride")]; }
     std::int64_t offset() const { return impl().offset; }
     std::int64_t dim() const { return static_cast<std::int64_t>(impl().shape.size()); }
@@ -85,6 +96,7 @@ public:
     // ---- element access (bypasses autograd; for inspection and tests) ----
 
     /// Reference to one element; the index has one entry per dimension (negative counts from the end).
+    /// @throws value_error when the index has the wrong length or an entry is out of range.
     float& at(std::initializer_list<std::int64_t> index) const { return at(Shape(index)); }
     float& at(const Shape& index) const {
         NANOTORCH_CHECK(static_cast<std::int64_t>(index.size()) == dim(), value_error, "at: index has ",
@@ -101,6 +113,7 @@ public:
     }
 
     /// The value of a one-element tensor.
+    /// @throws value_error when numel() != 1.
     float item() const {
         NANOTORCH_CHECK(numel() == 1, value_error, "item: tensor of shape ", shape_str(shape()),
                         " has ", numel(), " elements, expected 1");
@@ -120,6 +133,7 @@ public:
     // ---- autograd state ----
     bool requires_grad() const { return impl().requires_grad; }
     /// Marks a leaf as a parameter whose gradient backward() accumulates.
+    /// @throws autograd_error for requires_grad_(false) on a non-leaf (use detach()).
     Tensor& requires_grad_(bool on = true) {
         NANOTORCH_CHECK(is_leaf() || on, autograd_error,
                         "requires_grad_(false) on a non-leaf tensor: use detach() instead");
@@ -130,13 +144,18 @@ public:
     const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
     /// The accumulated gradient (undefined until a backward() reaches this tensor).
     Tensor grad() const { return Tensor(impl().grad); }
+    /// Replaces the accumulated gradient. Its shape is not checked here: a mismatch surfaces as
+    /// shape_error at the next backward() into this tensor or at an optimizer's step().
     void set_grad(const Tensor& g) { impl().grad = g.impl_; }
     /// Drops the accumulated gradient (the next backward() starts from zero).
     void zero_grad() { impl().grad.reset(); }
 
     /// Reverse-mode differentiation from this tensor (defined in autograd/engine.hpp).
     /// A scalar needs no `gradient`; otherwise pass one of this tensor's shape.
-    /// Throws autograd_error when this tensor does not require grad or the graph was freed.
+    /// @throws autograd_error when this tensor does not require grad, has more than one element
+    ///   and no `gradient` is given, or the graph was freed by an earlier backward();
+    ///   shape_error when `gradient`'s shape differs from this tensor's, or a leaf's existing
+    ///   .grad (see set_grad) has another shape than its new gradient.
     void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
 
     /// A tensor sharing this one's data but cut from the graph (requires_grad false).
@@ -151,13 +170,18 @@ public:
 
     // ---- in-place, outside autograd (optimizers, initialisers) ----
     // PyTorch forbids these on tensors that take part in recording; so do we.
+
+    /// Sets every element to v.
+    /// @throws autograd_error when this tensor requires grad and grad mode is on (use NoGradGuard).
     Tensor& fill_(float v) {
         check_inplace("fill_");
         for_each_element([v](float& x) { x = v; });
         return *this;
     }
+    /// fill_(0). @throws as fill_.
     Tensor& zero_() { return fill_(0.0f); }
     /// Copies `src` (same shape) into this tensor's elements.
+    /// @throws autograd_error as fill_; shape_error when src's shape differs.
     Tensor& copy_(const Tensor& src) {
         check_inplace("copy_");
         NANOTORCH_CHECK(src.shape() == shape(), shape_error, "copy_: source shape ", shape_str(src.shape()),
@@ -173,6 +197,8 @@ public:
     void for_each_element(Fn&& fn) const;
 
     // ---- differentiable methods (defined in nanotorch/ops/*.hpp) ----
+    // Each throws what the free function of the same name documents; t() throws shape_error
+    // unless this tensor is 2-D.
     Tensor view(const Shape& shape) const;
     Tensor reshape(const Shape& shape) const;
     Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;
@@ -215,23 +241,38 @@ private:
 
 // ---- strided iteration ----
 
-template <class Fn>
-void Tensor::for_each_element(Fn&& fn) const {
-    const std::int64_t n = numel();
-    if (n == 0) return;
-    float* base = data_ptr();
-    if (is_contiguous()) {
-        for (std::int64_t i = 0; i < n; ++i) fn(base[i]);
-        return;
+namespace detail {
+
+/// The layout of a strided tensor as few, long runs: size-1 dims dropped and neighbours that are
+/// laid out contiguously with each other merged (a channel slice of an HWC image becomes one run
+/// of stride 4). Same element order; s is empty when every dim has size 1.
+inline void collapse_layout(const Shape& shape, const Shape& strides, std::vector<std::int64_t>& s,
+                            std::vector<std::int64_t>& st) {
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+        const std::int64_t sz = shape[d], sd = strides[d];
+        if (sz == 1) continue;
+        if (!s.empty() && st.back() == sd * sz) {
+            s.back() *= sz;
+            st.back() = sd;
+        } else {
+            s.push_back(sz);
+            st.push_back(sd);
+        }
     }
-    const auto& s = shape();
-    const auto& st = strides();
-    const std::size_t nd = s.size();
+}
+
+/// Walks the runs of a collapsed layout (collapse_layout, s non-empty): run(p, n, stride) for
+/// each innermost run starting at base + offset, outer dims by odometer, last fastest.
+template <class Run>
+inline void for_each_run(float* base, std::int64_t numel, const std::vector<std::int64_t>& s,
+                         const std::vector<std::int64_t>& st, Run&& run) {
+    const std::int64_t inner = s.back(), istride = st.back();
+    const std::size_t nd = s.size() - 1;  // outer dims
     std::vector<std::int64_t> idx(nd, 0);
     std::int64_t off = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-        fn(base[off]);
-        for (std::size_t d = nd; d-- > 0;) {  // odometer increment, last dim fastest
+    for (std::int64_t done = 0; done < numel; done += inner) {
+        run(base + off, inner, istride);
+        for (std::size_t d = nd; d-- > 0;) {
             if (++idx[d] < s[d]) {
                 off += st[d];
                 break;
@@ -242,9 +283,69 @@ void Tensor::for_each_element(Fn&& fn) const {
     }
 }
 
+/// dst[i] = src[i·Stride] for i < n, with the stride a constant so compilers vectorise the
+/// gather with shuffles (the RGBA canvas's alpha channel is a stride-4 run of 78,400 floats).
+template <std::int64_t Stride>
+inline void gather_fixed(float* dst, const float* src, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * Stride];
+}
+
+/// dst[i] = src[i·stride] for i < n.
+inline void gather_run(float* dst, const float* src, std::int64_t n, std::int64_t stride) {
+    switch (stride) {
+        case 1: std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float)); return;
+        case 2: gather_fixed<2>(dst, src, n); return;
+        case 3: gather_fixed<3>(dst, src, n); return;
+        case 4: gather_fixed<4>(dst, src, n); return;
+        default:
+            for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
+    }
+}
+
+}  // namespace detail
+
+template <class Fn>
+void Tensor::for_each_element(Fn&& fn) const {
+    const std::int64_t n = numel();
+    if (n == 0) return;
+    float* base = data_ptr();
+    if (is_contiguous()) {
+        for (std::int64_t i = 0; i < n; ++i) fn(base[i]);
+        return;
+    }
+    // Walk the innermost collapsed run in a tight loop and only the outer dims by odometer.
+    std::vector<std::int64_t> s, st;
+    detail::collapse_layout(shape(), strides(), s, st);
+    if (s.empty()) {
+        fn(base[0]);
+        return;
+    }
+    detail::for_each_run(base, n, s, st, [&fn](float* p, std::int64_t inner, std::int64_t istride) {
+        if (istride == 1)
+            for (std::int64_t i = 0; i < inner; ++i) fn(p[i]);
+        else
+            for (std::int64_t i = 0; i < inner; ++i) fn(p[i * istride]);
+    });
+}
+
 inline void Tensor::copy_strided_to(float* dst) const {
-    std::size_t i = 0;
-    for_each_element([&](float& x) { dst[i++] = x; });
+    const std::int64_t n = numel();
+    if (n == 0) return;
+    const float* base = data_ptr();
+    if (is_contiguous()) {
+        std::memcpy(dst, base, static_cast<std::size_t>(n) * sizeof(float));
+        return;
+    }
+    std::vector<std::int64_t> s, st;
+    detail::collapse_layout(shape(), strides(), s, st);
+    if (s.empty()) {
+        dst[0] = base[0];
+        return;
+    }
+    detail::for_each_run(data_ptr(), n, s, st, [&dst](float* p, std::int64_t inner, std::int64_t istride) {
+        detail::gather_run(dst, p, inner, istride);
+        dst += inner;
+    });
 }
 
 // ---- factories ----
@@ -270,6 +371,7 @@ inline Tensor zeros_like(const Tensor& t) { return zeros(t.shape()); }
 inline Tensor ones_like(const Tensor& t) { return ones(t.shape()); }
 
 /// Copies `values` (row-major) into a new tensor of `shape`: tensor({1, 2, 3, 4}, {2, 2}).
+/// @throws shape_error when values.size() differs from the shape's element count.
 inline Tensor tensor(const std::vector<float>& values, const Shape& shape) {
     NANOTORCH_CHECK(shape_numel(shape) == static_cast<std::int64_t>(values.size()), shape_error,
                     "tensor: ", values.size(), " values do not fill shape ", shape_str(shape));
@@ -285,18 +387,28 @@ inline Tensor tensor(const std::vector<float>& values) {
 inline Tensor scalar_tensor(float v) { return tensor({v}, Shape{}); }
 
 /// Wraps a caller-owned contiguous buffer without copying; the caller keeps it alive.
+/// @throws value_error when data is null and the shape has elements.
 inline Tensor from_blob(float* data, const Shape& shape) {
+    const std::int64_t n = shape_numel(shape);
+    NANOTORCH_CHECK(data != nullptr || n == 0, value_error, "from_blob: null data for shape ", shape_str(shape));
     auto p = std::make_shared<TensorImpl>();
-    p->storage = std::make_shared<Storage>(data, shape_numel(shape), nullptr);
+    p->storage = std::make_shared<Storage>(data, n, nullptr);
     p->shape = shape;
     p->strides = contiguous_strides(shape);
     return Tensor(std::move(p));
 }
 
-/// [start, end) in steps of `step`, like torch::arange.
+/// [start, end) in steps of `step`, like torch::arange (empty when step points away from end).
+/// @throws value_error when step is 0, the element count is undefined (a NaN argument, or
+///   infinite bounds) or there would be more than 2^40 elements.
 inline Tensor arange(float start, float end, float step = 1.0f) {
     NANOTORCH_CHECK(step != 0.0f, value_error, "arange: step must be non-zero");
     const double n = std::ceil((static_cast<double>(end) - start) / step);
+    // Checked before the cast: NaN or a double beyond int64's range does not convert.
+    NANOTORCH_CHECK(!std::isnan(n), value_error, "arange: [", start, ", ", end, ") in steps of ", step,
+                    " is not a valid range");
+    NANOTORCH_CHECK(n <= 1099511627776.0, value_error, "arange: [", start, ", ", end, ") in steps of ", step,
+                    " has more than 2^40 elements");
     const auto count = static_cast<std::int64_t>(n > 0 ? n : 0);
     Tensor t = empty({count});
     for (std::int64_t i = 0; i < count; ++i) t.data_ptr()[i] = start + step * static_cast<float>(i);
@@ -305,6 +417,7 @@ inline Tensor arange(float start, float end, float step = 1.0f) {
 inline Tensor arange(std::int64_t end) { return arange(0.0f, static_cast<float>(end)); }
 
 /// Uniform in [lo, hi) from `gen`, element by element in row-major order.
+/// @throws value_error when lo > hi (or either is NaN).
 inline Tensor uniform(const Shape& shape, float lo, float hi, Generator& gen = default_generator()) {
     NANOTORCH_CHECK(lo <= hi, value_error, "uniform: lo ", lo, " > hi ", hi);
     Tensor t = empty(shape);
@@ -314,6 +427,8 @@ inline Tensor uniform(const Shape& shape, float lo, float hi, Generator& gen = d
 inline Tensor rand(const Shape& shape, Generator& gen = default_generator()) {
     return uniform(shape, 0.0f, 1.0f, gen);
 }
+/// N(mean, std²) from `gen`, element by element in row-major order.
+/// @throws value_error when std is negative (or NaN).
 inline Tensor normal(const Shape& shape, float mean, float std, Generator& gen = default_generator()) {
     NANOTORCH_CHECK(std >= 0.0f, value_error, "normal: std ", std, " is negative");
     Tensor t = empty(shape);

@@ -474,9 +474,11 @@ inline std::vector<Value> run_slice(const OpArgs& a) {
     }
     return {apply_layout({&x}, [&](const std::vector<Tensor>& t) {
         if (!unit) return strided_slice(t[0], start, step, out);
+        // A view, not a copy: the canvas model's AveragePool reads its alpha-channel slice in
+        // place (the runtime makes graph outputs contiguous; every op accepts strided inputs).
         Tensor y = t[0];
         for (std::size_t d = 0; d < start.size(); ++d) y = narrow(y, static_cast<std::int64_t>(d), start[d], out[d]);
-        return y.contiguous();
+        return y;
     })};
 }
 

@@ -13,6 +13,7 @@
 // training, and any dtype beyond float32 and int64.
 #pragma once
 
+#include <algorithm>  // std::max
 #include <cstdint>
 #include <map>
 #include <set>
@@ -103,6 +104,14 @@ public:
             throw unsupported_error(msg);
         }
         prepare_constants();
+        // Slots whose value is fixed at construction (initializers, Constant outputs). Kept as
+        // flags, not pointers into prefilled_, so that copying a Runtime stays correct.
+        is_constant_.assign(prefilled_.size(), 0);
+        for (const int slot : constant_slots_) is_constant_[static_cast<std::size_t>(slot)] = 1;
+        for (const Step& s : steps_) {
+            max_node_inputs_ = std::max(max_node_inputs_, s.in.size());
+            if (s.precomputed && !s.out.empty() && s.out[0] >= 0) is_constant_[static_cast<std::size_t>(s.out[0])] = 1;
+        }
     }
 
     /// Every unsupported feature of `model` (empty when the runtime can run it). Does not check
@@ -184,32 +193,54 @@ public:
     NamedValues run_values(const NamedValues& inputs) const {
         using namespace rt_detail;
         NoGradGuard no_grad;
-        std::vector<Value> slots = prefilled_;
+        // Per-call state: `local` holds the values this call computes or binds; `at` points at
+        // every live value, starting from the constants, which are read in place and never copied.
+        std::vector<Value> local(prefilled_.size());
+        std::vector<const Value*> at(prefilled_.size(), nullptr);
+        for (std::size_t k = 0; k < at.size(); ++k)
+            if (is_constant_[k]) at[k] = &prefilled_[k];
         std::vector<bool> bound(inputs_.size(), false);
-        for (const auto& [name, v] : inputs) bind(slots, bound, name, v);
+        for (const auto& [name, v] : inputs) bind(local, at, bound, name, v);
         for (std::size_t k = 0; k < inputs_.size(); ++k)
             NANOTORCH_CHECK(bound[k] || has_default_[k], value_error, "run: missing input '", inputs_[k].name, "'");
+        std::vector<const Value*> in;  // one buffer for every node's input list
+        in.reserve(max_node_inputs_);
         for (std::size_t k = 0; k < steps_.size(); ++k) {
             const Step& s = steps_[k];
             const NodeProto& n = model_.graph.node[k];
             if (!s.precomputed) {
-                OpArgs args{n, opset_, {}};
-                for (const int slot : s.in)
-                    args.in.push_back(slot < 0 ? nullptr : &slots[static_cast<std::size_t>(slot)]);
+                in.clear();
+                for (const int slot : s.in) in.push_back(slot < 0 ? nullptr : at[static_cast<std::size_t>(slot)]);
+                OpArgs args{n, opset_, std::move(in)};
                 std::vector<Value> outs;
                 try {
                     outs = s.spec->run(args);
                 } catch (const error&) {
                     rethrow_with(node_label(n, k));
                 }
-                for (std::size_t j = 0; j < s.out.size() && j < outs.size(); ++j)
-                    if (s.out[j] >= 0) slots[static_cast<std::size_t>(s.out[j])] = std::move(outs[j]);
+                in = std::move(args.in);
+                for (std::size_t j = 0; j < s.out.size() && j < outs.size(); ++j) {
+                    if (s.out[j] < 0) continue;
+                    const auto slot = static_cast<std::size_t>(s.out[j]);
+                    local[slot] = std::move(outs[j]);
+                    at[slot] = &local[slot];
+                }
             }
-            for (const int slot : s.release) slots[static_cast<std::size_t>(slot)] = Value();
+            for (const int slot : s.release) {
+                local[static_cast<std::size_t>(slot)] = Value();
+                at[static_cast<std::size_t>(slot)] = nullptr;
+            }
         }
         NamedValues out;
-        for (std::size_t k = 0; k < model_.graph.output.size(); ++k)
-            out.emplace_back(model_.graph.output[k].name, slots[static_cast<std::size_t>(output_slots_[k])]);
+        out.reserve(model_.graph.output.size());
+        for (std::size_t k = 0; k < model_.graph.output.size(); ++k) {
+            const Value* v = at[static_cast<std::size_t>(output_slots_[k])];
+            NANOTORCH_CHECK(v != nullptr, value_error, "graph output '", model_.graph.output[k].name,
+                            "' was not produced (its node returned fewer outputs)");
+            out.emplace_back(model_.graph.output[k].name, *v);
+            Value& o = out.back().second;  // a Slice or Reshape view: hand out row-major data
+            if (!o.is_int && !o.f.is_contiguous()) o.f = o.f.contiguous();
+        }
         return out;
     }
 
@@ -323,7 +354,8 @@ private:
         }
     }
 
-    void bind(std::vector<Value>& slots, std::vector<bool>& bound, const std::string& name, const Value& v) const {
+    void bind(std::vector<Value>& local, std::vector<const Value*>& at, std::vector<bool>& bound,
+              const std::string& name, const Value& v) const {
         using namespace rt_detail;
         std::size_t k = 0;
         while (k < inputs_.size() && inputs_[k].name != name) ++k;
@@ -346,13 +378,17 @@ private:
                             " but the model declares ", shape_text(info));
         }
         bound[k] = true;
-        slots[static_cast<std::size_t>(input_slots_[k])] = v;
+        const auto slot = static_cast<std::size_t>(input_slots_[k]);
+        local[slot] = v;
+        at[slot] = &local[slot];
     }
 
     ModelProto model_;
     std::int64_t opset_ = 0;
     std::map<std::string, int> slot_of_;
     std::vector<Value> prefilled_;          // initializers and Constant outputs; empty elsewhere
+    std::vector<unsigned char> is_constant_;  // per slot: 1 when prefilled_ holds its value
+    std::size_t max_node_inputs_ = 0;
     std::set<int> constant_slots_;
     std::vector<ValueInfoProto> inputs_;
     std::vector<bool> has_default_;

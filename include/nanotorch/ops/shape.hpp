@@ -3,11 +3,17 @@
 //
 // view, narrow, select, transpose and permute never copy: they return a new TensorImpl over
 // the same storage with other shape/strides/offset (so writes through at() show in both).
-// reshape copies only when the layout requires it. Backward of a view is the inverse layout
-// change applied to the gradient; backward of narrow/select scatters into zeros.
+// reshape copies only when the layout requires it (otherwise it is a view, possibly strided).
+// Backward of a view is the inverse layout change applied to the gradient; backward of
+// narrow/select scatters into zeros.
+//
+// Errors: every op that takes a dim throws value_error when it is outside [-ndim, ndim); the
+// @throws lines list the rest. Undefined inputs: see core/tensor.hpp.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>  // overflow check in infer_shape
 #include <memory>
 #include <numeric>
 #include <vector>
@@ -43,6 +49,10 @@ inline Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape
             infer_at = static_cast<int>(i);
         } else {
             NANOTORCH_CHECK(s[i] >= 0, shape_error, op, ": invalid dimension ", s[i], " in ", shape_str(requested));
+            // Stop before int64 overflows (undefined behaviour), checked left to right as
+            // shape_numel does, so a shape accepted here always has a computable numel.
+            NANOTORCH_CHECK(s[i] == 0 || known <= std::numeric_limits<std::int64_t>::max() / s[i], shape_error, op,
+                            ": shape ", shape_str(requested), " is invalid for input of shape ", shape_str(from));
             known *= s[i];
         }
     }
@@ -55,6 +65,32 @@ inline Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape
                         " is invalid for input of shape ", shape_str(from), " (", numel, " elements)");
     }
     return s;
+}
+
+/// Strides that show x's elements, in row-major order, as `shape` (same element count) without
+/// copying; false when no such strides exist (a new dim would straddle two runs of x's layout,
+/// as when flattening a transpose) or x has no elements. x's layout is first collapsed into runs
+/// (core/tensor.hpp's collapse_layout); each run is then split among consecutive new dims.
+inline bool view_strides(const Tensor& x, const Shape& shape, Shape& out) {
+    if (x.numel() == 0) return false;
+    std::vector<std::int64_t> rs, rst;
+    nanotorch::detail::collapse_layout(x.shape(), x.strides(), rs, rst);
+    out.assign(shape.size(), 1);
+    std::size_t r = 0;
+    std::int64_t left = rs.empty() ? 1 : rs[0];  // elements of run r not yet given to a dim
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1) continue;
+        if (r >= rs.size() || left % shape[d] != 0) return false;
+        left /= shape[d];
+        out[d] = rst[r] * left;
+        if (left == 1 && ++r < rs.size()) left = rs[r];
+    }
+    std::int64_t next = 1;  // size-1 dims: any stride works; use the row-major one
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        if (shape[d] == 1) out[d] = next;
+        else next = out[d] * shape[d];
+    }
+    return true;
 }
 
 }  // namespace ops::detail
@@ -84,6 +120,8 @@ inline Tensor record_reshape(Tensor out, const Tensor& x, const Shape& requested
 }  // namespace ops::detail
 
 /// A view with another shape (one entry may be -1). The tensor must be contiguous.
+/// @throws shape_error when the shape does not hold exactly x.numel() elements, has more than one
+///   -1 or another negative entry, or x is not contiguous.
 inline Tensor view(const Tensor& x, const Shape& shape) {
     const Shape s = ops::detail::infer_shape(shape, x.numel(), x.shape(), "view");
     NANOTORCH_CHECK(x.is_contiguous(), shape_error, "view: tensor of shape ", shape_str(x.shape()),
@@ -91,14 +129,21 @@ inline Tensor view(const Tensor& x, const Shape& shape) {
     return ops::detail::record_reshape(ops::detail::restride(x, s, contiguous_strides(s), x.offset()), x, shape);
 }
 
-/// Like view, but copies when the layout does not allow a view.
+/// Like view, but accepts any layout: a view whenever x's strides allow one (as PyTorch's
+/// reshape; a non-contiguous x can then give a non-contiguous view, e.g. a channel slice of an
+/// HWC image reshaped to [1, 1, H, W]), else a contiguous copy.
+/// @throws shape_error as view, except that any layout is accepted.
 inline Tensor reshape(const Tensor& x, const Shape& shape) {
     const Shape s = ops::detail::infer_shape(shape, x.numel(), x.shape(), "reshape");
+    Shape st;
+    if (!x.is_contiguous() && ops::detail::view_strides(x, s, st))
+        return ops::detail::record_reshape(ops::detail::restride(x, s, std::move(st), x.offset()), x, shape);
     const Tensor base = ops::detail::as_contiguous(x);
     return ops::detail::record_reshape(ops::detail::restride(base, s, contiguous_strides(s), base.offset()), x, shape);
 }
 
-/// Merges dims start_dim..end_dim into one.
+/// Merges dims start_dim..end_dim into one (a 0-D x becomes [1]).
+/// @throws value_error when start_dim comes after end_dim.
 inline Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1) {
     if (x.dim() == 0) return reshape(x, {1});
     const std::int64_t s = wrap_dim(start_dim, x.dim(), "flatten");
@@ -132,7 +177,8 @@ struct NarrowBackward : autograd::Node {
     const char* name() const override { return squeeze ? "SelectBackward" : "NarrowBackward"; }
 };
 
-/// Elements start .. start+length-1 along dim, as a view.
+/// Elements start .. start+length-1 along dim, as a view (a negative start counts from the end).
+/// @throws value_error when the range does not fit in the dimension or length is negative.
 inline Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t length) {
     const std::int64_t d = wrap_dim(dim, x.dim(), "narrow");
     const std::int64_t size = x.shape()[static_cast<std::size_t>(d)];
@@ -163,7 +209,8 @@ inline Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std:
     return out;
 }
 
-/// Python-style slice [start:end:1] along dim (negative and out-of-range bounds are clamped).
+/// Python-style slice [start:end:1] along dim (negative and out-of-range bounds are clamped,
+/// so only the dim can be out of range).
 inline Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t end) {
     const std::int64_t d = wrap_dim(dim, x.dim(), "slice");
     const std::int64_t size = x.shape()[static_cast<std::size_t>(d)];
@@ -176,6 +223,7 @@ inline Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::
 }
 
 /// The slice at `index` along dim, with that dim removed (a view).
+/// @throws value_error when index is outside [-size, size).
 inline Tensor select(const Tensor& x, std::int64_t dim, std::int64_t index) {
     const std::int64_t d = wrap_dim(dim, x.dim(), "select");
     const std::int64_t size = x.shape()[static_cast<std::size_t>(d)];
@@ -215,6 +263,7 @@ struct PermuteBackward : autograd::Node {
 };
 
 /// Reorders dimensions (a view): out.shape[i] = x.shape[dims[i]].
+/// @throws shape_error when dims.size() != x.dim(); value_error when a dim appears twice.
 inline Tensor permute(const Tensor& x, const Shape& dims) {
     NANOTORCH_CHECK(static_cast<std::int64_t>(dims.size()) == x.dim(), shape_error, "permute: ", dims.size(),
                     " dims given for a tensor of shape ", shape_str(x.shape()));
@@ -241,7 +290,7 @@ inline Tensor permute(const Tensor& x, const Shape& dims) {
     return out;
 }
 
-/// Swaps two dimensions (a view).
+/// Swaps two dimensions (a view); only the dims can be out of range.
 inline Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1) {
     Shape dims(static_cast<std::size_t>(x.dim()));
     std::iota(dims.begin(), dims.end(), 0);
@@ -256,7 +305,7 @@ struct IdentityBackward : autograd::Node {
     const char* name() const override { return "CloneBackward"; }
 };
 
-/// A copy that owns its storage (differentiable).
+/// A copy that owns its storage (differentiable). Throws only for an undefined x.
 inline Tensor clone(const Tensor& x) {
     Tensor out = ops::detail::contiguous_copy(x);
     if (auto* tr = trace::active()) tr->emit("Identity", {trace::value(x)}, {out});
@@ -264,7 +313,7 @@ inline Tensor clone(const Tensor& x) {
     return out;
 }
 
-/// x itself when already contiguous, otherwise a contiguous copy.
+/// x itself when already contiguous, otherwise a contiguous copy. Throws only for an undefined x.
 inline Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
 
 // ---- cat ----
@@ -287,6 +336,8 @@ struct CatBackward : autograd::Node {
 };
 
 /// Concatenates tensors along dim; all other dimensions must match.
+/// @throws value_error when xs is empty or holds an undefined tensor; shape_error when ranks
+///   differ or another dimension does not match xs[0]'s.
 inline Tensor cat(const std::vector<Tensor>& xs, std::int64_t dim = 0) {
     NANOTORCH_CHECK(!xs.empty(), value_error, "cat: expected a non-empty list of tensors");
     const std::int64_t d = wrap_dim(dim, xs[0].dim(), "cat");
