@@ -26,6 +26,7 @@
 #include <nanotorch/nn/pool.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
+#include <nanotorch/onnx/export.hpp>  // export_onnx of an empty holder
 
 #include "support/gradcheck.hpp"
 #include "support/expect.hpp"
@@ -236,6 +237,12 @@ TEST_CASE("ModuleHolder: empty holders throw value_error on use; copies alias on
     CHECK(contains(value_error_message([&] { (void)empty_holder->weight; }), "empty module holder"));
     CHECK_THROWS_AS(empty_holder(nt::ones({1, 2})), nt::value_error);
     CHECK_THROWS_AS((void)*empty_holder, nt::value_error);
+    // export_onnx's holder overload used to dereference the null pointer; it throws before
+    // touching the file system (the path is never created).
+    CHECK(contains(value_error_message([&] {
+                       nt::onnx::export_onnx(empty_holder, nt::ones({1, 2}), "never_written.onnx");
+                   }),
+                   "empty module holder"));
 
     nt::Generator gen(3);
     nn::Linear a(2, 3, gen);

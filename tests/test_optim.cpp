@@ -87,7 +87,7 @@ TEST_CASE("SGD momentum 0.5: b = g on the first step, then b = 0.5 b + g") {
         CHECK(p.to_vector() == std::vector<float>{expected_p[s], -2.0f * expected_p[s]});
         CHECK(opt.momentum_buffer(0).to_vector() == std::vector<float>{expected_b[s], -2.0f * expected_b[s]});
     }
-    CHECK_THROWS(opt.momentum_buffer(1));  // only one parameter
+    CHECK_THROWS_AS(opt.momentum_buffer(1), nanotorch::value_error);  // only one parameter
 }
 
 TEST_CASE("SGD dampening 0.5: b = 0.5 b + (1 - 0.5) g after the first step (which is undamped)") {

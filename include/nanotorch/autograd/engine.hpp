@@ -54,6 +54,12 @@ inline void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
 }  // namespace detail
 
 /// Runs the backward pass from `root`. See Tensor::backward.
+/// @throws autograd_error when root is undefined or does not require grad, has more than one
+///   element and no `gradient` is given, reaches a node freed by an earlier backward() without
+///   retain_graph, or a node returns the wrong number or shape of gradients; shape_error when
+///   `gradient`'s shape differs from root's or a leaf's existing .grad has another shape. An
+///   exception thrown by a node's apply() propagates unchanged; gradients already accumulated
+///   into leaves by then stay there.
 inline void backward(const Tensor& root, const Tensor& gradient = Tensor(), bool retain_graph = false) {
     NANOTORCH_CHECK(root.defined(), autograd_error, "backward: called on an undefined tensor");
     NANOTORCH_CHECK(root.requires_grad(), autograd_error,

@@ -9,6 +9,8 @@
 // Saved tensors are always detach()ed copies of the handle, so a node never owns its own
 // output's grad_fn and the graph has no reference cycles. The graph is freed iteratively
 // (see ~Node), so a chain of 10^5+ ops neither overflows the stack when run nor when destroyed.
+// This is the interface for writing a custom op; nothing here throws except check_not_released
+// (and a subclass's apply(), whose errors backward() passes on unchanged).
 #pragma once
 
 #include <initializer_list>
@@ -50,6 +52,7 @@ public:
     }
 
     /// Gradients w.r.t. each input (one per edge, in edge order) given the output's gradient.
+    /// backward() throws autograd_error when the count or a shape differs from the edges'.
     virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
     /// Op name for messages and printing, e.g. "MulBackward".
     virtual const char* name() const = 0;
@@ -118,7 +121,9 @@ inline Tensor attach(Tensor output, std::shared_ptr<Node> node, const std::vecto
     return output;
 }
 
-/// Throws the error PyTorch gives for a second backward through a freed graph.
+/// Checks that n's saved tensors still exist (backward() calls it before running each node).
+/// @throws autograd_error (PyTorch's message for a second backward through a freed graph)
+///   when n was released.
 inline void check_not_released(const Node& n) {
     NANOTORCH_CHECK(!n.released(), autograd_error, "backward through ", n.name(),
                     " a second time: its saved tensors were freed after the first backward; pass "

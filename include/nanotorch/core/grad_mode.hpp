@@ -3,7 +3,7 @@
 // Ops record a backward node only when grad mode is on (the default) and an input requires
 // grad. NoGradGuard turns recording off for a scope on the calling thread only, so inference
 // on one thread never affects training on another. Lives in core because in-place tensor
-// methods consult it too.
+// methods consult it too. Nothing in this header throws.
 #pragma once
 
 namespace nanotorch {

@@ -5,6 +5,7 @@
 // (std::uniform_real_distribution is not portable across implementations).
 // There is no process-wide singleton shared by threads: default_generator() is per thread,
 // and code that needs randomness inside parallel work draws it serially first or split()s.
+// Nothing here throws except Generator::randint(0) (value_error).
 #pragma once
 
 #include <cmath>
@@ -46,7 +47,7 @@ public:
     /// Uniform double in [0, 1) with 53 random bits.
     double uniform_double() { return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
 
-    /// Uniform float in [lo, hi).
+    /// Uniform float in [lo, hi) (lo + (hi - lo)·u; lo > hi is not checked and gives (hi, lo]).
     float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
 
     /// Standard normal (Box–Muller in double precision; the second value of each pair is kept).
@@ -65,7 +66,8 @@ public:
         return static_cast<float>(r * std::cos(two_pi * u2));
     }
 
-    /// Uniform integer in [0, n), without modulo bias. n must be > 0.
+    /// Uniform integer in [0, n), without modulo bias.
+    /// @throws value_error when n is 0.
     std::uint64_t randint(std::uint64_t n) {
         NANOTORCH_CHECK(n > 0, value_error, "Generator::randint: n must be positive");
         const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -

@@ -18,7 +18,7 @@ namespace nanotorch {
 
 using Shape = std::vector<std::int64_t>;
 
-/// Formats a shape as PyTorch does: [2, 3, 4].
+/// Formats a shape as PyTorch does: [2, 3, 4]. Throws nothing of nanotorch's.
 inline std::string shape_str(const Shape& s) {
     std::string out = "[";
     for (std::size_t i = 0; i < s.size(); ++i) {
@@ -28,7 +28,8 @@ inline std::string shape_str(const Shape& s) {
     return out + "]";
 }
 
-/// Number of elements; throws value_error on a negative extent or an int64 overflow.
+/// Number of elements.
+/// @throws value_error on a negative extent or when the product overflows int64.
 inline std::int64_t shape_numel(const Shape& s) {
     std::int64_t n = 1;
     for (auto d : s) {
@@ -40,7 +41,8 @@ inline std::int64_t shape_numel(const Shape& s) {
     return n;
 }
 
-/// Row-major strides of a contiguous tensor of this shape.
+/// Row-major strides of a contiguous tensor of this shape (size-0 dims count as 1). Throws
+/// nothing of nanotorch's; call shape_numel first on an untrusted shape (products can overflow).
 inline Shape contiguous_strides(const Shape& s) {
     Shape st(s.size());
     std::int64_t acc = 1;
@@ -51,14 +53,16 @@ inline Shape contiguous_strides(const Shape& s) {
     return st;
 }
 
-/// Maps dim in [-ndim, ndim) to [0, ndim); `op` names the caller in the error.
+/// Maps dim in [-ndim, ndim) to [0, ndim).
+/// @throws value_error naming `op` when dim is outside [-ndim, ndim) (always, when ndim is 0).
 inline std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op) {
     NANOTORCH_CHECK(dim >= -ndim && dim < ndim, value_error, op, ": dim ", dim,
                     " out of range for a tensor with ", ndim, " dimensions");
     return dim < 0 ? dim + ndim : dim;
 }
 
-/// NumPy broadcasting of two shapes; throws shape_error naming `op` and both shapes.
+/// NumPy broadcasting of two shapes.
+/// @throws shape_error naming `op` and both shapes when they do not broadcast.
 inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     const std::size_t n = a.size() > b.size() ? a.size() : b.size();
     Shape out(n);

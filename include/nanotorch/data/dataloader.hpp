@@ -4,7 +4,7 @@
 // set, target the B labels. Each pass (each begin()) draws a fresh permutation from the
 // Generator given at construction (Fisher–Yates, serial), so a seed fixes every epoch's order.
 // The loader shares the data set's image storage; it keeps a reference to the generator,
-// which must outlive it.
+// which must outlive it. Only the constructor throws; iterating never does.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +41,8 @@ struct Batch {
 
 class DataLoader {
 public:
+    /// @throws value_error when batch_size <= 0; shape_error when dataset.images is undefined,
+    ///   0-D, or its first dimension differs from the number of labels.
     DataLoader(const Dataset& dataset, DataLoaderOptions options, Generator& gen = default_generator())
         : dataset_(dataset), options_(options), gen_(gen) {
         NANOTORCH_CHECK(options.batch_size() > 0, value_error, "DataLoader: batch_size must be positive, got ",

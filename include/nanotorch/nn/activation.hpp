@@ -1,5 +1,10 @@
 // nanotorch/nn/activation.hpp — parameter-free modules: ReLU, Sigmoid, Tanh, Softmax,
 // LogSoftmax and Flatten, so that Sequential can hold every step of a network.
+//
+// Construction never throws (a dim is checked against the input in forward). forward throws
+// nothing of its own for ReLU, Sigmoid and Tanh (only value_error for an undefined input);
+// Softmax, LogSoftmax and Flatten throw value_error when a dim is out of range for the input,
+// and Flatten also when start_dim comes after end_dim.
 #pragma once
 
 #include <string>

@@ -39,9 +39,13 @@ private:
 /// 2-D convolution. weight [out, in, kH, kW], bias [out].
 class Conv2dImpl : public Module {
 public:
+    /// Weight and bias drawn from `gen` (see reset_parameters). Stride, padding and dilation are
+    /// checked by forward, not here.
+    /// @throws value_error when a channel count or kernel side is not positive.
     Conv2dImpl(std::int64_t in_channels, std::int64_t out_channels, Pair2d kernel_size,
                Generator& gen = default_generator())
         : Conv2dImpl(Conv2dOptions(in_channels, out_channels, kernel_size), gen) {}
+    /// @throws as above.
     explicit Conv2dImpl(const Conv2dOptions& options, Generator& gen = default_generator()) : options_(options) {
         const auto& k = options.kernel_size();
         NANOTORCH_CHECK(options.in_channels() > 0 && options.out_channels() > 0 && k.h > 0 && k.w > 0, value_error,
@@ -53,7 +57,8 @@ public:
     }
 
     /// PyTorch's defaults: weight ~ kaiming_uniform(a = √5) = U(±1/√fan_in), bias ~ U(±1/√fan_in),
-    /// fan_in = in_channels·kH·kW.
+    /// fan_in = in_channels·kH·kW. Throws only if `weight` was replaced by a tensor kaiming_uniform_
+    /// refuses.
     void reset_parameters(Generator& gen = default_generator()) {
         init::kaiming_uniform_(weight, std::sqrt(5.0), gen);
         if (bias.defined()) {
@@ -63,6 +68,9 @@ public:
         }
     }
 
+    /// conv2d(x, weight, bias, stride, padding, dilation).
+    /// @throws shape_error / value_error as conv2d(): wrong rank or channel count, an input
+    ///   smaller than the dilated kernel, a stride or dilation < 1, a negative padding.
     Tensor forward(const Tensor& x) override {
         return conv2d(x, weight, bias, options_.stride(), options_.padding(), options_.dilation());
     }

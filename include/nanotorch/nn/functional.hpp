@@ -1,6 +1,7 @@
 // nanotorch/nn/functional.hpp — nn::functional (alias F): the stateless ops under the names
 // PyTorch users reach for, so `F::relu(F::max_pool2d(conv1(x), 2))` reads as in Python.
-// It only re-exports; every op lives (forward, backward, export mapping) in nanotorch/ops/.
+// It only re-exports; every op lives (forward, backward, export mapping) in nanotorch/ops/,
+// whose docs list what each one throws.
 #pragma once
 
 #include <nanotorch/ops/conv.hpp>

@@ -27,8 +27,12 @@ private:
 /// Applies x·Wᵀ + b to the last dimension. weight [out, in], bias [out].
 class LinearImpl : public Module {
 public:
+    /// Weight and bias drawn from `gen` (see reset_parameters).
+    /// @throws value_error when a feature count is not positive or the weight would have more
+    ///   than 2^40 elements.
     LinearImpl(std::int64_t in_features, std::int64_t out_features, Generator& gen = default_generator())
         : LinearImpl(LinearOptions(in_features, out_features), gen) {}
+    /// @throws as above.
     explicit LinearImpl(const LinearOptions& options, Generator& gen = default_generator()) : options_(options) {
         NANOTORCH_CHECK(options.in_features() > 0 && options.out_features() > 0, value_error,
                         "Linear: feature counts must be positive, got ", options.in_features(), " -> ",
@@ -39,6 +43,7 @@ public:
     }
 
     /// PyTorch's defaults: weight ~ kaiming_uniform(a = √5) = U(±1/√in), bias ~ U(±1/√in).
+    /// Throws only if `weight` was replaced by a tensor kaiming_uniform_ refuses.
     void reset_parameters(Generator& gen = default_generator()) {
         init::kaiming_uniform_(weight, std::sqrt(5.0), gen);
         if (bias.defined()) {
@@ -47,6 +52,8 @@ public:
         }
     }
 
+    /// linear(x, weight, bias): x [..., in] -> [..., out].
+    /// @throws shape_error when x is 0-D or its last dim is not in_features (see linear()).
     Tensor forward(const Tensor& x) override { return linear(x, weight, bias); }
     std::string type_name() const override { return "Linear"; }
     std::string extra_repr() const override {

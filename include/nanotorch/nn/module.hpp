@@ -6,6 +6,9 @@
 // dots (conv1.weight, features.0.bias), which is what state_dict files and ONNX initializers
 // use. forward(const Tensor&) is virtual so Sequential, the ONNX exporter and user code can
 // run any single-input module; a module with another signature simply doesn't override it.
+// Traversal, train()/eval(), zero_grad() and printing throw nothing of nanotorch's. While
+// onnx::export_onnx traces a module, the ops its forward runs may also throw unsupported_error
+// (an op the chosen opset cannot express; see onnx/export.hpp).
 #pragma once
 
 #include <memory>
@@ -30,11 +33,13 @@ public:
     Module& operator=(const Module&) = delete;
 
     /// The computation, for modules that take and return one tensor.
-    /// Throws unsupported_error for modules that do not define it.
+    /// @throws unsupported_error for modules that do not define it; an override throws what its
+    ///   ops throw (typically shape_error for an input of the wrong shape).
     virtual Tensor forward(const Tensor& input) {
         (void)input;
         throw unsupported_error(type_name() + " does not define forward(const Tensor&)");
     }
+    /// forward(input). @throws as forward.
     Tensor operator()(const Tensor& input) { return forward(input); }
 
     /// Short type name used when printing ("Conv2d", "Net").
@@ -46,6 +51,9 @@ public:
 
     /// Adds a parameter (its requires_grad is set to `requires_grad`) and returns a handle to it
     /// (handles alias: keep it as a member, as layers do with `weight`).
+    /// @throws value_error when the name is empty, contains a dot or is already registered (as a
+    ///   parameter, buffer or submodule), or t is undefined; autograd_error when requires_grad is
+    ///   false and t is not a leaf.
     Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true) {
         check_new_name(name);
         NANOTORCH_CHECK(t.defined(), value_error, "register_parameter: parameter '", name, "' is undefined");
@@ -54,12 +62,15 @@ public:
         return parameters_.back().second;
     }
     /// Adds state that is saved with the module but not trained (e.g. running statistics).
+    /// @throws value_error for a name register_parameter would refuse.
     Tensor register_buffer(const std::string& name, Tensor t) {
         check_new_name(name);
         buffers_.emplace_back(name, std::move(t));
         return buffers_.back().second;
     }
     /// Adds a submodule; returns it so that `conv1 = register_module("conv1", nn::Conv2d(1, 10, 5));` works.
+    /// @throws value_error for a name register_parameter would refuse, or a null module (or
+    ///   empty holder).
     template <class M>
     std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
         static_assert(std::is_base_of<Module, M>::value, "register_module needs an nn::Module");
@@ -163,11 +174,11 @@ template <class Impl>
 class ModuleHolder {
 public:
     using impl_type = Impl;
-    /// Default-constructs the module (nn::ReLU relu; nn::Dropout2d drop;).
+    /// Default-constructs the module (nn::ReLU relu; nn::Dropout2d drop;). @throws what Impl() throws.
     ModuleHolder() : impl_(std::make_shared<Impl>()) {}
     /// An empty holder, to be assigned later (typically from register_module).
     ModuleHolder(std::nullptr_t) {}
-    /// Constructs the module from Impl's constructor arguments.
+    /// Constructs the module from Impl's constructor arguments. @throws what that constructor throws.
     template <class First, class... Rest,
               class = std::enable_if_t<!std::is_base_of<ModuleHolder, std::decay_t<First>>::value &&
                                        !std::is_same<std::decay_t<First>, std::nullptr_t>::value &&
@@ -176,6 +187,8 @@ public:
         : impl_(std::make_shared<Impl>(std::forward<First>(first), std::forward<Rest>(rest)...)) {}
     ModuleHolder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+    /// operator->, operator* and get() reach the module.
+    /// @throws value_error on an empty holder (ptr() and is_empty() never throw).
     Impl* operator->() const { return get(); }
     Impl& operator*() const { return *get(); }
     Impl* get() const {
@@ -184,12 +197,14 @@ public:
     }
     const std::shared_ptr<Impl>& ptr() const { return impl_; }
     bool is_empty() const { return impl_ == nullptr; }
+    /// Runs forward(x). @throws value_error on an empty holder, else as Impl::forward.
     Tensor operator()(const Tensor& x) const { return get()->forward(x); }
 
 private:
     std::shared_ptr<Impl> impl_;
 };
 
+/// Prints the module tree. @throws value_error on an empty holder.
 template <class Impl>
 std::ostream& operator<<(std::ostream& os, const ModuleHolder<Impl>& m) {
     return os << *m;

@@ -1,4 +1,8 @@
 // nanotorch/nn/pool.hpp — MaxPool2d and AvgPool2d modules (stride defaults to the kernel size).
+//
+// Construction never throws; the options are checked by forward, which throws what max_pool2d /
+// avg_pool2d throw: shape_error for an input that is not 3-D or 4-D or is smaller than the
+// window, value_error for a kernel or stride < 1, a negative padding or padding > kernel / 2.
 #pragma once
 
 #include <optional>

@@ -48,7 +48,7 @@ struct ExportOptions {
 };
 
 /// The IR version that goes with an opset (the oldest IR that defines it, so that older
-/// runtimes accept the file).
+/// runtimes accept the file). Any opset is accepted here; trace_module checks the range.
 inline std::int64_t ir_version_for_opset(std::int64_t opset) {
     if (opset <= 9) return 4;
     if (opset == 10) return 5;
@@ -220,7 +220,8 @@ private:
 
 }  // namespace detail
 
-/// A readable listing of a graph, one node per line (what verbose export prints).
+/// A readable listing of a graph, one node per line (what verbose export prints). Throws nothing
+/// of nanotorch's.
 inline std::string format_graph(const ModelProto& m) {
     std::ostringstream os;
     auto dims = [](const ValueInfoProto& v) {
@@ -267,8 +268,12 @@ inline std::string format_graph(const ModelProto& m) {
 }
 
 /// Traces module.forward(dummy_input) into a ModelProto (see the file comment). The module is
-/// run in eval mode and its previous mode is restored. Throws unsupported_error naming the op
-/// when an op cannot be expressed in the chosen profile, value_error for an opset out of range.
+/// run in eval mode and its previous mode is restored, also when tracing throws.
+/// @throws value_error when options.opset is outside 9..17 or dummy_input (or the forward's
+///   result) is undefined; unsupported_error naming the op when an op cannot be expressed in the
+///   chosen profile (at opset 9 any operator outside ONNX.js's list, e.g. LogSoftmax; a softmax
+///   over a non-last dim below opset 13; linear on a non-2-D input; pooling on a 3-D input);
+///   and whatever module.forward(dummy_input) throws (e.g. shape_error for a wrong input shape).
 inline ModelProto trace_module(nn::Module& module, const Tensor& dummy_input, const ExportOptions& options = {}) {
     NANOTORCH_CHECK(options.opset >= 9 && options.opset <= 17, value_error, "export_onnx: opset ", options.opset,
                     " is not supported (9 for ONNX.js and onnxruntime, up to 17 for onnxruntime)");
@@ -300,17 +305,18 @@ inline ModelProto trace_module(nn::Module& module, const Tensor& dummy_input, co
 
 /// torch.onnx.export for nanotorch: traces `module` on `dummy_input` and writes the model to `path`.
 /// Example: onnx::export_onnx(model, zeros({1, 1, 28, 28}), "onnx_model.onnx");
-/// Throws what trace_module throws, and io_error when the file cannot be written.
+/// @throws what trace_module throws, and io_error naming `path` when the file cannot be written.
 inline void export_onnx(nn::Module& module, const Tensor& dummy_input, const std::string& path,
                         const ExportOptions& options = {}) {
     write_model(trace_module(module, dummy_input, options), path);
 }
 
 /// Overload for module holders (nn::Sequential, NANOTORCH_MODULE types).
+/// @throws value_error for an empty holder, else as above.
 template <class Holder, class = decltype(std::declval<Holder&>().ptr())>
 void export_onnx(const Holder& module, const Tensor& dummy_input, const std::string& path,
                  const ExportOptions& options = {}) {
-    export_onnx(*module.ptr(), dummy_input, path, options);
+    export_onnx(*module, dummy_input, path, options);  // operator* refuses an empty holder
 }
 
 }  // namespace nanotorch::onnx

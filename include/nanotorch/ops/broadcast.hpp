@@ -3,7 +3,9 @@
 // contiguous_copy (a fresh row-major copy), as_contiguous (no copy when already contiguous),
 // expand_copy (materialise a broadcast) and sum_to (the reverse: sum a broadcast gradient back
 // to an operand's shape). They never record graph nodes; ops call them inside forward and
-// backward code. Kept apart from ops so that every op header can use them.
+// backward code. Kept apart from ops so that every op header can use them. All of it lives in
+// ops::detail and is not public API; expand_copy and sum_to throw shape_error when `shape` is
+// not a broadcast of (resp. to) the tensor's shape, which callers rule out beforehand.
 #pragma once
 
 #include <cstdint>

@@ -6,7 +6,8 @@
 // ops never materialise a transpose themselves (sgemm packs a transposed B internally). Sums over a batch (the weight gradient of linear, or of a
 // 2-D matmul operand broadcast over a batch) run in a fixed order (sgemm's k loop, or sum_to's
 // row-major walk), so results do not depend on the thread count. Deliberately absent: dot/mv/
-// bmm aliases, outer products and any decomposition (inverse, solve, svd).
+// bmm aliases, outer products and any decomposition (inverse, solve, svd). Undefined operands
+// (other than linear's optional bias) throw value_error, see core/tensor.hpp.
 #pragma once
 
 #include <algorithm>
@@ -212,8 +213,8 @@ private:
 ///   [...,M,K]@[K,N] -> [...,M,N] and [...,M,K]@[K] -> [...,M] (b shared by the whole batch);
 ///   [...,M,K]@[...,K,N] -> [...,M,N] with batch dims broadcast NumPy-style (a 1-D or 2-D a is
 ///   shared by every batch element).
-/// Throws shape_error ("matmul: shapes [2, 3] and [4, 5] cannot be multiplied") on an inner
-/// dimension mismatch, batch dims that do not broadcast, or a 0-D operand.
+/// @throws shape_error ("matmul: shapes [2, 3] and [4, 5] cannot be multiplied") on an inner
+///   dimension mismatch, batch dims that do not broadcast, or a 0-D operand.
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
     using namespace ops::linalg_detail;
     NANOTORCH_CHECK(a.dim() >= 1 && b.dim() >= 1, shape_error, "matmul: shapes ", shape_str(a.shape()), " and ",
@@ -301,8 +302,9 @@ struct LinearBackward : autograd::Node {
 
 /// y = x·wᵀ + b for x [..., in], w [out, in], b [out] (or an undefined Tensor for no bias);
 /// y has shape [..., out]. Example: linear(x /*[64, 784]*/, w /*[10, 784]*/, b /*[10]*/) -> [64, 10].
-/// Throws shape_error naming both shapes when x is 0-D, w is not 2-D, x's last dim is not w's
-/// in_features, or b is not [out].
+/// @throws shape_error naming both shapes when x is 0-D, w is not 2-D, x's last dim is not w's
+///   in_features, or b is not [out]; unsupported_error while tracing for ONNX export when x is
+///   not 2-D (ONNX Gemm needs a 2-D input).
 inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
     using namespace ops::linalg_detail;
     NANOTORCH_CHECK(w.dim() == 2, shape_error, "linear: weight must be 2-D [out_features, in_features], got shape ",

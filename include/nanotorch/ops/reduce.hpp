@@ -7,6 +7,7 @@
 // in order in double. Backward broadcasts the gradient back over the reduced dimensions
 // (expand_copy); max routes it to the first maximal element. Deliberately absent: min, prod,
 // var/std, cumulative sums (build them from these or add them here when needed).
+// Undefined inputs throw value_error (see core/tensor.hpp); other errors are listed per function.
 #pragma once
 
 #include <algorithm>
@@ -180,21 +181,23 @@ inline Tensor reduce_sum(const Tensor& x, const Shape& dims, bool keepdim, bool 
 }
 }  // namespace ops::reduce_detail
 
-/// Sum of all elements, as a 0-D tensor (0 for an empty tensor).
+/// Sum of all elements, as a 0-D tensor (0 for an empty tensor). Throws only for an undefined x.
 inline Tensor sum(const Tensor& x) { return ops::reduce_detail::reduce_sum(x, {}, false, true, false, "sum"); }
 
 /// Sum over `dims` (negative dims count from the end). keepdim keeps each reduced dim as size 1.
 /// An empty `dims` reduces nothing (NumPy's axis=(); PyTorch's dim=[] would reduce everything —
-/// call sum(x) for that). Throws value_error for a dim out of range or listed twice.
+/// call sum(x) for that). A 0-D x accepts dim 0 or -1 and reduces nothing.
 /// Example: sum(tensor({1, 2, 3, 4, 5, 6}, {2, 3}), {0}) == [5, 7, 9].
+/// @throws value_error for a dim out of range or listed twice.
 inline Tensor sum(const Tensor& x, const Shape& dims, bool keepdim = false) {
     return ops::reduce_detail::reduce_sum(x, dims, keepdim, false, false, "sum");
 }
 
-/// Mean of all elements, as a 0-D tensor (NaN for an empty tensor).
+/// Mean of all elements, as a 0-D tensor (NaN for an empty tensor). Throws only for an undefined x.
 inline Tensor mean(const Tensor& x) { return ops::reduce_detail::reduce_sum(x, {}, false, true, true, "mean"); }
 
-/// Mean over `dims`; same dims rules and errors as sum(x, dims, keepdim).
+/// Mean over `dims`; same dims rules as sum(x, dims, keepdim).
+/// @throws value_error for a dim out of range or listed twice.
 inline Tensor mean(const Tensor& x, const Shape& dims, bool keepdim = false) {
     return ops::reduce_detail::reduce_sum(x, dims, keepdim, false, true, "mean");
 }
@@ -236,8 +239,8 @@ struct MaxBackward : autograd::Node {
 
 /// Max along `dim` with the position of each maximum. On ties the first (lowest index) maximal
 /// element wins, and a NaN counts as larger than everything (as in PyTorch). Differentiable in
-/// values. Throws value_error for a dim out of range, shape_error when that dim has size 0.
-/// Example: max_with_indices(tensor({1, 5, 5, 2}, {2, 2}), 1) -> values [5, 5], indices {1, 0}.
+/// values. Example: max_with_indices(tensor({1, 5, 5, 2}, {2, 2}), 1) -> values [5, 5], indices {1, 0}.
+/// @throws shape_error when x is 0-D or dim has size 0; value_error when dim is out of range.
 inline MaxResult max_with_indices(const Tensor& x, std::int64_t dim, bool keepdim = false) {
     NANOTORCH_CHECK(x.dim() > 0, shape_error, "max: expects a tensor with at least 1 dimension, got shape ",
                     shape_str(x.shape()));
@@ -272,13 +275,15 @@ inline MaxResult max_with_indices(const Tensor& x, std::int64_t dim, bool keepdi
     return res;
 }
 
-/// Max along `dim` (the values only); see max_with_indices for ties, NaN and errors.
+/// Max along `dim` (the values only); see max_with_indices for ties and NaN.
+/// @throws as max_with_indices.
 inline Tensor max(const Tensor& x, std::int64_t dim, bool keepdim = false) {
     return max_with_indices(x, dim, keepdim).values;
 }
 
 /// Index of the (first) maximum along `dim`, one per element of the reduced shape in row-major
 /// order: for logits [N, C], argmax(logits, 1) is the N predicted classes. Never differentiable.
+/// @throws as max_with_indices.
 inline std::vector<std::int64_t> argmax(const Tensor& x, std::int64_t dim) {
     NoGradGuard no_grad;  // the values are discarded; recording a node would be wasted work
     return max_with_indices(x, dim, false).indices;

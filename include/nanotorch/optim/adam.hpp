@@ -43,6 +43,8 @@ private:
 
 class Adam : public Optimizer {
 public:
+    /// @throws value_error as Optimizer's constructor, or for lr < 0, eps < 0, a beta outside
+    ///   [0, 1) or weight_decay < 0 (NaN counts as invalid).
     Adam(std::vector<Tensor> params, AdamOptions options = {}) : Optimizer(std::move(params)), options_(options) {
         NANOTORCH_CHECK(options_.lr() >= 0.0, value_error, "Adam: invalid learning rate ", options_.lr());
         NANOTORCH_CHECK(options_.eps() >= 0.0, value_error, "Adam: invalid eps ", options_.eps());
@@ -57,6 +59,7 @@ public:
         steps_.assign(params_.size(), 0);
     }
 
+    /// One Adam update of every parameter with a gradient. @throws as Optimizer::step.
     void step() override {
         NoGradGuard no_grad;
         const double b1 = options_.beta1(), b2 = options_.beta2();

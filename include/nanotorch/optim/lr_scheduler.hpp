@@ -14,12 +14,13 @@ namespace nanotorch::optim {
 
 class StepLR {
 public:
+    /// Starts from optimizer.lr(). @throws value_error when step_size <= 0 or gamma <= 0 (or NaN).
     StepLR(Optimizer& optimizer, int step_size, double gamma = 0.1)
         : optimizer_(optimizer), base_lr_(optimizer.lr()), step_size_(step_size), gamma_(gamma) {
         NANOTORCH_CHECK(step_size > 0, value_error, "StepLR: step_size must be positive, got ", step_size);
         NANOTORCH_CHECK(gamma > 0.0, value_error, "StepLR: gamma must be positive, got ", gamma);
     }
-    /// Call once at the end of each epoch.
+    /// Call once at the end of each epoch. Throws nothing of nanotorch's.
     void step() {
         ++epoch_;
         optimizer_.set_lr(base_lr_ * std::pow(gamma_, epoch_ / step_size_));

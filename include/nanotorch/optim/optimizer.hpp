@@ -17,6 +17,8 @@ namespace nanotorch::optim {
 
 class Optimizer {
 public:
+    /// @throws value_error when a parameter is undefined, not a leaf that requires grad, or not
+    ///   contiguous (the message gives its index).
     explicit Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
         for (std::size_t i = 0; i < params_.size(); ++i) {
             NANOTORCH_CHECK(params_[i].defined(), value_error, "optimizer: parameter ", i, " is undefined");
@@ -36,9 +38,11 @@ public:
         for (auto& p : params_) p.zero_grad();
     }
     /// Applies one update from the current gradients.
+    /// @throws shape_error (in every built-in optimizer) when a parameter's .grad has another
+    ///   shape than the parameter (possible only through Tensor::set_grad).
     virtual void step() = 0;
 
-    /// Learning rate, read and written by schedulers.
+    /// Learning rate, read and written by schedulers. set_lr does not validate its argument.
     virtual double lr() const = 0;
     virtual void set_lr(double lr) = 0;
 

@@ -99,7 +99,12 @@ public:
     void set_lr(double lr) override { options_.lr(lr); }
     const SGDOptions& options() const { return options_; }
     /// Momentum buffer of parameter i (undefined before its first step with momentum).
-    const Tensor& momentum_buffer(std::size_t i) const { return momentum_buffers_.at(i); }
+    /// @throws value_error if i is not the index of a parameter.
+    const Tensor& momentum_buffer(std::size_t i) const {
+        NANOTORCH_CHECK(i < momentum_buffers_.size(), value_error, "SGD::momentum_buffer: index ", i,
+                        " out of range for ", momentum_buffers_.size(), " parameters");
+        return momentum_buffers_[i];
+    }
 
 private:
     SGDOptions options_;
