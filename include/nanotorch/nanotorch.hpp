@@ -22,7 +22,9 @@
 #include <nanotorch/data/mnist.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
+#include <nanotorch/kernels/adaptive_pool.hpp>
 #include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/kernels/conv_paths.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/pool.hpp>

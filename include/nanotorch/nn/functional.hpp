@@ -12,6 +12,7 @@
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {
+using nanotorch::adaptive_avg_pool2d;
 using nanotorch::avg_pool2d;
 using nanotorch::conv2d;
 using nanotorch::cross_entropy;
