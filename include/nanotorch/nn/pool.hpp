@@ -7,6 +7,7 @@
 // kernel / 2, or an adaptive output size < 1.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 
@@ -82,15 +83,25 @@ private:
 };
 NANOTORCH_MODULE(AvgPool2d);
 
-/// AdaptiveAvgPool2d's options are its output size: AdaptiveAvgPool2dOptions({5, 7}).
-using AdaptiveAvgPool2dOptions = Pair2d;
+/// AdaptiveAvgPool2d's options: its output size, AdaptiveAvgPool2dOptions({5, 7}) or (7).
+class AdaptiveAvgPool2dOptions {
+public:
+    AdaptiveAvgPool2dOptions(std::int64_t both) : output_size_(both) {}
+    AdaptiveAvgPool2dOptions(const std::array<std::int64_t, 2>& hw) : output_size_(hw) {}
+    const Pair2d& output_size() const { return output_size_; }
+
+private:
+    Pair2d output_size_;
+};
 
 /// Average pooling to a fixed output size: AdaptiveAvgPool2d(1) is global average pooling,
 /// AdaptiveAvgPool2d({5, 7}) any other size (see adaptive_avg_pool2d for the windows and export).
 class AdaptiveAvgPool2dImpl : public Module {
 public:
-    AdaptiveAvgPool2dImpl(Pair2d output_size) : output_size_(output_size) {}  // implicit: AdaptiveAvgPool2d(1)
-    AdaptiveAvgPool2dImpl(std::int64_t output_size) : output_size_(output_size) {}
+    AdaptiveAvgPool2dImpl(std::int64_t output_size) : output_size_(output_size) {}  // AdaptiveAvgPool2d(1)
+    AdaptiveAvgPool2dImpl(std::int64_t out_h, std::int64_t out_w) : output_size_(out_h, out_w) {}
+    AdaptiveAvgPool2dImpl(Pair2d output_size) : output_size_(output_size) {}
+    AdaptiveAvgPool2dImpl(const AdaptiveAvgPool2dOptions& options) : output_size_(options.output_size()) {}
     Tensor forward(const Tensor& x) override { return adaptive_avg_pool2d(x, output_size_); }
     std::string type_name() const override { return "AdaptiveAvgPool2d"; }
     std::string extra_repr() const override {
