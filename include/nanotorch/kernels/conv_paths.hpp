@@ -14,7 +14,8 @@
 // gradient laid out at pitch wq with zeros in the dropped columns and around it, each phase
 // sub-plane of the padded input's gradient a sum of the taps of that phase (fma_taps again),
 // then un-split. The weight gradient is one dot product per tap (dot_taps) between that gradient
-// and the tap's run.
+// and the tap's run (its dropped columns are zeros, so they add 0·x: only a non-finite input
+// element that no window reads could still reach grad_weight, as 0·inf = NaN).
 //
 // 1×1, stride 1, no padding (any groups): out[n] = W @ in[n] ([O, C] @ [C, H·W] per group) on the
 // NCHW planes themselves, grad_in[n] = Wᵀ @ G[n], dW = Σ_n G[n] @ in[n]ᵀ: no im2col copy, no
@@ -69,6 +70,7 @@ struct DwPlan {
     std::int64_t sh = 1, sw = 1;         // phases = strides
     std::int64_t hq = 0, wq = 0, sub = 0;  // sub-plane extent and size
     std::int64_t flat = 0;               // (oH − 1)·wq + oW: flat outputs computed per plane
+    std::int64_t flat_pad = 0, sub_pad = 0;  // flat and sub rounded up to whole SIMD vectors
     std::int64_t shift_max = 0;          // largest tap offset within a sub-plane
     std::vector<std::int64_t> base;      // per tap: start of its run in the split buffer
     std::vector<std::int64_t> phase;     // per tap: its sub-plane qh·sW + qw
@@ -86,6 +88,10 @@ inline DwPlan dw_plan(std::int64_t channels, std::int64_t out_channels, const Wi
     p.wq = (w.in_w + 2 * w.pad_w + p.sw - 1) / p.sw;
     p.sub = p.hq * p.wq;
     p.flat = w.out_h > 0 && w.out_w > 0 ? (w.out_h - 1) * p.wq + w.out_w : 0;
+    // The fma_taps runs are rounded up to whole vectors (no scalar tail on small planes); the
+    // extra outputs are dropped and the extra reads land in zeroed slack after the buffers.
+    p.flat_pad = (p.flat + simd_width - 1) / simd_width * simd_width;
+    p.sub_pad = (p.sub + simd_width - 1) / simd_width * simd_width;
     for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
         for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
             const std::int64_t dh = ki * w.dilation_h, dw = kj * w.dilation_w;
@@ -124,11 +130,12 @@ inline void dw_split(float* buf, const float* x, const Window2d& w, const DwPlan
         }
 }
 
-// gi[ih, iw] = buf at padded (ih + pH, iw + pW): the inverse of dw_split on the input's extent.
-inline void dw_unsplit(float* gi, const float* buf, const Window2d& w, const DwPlan& p) {
+// gi[ih, iw] = buf at padded (ih + pH, iw + pW): the inverse of dw_split on the input's extent,
+// for a buffer whose sub-planes start every `pitch` floats.
+inline void dw_unsplit(float* gi, const float* buf, std::int64_t pitch, const Window2d& w, const DwPlan& p) {
     for (std::int64_t ih = 0; ih < w.in_h; ++ih) {
         const std::int64_t rp = ih + w.pad_h;
-        const float* rows = buf + (rp % p.sh) * p.sw * p.sub + (rp / p.sh) * p.wq;
+        const float* rows = buf + (rp % p.sh) * p.sw * pitch + (rp / p.sh) * p.wq;
         float* dst = gi + ih * w.in_w;
         if (p.sw == 1) {
             copy_row(dst, rows + w.pad_w, w.in_w);
@@ -136,13 +143,13 @@ inline void dw_unsplit(float* gi, const float* buf, const Window2d& w, const DwP
         }
         for (std::int64_t iw0 = 0; iw0 < std::min(p.sw, w.in_w); ++iw0) {
             const std::int64_t cp = iw0 + w.pad_w;
-            const float* src = rows + (cp % p.sw) * p.sub + cp / p.sw;
+            const float* src = rows + (cp % p.sw) * pitch + cp / p.sw;
             for (std::int64_t iw = iw0, j = 0; iw < w.in_w; iw += p.sw, ++j) dst[iw] = src[j];
         }
     }
 }
 
-// ext[0, shift_max + sub) = one output-gradient plane at pitch wq starting at ext + shift_max,
+// ext[0, shift_max + sub_pad) = one output-gradient plane at pitch wq starting at ext + shift_max,
 // zeros before it, in the dropped columns oW..wq−1 and after it: every tap of the input-gradient
 // gather then reads in bounds, and reads a zero wherever no output touches that input.
 inline void dw_pad_grad(float* ext, const float* go, const Window2d& w, const DwPlan& p) {
@@ -152,7 +159,15 @@ inline void dw_pad_grad(float* ext, const float* go, const Window2d& w, const Dw
         copy_row(dst, go + oh * w.out_w, w.out_w);
         std::fill(dst + w.out_w, dst + p.wq, 0.0f);
     }
-    std::fill(dst, ext + p.shift_max + p.sub, 0.0f);
+    std::fill(dst, ext + p.shift_max + p.sub_pad, 0.0f);
+}
+
+// dw_split's buffer plus zeroed slack, so fma_taps may run flat_pad outputs.
+inline float* dw_input_buffer(const DwPlan& p) {
+    const std::int64_t n = p.sh * p.sw * p.sub, slack = p.flat_pad - p.flat;
+    float* buf = scratch(Scratch::dw_input, n + slack);
+    std::fill(buf + n, buf + n + slack, 0.0f);
+    return buf;
 }
 
 }  // namespace detail
@@ -167,10 +182,10 @@ inline void depthwise_conv2d_forward(float* out, const float* in, const float* w
     const std::int64_t len = w.out_plane();
     if (batch <= 0 || channels <= 0 || len <= 0) return;
     const detail::DwPlan p = detail::dw_plan(channels, out_channels, w);
-    const bool direct = p.wq == w.out_w;  // the flat run is the output plane itself
+    const bool direct = p.wq == w.out_w && p.flat == p.flat_pad;  // the flat run is the output plane
     parallel_for(0, batch * channels, detail::plane_grain(w), [&](std::int64_t b0, std::int64_t b1) {
-        float* buf = detail::scratch(detail::Scratch::dw_input, p.sh * p.sw * p.sub);
-        float* flat = direct ? nullptr : detail::scratch(detail::Scratch::dw_work, p.flat);
+        float* buf = detail::dw_input_buffer(p);  // its slack stays zero: dw_split writes before it
+        float* flat = direct ? nullptr : detail::scratch(detail::Scratch::dw_work, p.flat_pad);
         std::vector<const float*> src(static_cast<std::size_t>(p.kk));
         for (std::int64_t pc = b0; pc < b1; ++pc) {
             const std::int64_t n = pc / channels, c = pc % channels;
@@ -178,7 +193,7 @@ inline void depthwise_conv2d_forward(float* out, const float* in, const float* w
             for (std::int64_t t = 0; t < p.kk; ++t) src[static_cast<std::size_t>(t)] = buf + p.base[static_cast<std::size_t>(t)];
             for (std::int64_t o = c * p.mult; o < (c + 1) * p.mult; ++o) {
                 float* dst = out + (n * out_channels + o) * len;
-                fma_taps(direct ? dst : flat, src.data(), weight + o * p.kk, p.kk, bias ? bias[o] : 0.0f, p.flat);
+                fma_taps(direct ? dst : flat, src.data(), weight + o * p.kk, p.kk, bias ? bias[o] : 0.0f, p.flat_pad);
                 if (!direct)
                     for (std::int64_t oh = 0; oh < w.out_h; ++oh)
                         detail::copy_row(dst + oh * w.out_w, flat + oh * p.wq, w.out_w);
@@ -202,11 +217,11 @@ inline void depthwise_conv2d_backward(float* grad_in, float* grad_weight, float*
     if (grad_in && len <= 0) std::fill(grad_in, grad_in + batch * channels * w.in_plane(), 0.0f);
     if (batch <= 0 || channels <= 0 || len <= 0) return;
     const detail::DwPlan p = detail::dw_plan(channels, out_channels, w);
-    const std::int64_t ext = p.shift_max + p.sub;  // one zero-padded gradient plane (dw_pad_grad)
+    const std::int64_t ext = p.shift_max + p.sub_pad;  // one zero-padded gradient plane (dw_pad_grad)
     parallel_for(0, channels, 1, [&](std::int64_t c0, std::int64_t c1) {
-        float* buf = grad_weight ? detail::scratch(detail::Scratch::dw_input, p.sh * p.sw * p.sub) : nullptr;
+        float* buf = grad_weight ? detail::dw_input_buffer(p) : nullptr;
         float* gext = detail::scratch(detail::Scratch::dw_grad, p.mult * ext);
-        float* gbuf = grad_in ? detail::scratch(detail::Scratch::dw_work, p.sh * p.sw * p.sub) : nullptr;
+        float* gbuf = grad_in ? detail::scratch(detail::Scratch::dw_work, p.sh * p.sw * p.sub_pad) : nullptr;
         std::vector<const float*> src(static_cast<std::size_t>(p.mult * p.kk));
         std::vector<float> wts(static_cast<std::size_t>(p.mult * p.kk)), part(static_cast<std::size_t>(p.kk));
         for (std::int64_t c = c0; c < c1; ++c)
@@ -238,9 +253,9 @@ inline void depthwise_conv2d_backward(float* grad_in, float* grad_weight, float*
                                 gext + m * ext + p.shift_max - p.shift[static_cast<std::size_t>(t)];
                             wts[static_cast<std::size_t>(count++)] = weight[(c * p.mult + m) * p.kk + t];
                         }
-                    fma_taps(gbuf + ph * p.sub, src.data(), wts.data(), count, 0.0f, p.sub);
+                    fma_taps(gbuf + ph * p.sub_pad, src.data(), wts.data(), count, 0.0f, p.sub_pad);
                 }
-                detail::dw_unsplit(grad_in + pc * w.in_plane(), gbuf, w, p);
+                detail::dw_unsplit(grad_in + pc * w.in_plane(), gbuf, p.sub_pad, w, p);
             }
     });
 }

@@ -168,32 +168,34 @@ inline void fma_taps(float* out, const float* const* src, const float* w, std::i
         out[i] = acc;
     }
 }
-// out[t] = Σ_{i < n} a[i]·src[t][i] for t < taps (the depthwise weight gradient): blocks of
-// eight taps share each load of a; per tap, lane partial sums over i ≡ lane (mod simd_width)
-// ascending, then xsimd::hadd, then the tail ascending (a fixed order for a given n).
-inline void dot_taps(float* out, const float* a, const float* const* src, std::int64_t taps, std::int64_t n) {
-    constexpr std::size_t B = 8;
+namespace detail {
+// dot_taps for B taps at once: each load of a feeds B accumulators.
+template <std::size_t B>
+inline void dot_taps_block(float* out, const float* a, const float* const* src, std::int64_t n) {
     constexpr std::int64_t W = simd_width;
-    for (std::int64_t t0 = 0; t0 < taps; t0 += static_cast<std::int64_t>(B)) {
-        const std::int64_t nb = std::min<std::int64_t>(static_cast<std::int64_t>(B), taps - t0);
-        const float* s[B];  // a short block repeats its last tap; those sums are dropped
-        detail::unroll<B>([&](auto b) { s[b] = src[t0 + std::min<std::int64_t>(static_cast<std::int64_t>(b), nb - 1)]; });
-        fbatch acc[B];
-        detail::unroll<B>([&](auto b) { acc[b] = fbatch(0.0f); });
-        std::int64_t i = 0;
-        for (; i + W <= n; i += W) {
-            const fbatch av = fbatch::load_unaligned(a + i);
-            detail::unroll<B>([&](auto b) { acc[b] = xsimd::fma(av, fbatch::load_unaligned(s[b] + i), acc[b]); });
-        }
-        for (std::int64_t b = 0; b < nb; ++b) {
-            float r = 0.0f;
-            detail::unroll<B>([&](auto c) {
-                if (static_cast<std::int64_t>(c) == b) r = xsimd::hadd(acc[c]);
-            });
-            for (std::int64_t k = i; k < n; ++k) r += a[k] * s[b][k];
-            out[t0 + b] = r;
-        }
+    fbatch acc[B];
+    unroll<B>([&](auto b) { acc[b] = fbatch(0.0f); });
+    std::int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        const fbatch av = fbatch::load_unaligned(a + i);
+        unroll<B>([&](auto b) { acc[b] = xsimd::fma(av, fbatch::load_unaligned(src[b] + i), acc[b]); });
     }
+    unroll<B>([&](auto b) {
+        float r = xsimd::hadd(acc[b]);
+        for (std::int64_t k = i; k < n; ++k) r += a[k] * src[b][k];
+        out[b] = r;
+    });
+}
+}  // namespace detail
+// out[t] = Σ_{i < n} a[i]·src[t][i] for t < taps (the depthwise weight gradient): blocks of
+// eight (then four, then one) taps share each load of a; per tap, lane partial sums over
+// i ≡ lane (mod simd_width) ascending, then xsimd::hadd, then the tail ascending (a fixed order
+// for a given n).
+inline void dot_taps(float* out, const float* a, const float* const* src, std::int64_t taps, std::int64_t n) {
+    std::int64_t t = 0;
+    for (; t + 8 <= taps; t += 8) detail::dot_taps_block<8>(out + t, a, src + t, n);
+    for (; t + 4 <= taps; t += 4) detail::dot_taps_block<4>(out + t, a, src + t, n);
+    for (; t < taps; ++t) detail::dot_taps_block<1>(out + t, a, src + t, n);
 }
 #else
 inline constexpr std::int64_t simd_width = 1;
