@@ -550,6 +550,9 @@ TEST_CASE("clip_grad_norm_: skipped parameters, strided gradients, non-finite no
     CHECK(value_error_message([&] { clip_grad_norm_({a, c}, 1.0, 2.0, true); }).find("non-finite") !=
           std::string::npos);
     CHECK(a.grad().to_vector() == std::vector<float>{3.0f, 0.0f});
+    CHECK(std::isnan(clip_grad_norm_({c, a}, 1.0, std::numeric_limits<double>::infinity())));  // NaN first
+    CHECK(std::isnan(a.grad().at({0})));
+    a.set_grad(nt::tensor({3.0f, 0.0f}));
     CHECK(std::isnan(clip_grad_norm_({a, c}, 1.0)));
     CHECK(std::isnan(a.grad().at({0})));
 

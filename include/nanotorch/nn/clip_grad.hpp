@@ -73,7 +73,9 @@ inline double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_
     if (params.empty()) return 0.0;
     NoGradGuard no_grad;
     const bool inf_norm = std::isinf(norm_type);
-    // |a|^p and s^(1/p) with the common orders exact-er and faster than std::pow.
+    // max that keeps a NaN once seen (torch.max propagates NaN).
+    auto nan_max = [](double s, double a) { return (s != s || a <= s) ? s : a; };
+    // |a|^p and s^(1/p), the common orders without std::pow.
     auto power = [norm_type](double a) {
         return norm_type == 1.0 ? a : norm_type == 2.0 ? a * a : std::pow(a, norm_type);
     };
@@ -83,26 +85,26 @@ inline double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_
     // Each parameter's norm is rounded to float32 (torch.norm returns a float tensor per
     // parameter), then the norms are combined, as PyTorch does.
     double acc = 0.0;
-    std::vector<float> v;
+    std::vector<float> copy;
     for (const Tensor& p : params) {
         const Tensor g = p.grad();
-        v.resize(static_cast<std::size_t>(g.numel()));
-        g.copy_strided_to(v.data());
+        const std::int64_t n = g.numel();
+        const float* d = g.data_ptr();
+        if (!g.is_contiguous()) {
+            copy.resize(static_cast<std::size_t>(n));
+            g.copy_strided_to(copy.data());
+            d = copy.data();
+        }
         double s = 0.0;
-        for (const float x : v) {
-            const double a = std::fabs(static_cast<double>(x));
-            if (inf_norm) {
-                if (!(s >= a)) s = a;  // max; a NaN propagates, as in torch.max
-            } else {
-                s += power(a);
-            }
+        if (inf_norm) {
+            for (std::int64_t k = 0; k < n; ++k) s = nan_max(s, std::fabs(static_cast<double>(d[k])));
+        } else if (norm_type == 2.0) {  // the usual case gets its own loop
+            for (std::int64_t k = 0; k < n; ++k) s += static_cast<double>(d[k]) * d[k];
+        } else {
+            for (std::int64_t k = 0; k < n; ++k) s += power(std::fabs(static_cast<double>(d[k])));
         }
         const double norm_i = static_cast<float>(inf_norm ? s : root(s));
-        if (inf_norm) {
-            if (!(acc >= norm_i)) acc = norm_i;
-        } else {
-            acc += power(norm_i);
-        }
+        acc = inf_norm ? nan_max(acc, norm_i) : acc + power(norm_i);
     }
     const double total_d = inf_norm ? acc : root(acc);
     const float total = static_cast<float>(total_d);
