@@ -22,6 +22,7 @@
 #include <nanotorch/data/mnist.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
+#include <nanotorch/kernels/activation.hpp>
 #include <nanotorch/kernels/conv.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
@@ -48,6 +49,7 @@
 #include <nanotorch/onnx/runtime.hpp>
 #include <nanotorch/onnx/schema.hpp>
 #include <nanotorch/onnx/wire.hpp>
+#include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/dropout.hpp>

@@ -4,6 +4,7 @@
 // whose docs list what each one throws.
 #pragma once
 
+#include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/dropout.hpp>
 #include <nanotorch/ops/elementwise.hpp>
@@ -17,14 +18,21 @@ using nanotorch::conv2d;
 using nanotorch::cross_entropy;
 using nanotorch::dropout;
 using nanotorch::dropout2d;
+using nanotorch::elu;
 using nanotorch::flatten;
+using nanotorch::gelu;
+using nanotorch::hardsigmoid;
+using nanotorch::hardswish;
+using nanotorch::leaky_relu;
 using nanotorch::linear;
 using nanotorch::log_softmax;
 using nanotorch::max_pool2d;
 using nanotorch::nll_loss;
 using nanotorch::relu;
 using nanotorch::sigmoid;
+using nanotorch::silu;
 using nanotorch::softmax;
+using nanotorch::softplus;
 using nanotorch::tanh;
 using nanotorch::Reduction;
 }  // namespace nanotorch::nn::functional
