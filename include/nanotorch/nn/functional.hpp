@@ -10,10 +10,12 @@
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/loss_pointwise.hpp>
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {
 using nanotorch::avg_pool2d;
+using nanotorch::binary_cross_entropy_with_logits;
 using nanotorch::conv2d;
 using nanotorch::cross_entropy;
 using nanotorch::dropout;
@@ -27,6 +29,7 @@ using nanotorch::leaky_relu;
 using nanotorch::linear;
 using nanotorch::log_softmax;
 using nanotorch::max_pool2d;
+using nanotorch::mse_loss;
 using nanotorch::nll_loss;
 using nanotorch::relu;
 using nanotorch::sigmoid;
