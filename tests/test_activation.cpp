@@ -410,6 +410,62 @@ TEST_CASE("import: Elu, HardSigmoid, Softplus and LeakyRelu follow the ONNX spec
     }
 }
 
+namespace {
+
+// Writes every activation's export at opsets 9, 13, 14 and 17 into `dir` as <name>_opset<k>.onnx
+// (the opset-9 refusals tested above are skipped), the input [4, 33] as input.f32 and each
+// module's forward as <name>.f32 (raw little-endian float32, as tests/js/check_activations.mjs reads).
+int write_exports(const std::filesystem::path& dir) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    auto write_f32 = [&](const std::string& file, const Tensor& t) {
+        const std::vector<float> v = t.to_vector();
+        std::ofstream(dir / file, std::ios::binary)
+            .write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+    };
+    Generator gen(4);
+    const Tensor x = uniform({4, 33}, -7.0f, 7.0f, gen);
+    write_f32("input.f32", x);
+    const std::vector<std::pair<std::string, Fn>> all = {
+        {"leaky_relu", [](const Tensor& t) { return F::leaky_relu(t, 0.2f); }},
+        {"elu", [](const Tensor& t) { return F::elu(t, 0.5f); }},
+        {"silu", [](const Tensor& t) { return F::silu(t); }},
+        {"hardsigmoid", [](const Tensor& t) { return F::hardsigmoid(t); }},
+        {"hardswish", [](const Tensor& t) { return F::hardswish(t); }},
+        {"gelu_tanh", [](const Tensor& t) { return F::gelu(t, "tanh"); }},
+        {"gelu", [](const Tensor& t) { return F::gelu(t); }},
+        {"softplus", [](const Tensor& t) { return F::softplus(t); }},
+        {"softplus_beta2", [](const Tensor& t) { return F::softplus(t, 2.0f); }},
+        {"erf", [](const Tensor& t) { return nanotorch::erf(t); }},
+    };
+    int written = 0;
+    for (const auto& [name, f] : all) {
+        write_f32(name + ".f32", f(x));
+        for (std::int64_t opset : {9, 13, 14, 17}) {
+            Apply m(f);
+            try {
+                onnx::export_onnx(m, x, (dir / (name + "_opset" + std::to_string(opset) + ".onnx")).string(),
+                                  at_opset(opset));
+                ++written;
+            } catch (const unsupported_error&) {  // the refusals tested above (gelu, softplus, erf at opset 9)
+                CHECK(opset == 9);
+            }
+        }
+    }
+    return written;
+}
+
+// Runs `cmd` with its output captured; returns {exit status, output}.
+std::pair<int, std::string> run_tool(const std::string& cmd, const std::filesystem::path& log_path) {
+    const int rc = std::system((cmd + " > " + log_path.string() + " 2>&1").c_str());
+    std::ifstream log(log_path);
+    std::stringstream text;
+    text << log.rdbuf();
+    return {rc, text.str()};
+}
+
+}  // namespace
+
 TEST_CASE("onnx.checker accepts every exported graph (python3-onnx)") {
     const char* src = std::getenv("NANOTORCH_SOURCE_DIR");
     if (!src || std::system("/usr/bin/python3 -c 'import onnx' >/dev/null 2>&1") != 0) {
@@ -417,40 +473,37 @@ TEST_CASE("onnx.checker accepts every exported graph (python3-onnx)") {
         return;
     }
     const auto dir = std::filesystem::temp_directory_path() / "nanotorch_test_activation_checker";
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-    const std::vector<std::pair<std::string, Fn>> all = {
-        {"leaky_relu", [](const Tensor& x) { return F::leaky_relu(x); }},
-        {"elu", [](const Tensor& x) { return F::elu(x); }},
-        {"silu", [](const Tensor& x) { return F::silu(x); }},
-        {"hardsigmoid", [](const Tensor& x) { return F::hardsigmoid(x); }},
-        {"hardswish", [](const Tensor& x) { return F::hardswish(x); }},
-        {"gelu_tanh", [](const Tensor& x) { return F::gelu(x, "tanh"); }},
-        {"gelu", [](const Tensor& x) { return F::gelu(x); }},
-        {"softplus", [](const Tensor& x) { return F::softplus(x, 2.0f); }},
-        {"erf", [](const Tensor& x) { return nanotorch::erf(x); }},
-    };
-    int written = 0;
-    for (std::int64_t opset : {9, 13, 14, 17})
-        for (const auto& [name, f] : all) {
-            Apply m(f);
-            try {
-                onnx::export_onnx(m, zeros({2, 5}), (dir / (name + "_opset" + std::to_string(opset) + ".onnx")).string(),
-                                  at_opset(opset));
-                ++written;
-            } catch (const unsupported_error&) {  // the refusals tested above (gelu, softplus, erf at opset 9)
-                CHECK(opset == 9);
-            }
-        }
-    CHECK(written == 33);
-    const std::string cmd = "/usr/bin/python3 " + std::string(src) + "/tests/python/check_models.py " + dir.string() +
-                            " > " + (dir / "checker.log").string() + " 2>&1";
-    const int rc = std::system(cmd.c_str());
-    std::ifstream log(dir / "checker.log");
-    std::stringstream text;
-    text << log.rdbuf();
-    INFO(text.str());
+    CHECK(write_exports(dir) == 36);
+    // (no structured bindings: clang 14 cannot capture them in INFO's lambda)
+    const std::pair<int, std::string> r = run_tool(
+        "/usr/bin/python3 " + std::string(src) + "/tests/python/check_models.py " + dir.string(), dir / "checker.log");
+    const int rc = r.first;
+    const std::string& text = r.second;
+    INFO(text);
     CHECK(rc == 0);
-    CHECK(text.str().find("33 passed, 0 failed") != std::string::npos);
+    CHECK(text.find("36 passed, 0 failed") != std::string::npos);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("onnxruntime-node and ONNX.js 0.1.8 compute what the module computed") {
+    // tests/js/check_activations.mjs runs every export in onnxruntime-node and the opset-9 ones in
+    // ONNX.js (cpu backend); its tolerance is stated there. Skipped without node or node_modules.
+    const char* src = std::getenv("NANOTORCH_SOURCE_DIR");
+    const std::filesystem::path root = src ? src : "";
+    if (!src || !std::filesystem::exists(root / "node_modules/onnxjs") ||
+        !std::filesystem::exists(root / "node_modules/onnxruntime-node") ||
+        std::system("node --version >/dev/null 2>&1") != 0) {
+        MESSAGE("node or node_modules (onnxjs, onnxruntime-node) missing; skipping the JavaScript runtimes");
+        return;
+    }
+    const auto dir = std::filesystem::temp_directory_path() / "nanotorch_test_activation_js";
+    REQUIRE(write_exports(dir) == 36);
+    const std::pair<int, std::string> r =
+        run_tool("node " + (root / "tests/js/check_activations.mjs").string() + " " + dir.string(), dir / "node.log");
+    const int rc = r.first;
+    const std::string& text = r.second;
+    INFO(text);
+    CHECK(rc == 0);
+    CHECK(text.find("onnxruntime-node: 36 passed, 0 failed; onnxjs: 6 passed, 0 failed") != std::string::npos);
     std::filesystem::remove_all(dir);
 }
