@@ -366,7 +366,14 @@ TEST_CASE("import: the ONNX backend node tests of these operators run through th
     onnx::ModelProto m = onnx::trace_module(*std::make_shared<Apply>([](const Tensor& t) { return F::hardswish(t); }),
                                             tensor({1.0f}), at_opset(14));
     m.opset_import[0].version = 13;
-    CHECK(message_of([&] { onnx::Runtime rt(m); }).find("exists from opset 14") != std::string::npos);
+    CHECK(message_of([&] { onnx::Runtime rt(m); }).find("HardSwish at opset 13 (the operator exists from opset 14)") !=
+          std::string::npos);
+    // Erf exists from opset 9.
+    onnx::ModelProto e = onnx::trace_module(*std::make_shared<Apply>([](const Tensor& t) { return nanotorch::erf(t); }),
+                                            tensor({1.0f}), at_opset(13));
+    e.opset_import[0].version = 8;
+    CHECK(message_of([&] { onnx::Runtime rt(e); }).find("Erf at opset 8 (the operator exists from opset 9)") !=
+          std::string::npos);
 }
 
 TEST_CASE("import: Elu, HardSigmoid, Softplus and LeakyRelu follow the ONNX spec, attribute defaults included") {

@@ -289,8 +289,11 @@ inline std::vector<Value> run_softplus(const OpArgs& a) {
     // kSoftplusExactThreshold, so its linear branch equals that to the last bit.
     return one(softplus(a.tensor(0)));
 }
-inline std::string check_hard_swish(const NodeProto&, std::int64_t opset) {
-    return opset >= 14 ? "" : "HardSwish at opset " + std::to_string(opset) + " (the operator exists from opset 14)";
+/// For operators newer than the runtime's oldest opset (7): Erf (9), HardSwish (14).
+template <std::int64_t Since>
+inline std::string check_since(const NodeProto& n, std::int64_t opset) {
+    return opset >= Since ? ""
+                          : str_cat(n.op_type, " at opset ", opset, " (the operator exists from opset ", Since, ")");
 }
 
 inline std::vector<Value> run_clip(const OpArgs& a) {
@@ -618,14 +621,14 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Div", {2, 2, 1, nullptr, &run_arith<3>}},
         {"Dropout", {1, 3, 1, &check_dropout, &run_identity}},
         {"Elu", {1, 1, 1, nullptr, &run_elu}},
-        {"Erf", {1, 1, 1, nullptr, &run_unary<&nanotorch::erf>}},
+        {"Erf", {1, 1, 1, &check_since<9>, &run_unary<&nanotorch::erf>}},
         {"Exp", {1, 1, 1, nullptr, &run_unary<&nanotorch::exp>}},
         {"Flatten", {1, 1, 1, nullptr, &run_flatten}},
         {"Gather", {2, 2, 1, nullptr, &run_gather}},
         {"Gemm", {2, 3, 1, nullptr, &run_gemm}},
         {"GlobalAveragePool", {1, 1, 1, nullptr, &run_global_avg}},
         {"HardSigmoid", {1, 1, 1, nullptr, &run_hard_sigmoid}},
-        {"HardSwish", {1, 1, 1, &check_hard_swish, &run_unary<&nanotorch::hardswish>}},
+        {"HardSwish", {1, 1, 1, &check_since<14>, &run_unary<&nanotorch::hardswish>}},
         {"Identity", {1, 1, 1, nullptr, &run_identity}},
         {"LeakyRelu", {1, 1, 1, nullptr, &run_leaky_relu}},
         {"Log", {1, 1, 1, nullptr, &run_unary<&nanotorch::log>}},
