@@ -23,7 +23,9 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
 #include <nanotorch/kernels/activation.hpp>
+#include <nanotorch/kernels/adaptive_pool.hpp>
 #include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/kernels/conv_paths.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/pool.hpp>
