@@ -60,4 +60,26 @@ inline float dot(const float* a, const float* b, std::int64_t n) {
     return s;
 }
 
+// sum of (x[i] - m)^2                                            shapes: x [n]
+inline float sum_sq_dev(const float* x, float m, std::int64_t n) {
+    float s = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+// sum of a[i] * (x[i] - m)                                       shapes: a, x [n]
+inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
+    float s = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) s += a[i] * (x[i] - m);
+    return s;
+}
+// out[i] = x[i] * s + t                                          shapes: out, x [n]
+inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = x[i] * s + t;
+}
+// out[i] = (g[i] - gm - (x[i] - m) * p) * k                      shapes: out, g, x [n]
+inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
+                                 std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = (g[i] - gm - (x[i] - m) * p) * k;
+}
+
 }  // namespace nanotorch::kernels::ref

@@ -9,10 +9,12 @@
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/norm.hpp>
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {
 using nanotorch::avg_pool2d;
+using nanotorch::batch_norm;
 using nanotorch::conv2d;
 using nanotorch::cross_entropy;
 using nanotorch::dropout;
