@@ -482,6 +482,13 @@ TEST_CASE("export: BatchNormalization in both profiles; the runtime's result equ
                 CHECK(n.input.size() == 5);
             }
         CHECK(bn_nodes == 3);
+        // The opset-9 (ONNX.js) profile wraps the rank-2 BatchNorm1d input in Unsqueeze/Squeeze.
+        const auto count = [&](const char* op) {
+            return std::count_if(m.graph.node.begin(), m.graph.node.end(),
+                                 [&](const onnx::NodeProto& n) { return n.op_type == op; });
+        };
+        CHECK(count("Unsqueeze") == (opset <= 9 ? 1 : 0));
+        CHECK(count("Squeeze") == (opset <= 9 ? 1 : 0));
         std::vector<std::string> inits;
         for (const auto& t : m.graph.initializer) inits.push_back(t.name);
         CHECK(std::find(inits.begin(), inits.end(), "1.running_var") != inits.end());

@@ -5,7 +5,8 @@
 // raw-pointer kernels of kernels/norm.hpp on contiguous data, updates the running statistics in
 // place when training with them, and, only when input, weight or bias requires grad, records a
 // BatchNormBackward node right below it. Under an export trace it emits ONNX
-// BatchNormalization in inference form, the same in both export profiles (opset 9 and 10..17);
+// BatchNormalization in inference form in both export profiles (opset 9 and 10..17; at opset 9
+// a rank-2 input is wrapped in Unsqueeze/Squeeze, because ONNX.js wants rank >= 3);
 // the ONNX runtime's BatchNormalization (onnx/ops_import.hpp) calls this op, so export and
 // import compute the same thing. Not provided: training-mode export (BatchNormalization's
 // training outputs), instance/layer/group norm.
@@ -153,11 +154,27 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
                             "module.eval(); F::batch_norm needs training = false); a BatchNorm with "
                             "track_running_stats = false always uses batch statistics");
         // ONNX requires scale and B: affine = false exports constant ones and zeros.
-        tr->emit("BatchNormalization",
-                 {trace::value(input), weight.defined() ? trace::value(weight) : trace::float_constant(ones({C})),
-                  bias.defined() ? trace::value(bias) : trace::float_constant(zeros({C})), trace::value(running_mean),
-                  trace::value(running_var)},
-                 {out}, {trace::attr("epsilon", static_cast<float>(eps))});
+        const std::vector<trace::Input> params = {
+            weight.defined() ? trace::value(weight) : trace::float_constant(ones({C})),
+            bias.defined() ? trace::value(bias) : trace::float_constant(zeros({C})), trace::value(running_mean),
+            trace::value(running_var)};
+        const std::vector<trace::Attr> attrs = {trace::attr("epsilon", static_cast<float>(eps))};
+        if (input.dim() == 2 && tr->opset() <= 9) {
+            // ONNX.js (the opset-9 profile's runtime) refuses BatchNormalization on a rank-2 input,
+            // so [N, C] goes through [N, C, 1]: Unsqueeze, BatchNormalization, Squeeze (axes are
+            // attributes at opset 9). The placeholders only carry the intermediate values' identity.
+            const Tensor x3 = empty({N, C, 1}), y3 = empty({N, C, 1});
+            const std::vector<trace::Attr> axes = {trace::attr("axes", std::vector<std::int64_t>{2})};
+            tr->emit("Unsqueeze", {trace::value(input)}, {x3}, axes);
+            std::vector<trace::Input> in = {trace::value(x3)};
+            in.insert(in.end(), params.begin(), params.end());
+            tr->emit("BatchNormalization", in, {y3}, attrs);
+            tr->emit("Squeeze", {trace::value(y3)}, {out}, axes);
+        } else {
+            std::vector<trace::Input> in = {trace::value(input)};
+            in.insert(in.end(), params.begin(), params.end());
+            tr->emit("BatchNormalization", in, {out}, attrs);
+        }
     }
     return out;
 }
