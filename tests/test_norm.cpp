@@ -502,6 +502,22 @@ TEST_CASE("export: BatchNormalization in both profiles; the runtime's result equ
     testing::TempDir dir;
     onnx::export_onnx(net, zeros({1, 2, 6, 6}), dir.file("bn.onnx"));
     CHECK(net->is_training());
+    // load_onnx_weights (strict) restores weights and running statistics; the file has no
+    // num_batches_tracked, which keeps the target's own value.
+    nn::Sequential fresh(nn::Conv2d(2, 4, 3), nn::BatchNorm2d(4), nn::ReLU(),
+                         nn::Conv2d(nn::Conv2dOptions(4, 3, 3).padding(1).bias(false)),
+                         nn::BatchNorm2d(nn::BatchNormOptions(3).affine(false)), nn::Flatten(), nn::Linear(48, 5),
+                         nn::BatchNorm1d(5));
+    onnx::load_onnx_weights(*fresh, dir.file("bn.onnx"));
+    const auto want = nn::state_dict(*net), got = nn::state_dict(*fresh);
+    REQUIRE(want.size() == got.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        CAPTURE(want[i].first);
+        if (want[i].first.find("num_batches_tracked") != std::string::npos)
+            CHECK(got[i].second.item() == 0.0f);
+        else
+            CHECK(same_bits(got[i].second, want[i].second));
+    }
 }
 
 TEST_CASE("export refuses batch statistics: F::batch_norm in training mode, track_running_stats = false") {
