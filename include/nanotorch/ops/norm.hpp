@@ -18,7 +18,6 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
-#include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/core/trace.hpp>
 #include <nanotorch/error.hpp>
