@@ -51,9 +51,20 @@ public:
     ///   in_channels or out_channels is not divisible by groups.
     Conv2dImpl(std::int64_t in_channels, std::int64_t out_channels, Pair2d kernel_size,
                Generator& gen = default_generator())
-        : Conv2dImpl(Conv2dOptions(in_channels, out_channels, kernel_size), gen) {}
+        : options_(in_channels, out_channels, kernel_size) {
+        // Not delegating through a temporary Conv2dOptions: with that, g++ 12 at -O3
+        // -march=native (AVX-512) built programs whose options_.padding_ read as stride_'s (1, 1)
+        // (test_state_dict caught it; -fno-tree-slp-vectorize or -fno-strict-aliasing hid it, and
+        // no sanitizer reported anything), so this constructor fills options_ in place.
+        init(gen);
+    }
     /// @throws as above.
     explicit Conv2dImpl(const Conv2dOptions& options, Generator& gen = default_generator()) : options_(options) {
+        init(gen);
+    }
+private:
+    void init(Generator& gen) {
+        const Conv2dOptions& options = options_;
         const auto& k = options.kernel_size();
         NANOTORCH_CHECK(options.in_channels() > 0 && options.out_channels() > 0 && k.h > 0 && k.w > 0, value_error,
                         "Conv2d: channels and kernel size must be positive, got in=", options.in_channels(),
@@ -69,6 +80,7 @@ public:
         reset_parameters(gen);
     }
 
+public:
     /// PyTorch's defaults: weight ~ kaiming_uniform(a = √5) = U(±1/√fan_in), bias ~ U(±1/√fan_in),
     /// fan_in = (in_channels / groups)·kH·kW. Throws only if `weight` was replaced by a tensor kaiming_uniform_
     /// refuses.
