@@ -20,6 +20,7 @@
 #include <nanotorch/data/gzip.hpp>
 #include <nanotorch/data/idx.hpp>
 #include <nanotorch/data/mnist.hpp>
+#include <nanotorch/data/stb_private.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
 #include <nanotorch/kernels/conv.hpp>
@@ -40,13 +41,17 @@
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
 #include <nanotorch/onnx/conformance.hpp>
+#include <nanotorch/onnx/decode.hpp>
+#include <nanotorch/onnx/encode.hpp>
 #include <nanotorch/onnx/export.hpp>
+#include <nanotorch/onnx/message_path.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/ops_import.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
 #include <nanotorch/onnx/proto.hpp>
 #include <nanotorch/onnx/runtime.hpp>
 #include <nanotorch/onnx/schema.hpp>
+#include <nanotorch/onnx/tensor_data.hpp>
 #include <nanotorch/onnx/wire.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/conv.hpp>
