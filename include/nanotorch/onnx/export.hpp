@@ -104,7 +104,7 @@ public:
               std::vector<trace::Attr> attrs) override {
         if (options_.opset <= 9 && !onnxjs_operators().count(op_type)) {
             std::string fix = op_type == "LogSoftmax"
-                                  ? "end the inference model in softmax (F::softmax), as the seed's InferenceNet does, "
+                                  ? "end the inference model in softmax (F::softmax) instead, "
                                     "or export with ExportOptions::opset = 13 for onnxruntime only"
                                   : "export with ExportOptions::opset = 13 for onnxruntime only";
             throw unsupported_error("ONNX export: " + op_type +
