@@ -25,6 +25,7 @@
 #include <nanotorch/fwd.hpp>
 #include <nanotorch/kernels/conv.hpp>
 #include <nanotorch/kernels/gemm.hpp>
+#include <nanotorch/kernels/layout.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/kernels/reference.hpp>
@@ -37,6 +38,7 @@
 #include <nanotorch/nn/init.hpp>
 #include <nanotorch/nn/linear.hpp>
 #include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/padding.hpp>
 #include <nanotorch/nn/pool.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
@@ -54,11 +56,14 @@
 #include <nanotorch/onnx/tensor_data.hpp>
 #include <nanotorch/onnx/wire.hpp>
 #include <nanotorch/ops/broadcast.hpp>
+#include <nanotorch/ops/clamp.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/dropout.hpp>
 #include <nanotorch/ops/elementwise.hpp>
+#include <nanotorch/ops/index.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/pad.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
 #include <nanotorch/optim/adam.hpp>

@@ -9,6 +9,7 @@
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/pad.hpp>  // F::pad is defined there, next to the op
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {
