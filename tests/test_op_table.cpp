@@ -43,6 +43,10 @@ struct Row {
 #define INT64_IMPORT "test_onnx_runtime: int64 shape arithmetic: Shape -> Gather -> Unsqueeze -> Concat -> Reshape (a torch-style flatten)"
 #define GEMM_IMPORT "test_onnx_runtime: Gemm with alpha, beta, transA and a broadcast C; BatchNormalization, Clip and LeakyRelu by hand"
 #define SOFTMAX_IMPORT "test_onnx_runtime: Softmax and LogSoftmax follow the opset: 2-D coercion before 13, one axis from 13"
+#define ACT_GRAD "test_activation: gradcheck: every activation, away from its kinks"
+#define ACT_EXPORT "test_activation: export: graphs per opset, and the runtime computes the module's forward"
+#define ACT_IMPORT "test_activation: import: Elu, HardSigmoid, Softplus and LeakyRelu follow the ONNX spec, attribute defaults included"
+#define ACT_BACKEND_IMPORT "test_activation: import: the ONNX backend node tests of these operators run through the ops"
 #define NO_GRAPH_OP "none: passes a value through or makes one; no arithmetic to differentiate"
 
 // Sorted by op type.
@@ -60,6 +64,8 @@ const Row rows[] = {
     {"Div", "div", BINARY_GRAD, EVERY_EXPORT, BY_HAND},
     {"Dropout", "", "none: the runtime runs inference-mode Dropout, the identity",
      "none: eval-mode dropout leaves no node, training-mode dropout cannot be exported", PLUMBING_IMPORT},
+    {"Elu", "elu", ACT_GRAD, ACT_EXPORT, ACT_IMPORT},
+    {"Erf", "erf", ACT_GRAD, ACT_EXPORT, ACT_BACKEND_IMPORT},
     {"Exp", "exp", UNARY_GRAD, EVERY_EXPORT, BY_HAND},
     {"Flatten", "reshape", LAYOUT_GRAD, "none: flatten exports as Reshape",
      "test_onnx_runtime: zero-size tensors flow through Flatten, pre-13 Softmax, BatchNormalization and Concat"},
@@ -67,8 +73,10 @@ const Row rows[] = {
      "test_indexing: index_select exports as Gather and runs back identically", INT64_IMPORT},
     {"Gemm", "linear", "test_linalg: gradcheck: linear", SEED_EXPORT, GEMM_IMPORT},
     {"GlobalAveragePool", "mean", "test_reduce: gradcheck: mean", "none: no op emits it", BY_HAND},
+    {"HardSigmoid", "hardsigmoid", ACT_GRAD, ACT_EXPORT, ACT_IMPORT},
+    {"HardSwish", "hardswish", ACT_GRAD, ACT_EXPORT, ACT_BACKEND_IMPORT},
     {"Identity", "", NO_GRAPH_OP, EVERY_EXPORT, PLUMBING_IMPORT},
-    {"LeakyRelu", "", "none: the runtime's own copy", "none: no op emits it", GEMM_IMPORT},
+    {"LeakyRelu", "leaky_relu", ACT_GRAD, ACT_EXPORT, ACT_IMPORT},
     {"Log", "log", UNARY_GRAD, EVERY_EXPORT, BY_HAND},
     {"LogSoftmax", "log_softmax", SOFTMAX_GRAD, SEED_EXPORT, SOFTMAX_IMPORT},
     {"MatMul", "matmul", "test_linalg: gradcheck: matmul, every rank combination", EVERY_EXPORT, BY_HAND},
@@ -91,6 +99,7 @@ const Row rows[] = {
     {"Slice", "narrow", LAYOUT_GRAD, SEED_EXPORT,
      "test_onnx_runtime: Slice: attributes before opset 10, inputs after, with clamping and negative steps"},
     {"Softmax", "softmax", SOFTMAX_GRAD, SEED_EXPORT, SOFTMAX_IMPORT},
+    {"Softplus", "softplus", ACT_GRAD, ACT_EXPORT, ACT_IMPORT},
     {"Sqrt", "sqrt", UNARY_GRAD, EVERY_EXPORT, BY_HAND},
     {"Squeeze", "reshape", LAYOUT_GRAD, "none: no op emits it", PLUMBING_IMPORT},
     {"Sub", "sub", BINARY_GRAD, EVERY_EXPORT, BY_HAND},

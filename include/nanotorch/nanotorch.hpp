@@ -23,6 +23,7 @@
 #include <nanotorch/data/stb_private.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
+#include <nanotorch/kernels/activation.hpp>
 #include <nanotorch/kernels/conv.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/layout.hpp>
@@ -56,6 +57,7 @@
 #include <nanotorch/onnx/schema.hpp>
 #include <nanotorch/onnx/tensor_data.hpp>
 #include <nanotorch/onnx/wire.hpp>
+#include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/clamp.hpp>
 #include <nanotorch/ops/conv.hpp>
@@ -64,6 +66,7 @@
 #include <nanotorch/ops/index.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/loss_pointwise.hpp>
 #include <nanotorch/ops/pad.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>

@@ -63,9 +63,10 @@ inline std::int64_t ir_version_for_opset(std::int64_t opset) {
 /// for its export, import and gradient tests (docs/ADDING_AN_OP.md).
 inline const std::set<std::string>& exported_op_types() {
     static const std::set<std::string> ops = {
-        "Add", "AveragePool", "Clip", "Concat", "Conv", "Div", "Exp", "Gather", "Gemm", "Identity", "Log",
-        "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Pad", "Pow", "ReduceMax", "ReduceMean", "ReduceSum",
-        "Relu", "Reshape", "Sigmoid", "Slice", "Softmax", "Sqrt", "Sub", "Tanh", "Transpose"};
+        "Add", "AveragePool", "Clip", "Concat", "Conv", "Div", "Elu", "Erf", "Exp", "Gather", "Gemm",
+        "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "MaxPool", "Mul",
+        "Neg", "Pad", "Pow", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Sigmoid", "Slice",
+        "Softmax", "Softplus", "Sqrt", "Sub", "Tanh", "Transpose"};
     return ops;
 }
 

@@ -202,16 +202,7 @@ inline std::vector<std::int64_t> broadcast_offsets(const Shape& in, const Shape&
     return offs;
 }
 
-// ---- local kernels (ops nanotorch has no equivalent for) ----
-
-/// out[i] = f(x[i]) over a contiguous copy of x.
-template <class F>
-inline Tensor map_float(const Tensor& x, F f) {
-    const std::vector<float> v = x.to_vector();
-    Tensor out = empty(x.shape());
-    for (std::size_t k = 0; k < v.size(); ++k) out.data_ptr()[k] = f(v[k]);
-    return out;
-}
+// ---- local kernels (data movement nanotorch has no op for) ----
 
 /// out[o] = x[start + o * step] per dimension (steps may be negative; the caller clamped bounds).
 inline Tensor strided_slice(const Tensor& x, const Shape& start, const Shape& step, const Shape& out_shape) {
