@@ -64,7 +64,7 @@ inline std::int64_t ir_version_for_opset(std::int64_t opset) {
 inline const std::set<std::string>& exported_op_types() {
     static const std::set<std::string> ops = {
         "Add", "AveragePool", "Clip", "Concat", "Conv", "Div", "Elu", "Erf", "Exp", "Gather", "Gemm",
-        "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "MaxPool", "Mul",
+        "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "MaxPool", "Mul",
         "Neg", "Pad", "Pow", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Sigmoid", "Slice",
         "Softmax", "Softplus", "Sqrt", "Sub", "Tanh", "Transpose"};
     return ops;
