@@ -1,4 +1,4 @@
-// Tests for onnx/runtime.hpp (+ onnx/ops_import.hpp, onnx/conformance.hpp): ModelProtos built in
+// Tests for onnx/runtime.hpp (+ onnx/op_table.hpp, onnx/conformance.hpp): ModelProtos built in
 // code and run through the Runtime. The CNN pipeline must match the same nanotorch calls made
 // directly bit for bit (the runtime runs exactly those ops, so no tolerance); opset-dependent
 // semantics (Softmax 11 vs 13, Slice attributes vs inputs, Reshape 0/-1, Pad modes, int64 shape

@@ -53,7 +53,7 @@
 #include <nanotorch/onnx/export.hpp>
 #include <nanotorch/onnx/message_path.hpp>
 #include <nanotorch/onnx/model.hpp>
-#include <nanotorch/onnx/ops_import.hpp>
+#include <nanotorch/onnx/op_table.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
 #include <nanotorch/onnx/proto.hpp>
 #include <nanotorch/onnx/runtime.hpp>

@@ -3,7 +3,7 @@
 // a result-size guard, window geometry (kernel/strides/dilations/pads with auto_pad resolved), and
 // the few data-movement helpers nanotorch has no op for (strided Slice, broadcast index maps).
 //
-// Split from onnx/ops_import.hpp (the operator table) to keep both headers small. Everything here
+// Split from onnx/op_table.hpp (the operator table) to keep both headers small. Everything here
 // works on contiguous row-major data and knows nothing of graphs or operator semantics; int64
 // values travel through float layout code via apply_layout (element indices, exact below 2^24).
 // Deliberately absent: any arithmetic nanotorch's ops already provide, and dtypes other than

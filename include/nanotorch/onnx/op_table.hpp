@@ -1,5 +1,5 @@
-// nanotorch/onnx/ops_import.hpp — the ONNX operators the runtime executes: a table from op_type to
-// {check, run}.
+// nanotorch/onnx/op_table.hpp — the ONNX runtime's op table: from op_type to {check, run}, for
+// every operator the runtime executes.
 //
 // Each entry checks one NodeProto against the model's default-domain opset, returning a reason
 // string when the node uses a feature nanotorch does not implement (so the runtime can list every
