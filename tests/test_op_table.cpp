@@ -47,6 +47,7 @@ struct Row {
 #define ACT_EXPORT "test_activation: export: graphs per opset, and the runtime computes the module's forward"
 #define ACT_IMPORT "test_activation: import: Elu, HardSigmoid, Softplus and LeakyRelu follow the ONNX spec, attribute defaults included"
 #define ACT_BACKEND_IMPORT "test_activation: import: the ONNX backend node tests of these operators run through the ops"
+#define BN_EXPORT "test_norm: export: BatchNormalization in both profiles; the runtime's result equals the module's bit for bit"
 #define NO_GRAPH_OP "none: passes a value through or makes one; no arithmetic to differentiate"
 
 // Sorted by op type.
@@ -54,7 +55,9 @@ const Row rows[] = {
     {"Add", "add", BINARY_GRAD, SEED_EXPORT, PLUMBING_IMPORT},
     {"AveragePool", "avg_pool2d", "test_conv: gradcheck: avg_pool2d", SEED_EXPORT,
      "test_onnx_runtime: pooling and Conv with asymmetric or SAME padding pad explicitly, as ONNX specifies"},
-    {"BatchNormalization", "", "none: the runtime's own inference-only copy", "none: no op emits it", GEMM_IMPORT},
+    {"BatchNormalization", "batch_norm",
+     "test_norm: batch_norm gradient checks: input, weight and bias on 2-D, 3-D and 4-D inputs, both modes", BN_EXPORT,
+     "test_norm: the runtime's BatchNormalization is batch_norm: rank 2, 3 and 5 inputs, errors from the op"},
     {"Clip", "clamp", "test_indexing: clamp: gradient passes inside [min, max] (bounds included), 0 outside; gradcheck",
      "test_indexing: clamp exports as Clip (attributes at opset 9, inputs from 11) and runs back identically",
      GEMM_IMPORT},
@@ -103,11 +106,11 @@ const Row rows[] = {
     {"Softmax", "softmax", SOFTMAX_GRAD, SEED_EXPORT, SOFTMAX_IMPORT},
     {"Softplus", "softplus", ACT_GRAD, ACT_EXPORT, ACT_IMPORT},
     {"Sqrt", "sqrt", UNARY_GRAD, EVERY_EXPORT, BY_HAND},
-    {"Squeeze", "reshape", LAYOUT_GRAD, "none: no op emits it", PLUMBING_IMPORT},
+    {"Squeeze", "reshape", LAYOUT_GRAD, BN_EXPORT, PLUMBING_IMPORT},
     {"Sub", "sub", BINARY_GRAD, EVERY_EXPORT, BY_HAND},
     {"Tanh", "tanh", UNARY_GRAD, EVERY_EXPORT, BY_HAND},
     {"Transpose", "permute", LAYOUT_GRAD, EVERY_EXPORT, BY_HAND},
-    {"Unsqueeze", "reshape", LAYOUT_GRAD, "none: no op emits it", PLUMBING_IMPORT},
+    {"Unsqueeze", "reshape", LAYOUT_GRAD, BN_EXPORT, PLUMBING_IMPORT},
 };
 
 // ---- reading the test sources ----

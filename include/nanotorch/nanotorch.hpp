@@ -30,6 +30,7 @@
 #include <nanotorch/kernels/conv_paths.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/layout.hpp>
+#include <nanotorch/kernels/norm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/kernels/reference.hpp>
@@ -43,6 +44,7 @@
 #include <nanotorch/nn/init.hpp>
 #include <nanotorch/nn/linear.hpp>
 #include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/norm.hpp>
 #include <nanotorch/nn/padding.hpp>
 #include <nanotorch/nn/pool.hpp>
 #include <nanotorch/nn/sequential.hpp>
@@ -51,6 +53,7 @@
 #include <nanotorch/onnx/decode.hpp>
 #include <nanotorch/onnx/encode.hpp>
 #include <nanotorch/onnx/export.hpp>
+#include <nanotorch/onnx/fold.hpp>
 #include <nanotorch/onnx/message_path.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/op_table.hpp>
@@ -70,6 +73,7 @@
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
 #include <nanotorch/ops/loss_pointwise.hpp>
+#include <nanotorch/ops/norm.hpp>
 #include <nanotorch/ops/pad.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
