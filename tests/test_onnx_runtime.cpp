@@ -1,4 +1,4 @@
-// Tests for onnx/runtime.hpp (+ onnx/ops_import.hpp, onnx/conformance.hpp): ModelProtos built in
+// Tests for onnx/runtime.hpp (+ onnx/op_table.hpp, onnx/conformance.hpp): ModelProtos built in
 // code and run through the Runtime. The CNN pipeline must match the same nanotorch calls made
 // directly bit for bit (the runtime runs exactly those ops, so no tolerance); opset-dependent
 // semantics (Softmax 11 vs 13, Slice attributes vs inputs, Reshape 0/-1, Pad modes, int64 shape
@@ -183,6 +183,40 @@ TEST_CASE("Softmax and LogSoftmax follow the opset: 2-D coercion before 13, one 
     const auto m = model(11, {node("Softmax", {"x"}, {"y"}, "", {attr_i("axis", 2)})}, {info("x", {1, 2, 2})},
                          {info("y", {1, 2, 2})});
     check_values(run1(m, x), {1, 2, 2}, {0.5f, 0.5f, 0.25f, 0.75f}, 1e-6f);
+}
+
+TEST_CASE("pointwise ops, Transpose, MatMul and reductions by hand: one node each") {
+    // Exact where the result is exactly representable; 1e-6 relative where exp/log/sqrt/tanh or a
+    // division rounds (float32 carries ~6e-8 relative error per operation).
+    const Tensor x = nt::tensor({1, 2, 4});
+    auto unary = [&](const std::string& op) {
+        return run1(model(13, {node(op, {"x"}, {"y"})}, {info("x", {3})}, {info("y", {3})}), x);
+    };
+    auto binary = [&](const std::string& op, const Tensor& b) {
+        return run1(model(13, {node(op, {"x", "b"}, {"y"})}, {info("x", {3})}, {info("y", {3})}, {init_f("b", b)}), x);
+    };
+    const Tensor b = nt::tensor({0.5f, 2, 8});
+    check_values(binary("Sub", b), {3}, {0.5f, 0, -4});
+    check_values(binary("Div", b), {3}, {2, 1, 0.5f});
+    check_values(binary("Pow", nt::scalar_tensor(2)), {3}, {1, 4, 16});
+    check_values(unary("Neg"), {3}, {-1, -2, -4});
+    check_values(unary("Exp"), {3}, {2.7182818f, 7.3890561f, 54.598150f}, 1e-6f);
+    check_values(unary("Log"), {3}, {0, 0.69314718f, 1.3862944f}, 1e-6f);
+    check_values(unary("Sqrt"), {3}, {1, 1.4142136f, 2}, 1e-6f);
+    check_values(unary("Sigmoid"), {3}, {0.73105858f, 0.88079708f, 0.98201379f}, 1e-6f);
+    check_values(unary("Tanh"), {3}, {0.76159416f, 0.96402758f, 0.99932930f}, 1e-6f);
+
+    const Tensor m = nt::arange(0, 6).reshape({2, 3});  // [[0 1 2] [3 4 5]]
+    auto run_m = [&](onnx::NodeProto n, std::vector<onnx::TensorProto> inits = {}) {
+        return run1(model(13, {std::move(n)}, {info("x", {2, 3})}, {info("y", {})}, std::move(inits)), m);
+    };
+    check_values(run_m(node("Transpose", {"x"}, {"y"}, "", {attr_ints("perm", {1, 0})})), {3, 2}, {0, 3, 1, 4, 2, 5});
+    check_values(run_m(node("MatMul", {"x", "w"}, {"y"}), {init_f("w", nt::tensor({1, 10, 100}, {3, 1}))}), {2, 1},
+                 {210, 543});
+    check_values(run_m(node("ReduceMean", {"x"}, {"y"}, "", {attr_ints("axes", {1}), attr_i("keepdims", 0)})), {2}, {1, 4});
+    check_values(run_m(node("ReduceMax", {"x"}, {"y"}, "", {attr_ints("axes", {1})})), {2, 1}, {2, 5});
+    const auto gap = model(13, {node("GlobalAveragePool", {"x"}, {"y"})}, {info("x", {1, 2, 2, 2})}, {info("y", {})});
+    check_values(run1(gap, nt::arange(0, 8).reshape({1, 2, 2, 2})), {1, 2, 1, 1}, {1.5f, 5.5f});
 }
 
 TEST_CASE("Slice: attributes before opset 10, inputs after, with clamping and negative steps") {

@@ -12,7 +12,7 @@
 // weight rows in place; the depthwise and 1×1 paths chosen by shape are in kernels/conv_paths.hpp.
 // Arguments are ordered outputs, inputs, then sizes (llm.c style). Pooling is in kernels/pool.hpp.
 //
-// Why chunks: one GEMM per image gives the seed net's conv2 an N of only 8·8 = 64 columns, too
+// Why chunks: one GEMM per image gives a layer with an 8×8 output an N of only 64 columns, too
 // narrow for a GEMM to run well; laying the im2col columns of several images side by side
 // (detail::conv_chunk) gives N ≈ 2048 while the columns still fit in L2.
 //
@@ -169,8 +169,9 @@ inline bool is_dense_window(const Window2d& w) {
 }
 
 // dst[0, n) = src[0, n). A plain loop rather than std::copy: im2col copies rows of only oW
-// floats (24 and 8 in the seed net), where a call to memmove cost more than the copy (it was
-// 4.5% of an epoch). Blocks of 8 with a constant trip count become one vector move each.
+// floats (e.g. 24 and 8: 5×5 kernels on 28×28 and 12×12), where a call to memmove cost more than
+// the copy (it was 4.5% of an epoch). Blocks of 8 with a constant trip count become one vector
+// move each.
 inline void copy_row(float* dst, const float* src, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -182,7 +183,7 @@ inline void copy_row(float* dst, const float* src, std::int64_t n) {
 }
 
 // dst[r·N + j] = src[r·src_stride + j] for r < rows, j < N: `rows` rows of a compile-time width,
-// packed. im2col's dense path uses it for the seed net's widths (24 and 8), where the per-row
+// packed. im2col's dense path uses it for narrow widths (24 and 8), where the per-row
 // loop control of copy_row cost about as much as the copy itself.
 template <int N>
 inline void copy_rows_fixed(float* dst, const float* src, std::int64_t rows, std::int64_t src_stride) {
@@ -395,7 +396,7 @@ inline constexpr std::int64_t conv_chunk_columns = 2048;
 inline constexpr std::int64_t conv_chunk_col_budget = std::int64_t{1} << 17;
 
 // Images per chunk: wide enough that the GEMM's N is ~conv_chunk_columns even for small planes
-// (the seed's conv2 has oH·oW = 64), small enough that the im2col buffer (C·kH·kW × columns)
+// (an 8×8 output has oH·oW = 64), small enough that the im2col buffer (C·kH·kW × columns)
 // stays within ~512 KB, i.e. in L2, and never below 1. A function of the shapes only — never of
 // the thread count — so the GEMMs, the dW/db partials and the order they are summed in are the
 // same for every thread count.

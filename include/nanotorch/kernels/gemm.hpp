@@ -11,13 +11,13 @@
 //     time (L1-resident); kernels/simd.hpp's sgemm_micro_kernel keeps a gemm_mr x gemm_nr tile
 //     of C in registers over the whole slice. Packing pads edges with zeros, so the micro-kernel
 //     never branches on sizes; edge tiles are written back through a small tile buffer.
-//   * Skinny shapes (the seed net's conv and linear products), where packing would cost as
+//   * Skinny shapes (small-N convolution and linear products), where packing would cost as
 //     much as the few multiply-adds per element it feeds (measured with bench/bench_gemm.cpp):
 //     - N <= 2·gemm_nr: op(B) alone is packed and simd.hpp's sgemm_small_n_kernel reads
 //       op(A) in place, one to four vectors wide;
 //     - M <= gemm_nr with a transposed B (conv weight gradients): the same on Cᵀ = op(B)ᵀ·op(A)ᵀ,
 //       so B is read in place instead of being transposed into panels;
-//     - A·Bᵀ with few outputs and a long K (conv1's weight gradient): blocks of dot products
+//     - A·Bᵀ with few outputs and a long K (a first conv layer's weight gradient): blocks of dot products
 //       along K (sgemm_dot_kernel), nothing packed;
 //     - otherwise, when N is small next to M, padding N up to gemm_nr would waste much of each
 //       tile, so the blocked product is computed as Cᵀ (operands swapped, C written through

@@ -4,7 +4,7 @@
 // backwards — a scatter through saved indices, and one that recomputes each window's argmax from
 // the saved input (what ops::max_pool2d uses: it saves no index array at all) — and avg_pool2d
 // forward/backward with count_include_pad on or off, each with a ref:: twin that tests compare
-// against bit for bit. The 2×2 stride-2 unpadded window (the seed net's) has its own branch-free
+// against bit for bit. The 2×2 stride-2 unpadded window (max_pool2d(x, 2)) has its own branch-free
 // loops that compilers vectorise (and a shorter values-only one when no indices are wanted and
 // the width is even), and avg_pool2d over non-overlapping unpadded windows (the canvas
 // model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order; every
@@ -174,7 +174,7 @@ inline std::int64_t window_argmax(const float* src, const Window2d& w, std::int6
 // The 2×2 stride-2 kernels work on tiles of at most pool_tile outputs: first the four taps of
 // each output are gathered into four contiguous arrays (plain moves), then one flat loop over the
 // tile computes the argmax. Looping over an output row directly left GCC a 12- or 4-iteration
-// loop (the seed's widths) that ran almost entirely in its branchy scalar epilogue; the flat
+// loop (output rows of 12 or 4) that ran almost entirely in its branchy scalar epilogue; the flat
 // loop over up to 256 outputs is vectorised throughout.
 inline constexpr std::int64_t pool_tile = 256;
 
@@ -215,7 +215,7 @@ inline float max_pick(float x, float y) { return max_takes(y, x) ? y : x; }
 // is that of argmax4's fold over a, b, c, d: pick(pick(a, b), pick(c, d)) keeps the first NaN
 // if there is one and else the first maximum in window order, exactly as the sequential fold
 // does (−0 vs +0 included), so this matches the ref bit for bit. It avoids the tap gather,
-// which dominated the seed net's small planes (24×24 and 8×8).
+// which dominated small planes (24×24 and 8×8).
 inline constexpr std::int64_t pool_pair_chunk = 1024;  // floats of row pairs per chunk (stack)
 
 inline void max_pool2x2_values_plane(float* dst, const float* src, const Window2d& w) {

@@ -6,7 +6,7 @@
 // in) its im2col columns and GEMM outputs again. The threads of parallel.hpp's pool live as long
 // as the pool, so their buffers survive between parallel_for calls too.
 // Deliberately not provided: freeing (a buffer lives until its thread exits; its size is that of
-// the largest request, which for the seed net is a few MB per thread), sharing between threads, or
+// the largest request, a few MB per thread for a small CNN at batch 64), sharing between threads, or
 // zero-filling (callers overwrite what they use).
 // Rule for callers: a slot's contents are only valid until the next scratch() call on the same
 // slot in the same thread, so a kernel holding a slot's pointer must not call anything that uses

@@ -12,6 +12,7 @@
 #include <nanotorch/ops/loss.hpp>
 #include <nanotorch/ops/loss_pointwise.hpp>
 #include <nanotorch/ops/norm.hpp>
+#include <nanotorch/ops/pad.hpp>  // F::pad is defined there, next to the op
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {

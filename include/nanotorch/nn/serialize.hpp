@@ -17,7 +17,7 @@
 // element count; each can be lowered or raised per call, and an exceeded limit names its field. Names are then matched to the module's own: missing and unexpected
 // names are all listed in one error, a shape mismatch names the parameter and both shapes.
 // Because matching is by name, weights trained in one Module class load into another class with
-// the same parameter names (the seed's Net -> InferenceNet).
+// the same parameter names (e.g. a training net -> an inference net that adds a softmax).
 #pragma once
 
 #include <filesystem>  // is_directory: a clear error for a directory path

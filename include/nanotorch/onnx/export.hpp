@@ -62,6 +62,20 @@ inline std::int64_t ir_version_for_opset(std::int64_t opset) {
     return 8;
 }
 
+/// Every ONNX op type a nanotorch op may emit when traced (its `trace::active()->emit(...)`).
+/// The exporter refuses any other with an unsupported_error, so an op that starts emitting a new
+/// type fails its export test until the type is listed here; tests/test_op_table.cpp then asks
+/// for its export, import and gradient tests (docs/ADDING_AN_OP.md).
+inline const std::set<std::string>& exported_op_types() {
+    static const std::set<std::string> ops = {
+        "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "Div", "Elu", "Erf", "Exp",
+        "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Log",
+        "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Pad", "Pow", "ReduceMax", "ReduceMean", "ReduceSum",
+        "Relu", "Reshape", "Sigmoid", "Slice", "Softmax", "Softplus", "Sqrt", "Squeeze", "Sub", "Tanh",
+        "Transpose", "Unsqueeze"};
+    return ops;
+}
+
 /// Operators ONNX.js 0.1.8 resolves (its operator list), for the opset-9 profile.
 inline const std::set<std::string>& onnxjs_operators() {
     static const std::set<std::string> ops = {
@@ -107,9 +121,13 @@ public:
 
     void emit(const std::string& op_type, const std::vector<trace::Input>& inputs, const std::vector<Tensor>& outputs,
               std::vector<trace::Attr> attrs) override {
+        if (!exported_op_types().count(op_type))
+            throw unsupported_error("ONNX export: op type " + op_type +
+                                    " is not listed in onnx::exported_op_types(); an op that emits it must be "
+                                    "listed there, with its tests in tests/test_op_table.cpp");
         if (options_.opset <= 9 && !onnxjs_operators().count(op_type)) {
             std::string fix = op_type == "LogSoftmax"
-                                  ? "end the inference model in softmax (F::softmax), as the seed's InferenceNet does, "
+                                  ? "end the inference model in softmax (F::softmax) instead, "
                                     "or export with ExportOptions::opset = 13 for onnxruntime only"
                                   : "export with ExportOptions::opset = 13 for onnxruntime only";
             throw unsupported_error("ONNX export: " + op_type +

@@ -1,10 +1,9 @@
 // nanotorch/onnx/ops_support.hpp — what the ONNX runtime's operators are written with: the Value
 // type (a float32 Tensor or an int64 array), TensorProto -> Value conversion, typed attribute access,
 // a result-size guard, window geometry (kernel/strides/dilations/pads with auto_pad resolved), and
-// the few data-movement kernels nanotorch has no op for (Pad, strided Slice, Gather, broadcast
-// index maps).
+// the few data-movement helpers nanotorch has no op for (strided Slice, broadcast index maps).
 //
-// Split from onnx/ops_import.hpp (the operator table) to keep both headers small. Everything here
+// Split from onnx/op_table.hpp (the operator table) to keep both headers small. Everything here
 // works on contiguous row-major data and knows nothing of graphs or operator semantics; int64
 // values travel through float layout code via apply_layout (element indices, exact below 2^24).
 // Deliberately absent: any arithmetic nanotorch's ops already provide, and dtypes other than
@@ -203,75 +202,7 @@ inline std::vector<std::int64_t> broadcast_offsets(const Shape& in, const Shape&
     return offs;
 }
 
-// ---- local kernels (ops nanotorch has no equivalent for) ----
-
-/// out[i] = f(x[i]) over a contiguous copy of x.
-template <class F>
-inline Tensor map_float(const Tensor& x, F f) {
-    const std::vector<float> v = x.to_vector();
-    Tensor out = empty(x.shape());
-    for (std::size_t k = 0; k < v.size(); ++k) out.data_ptr()[k] = f(v[k]);
-    return out;
-}
-
-enum class PadMode { constant, reflect, edge };
-
-/// Pads (or, for negative amounts, crops) every dimension d of x by begin[d] / end[d] elements.
-inline Tensor pad_tensor(const Tensor& x, const Shape& begin, const Shape& end, PadMode mode, float value) {
-    const Shape& s = x.shape();
-    const std::size_t nd = s.size();
-    Shape os(nd);
-    std::vector<std::vector<std::int64_t>> src(nd);  // per dim: output index -> input index, or -1
-    for (std::size_t d = 0; d < nd; ++d) {
-        const std::int64_t limit = max_result_elements;  // keeps the sum below int64 overflow
-        NANOTORCH_CHECK(begin[d] <= limit && end[d] <= limit && begin[d] >= -limit && end[d] >= -limit, value_error,
-                        "Pad: pads ", begin[d], "/", end[d], " on dimension ", d, " are out of range");
-        os[d] = s[d] + begin[d] + end[d];
-        NANOTORCH_CHECK(os[d] >= 0, value_error, "Pad: pads ", begin[d], "/", end[d], " remove more than dimension ",
-                        d, " of shape ", shape_str(s));
-        check_result_size({os[d]}, "Pad");
-        NANOTORCH_CHECK(mode == PadMode::constant || s[d] > 0 || os[d] == 0, value_error,
-                        "Pad: cannot reflect or extend the empty dimension ", d, " of shape ", shape_str(s));
-        src[d].resize(static_cast<std::size_t>(os[d]));
-        for (std::int64_t o = 0; o < os[d]; ++o) {
-            std::int64_t k = o - begin[d];
-            if (k < 0 || k >= s[d]) {
-                if (mode == PadMode::constant) {
-                    k = -1;
-                } else if (mode == PadMode::edge || s[d] == 1) {
-                    k = k < 0 ? 0 : s[d] - 1;
-                } else {  // reflect about the edge elements, without repeating them (NumPy "reflect")
-                    const std::int64_t period = 2 * (s[d] - 1);
-                    k %= period;
-                    if (k < 0) k += period;
-                    if (k >= s[d]) k = period - k;
-                }
-            }
-            src[d][static_cast<std::size_t>(o)] = k;
-        }
-    }
-    check_result_size(os, "Pad");
-    const std::vector<float> in = x.to_vector();
-    const Shape ist = contiguous_strides(s);
-    Tensor out = empty(os);
-    const std::int64_t n = out.numel();
-    std::vector<std::int64_t> idx(nd, 0);
-    for (std::int64_t k = 0; k < n; ++k) {
-        std::int64_t off = 0;
-        bool inside = true;
-        for (std::size_t d = 0; d < nd && inside; ++d) {
-            const std::int64_t j = src[d][static_cast<std::size_t>(idx[d])];
-            inside = j >= 0;
-            off += j * ist[d];
-        }
-        out.data_ptr()[k] = inside ? in[static_cast<std::size_t>(off)] : value;
-        for (std::size_t d = nd; d-- > 0;) {
-            if (++idx[d] < os[d]) break;
-            idx[d] = 0;
-        }
-    }
-    return out;
-}
+// ---- local kernels (data movement nanotorch has no op for) ----
 
 /// out[o] = x[start + o * step] per dimension (steps may be negative; the caller clamped bounds).
 inline Tensor strided_slice(const Tensor& x, const Shape& start, const Shape& step, const Shape& out_shape) {
@@ -290,35 +221,6 @@ inline Tensor strided_slice(const Tensor& x, const Shape& start, const Shape& st
             idx[d] = 0;
         }
     }
-    return out;
-}
-
-/// Gather along `axis`: out = x[:axis] ++ indices-shape ++ x[axis+1:] (indices may be negative).
-inline Tensor gather_axis(const Tensor& x, std::int64_t axis, const std::vector<std::int64_t>& indices,
-                          const Shape& indices_shape) {
-    const Shape& s = x.shape();
-    std::int64_t outer = 1, inner = 1;
-    for (std::int64_t d = 0; d < axis; ++d) outer *= s[static_cast<std::size_t>(d)];
-    for (std::size_t d = static_cast<std::size_t>(axis) + 1; d < s.size(); ++d) inner *= s[d];
-    const std::int64_t n = s[static_cast<std::size_t>(axis)];
-    Shape os(s.begin(), s.begin() + axis);
-    os.insert(os.end(), indices_shape.begin(), indices_shape.end());
-    os.insert(os.end(), s.begin() + axis + 1, s.end());
-    check_result_size(os, "Gather");
-    std::vector<std::int64_t> idx(indices.size());
-    for (std::size_t j = 0; j < indices.size(); ++j) {
-        NANOTORCH_CHECK(indices[j] >= -n && indices[j] < n, value_error, "Gather: index ", indices[j],
-                        " is out of range for axis ", axis, " of size ", n);
-        idx[j] = indices[j] < 0 ? indices[j] + n : indices[j];
-    }
-    const std::vector<float> in = x.to_vector();
-    Tensor out = empty(os);
-    float* o = out.data_ptr();
-    for (std::int64_t a = 0; a < outer; ++a)
-        for (std::int64_t j : idx) {
-            const float* src = in.data() + (a * n + j) * inner;
-            o = std::copy(src, src + inner, o);
-        }
     return out;
 }
 

@@ -5,7 +5,7 @@
 // graph must be wired (each node reads graph inputs, initializers or outputs of *earlier* nodes,
 // value_error naming the node otherwise), and every feature it uses must be implemented (default
 // domain opset 7..17, FLOAT/INT64 tensors only, no external data, and the operators and
-// attributes of onnx/ops_import.hpp). All unsupported features are reported together in one
+// attributes of onnx/op_table.hpp). All unsupported features are reported together in one
 // unsupported_error, one "where: reason" per node, so a user sees the whole gap at once. run()
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
@@ -28,7 +28,7 @@
 #include <nanotorch/nn/module.hpp>
 #include <nanotorch/nn/serialize.hpp>  // load_state_dict(module, entries, strict, source)
 #include <nanotorch/onnx/model.hpp>
-#include <nanotorch/onnx/ops_import.hpp>
+#include <nanotorch/onnx/op_table.hpp>
 #include <nanotorch/onnx/proto.hpp>
 
 namespace nanotorch::onnx {

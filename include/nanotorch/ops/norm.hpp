@@ -7,7 +7,7 @@
 // BatchNormBackward node right below it. Under an export trace it emits ONNX
 // BatchNormalization in inference form in both export profiles (opset 9 and 10..17; at opset 9
 // a rank-2 input is wrapped in Unsqueeze/Squeeze, because ONNX.js wants rank >= 3);
-// the ONNX runtime's BatchNormalization (onnx/ops_import.hpp) calls this op, so export and
+// the ONNX runtime's BatchNormalization (onnx/op_table.hpp) calls this op, so export and
 // import compute the same thing. Not provided: training-mode export (BatchNormalization's
 // training outputs), instance/layer/group norm.
 #pragma once

@@ -1,14 +1,14 @@
-// nanotorch/onnx/ops_import.hpp — the ONNX operators the runtime executes: a table from op_type to
-// {check, run}.
+// nanotorch/onnx/op_table.hpp — the ONNX runtime's op table: from op_type to {check, run}, for
+// every operator the runtime executes.
 //
 // Each entry checks one NodeProto against the model's default-domain opset, returning a reason
 // string when the node uses a feature nanotorch does not implement (so the runtime can list every
 // such node up front), and runs it on Values (onnx/ops_support.hpp). Float math goes through
 // nanotorch's own ops (conv2d, max_pool2d, avg_pool2d, batch_norm, linear, matmul, softmax, reshape,
-// cat, ...), so a graph computes exactly what the same C++ calls would (Conv's group and the pools'
-// ceil_mode included); padding nanotorch's pooling cannot express (asymmetric, SAME, larger than
-// half the kernel) is applied explicitly first, which gives the same windows. Opset-dependent forms
-// (attributes that became inputs, Softmax's 2-D coercion
+// cat, clamp, pad, index_select, ...), so a graph computes exactly what the same C++ calls would
+// (Conv's group and the pools' ceil_mode included); padding nanotorch's pooling cannot express
+// (asymmetric, SAME, larger than half the kernel) is applied explicitly first, which gives the
+// same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
 // before opset 13, Reshape's allowzero) are chosen by the opset passed in. Deliberately absent:
 // graph validation and input binding (onnx/runtime.hpp), autograd (the runtime runs under
 // NoGradGuard), and operator versions outside opsets 7..17.
@@ -29,11 +29,14 @@
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
 #include <nanotorch/ops/activation.hpp>
+#include <nanotorch/ops/clamp.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/elementwise.hpp>
+#include <nanotorch/ops/index.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
 #include <nanotorch/ops/norm.hpp>
+#include <nanotorch/ops/pad.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
 
@@ -112,7 +115,7 @@ inline Tensor as_2d(const Tensor& x, const Window& w, Fn&& fn) {
 inline Tensor pad_hw(const Tensor& x, Pair2d pb, Pair2d pe, float value) {
     Shape b(4, 0), e(4, 0);
     b[2] = pb.h, b[3] = pb.w, e[2] = pe.h, e[3] = pe.w;
-    return pad_tensor(x, b, e, PadMode::constant, value);
+    return pad(x, b, e, PadMode::constant, value);
 }
 
 // nanotorch's pooling pads symmetrically by at most half the kernel; anything else is padded
@@ -321,11 +324,8 @@ inline std::vector<Value> run_clip(const OpArgs& a) {
         lo = a.has(1) ? a.scalar(1) : -std::numeric_limits<float>::infinity();
         hi = a.has(2) ? a.scalar(2) : std::numeric_limits<float>::infinity();
     }
-    // min(max(x, lo), hi): NaN stays NaN, and lo > hi gives hi everywhere, as numpy.clip.
-    return one(map_float(a.tensor(0), [lo, hi](float v) {
-        const float r = v < lo ? lo : v;
-        return r > hi ? hi : r;
-    }));
+    NANOTORCH_CHECK(lo == lo && hi == hi, value_error, "Clip: a bound is NaN");
+    return one(clamp(a.tensor(0), lo, hi));
 }
 
 // Inference-form BatchNormalization is nanotorch::batch_norm with training = false: the op that
@@ -505,13 +505,21 @@ inline std::vector<Value> run_slice(const OpArgs& a) {
 inline std::vector<Value> run_pad(const OpArgs& a) {
     const Tensor& x = a.tensor(0);
     const std::string m = attr_str(a.node, "mode", "constant");
-    const PadMode mode = m == "reflect" ? PadMode::reflect : m == "edge" ? PadMode::edge : PadMode::constant;
+    const PadMode mode = m == "reflect" ? PadMode::reflect : m == "edge" ? PadMode::replicate : PadMode::constant;
     const Shape pads = a.opset < 11 ? attr_ints(a.node, "pads") : a.ints(1);
     const float value = a.opset < 11 ? attr_float(a.node, "value", 0.0f) : (a.has(2) ? a.scalar(2) : 0.0f);
     const auto r = static_cast<std::size_t>(x.dim());
     NANOTORCH_CHECK(pads.size() == 2 * r, value_error, "Pad: ", pads.size(), " pads for an input of rank ", r);
-    return one(pad_tensor(x, Shape(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(r)),
-                          Shape(pads.begin() + static_cast<std::ptrdiff_t>(r), pads.end()), mode, value));
+    const Shape begin(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(r)), end(pads.begin() + static_cast<std::ptrdiff_t>(r), pads.end());
+    Shape out(r);
+    for (std::size_t d = 0; d < r; ++d) {  // bounded before nanotorch::pad allocates anything
+        const std::int64_t lim = max_result_elements;
+        NANOTORCH_CHECK(begin[d] >= -lim && begin[d] <= lim && end[d] >= -lim && end[d] <= lim, value_error,
+                        "Pad: pads ", begin[d], "/", end[d], " on dimension ", d, " are out of range");
+        out[d] = std::max<std::int64_t>(0, x.size(static_cast<std::int64_t>(d)) + begin[d] + end[d]);
+    }
+    check_result_size(out, "Pad");
+    return one(pad(x, begin, end, mode, value));
 }
 
 inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset);
@@ -540,9 +548,19 @@ inline std::vector<Value> run_gather(const OpArgs& a) {
     NANOTORCH_CHECK(idx.is_int, value_error, "Gather: indices must be int64");
     const std::int64_t r = static_cast<std::int64_t>(x.shape.size());
     const std::int64_t axis = wrap_axis(attr_int(a.node, "axis", 0), r, "Gather: axis");
-    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) {
-        return gather_axis(t[0], axis, idx.i, idx.shape);
-    })};
+    const std::int64_t n = x.shape[static_cast<std::size_t>(axis)];
+    std::vector<std::int64_t> flat(idx.i.size());
+    for (std::size_t j = 0; j < flat.size(); ++j) {  // ONNX counts negative indices from the end
+        NANOTORCH_CHECK(idx.i[j] >= -n && idx.i[j] < n, value_error, "Gather: index ", idx.i[j],
+                        " is out of range for axis ", axis, " of size ", n);
+        flat[j] = idx.i[j] < 0 ? idx.i[j] + n : idx.i[j];
+    }
+    // out = x[:axis] ++ indices' shape ++ x[axis+1:]
+    Shape os(x.shape.begin(), x.shape.begin() + axis);
+    os.insert(os.end(), idx.shape.begin(), idx.shape.end());
+    os.insert(os.end(), x.shape.begin() + axis + 1, x.shape.end());
+    check_result_size(os, "Gather");
+    return {apply_layout({&x}, [&](const std::vector<Tensor>& t) { return reshape(index_select(t[0], axis, flat), os); })};
 }
 
 // ---- constants and identities ----
