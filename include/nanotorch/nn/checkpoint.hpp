@@ -244,7 +244,7 @@ inline Checkpoint decode_checkpoint(const unsigned char* data, std::size_t size,
         const std::size_t at = pos;
         const std::uint64_t n = get64(what);
         if (n > size - pos)
-            throw parse_error(at, str_cat(what, ": length ", n, " is more than the ", size - pos, " bytes left"), path);
+            throw parse_error(at, str_cat("truncated: ", what, " need ", n, " bytes, ", size - pos, " left"), path);
         const std::size_t start = pos;
         pos += static_cast<std::size_t>(n);
         try {
