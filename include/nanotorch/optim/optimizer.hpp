@@ -4,8 +4,13 @@
 // state in vectors indexed like that list, never keyed by pointers, so state survives moves
 // and is saved/compared in a stable order. Updates run under NoGradGuard and only touch
 // parameters whose .grad is defined (like PyTorch, a parameter without a gradient is skipped).
+// state()/load_state() save and restore that per-parameter state (for training checkpoints,
+// nn/checkpoint.hpp).
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
