@@ -3,17 +3,26 @@
 //
 //   mnist_train [--data DIR] [--epochs N] [--batch-size N] [--test-batch-size N] [--lr X]
 //               [--momentum X] [--optimizer sgd|adam] [--lr-step N] [--lr-gamma X] [--seed N]
-//               [--threads N] [--limit N] [--out DIR] [--opset N] [--help]
+//               [--threads N] [--limit N] [--limit-test N] [--out DIR] [--opset N]
+//               [--checkpoint PATH] [--checkpoint-every N] [--resume PATH] [--help]
 //
 // Defaults are the seed's: SGD lr 0.01 momentum 0.5, batch 64, test batch 1000, seed 1.
 // Outputs in --out (default "out"): metrics.csv (one row per epoch), model.ntsd (the
 // state_dict) and onnx_model.onnx (the seed's InferenceNet, for the browser demo).
 // Any error prints one line and exits with code 1.
+// With --checkpoint, a training checkpoint (nn/checkpoint.hpp) is written atomically every
+// --checkpoint-every optimizer steps and at the end of every epoch; --resume continues from one
+// exactly (the same weights as an uninterrupted run with the same seed and thread count).
+// For tests only: NANOTORCH_CHECKPOINT_PAUSE_MS=N makes each checkpoint write print
+// "checkpoint: paused before rename" and sleep N ms between writing the temporary file and
+// renaming it over PATH, so a test can kill the process at exactly that point.
 #include <nanotorch/nanotorch.hpp>
 
 #include <unistd.h>  // isatty: a progress bar on terminals, plain lines in logs
 
 #include <chrono>
+#include <cstdlib>
+#include <functional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +31,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mnist_net.hpp"
@@ -44,6 +54,10 @@ struct Config {
     std::uint64_t seed = 1;
     int threads = 0;  // 0 = nanotorch's default
     std::int64_t limit = 0;  // 0 = all training images
+    std::int64_t limit_test = 0;  // 0 = all test images
+    std::string checkpoint;  // "" = no checkpoints
+    std::int64_t checkpoint_every = 0;  // steps; 0 = only at the end of each epoch
+    std::string resume;
     std::int64_t opset = 9;  // 9: loads in ONNX.js and onnxruntime
 };
 
@@ -62,6 +76,10 @@ const char* usage =
     "  --seed N              random seed for initialisation, shuffling and dropout (default 1)\n"
     "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores)\n"
     "  --limit N             train on the first N images only (quick runs)\n"
+    "  --limit-test N        evaluate on the first N test images only (quick runs)\n"
+    "  --checkpoint PATH     write a training checkpoint to PATH (atomically) at every epoch end\n"
+    "  --checkpoint-every N  ... and also every N optimizer steps\n"
+    "  --resume PATH         continue exactly from a checkpoint (same options as the run that wrote it)\n"
     "  --out DIR             output folder for metrics.csv, model.ntsd, onnx_model.onnx (default out)\n"
     "  --opset N             ONNX opset of onnx_model.onnx: 9 (default, ONNX.js-compatible) .. 17\n"
     "  --help                show this help\n";
@@ -98,13 +116,19 @@ Config parse_args(int argc, char** argv) {
         else if (a == "--seed") c.seed = parse_number<std::uint64_t>(a, v);
         else if (a == "--threads") c.threads = parse_number<int>(a, v);
         else if (a == "--limit") c.limit = parse_number<std::int64_t>(a, v);
+        else if (a == "--limit-test") c.limit_test = parse_number<std::int64_t>(a, v);
+        else if (a == "--checkpoint") c.checkpoint = v;
+        else if (a == "--checkpoint-every") c.checkpoint_every = parse_number<std::int64_t>(a, v);
+        else if (a == "--resume") c.resume = v;
         else if (a == "--opset") c.opset = parse_number<std::int64_t>(a, v);
         else throw value_error("unknown option " + a + " (see --help)");
     }
     if (c.epochs < 1) throw value_error("--epochs must be at least 1");
     if (c.batch_size < 1 || c.test_batch_size < 1) throw value_error("batch sizes must be at least 1");
     if (c.optimizer != "sgd" && c.optimizer != "adam") throw value_error("--optimizer must be sgd or adam");
-    if (c.limit < 0 || c.lr_step < 0) throw value_error("--limit and --lr-step must not be negative");
+    if (c.limit < 0 || c.limit_test < 0 || c.lr_step < 0 || c.checkpoint_every < 0)
+        throw value_error("--limit, --limit-test, --lr-step and --checkpoint-every must not be negative");
+    if (c.checkpoint_every > 0 && c.checkpoint.empty()) throw value_error("--checkpoint-every needs --checkpoint");
     return c;
 }
 
@@ -206,6 +230,10 @@ int run(const Config& cfg) {
         train.images = train.images.narrow(0, 0, cfg.limit).contiguous();
         train.labels.resize(static_cast<std::size_t>(cfg.limit));
     }
+    if (cfg.limit_test > 0 && cfg.limit_test < test.size()) {
+        test.images = test.images.narrow(0, 0, cfg.limit_test).contiguous();
+        test.labels.resize(static_cast<std::size_t>(cfg.limit_test));
+    }
     train.images = normalize(train.images);
     test.images = normalize(test.images);
     std::printf("nanotorch %s | %s | %d threads | train %lld, test %lld images\n", NANOTORCH_VERSION_STRING,
@@ -229,12 +257,65 @@ int run(const Config& cfg) {
     if (new_metrics) metrics << "epoch,train_loss,test_loss,accuracy,seconds\n";
 
     data::DataLoader train_loader(train, data::DataLoaderOptions(cfg.batch_size).shuffle(true), shuffle_gen);
+
+    // Checkpoints: the shuffling generator as it was before the epoch's shuffle (the loader
+    // replays the epoch from it), dropout's generator, and the epoch's running loss, so the
+    // resumed run repeats the uninterrupted one to the last bit, metrics included.
+    std::int64_t step = 0, resume_batch = 0, resume_seen = 0;
+    double resume_loss_sum = 0.0;
+    int first_epoch = 1;
+    const std::vector<std::string> generator_names = {"shuffle", "dropout"};
+    std::function<void(const std::string&)> before_rename;
+    if (const char* pause = std::getenv("NANOTORCH_CHECKPOINT_PAUSE_MS")) {
+        const long ms = std::atol(pause);
+        before_rename = [ms](const std::string&) {
+            std::printf("checkpoint: paused before rename\n");
+            std::fflush(stdout);
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        };
+    }
+    auto save_checkpoint = [&](int epoch, std::int64_t batch, const GeneratorState& shuffle_state, double loss_sum,
+                               std::int64_t seen) {
+        nn::save_checkpoint(
+            cfg.checkpoint,
+            nn::make_checkpoint(model, *optimizer, scheduler.get(), {epoch, batch, step},
+                                {{"shuffle", shuffle_state}, {"dropout", default_generator().state()}},
+                                {{"batch_size", static_cast<double>(cfg.batch_size)},
+                                 {"train_size", static_cast<double>(train.size())},
+                                 {"loss_sum", loss_sum},
+                                 {"seen", static_cast<double>(seen)}}),
+            before_rename);
+    };
+    if (!cfg.resume.empty()) {
+        const nn::Checkpoint ck = nn::read_checkpoint(cfg.resume);
+        // Batch positions only mean the same images with the same batch size and training set.
+        if (ck.value("batch_size") != static_cast<double>(cfg.batch_size) ||
+            ck.value("train_size") != static_cast<double>(train.size()))
+            throw value_error("--resume " + cfg.resume + ": written with batch size " +
+                              std::to_string(static_cast<long long>(ck.value("batch_size"))) + " and " +
+                              std::to_string(static_cast<long long>(ck.value("train_size"))) +
+                              " training images; this run has " + std::to_string(cfg.batch_size) + " and " +
+                              std::to_string(train.size()));
+        nn::apply_checkpoint(ck, model, *optimizer, scheduler.get(), generator_names, cfg.resume);
+        train_loader.resume(ck.generator("shuffle"), ck.position.batch);
+        default_generator().set_state(ck.generator("dropout"));
+        first_epoch = static_cast<int>(ck.position.epoch);
+        resume_batch = ck.position.batch;
+        step = ck.position.step;
+        resume_loss_sum = ck.value("loss_sum");
+        resume_seen = static_cast<std::int64_t>(ck.value("seen"));
+        std::printf("Resumed from %s: epoch %d, batch %lld, step %lld\n", cfg.resume.c_str(), first_epoch,
+                    static_cast<long long>(resume_batch), static_cast<long long>(step));
+    }
+
     Evaluation ev;
-    for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+    for (int epoch = first_epoch; epoch <= cfg.epochs; ++epoch) {
         model.train();
         Progress progress(epoch, train_loader.size(), train.size());
-        double loss_sum = 0.0;
-        std::int64_t seen = 0, batch_index = 0;
+        double loss_sum = resume_loss_sum;
+        std::int64_t seen = resume_seen, batch_index = resume_batch;
+        resume_loss_sum = 0.0;
+        resume_seen = resume_batch = 0;
         for (auto batch : train_loader) {
             optimizer->zero_grad();
             const Tensor output = model(batch.data);
@@ -245,6 +326,10 @@ int run(const Config& cfg) {
             loss_sum += static_cast<double>(loss.item()) * static_cast<double>(n);
             seen += n;
             progress.update(++batch_index, seen, loss_sum / static_cast<double>(seen));
+            ++step;
+            // (The last batch's checkpoint is the epoch-end one below.)
+            if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && batch_index < train_loader.size())
+                save_checkpoint(epoch, batch_index, train_loader.pass_state(), loss_sum, seen);
         }
         const double train_seconds = progress.seconds();
         ev = evaluate(model, test, cfg.test_batch_size);
@@ -257,7 +342,10 @@ int run(const Config& cfg) {
                       ev.accuracy, train_seconds);
         metrics << row << std::flush;
         if (scheduler) scheduler->step();
+        // The next epoch starts from the generator as it is now, at batch 0.
+        if (!cfg.checkpoint.empty()) save_checkpoint(epoch + 1, 0, shuffle_gen.state(), 0.0, 0);
     }
+    if (ev.total == 0) ev = evaluate(model, test, cfg.test_batch_size);  // resumed after the last epoch
     print_confusion(ev);
     const std::string model_path = (std::filesystem::path(cfg.out_dir) / "model.ntsd").string();
     nn::save_state_dict(model, model_path);

@@ -37,6 +37,7 @@
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/workspace.hpp>
 #include <nanotorch/nn/activation.hpp>
+#include <nanotorch/nn/checkpoint.hpp>
 #include <nanotorch/nn/clip_grad.hpp>
 #include <nanotorch/nn/conv.hpp>
 #include <nanotorch/nn/dropout.hpp>

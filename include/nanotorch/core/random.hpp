@@ -5,9 +5,11 @@
 // (std::uniform_real_distribution is not portable across implementations).
 // There is no process-wide singleton shared by threads: default_generator() is per thread,
 // and code that needs randomness inside parallel work draws it serially first or split()s.
-// Nothing here throws except Generator::randint(0) (value_error).
+// Nothing here throws except Generator::randint(0) and Generator::set_state with an all-zero
+// state (value_error).
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -16,6 +18,21 @@
 #include <nanotorch/error.hpp>
 
 namespace nanotorch {
+
+/// Everything a Generator's future output depends on: the xoshiro256** words and the cached
+/// second value of the last Box–Muller pair (without it, a restored generator's next normal()
+/// would differ from the original's). What a training checkpoint saves.
+struct GeneratorState {
+    std::array<std::uint64_t, 4> s{};
+    double spare_normal = 0.0;
+    bool has_spare_normal = false;
+    bool operator==(const GeneratorState& o) const {
+        // An unused spare may hold anything: it is compared only when in use.
+        return s == o.s && has_spare_normal == o.has_spare_normal &&
+               (!has_spare_normal || spare_normal == o.spare_normal);
+    }
+    bool operator!=(const GeneratorState& o) const { return !(*this == o); }
+};
 
 class Generator {
 public:
@@ -81,6 +98,25 @@ public:
 
     /// True with probability p.
     bool bernoulli(double p) { return uniform_double() < p; }
+
+    /// The current state; set_state(state()) later makes the generator repeat its output exactly.
+    GeneratorState state() const {
+        GeneratorState st;
+        for (int i = 0; i < 4; ++i) st.s[static_cast<std::size_t>(i)] = s_[i];
+        st.spare_normal = spare_normal_;
+        st.has_spare_normal = has_spare_normal_;
+        return st;
+    }
+    /// Restores a state from state().
+    /// @throws value_error when all four words are zero (xoshiro's one fixed point: it would
+    ///   return 0 forever; manual_seed never produces it, so such a state was not saved by us).
+    void set_state(const GeneratorState& st) {
+        NANOTORCH_CHECK(st.s[0] | st.s[1] | st.s[2] | st.s[3], value_error,
+                        "Generator::set_state: an all-zero state is not a valid xoshiro256** state");
+        for (int i = 0; i < 4; ++i) s_[i] = st.s[static_cast<std::size_t>(i)];
+        spare_normal_ = st.spare_normal;
+        has_spare_normal_ = st.has_spare_normal;
+    }
 
     /// A new generator with an independent stream, derived deterministically from this one.
     Generator split() { return Generator(next_u64() ^ 0xd1b54a32d192ed03ULL); }

@@ -4,7 +4,9 @@
 // set, target the B labels. Each pass (each begin()) draws a fresh permutation from the
 // Generator given at construction (Fisher–Yates, serial), so a seed fixes every epoch's order.
 // The loader shares the data set's image storage; it keeps a reference to the generator,
-// which must outlive it. Only the constructor throws; iterating never does.
+// which must outlive it. Only the constructor and resume() throw; iterating never does.
+// Resuming mid-pass (training checkpoints): save pass_state() and the number of batches done;
+// resume(state, batch) then makes the next begin() redraw the same order and start at that batch.
 #pragma once
 
 #include <algorithm>
@@ -75,16 +77,33 @@ public:
         std::int64_t batch_;
     };
 
-    /// Starts a pass: reshuffles when shuffle is on.
+    /// Starts a pass: reshuffles when shuffle is on. Starts at batch 0, or where resume() said.
     Iterator begin() {
+        pass_state_ = gen_.state();
         order_.resize(static_cast<std::size_t>(dataset_.size()));
         std::iota(order_.begin(), order_.end(), std::int64_t{0});
         if (options_.shuffle())
             for (std::size_t i = order_.size(); i > 1; --i)
                 std::swap(order_[i - 1], order_[static_cast<std::size_t>(gen_.randint(i))]);
-        return Iterator(this, 0);
+        const std::int64_t first = resume_batch_;
+        resume_batch_ = 0;
+        return Iterator(this, first);
     }
     Iterator end() const { return Iterator(this, size()); }
+
+    /// The generator's state just before the current pass's shuffle (taken by the last begin()).
+    const GeneratorState& pass_state() const { return pass_state_; }
+
+    /// Makes the next begin() replay a pass from its pass_state(): the generator is set to
+    /// `state`, so that pass's order is drawn again (and the generator ends where it did), and
+    /// iteration starts at batch `batch`, as if the first `batch` batches had just been taken.
+    /// @throws value_error when batch is outside [0, size()], or as Generator::set_state.
+    void resume(const GeneratorState& state, std::int64_t batch) {
+        NANOTORCH_CHECK(batch >= 0 && batch <= size(), value_error, "DataLoader::resume: batch ", batch,
+                        " is outside 0..", size());
+        gen_.set_state(state);
+        resume_batch_ = batch;
+    }
 
 private:
     Batch make_batch(std::int64_t b) const {
@@ -109,6 +128,8 @@ private:
     DataLoaderOptions options_;
     Generator& gen_;
     std::vector<std::int64_t> order_;
+    GeneratorState pass_state_ = gen_.state();
+    std::int64_t resume_batch_ = 0;
 };
 
 }  // namespace nanotorch::data

@@ -188,10 +188,11 @@ inline void save_state_dict(const Module& module, const std::string& path) {
     util::write_file_atomic(path, bytes.data(), bytes.size());
 }
 
-/// Copies named tensors into the module's parameters/buffers (in place, so optimizers and
-/// other handles see the new values). With `strict`, missing and unexpected names are an error.
-inline void load_state_dict(Module& module, const std::vector<std::pair<std::string, Tensor>>& entries,
-                            bool strict = true, const std::string& source = "state_dict") {
+/// The checks load_state_dict makes before it changes anything, without loading: with
+/// `strict`, the names must match (value_error listing every missing and unexpected name); a
+/// tensor whose name matches must have the module's shape (shape_error naming it).
+inline void check_state_dict(const Module& module, const std::vector<std::pair<std::string, Tensor>>& entries,
+                             bool strict = true, const std::string& source = "state_dict") {
     auto own = state_dict(module);
     std::map<std::string, const Tensor*> given;
     for (auto& e : entries) given[e.first] = &e.second;
@@ -221,6 +222,17 @@ inline void load_state_dict(Module& module, const std::vector<std::pair<std::str
                         shape_str(it->second->shape()), " in the file but ", shape_str(o.second.shape()),
                         " in the module");
     }
+}
+
+/// Copies named tensors into the module's parameters/buffers (in place, so optimizers and
+/// other handles see the new values). With `strict`, missing and unexpected names are an error.
+/// @throws as check_state_dict, before anything is copied.
+inline void load_state_dict(Module& module, const std::vector<std::pair<std::string, Tensor>>& entries,
+                            bool strict = true, const std::string& source = "state_dict") {
+    check_state_dict(module, entries, strict, source);
+    auto own = state_dict(module);
+    std::map<std::string, const Tensor*> given;
+    for (auto& e : entries) given[e.first] = &e.second;
     NoGradGuard ng;
     for (auto& o : own) {
         auto it = given.find(o.first);
@@ -228,26 +240,39 @@ inline void load_state_dict(Module& module, const std::vector<std::pair<std::str
     }
 }
 
+namespace detail {
+
+/// The bytes of `path`, refused before reading when larger than `max_bytes` (io_error naming
+/// `limit_name`); `kind` names what the file should be ("state_dict", "checkpoint").
+inline std::vector<unsigned char> read_bounded_file(const std::string& path, std::uint64_t max_bytes,
+                                                    const char* kind, const char* limit_name) {
+    // A directory opens as a stream on Linux and reports a bogus size (ext4: 2^63 - 1), which
+    // would surface as a misleading "larger than 16 GiB"; say what is actually wrong.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        throw io_error(path, ::nanotorch::detail::str_cat("is a directory, not a ", kind, " file"));
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) throw io_error(path, "cannot open for reading");
+    const std::streamoff size = f.tellg();
+    if (size < 0) throw io_error(path, "cannot determine the file size");
+    if (static_cast<std::uint64_t>(size) > max_bytes)
+        throw io_error(path, ::nanotorch::detail::str_cat("file of ", size, " bytes exceeds the limit of ", max_bytes,
+                                                          " bytes (", limit_name, ")"));
+    std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+    f.seekg(0);
+    if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size)) throw io_error(path, "read failed");
+    return bytes;
+}
+
+}  // namespace detail
+
 /// Reads `path` (written by save_state_dict) into the module. Throws io_error (also for a file
 /// larger than limits.max_file_bytes), parse_error, value_error (names) or shape_error (shapes);
 /// on any error the module is left unchanged.
 inline void load_state_dict(Module& module, const std::string& path, bool strict = true,
                             const StateDictLimits& limits = {}) {
-    // A directory opens as a stream on Linux and reports a bogus size (ext4: 2^63 - 1), which
-    // would surface as a misleading "larger than 16 GiB"; say what is actually wrong.
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw io_error(path, "is a directory, not a state_dict file");
-    std::ifstream f(path, std::ios::binary | std::ios::ate);
-    if (!f) throw io_error(path, "cannot open for reading");
-    const std::streamoff size = f.tellg();
-    if (size < 0) throw io_error(path, "cannot determine the file size");
-    if (static_cast<std::uint64_t>(size) > limits.max_file_bytes)
-        throw io_error(path, ::nanotorch::detail::str_cat("file of ", size, " bytes exceeds the limit of ",
-                                                          limits.max_file_bytes,
-                                                          " bytes (StateDictLimits::max_file_bytes)"));
-    std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
-    f.seekg(0);
-    if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size)) throw io_error(path, "read failed");
+    const std::vector<unsigned char> bytes =
+        detail::read_bounded_file(path, limits.max_file_bytes, "state_dict", "StateDictLimits::max_file_bytes");
     load_state_dict(module, decode_state_dict(bytes.data(), bytes.size(), path, limits), strict, path);
 }
 

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -131,6 +132,54 @@ public:
     }
     const BasicAdamOptions<Decoupled>& options() const { return options_; }
 
+    std::string type_name() const override { return name(); }
+    /// Options lr, beta1, beta2, eps, weight_decay, amsgrad (1 or 0); tensors "exp_avg.<i>",
+    /// "exp_avg_sq.<i>", "max_exp_avg_sq.<i>" (amsgrad); steps: one count per parameter.
+    OptimizerState state() const override {
+        OptimizerState st;
+        st.type = type_name();
+        st.options = option_values();
+        const std::pair<const char*, const std::vector<Tensor>*> buffers[] = {
+            {"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}, {"max_exp_avg_sq", &max_exp_avg_sq_}};
+        for (const auto& [prefix, vec] : buffers)
+            for (std::size_t i = 0; i < vec->size(); ++i)
+                if ((*vec)[i].defined())
+                    st.tensors.emplace_back(std::string(prefix) + "." + std::to_string(i), copy_buffer((*vec)[i]));
+        st.steps = steps_;
+        return st;
+    }
+    /// @throws as Optimizer::load_state (lr and beta1 are restored); also value_error when the
+    ///   step counts are not one non-negative count per parameter, or a parameter's moments and
+    ///   step count disagree (exp_avg and exp_avg_sq exist exactly when it has taken a step, and
+    ///   with amsgrad so does max_exp_avg_sq).
+    void load_state(const OptimizerState& st) override {
+        const std::string who = std::string(name()) + "::load_state";
+        auto present = check_state_common(st, option_values(), {"lr", "beta1"},
+                                          {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"});
+        NANOTORCH_CHECK(st.steps.size() == params_.size(), value_error, who, ": the state has ", st.steps.size(),
+                        " step counts for ", params_.size(), " parameters");
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            NANOTORCH_CHECK(st.steps[i] >= 0, value_error, who, ": negative step count ", st.steps[i],
+                            " for parameter ", i);
+            const bool stepped = st.steps[i] > 0;
+            NANOTORCH_CHECK(present["exp_avg"][i] == stepped && present["exp_avg_sq"][i] == stepped &&
+                                present["max_exp_avg_sq"][i] == (stepped && options_.amsgrad()),
+                            value_error, who, ": the moments of parameter ", i, " do not match its step count ",
+                            st.steps[i]);
+        }
+        restore_rates(st.options[0].second, st.options[1].second);  // validates both, changes both or neither
+        for (auto* vec : {&exp_avg_, &exp_avg_sq_, &max_exp_avg_sq_})
+            for (auto& t : *vec) t = Tensor();
+        for (const auto& [tensor_name, t] : st.tensors) {
+            const auto dot = tensor_name.rfind('.');
+            const std::string prefix = tensor_name.substr(0, dot);
+            const std::size_t i = std::stoul(tensor_name.substr(dot + 1));
+            auto& vec = prefix == "exp_avg" ? exp_avg_ : prefix == "exp_avg_sq" ? exp_avg_sq_ : max_exp_avg_sq_;
+            vec[i] = copy_buffer(t);
+        }
+        steps_ = st.steps;
+    }
+
 protected:
     /// @throws value_error as Optimizer's constructor, or for lr < 0, eps < 0, a beta outside
     ///   [0, 1) or weight_decay < 0 (NaN counts as invalid).
@@ -152,6 +201,11 @@ protected:
 
 private:
     static const char* name() { return Decoupled ? "AdamW" : "Adam"; }
+    std::vector<std::pair<std::string, double>> option_values() const {
+        return {{"lr", options_.lr()},         {"beta1", options_.beta1()},
+                {"beta2", options_.beta2()},   {"eps", options_.eps()},
+                {"weight_decay", options_.weight_decay()}, {"amsgrad", options_.amsgrad() ? 1.0 : 0.0}};
+    }
 
     BasicAdamOptions<Decoupled> options_;
     std::vector<Tensor> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;

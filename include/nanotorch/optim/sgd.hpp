@@ -10,6 +10,8 @@
 // through the SIMD kernels (axpy/axpby), elementwise, so it is the same for any thread count.
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <nanotorch/config.hpp>
@@ -113,6 +115,31 @@ public:
         options_.momentum(momentum);
     }
     const SGDOptions& options() const { return options_; }
+
+    std::string type_name() const override { return "SGD"; }
+    /// Options lr, momentum, dampening, weight_decay, nesterov (1 or 0); tensors
+    /// "momentum_buffer.<i>".
+    OptimizerState state() const override {
+        OptimizerState st;
+        st.type = type_name();
+        st.options = option_values();
+        for (std::size_t i = 0; i < momentum_buffers_.size(); ++i)
+            if (momentum_buffers_[i].defined())
+                st.tensors.emplace_back("momentum_buffer." + std::to_string(i), copy_buffer(momentum_buffers_[i]));
+        return st;
+    }
+    /// @throws as Optimizer::load_state (lr and momentum are restored; SGD keeps no step counts,
+    ///   so `steps` must be empty).
+    void load_state(const OptimizerState& st) override {
+        check_state_common(st, option_values(), {"lr", "momentum"}, {"momentum_buffer"});
+        NANOTORCH_CHECK(st.steps.empty(), value_error, "SGD::load_state: SGD keeps no step counts, the state has ",
+                        st.steps.size());
+        restore_rates(st.options[0].second, st.options[1].second);  // validates both, changes both or neither
+        for (auto& b : momentum_buffers_) b = Tensor();
+        for (const auto& [name, t] : st.tensors)
+            momentum_buffers_[std::stoul(name.substr(name.rfind('.') + 1))] = copy_buffer(t);
+    }
+
     /// Momentum buffer of parameter i (undefined before its first step with momentum).
     /// @throws value_error if i is not the index of a parameter.
     const Tensor& momentum_buffer(std::size_t i) const {
@@ -122,6 +149,14 @@ public:
     }
 
 private:
+    std::vector<std::pair<std::string, double>> option_values() const {
+        return {{"lr", options_.lr()},
+                {"momentum", options_.momentum()},
+                {"dampening", options_.dampening()},
+                {"weight_decay", options_.weight_decay()},
+                {"nesterov", options_.nesterov() ? 1.0 : 0.0}};
+    }
+
     SGDOptions options_;
     std::vector<Tensor> momentum_buffers_;
     std::vector<float> scratch_;

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>  // std::hash of the thread id
+#include <functional>  // std::hash of the thread id, std::function
 #include <string>
 #include <system_error>
 #include <thread>
@@ -20,8 +20,11 @@
 namespace nanotorch::util {
 
 /// Writes `size` bytes to `path` atomically. Throws io_error naming the path on failure, after
-/// removing the temporary file.
-inline void write_file_atomic(const std::string& path, const unsigned char* data, std::size_t size) {
+/// removing the temporary file. `before_rename`, when set, is called with the temporary file's
+/// name once it is complete and closed, just before the rename (tests use it to kill a process
+/// at exactly that point; an exception from it removes the temporary file and propagates).
+inline void write_file_atomic(const std::string& path, const unsigned char* data, std::size_t size,
+                              const std::function<void(const std::string&)>& before_rename = nullptr) {
     static std::atomic<unsigned long> counter{0};
     const auto stamp = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
     const std::string tmp = path + ".tmp." + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id())) +
@@ -36,6 +39,14 @@ inline void write_file_atomic(const std::string& path, const unsigned char* data
             out.close();
             std::filesystem::remove(tmp, ignored);
             throw io_error(path, "write failed");
+        }
+    }
+    if (before_rename) {
+        try {
+            before_rename(tmp);
+        } catch (...) {
+            std::filesystem::remove(tmp, ignored);
+            throw;
         }
     }
     std::error_code ec;
