@@ -38,6 +38,7 @@ APT_PACKAGES=(
   chromium            # the draw-a-digit page's end-to-end test (driven by npm playwright-core)
   python3             # python3 -m http.server for scripts/serve.sh
   valgrind            # memcheck over mnist_train and onnx_run (valgrind step)
+  dataset-fashion-mnist  # Fashion-MNIST (.gz IDX) for fashion_train (scripts/fetch_fashion_mnist.sh)
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
