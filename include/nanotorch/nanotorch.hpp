@@ -20,6 +20,7 @@
 #include <nanotorch/data/gzip.hpp>
 #include <nanotorch/data/idx.hpp>
 #include <nanotorch/data/mnist.hpp>
+#include <nanotorch/data/transforms.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
 #include <nanotorch/kernels/conv.hpp>
