@@ -37,6 +37,7 @@
 #include <nanotorch/nn/init.hpp>
 #include <nanotorch/nn/linear.hpp>
 #include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/module_list.hpp>
 #include <nanotorch/nn/pool.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
