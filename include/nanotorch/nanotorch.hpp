@@ -23,6 +23,7 @@
 #include <nanotorch/data/transforms.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
+#include <nanotorch/kernels/activation.hpp>
 #include <nanotorch/kernels/conv.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
@@ -51,12 +52,14 @@
 #include <nanotorch/onnx/runtime.hpp>
 #include <nanotorch/onnx/schema.hpp>
 #include <nanotorch/onnx/wire.hpp>
+#include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/dropout.hpp>
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/loss_pointwise.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
 #include <nanotorch/optim/adam.hpp>

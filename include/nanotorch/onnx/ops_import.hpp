@@ -27,6 +27,7 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
+#include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
@@ -271,9 +272,28 @@ inline std::vector<Value> run_softmax(const OpArgs& a) {
     return one(reshape(f(reshape(x, split_2d(x.shape(), axis)), 1), x.shape()));
 }
 
+// The activations run nanotorch's own ops (ops/activation.hpp), with ONNX's attribute defaults.
 inline std::vector<Value> run_leaky_relu(const OpArgs& a) {
-    const float alpha = attr_float(a.node, "alpha", 0.01f);
-    return one(map_float(a.tensor(0), [alpha](float v) { return v < 0.0f ? alpha * v : v; }));
+    return one(leaky_relu(a.tensor(0), attr_float(a.node, "alpha", 0.01f)));
+}
+inline std::vector<Value> run_elu(const OpArgs& a) { return one(elu(a.tensor(0), attr_float(a.node, "alpha", 1.0f))); }
+inline std::vector<Value> run_hard_sigmoid(const OpArgs& a) {
+    const float alpha = attr_float(a.node, "alpha", 0.2f), beta = attr_float(a.node, "beta", 0.5f);
+    // PyTorch's coefficients run PyTorch's formula (x + 3).clamp(0, 6) / 6, which is what an exported
+    // nn::Hardsigmoid computed; it differs from alpha·x + beta by at most one rounding.
+    if (alpha == 1.0f / 6.0f && beta == 0.5f) return one(hardsigmoid(a.tensor(0)));
+    return one(hardsigmoid_affine(a.tensor(0), alpha, beta));
+}
+inline std::vector<Value> run_softplus(const OpArgs& a) {
+    // ONNX Softplus is log(1 + exp(x)) with no threshold; softplus's default threshold 20 is above
+    // kSoftplusExactThreshold, so its linear branch equals that to the last bit.
+    return one(softplus(a.tensor(0)));
+}
+/// For operators newer than the runtime's oldest opset (7): Erf (9), HardSwish (14).
+template <std::int64_t Since>
+inline std::string check_since(const NodeProto& n, std::int64_t opset) {
+    return opset >= Since ? ""
+                          : str_cat(n.op_type, " at opset ", opset, " (the operator exists from opset ", Since, ")");
 }
 
 inline std::vector<Value> run_clip(const OpArgs& a) {
@@ -600,11 +620,15 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Conv", {2, 3, 1, &check_conv, &run_conv}},
         {"Div", {2, 2, 1, nullptr, &run_arith<3>}},
         {"Dropout", {1, 3, 1, &check_dropout, &run_identity}},
+        {"Elu", {1, 1, 1, nullptr, &run_elu}},
+        {"Erf", {1, 1, 1, &check_since<9>, &run_unary<&nanotorch::erf>}},
         {"Exp", {1, 1, 1, nullptr, &run_unary<&nanotorch::exp>}},
         {"Flatten", {1, 1, 1, nullptr, &run_flatten}},
         {"Gather", {2, 2, 1, nullptr, &run_gather}},
         {"Gemm", {2, 3, 1, nullptr, &run_gemm}},
         {"GlobalAveragePool", {1, 1, 1, nullptr, &run_global_avg}},
+        {"HardSigmoid", {1, 1, 1, nullptr, &run_hard_sigmoid}},
+        {"HardSwish", {1, 1, 1, &check_since<14>, &run_unary<&nanotorch::hardswish>}},
         {"Identity", {1, 1, 1, nullptr, &run_identity}},
         {"LeakyRelu", {1, 1, 1, nullptr, &run_leaky_relu}},
         {"Log", {1, 1, 1, nullptr, &run_unary<&nanotorch::log>}},
@@ -624,6 +648,7 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Sigmoid", {1, 1, 1, nullptr, &run_unary<&nanotorch::sigmoid>}},
         {"Slice", {1, 5, 1, &check_inputs<10, 1, 1, 3, 5>, &run_slice}},
         {"Softmax", {1, 1, 1, nullptr, &run_softmax<false>}},
+        {"Softplus", {1, 1, 1, nullptr, &run_softplus}},
         {"Sqrt", {1, 1, 1, nullptr, &run_unary<&nanotorch::sqrt>}},
         {"Squeeze", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_squeeze<false>}},
         {"Sub", {2, 2, 1, nullptr, &run_arith<1>}},
