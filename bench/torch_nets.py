@@ -9,7 +9,8 @@ Two nets, defined as PyTorch users write them:
 and two workloads each, as in bench_nets.cpp:
   train_step_b64  one SGD step (momentum 0.9) on a batch of 64 random [1, 28, 28] images: median ms
   infer_b1000     eval mode, torch.no_grad(), a batch of 1000: images/s from the median batch
-Output: a short table and lines `RESULT torch <threads> <metric> <value> <unit>`. --threads N sets
+Output: a short table and lines `RESULT torch <threads> <metric> <value> <unit>` (cpu_* metrics:
+the mean process CPU time per step / batch, as bench_nets prints). --threads N sets
 OMP_NUM_THREADS before torch is imported, and torch.set_num_threads(N) (see bench/torch_e2e.py for
 why both).
 """
@@ -77,6 +78,8 @@ def main():
         model.train()
         times = []
         for i in range(steps + 3):
+            if i == 3:
+                cpu0 = time.process_time()
             t0 = time.perf_counter()
             opt.zero_grad()
             out = model(x64)
@@ -86,21 +89,27 @@ def main():
             s = time.perf_counter() - t0
             if i >= 3:
                 times.append(s)
+        step_cpu = (time.process_time() - cpu0) / steps
         step = statistics.median(times)
         model.eval()
         x1000 = torch.randn(1000, 1, 28, 28)
         times = []
         with torch.no_grad():
             for i in range(reps + 1):
+                if i == 1:
+                    icpu0 = time.process_time()
                 t0 = time.perf_counter()
                 model(x1000)
                 s = time.perf_counter() - t0
                 if i >= 1:
                     times.append(s)
+        infer_cpu = (time.process_time() - icpu0) / reps
         infer = statistics.median(times)
         print(f"{name:15} {step * 1e3:9.2f} ms {1000.0 / infer:10.0f} img/s")
         print(f"RESULT torch {threads} train_step_b64_{name} {step * 1e3:.6g} ms")
         print(f"RESULT torch {threads} infer_b1000_{name} {1000.0 / infer:.6g} img/s")
+        print(f"RESULT torch {threads} cpu_train_step_b64_{name} {step_cpu * 1e3:.6g} ms")
+        print(f"RESULT torch {threads} cpu_infer_b1000_{name} {infer_cpu * 1e3:.6g} ms")
     sys.stdout.flush()
 
 
