@@ -20,11 +20,14 @@
 #include <nanotorch/data/gzip.hpp>
 #include <nanotorch/data/idx.hpp>
 #include <nanotorch/data/mnist.hpp>
+#include <nanotorch/data/npy.hpp>
 #include <nanotorch/data/transforms.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
 #include <nanotorch/kernels/activation.hpp>
+#include <nanotorch/kernels/adaptive_pool.hpp>
 #include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/kernels/conv_paths.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/pool.hpp>

@@ -14,6 +14,7 @@
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {
+using nanotorch::adaptive_avg_pool2d;
 using nanotorch::avg_pool2d;
 using nanotorch::binary_cross_entropy_with_logits;
 using nanotorch::conv2d;
