@@ -1,10 +1,14 @@
-// Tests for nn::ModuleList (nn/module_list.hpp): PyTorch's semantics — append/push_back,
-// size, indexing (with a typed at<T>), iteration, the names "0", "1", ... in named_parameters
-// and state_dicts (and so in saved files), train/eval reaching the elements, printing, no
-// forward of its own, and errors for null modules and bad indices.
+// Tests for nn::ModuleList (nn/module_list.hpp) and nn::BasicBlock (nn/resnet.hpp).
+// ModuleList: PyTorch's semantics — append/push_back, size, indexing (with a typed at<T>),
+// iteration, the names "0", "1", ... in named_parameters and state_dicts (and so in saved
+// files), train/eval reaching the elements, printing, no forward of its own, and errors for null
+// modules and bad indices. BasicBlock: torchvision's state_dict names, its forward equal (bit
+// for bit) to the same layers composed by hand, gradients reaching every parameter, and errors.
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -112,4 +116,86 @@ TEST_CASE("ModuleList errors: null modules, empty holders, bad indices, wrong ty
     CHECK(contains(value_error_message([&] { (void)(*list)[1]; }), "index 1 out of range for 1"));
     CHECK(contains(value_error_message([&] { (void)list->at<nn::LinearImpl>(0); }), "is a ReLU"));
     CHECK(list->size() == 1);  // failed appends left nothing behind
+}
+
+// ---- BasicBlock (nn/resnet.hpp) ----
+
+TEST_CASE("BasicBlock: torchvision's state_dict names, with and without a downsample shortcut") {
+    nn::BasicBlock plain(8, 8);
+    CHECK(names(plain->named_parameters()) ==
+          std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias"});
+    CHECK(plain->downsample.is_empty());
+    CHECK(plain->conv1->weight.shape() == nt::Shape{8, 8, 3, 3});
+    CHECK_FALSE(plain->conv1->bias.defined());  // conv3x3 has no bias: batch norm follows
+
+    nn::BasicBlock down(8, 16, 2, nn::downsample(8, 16, 2));
+    const auto p = names(down->named_parameters());
+    CHECK(p == std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight",
+                                        "bn2.bias", "downsample.0.weight", "downsample.1.weight", "downsample.1.bias"});
+    CHECK(down->downsample->size() == 2);
+    const auto b = names(down->named_buffers());
+    CHECK(std::find(b.begin(), b.end(), "downsample.1.running_mean") != b.end());
+    CHECK(std::find(b.begin(), b.end(), "bn1.running_var") != b.end());
+    CHECK(down->conv1->options().stride() == nt::Pair2d(2));
+    CHECK((*down->downsample)[0]->type_name() == "Conv2d");
+    CHECK((*down->downsample)[1]->type_name() == "BatchNorm2d");
+}
+
+TEST_CASE("BasicBlock computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), in train and eval mode") {
+    nt::manual_seed(5);
+    for (const bool with_downsample : {false, true}) {
+        nn::BasicBlock block = with_downsample ? nn::BasicBlock(4, 6, 2, nn::downsample(4, 6, 2)) : nn::BasicBlock(4, 4);
+        // A second, independent set of the same layers, with the block's weights: the block
+        // must equal this hand-written composition exactly (same ops in the same order).
+        nn::Conv2d c1 = nn::conv3x3(4, with_downsample ? 6 : 4, with_downsample ? 2 : 1);
+        nn::Conv2d c2 = nn::conv3x3(with_downsample ? 6 : 4, with_downsample ? 6 : 4);
+        nn::BatchNorm2d b1(with_downsample ? 6 : 4), b2(with_downsample ? 6 : 4);
+        nn::Sequential ds = with_downsample ? nn::downsample(4, 6, 2) : nn::Sequential(nullptr);
+        struct Ref : nn::Module {};
+        Ref ref;
+        ref.register_module("conv1", c1);
+        ref.register_module("bn1", b1);
+        ref.register_module("conv2", c2);
+        ref.register_module("bn2", b2);
+        if (with_downsample) ref.register_module("downsample", ds);
+        nn::load_state_dict(ref, nn::state_dict(*block));
+
+        const nt::Tensor x = nt::randn({3, 4, 6, 6});
+        for (const bool training : {true, false}) {
+            block->train(training);
+            ref.train(training);
+            const nt::Tensor y = block(x);
+            const nt::Tensor identity = with_downsample ? ds(x) : x;
+            const nt::Tensor want = nt::F::relu(b2(c2(nt::F::relu(b1(c1(x))))) + identity);
+            CHECK(y.shape() == (with_downsample ? nt::Shape{3, 6, 3, 3} : nt::Shape{3, 4, 6, 6}));
+            CHECK(y.to_vector() == want.to_vector());
+        }
+    }
+}
+
+TEST_CASE("BasicBlocks in a ModuleList: a ResNet stage's names, gradients reach every parameter") {
+    nt::manual_seed(2);
+    nn::ModuleList layers(nn::BasicBlock(2, 2), nn::BasicBlock(2, 4, 2, nn::downsample(2, 4, 2)));
+    const auto p = names(layers->named_parameters());
+    CHECK(p.front() == "0.conv1.weight");
+    CHECK(p.back() == "1.downsample.1.bias");
+    nt::Tensor h = nt::randn({2, 2, 4, 4});
+    for (const auto& layer : *layers) h = layer->forward(h);
+    h.sum().backward();
+    for (const auto& [name, t] : layers->named_parameters()) {
+        INFO(name);
+        REQUIRE(t.grad().defined());
+        double norm = 0.0;
+        for (float g : t.grad().to_vector()) norm += std::abs(g);
+        CHECK(norm > 0.0);  // every parameter, the shortcut's included, takes part in the output
+    }
+}
+
+TEST_CASE("BasicBlock errors: an identity shortcut that cannot match, bad sizes, wrong input channels") {
+    CHECK(contains(value_error_message([] { nn::BasicBlock(16, 32); }), "pass a downsample"));
+    CHECK(contains(value_error_message([] { nn::BasicBlock(16, 16, 2); }), "pass a downsample"));
+    CHECK(contains(value_error_message([] { nn::BasicBlock(16, 16, 0); }), "stride must be positive"));
+    CHECK(contains(value_error_message([] { nn::BasicBlock(0, 16); }), "channel counts must be positive"));
+    nn::BasicBlock block(4, 4);
+    expect_thrown([&] { block(nt::zeros({1, 3, 5, 5})); }, nt::shape_error("unreachable"));
 }

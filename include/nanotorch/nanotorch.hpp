@@ -46,6 +46,7 @@
 #include <nanotorch/nn/module_list.hpp>
 #include <nanotorch/nn/norm.hpp>
 #include <nanotorch/nn/pool.hpp>
+#include <nanotorch/nn/resnet.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
 #include <nanotorch/onnx/conformance.hpp>
