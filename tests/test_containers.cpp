@@ -182,7 +182,9 @@ TEST_CASE("BasicBlocks in a ModuleList: a ResNet stage's names, gradients reach 
     nt::Tensor h = nt::randn({2, 2, 4, 4});
     for (const auto& layer : *layers) h = layer->forward(h);
     h.sum().backward();
-    for (const auto& [name, t] : layers->named_parameters()) {
+    for (const auto& entry : layers->named_parameters()) {
+        const std::string& name = entry.first;  // not a structured binding: INFO captures it
+        const nt::Tensor& t = entry.second;
         INFO(name);
         REQUIRE(t.grad().defined());
         double norm = 0.0;
