@@ -56,57 +56,6 @@ void blas_sgemm(bool, bool, i64, i64, i64, const float*, i64, const float*, i64,
 void blas_threads(int) {}
 #endif
 
-// ---- FMA peak ----
-
-// One thread's FMA throughput: 16 independent accumulator vectors (more than latency x ports
-// on current x86 cores), acc = acc·x + y converging to 1 so no value overflows or goes subnormal.
-double fma_loop_flops(long long iters) {
-#if NANOTORCH_SIMD_ENABLED
-    using V = k::fbatch;
-    constexpr int kAcc = 16;
-    V acc[kAcc];
-    for (int i = 0; i < kAcc; ++i) acc[i] = V(static_cast<float>(i) * 0.01f);
-    const V x(0.999f), y(0.001f);
-    for (long long n = 0; n < iters; ++n)
-        for (int i = 0; i < kAcc; ++i) acc[i] = xsimd::fma(acc[i], x, y);
-    V s(0.0f);
-    for (int i = 0; i < kAcc; ++i) s += acc[i];
-    keep(xsimd::hadd(s));
-    return 2.0 * kAcc * static_cast<double>(V::size) * static_cast<double>(iters);
-#else
-    constexpr int kAcc = 16;
-    float acc[kAcc];
-    for (int i = 0; i < kAcc; ++i) acc[i] = static_cast<float>(i) * 0.01f;
-    for (long long n = 0; n < iters; ++n)
-        for (int i = 0; i < kAcc; ++i) acc[i] = acc[i] * 0.999f + 0.001f;
-    float s = 0.0f;
-    for (float a : acc) s += a;
-    keep(s);
-    return 2.0 * kAcc * static_cast<double>(iters);
-#endif
-}
-
-// GFLOP/s of the loop above on `threads` threads at once (each runs its own copy): the best of
-// 40 runs of about a millisecond, so that on a shared machine at least one run is likely to
-// have had the cores to itself (a peak measured under contention would flatter every share).
-double measure_peak(int threads) {
-    static constexpr long long iters = 250'000;
-    double best = 0.0;
-    for (int rep = 0; rep < 40; ++rep) {
-        std::vector<std::thread> pool;
-        std::vector<double> flops(static_cast<std::size_t>(threads));
-        const auto t0 = Clock::now();
-        for (int t = 0; t < threads; ++t)
-            pool.emplace_back([&flops, t] { flops[static_cast<std::size_t>(t)] = fma_loop_flops(iters); });
-        for (auto& th : pool) th.join();
-        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-        double total = 0.0;
-        for (double f : flops) total += f;
-        best = std::max(best, total / s / 1e9);
-    }
-    return best;
-}
-
 // ---- problems ----
 
 struct Shape {
@@ -245,8 +194,8 @@ void run(const Options& o, const Budget& b) {
     std::printf("  OpenBLAS                not found at configure time: blas columns show '-'\n");
 #endif
     Peaks peaks;
-    peaks.one = measure_peak(1);
-    peaks.all = all_threads > 1 ? measure_peak(std::min(all_threads, hw)) : peaks.one;
+    peaks.one = nanotorch_bench::measure_peak(1);
+    peaks.all = all_threads > 1 ? nanotorch_bench::measure_peak(std::min(all_threads, hw)) : peaks.one;
     std::printf("  measured FMA peak       %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads (16 independent\n"
                 "                          %s fma chains; %%peak below divides by the one for the row's threads)\n",
                 peaks.one, peaks.all, std::min(all_threads, hw), k::simd_arch_name());

@@ -18,6 +18,15 @@
 //                       digit upscaled 28 -> 280 (nearest neighbour) into the alpha channel of an
 //                       RGBA image whose RGB is 0 and alpha is the pixel value 0..255
 //   labels.json         {"count": N, "labels": [...]}
+//
+// When Fashion-MNIST is in --fashion-data (scripts/fetch_fashion_mnist.sh), it also exports
+// fashion_train's ResNet8 (fashion::InferenceNet: raw pixels in [0, 1] -> softmax; BatchNormalization,
+// residual Add and GlobalAveragePool in the graph), with weights from --fashion-weights (a
+// fashion_train model.ntsd) or from one quick pass over 6000 Fashion-MNIST training images
+// (SGD lr 0.05, momentum 0.9, batch 64, no augmentation), as
+//   fashion_opset9.onnx    [1, 1, 28, 28] -> [1, 10] (the ONNX.js profile)
+//   fashion_opset13.onnx   [batch, 1, 28, 28] -> [batch, 10]
+// with fashion_28.f32 (the first N Fashion-MNIST test images, raw) and fashion_labels.json.
 //   expected_<model>.f32  the module's own forward (eval mode) for every digit: N x 10 float32
 //   manifest.json       which input file, input shape and expected file belong to each model
 //
@@ -40,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "fashion_net.hpp"
 #include "mnist_net.hpp"
 
 using namespace nanotorch;
@@ -53,6 +63,8 @@ struct Config {
     std::string out_dir;
     std::string data_dir = "data/mnist";
     std::string weights;     // empty: train in-process
+    std::string fashion_data_dir = "data/fashion-mnist";
+    std::string fashion_weights;  // empty: train in-process
     std::int64_t count = 100;
 };
 
@@ -63,7 +75,11 @@ const char* usage =
     "  --data DIR      MNIST IDX files (default data/mnist; fetch with scripts/fetch_mnist.sh)\n"
     "  --count N       how many test digits to write (default 100)\n"
     "  --weights FILE  a state_dict written by mnist_train (e.g. out/model.ntsd); when absent, the\n"
-    "                  net is trained for one quick pass over 6000 training images\n";
+    "                  net is trained for one quick pass over 6000 training images\n"
+    "  --fashion-data DIR     Fashion-MNIST IDX files (default data/fashion-mnist); the ResNet models\n"
+    "                         are skipped (with a note) when they are absent\n"
+    "  --fashion-weights FILE a state_dict written by fashion_train (e.g. out/fashion/model.ntsd); when\n"
+    "                         absent, the ResNet is trained for one quick pass over 6000 images\n";
 
 constexpr int exit_skipped = 77;
 
@@ -82,6 +98,10 @@ Config parse_args(int argc, char** argv) {
                 c.data_dir = v;
             } else if (a == "--weights") {
                 c.weights = v;
+            } else if (a == "--fashion-data") {
+                c.fashion_data_dir = v;
+            } else if (a == "--fashion-weights") {
+                c.fashion_weights = v;
             } else if (a == "--count") {
                 std::istringstream is(v);
                 is >> c.count;
@@ -153,6 +173,7 @@ struct ModelCase {
     std::int64_t digits_per_run;  // 1, or count for the dynamic-batch model
     nn::Module* module;
     onnx::ExportOptions options;
+    std::string labels_file = "labels.json";
 };
 
 /// One quick pass of the seed's training loop over the first 6000 training images.
@@ -175,6 +196,29 @@ void train_quickly(nn::Module& model, const data::Dataset& train_all) {
         loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target.size());
     }
     std::printf("trained one pass over %lld images (lr 0.05, momentum 0.5): mean loss %.4f\n",
+                static_cast<long long>(train.size()), loss_sum / static_cast<double>(train.size()));
+}
+
+/// One quick pass over the first 6000 Fashion-MNIST training images (normalised, not augmented).
+void train_fashion_quickly(fashion::ResNet8& model, const data::Dataset& train_all) {
+    constexpr std::int64_t n = 6000;
+    data::Dataset train;
+    train.images = train_all.images.narrow(0, 0, std::min(n, train_all.size())).contiguous();
+    train.labels.assign(train_all.labels.begin(), train_all.labels.begin() + train.images.size(0));
+    train.images = data::Normalize(fashion::mean, fashion::std_dev)(train.images);
+    Generator shuffle_gen(1);
+    optim::SGD optimizer(model.parameters(), optim::SGDOptions(0.05).momentum(0.9));
+    data::DataLoader loader(train, data::DataLoaderOptions(64).shuffle(true), shuffle_gen);
+    model.train();
+    double loss_sum = 0.0;
+    for (auto batch : loader) {
+        optimizer.zero_grad();
+        const Tensor loss = F::cross_entropy(model(batch.data), batch.target);
+        loss.backward();
+        optimizer.step();
+        loss_sum += static_cast<double>(loss.item()) * static_cast<double>(batch.target.size());
+    }
+    std::printf("trained ResNet8 one pass over %lld Fashion-MNIST images (lr 0.05, momentum 0.9): mean loss %.4f\n",
                 static_cast<long long>(train.size()), loss_sum / static_cast<double>(train.size()));
 }
 
@@ -269,7 +313,7 @@ int run(const Config& cfg) {
     o13.opset = 13;
     onnx::ExportOptions o13_dyn = o13;
     o13_dyn.dynamic_batch = true;
-    const std::vector<ModelCase> cases = {
+    std::vector<ModelCase> cases = {
         {"canvas_opset9", 9, "digits_canvas.f32", {313600}, 1, &canvas_net, o9},
         {"canvas_opset13", 13, "digits_canvas.f32", {313600}, 1, &canvas_net, o13},
         {"net_opset13", 13, "digits_28.f32", {count, 1, 28, 28}, count, net.get(), o13_dyn},
@@ -277,6 +321,36 @@ int run(const Config& cfg) {
         {"bn_net_opset13", 13, "digits_28.f32", {count, 1, 28, 28}, count, bn_net.get(), o13_dyn},
         {"bn_softmax_opset9", 9, "digits_28.f32", {1, 1, 28, 28}, 1, &bn_softmax, o9},
     };
+
+    // fashion_train's ResNet8, on the first `count` Fashion-MNIST test images.
+    std::unique_ptr<fashion::InferenceNet> fashion_net;
+    Tensor fashion_images;
+    std::vector<std::int64_t> fashion_labels;
+    const fs::path fashion_test = fs::path(cfg.fashion_data_dir) / "t10k-images-idx3-ubyte";
+    if (fs::exists(fashion_test) || fs::exists(fashion_test.string() + ".gz")) {
+        manual_seed(1);
+        fashion::ResNet8 trained;
+        if (!cfg.fashion_weights.empty() && fs::exists(cfg.fashion_weights)) {
+            nn::load_state_dict(trained, cfg.fashion_weights);
+            std::printf("loaded ResNet8 weights from %s\n", cfg.fashion_weights.c_str());
+        } else {
+            train_fashion_quickly(trained, data::load_mnist(cfg.fashion_data_dir, data::Split::Train));
+        }
+        fashion_net = std::make_unique<fashion::InferenceNet>();
+        nn::load_state_dict(*fashion_net, nn::state_dict(trained));
+        fashion_net->eval();
+        const data::Dataset ftest = data::load_mnist(cfg.fashion_data_dir, data::Split::Test);
+        if (ftest.size() < count) throw value_error("Fashion-MNIST's test split has fewer images than --count");
+        fashion_images = ftest.images.narrow(0, 0, count).contiguous();  // raw pixels: the model normalises
+        fashion_labels.assign(ftest.labels.begin(), ftest.labels.begin() + count);
+        cases.push_back({"fashion_opset9", 9, "fashion_28.f32", {1, 1, 28, 28}, 1, fashion_net.get(), o9,
+                         "fashion_labels.json"});
+        cases.push_back({"fashion_opset13", 13, "fashion_28.f32", {count, 1, 28, 28}, count, fashion_net.get(),
+                         o13_dyn, "fashion_labels.json"});
+    } else {
+        std::printf("note: no Fashion-MNIST in %s (scripts/fetch_fashion_mnist.sh): the ResNet models are skipped\n",
+                    cfg.fashion_data_dir.c_str());
+    }
 
     fs::create_directories(cfg.out_dir);
     const fs::path out(cfg.out_dir);
@@ -293,12 +367,17 @@ int run(const Config& cfg) {
         std::vector<float> expected;
         std::int64_t correct = 0;
         const bool canvas = mc.input_file == "digits_canvas.f32";
+        const bool fashion_input = mc.input_file == "fashion_28.f32";
+        const std::vector<std::int64_t>& case_labels = fashion_input ? fashion_labels : labels;
         for (std::int64_t first = 0; first < count; first += mc.digits_per_run) {
             const Tensor input =
                 canvas ? tensor(std::vector<float>(canvases.begin() + first * 313600,
                                                    canvases.begin() + (first + 1) * 313600),
                                 mc.run_shape)
-                       : digits.narrow(0, first, mc.digits_per_run).contiguous().reshape(mc.run_shape);
+                       : (fashion_input ? fashion_images : digits)
+                             .narrow(0, first, mc.digits_per_run)
+                             .contiguous()
+                             .reshape(mc.run_shape);
             const Tensor y = (*mc.module)(input);
             const Tensor y_rt = rt.run({{mc.options.input_name, input}})[0].second;
             if (!same_bits(y, y_rt)) {
@@ -313,7 +392,7 @@ int run(const Config& cfg) {
             expected.insert(expected.end(), v.begin(), v.end());
             const auto pred = y.argmax(1);
             for (std::size_t k = 0; k < pred.size(); ++k)
-                correct += pred[k] == labels[static_cast<std::size_t>(first) + k];
+                correct += pred[k] == case_labels[static_cast<std::size_t>(first) + k];
         }
         write_f32(out / ("expected_" + mc.name + ".f32"), expected);
         std::printf("%-20s opset %2lld  runtime == module bit for bit on %lld digits, accuracy %lld/%lld\n",
@@ -323,13 +402,18 @@ int run(const Config& cfg) {
                     std::to_string(mc.opset) + ", \"input\": \"" + mc.input_file + "\", \"input_name\": \"" +
                     mc.options.input_name + "\", \"run_shape\": " + json_ints(mc.run_shape) +
                     ", \"digits_per_run\": " + std::to_string(mc.digits_per_run) + ", \"expected\": \"expected_" +
-                    mc.name + ".f32\"}" + (m + 1 < cases.size() ? ",\n" : "\n");
+                    mc.name + ".f32\", \"labels\": \"" + mc.labels_file + "\"}" + (m + 1 < cases.size() ? ",\n" : "\n");
     }
     manifest += "  ]\n}\n";
 
     write_f32(out / "digits_28.f32", digits.to_vector());
     write_f32(out / "digits_canvas.f32", canvases);
     write_text(out / "labels.json", "{\"count\": " + std::to_string(count) + ", \"labels\": " + json_ints(labels) + "}\n");
+    if (fashion_net) {
+        write_f32(out / "fashion_28.f32", fashion_images.to_vector());
+        write_text(out / "fashion_labels.json",
+                   "{\"count\": " + std::to_string(count) + ", \"labels\": " + json_ints(fashion_labels) + "}\n");
+    }
     write_text(out / "manifest.json", manifest);
     std::printf("wrote %zu models, %lld digits and the expected outputs to %s\n", cases.size(),
                 static_cast<long long>(count), cfg.out_dir.c_str());

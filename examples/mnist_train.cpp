@@ -7,7 +7,8 @@
 //               [--checkpoint PATH] [--checkpoint-every N] [--resume PATH] [--help]
 //
 // Defaults are the seed's: SGD lr 0.01 momentum 0.5, batch 64, test batch 1000, seed 1.
-// Outputs in --out (default "out"): metrics.csv (one row per epoch), model.ntsd (the
+// Outputs in --out (default "out"): metrics.csv (one row per epoch), curves.svg (losses and
+// accuracy per epoch), confusion.svg (the last epoch's confusion matrix), model.ntsd (the
 // state_dict) and onnx_model.onnx (the seed's InferenceNet, for the browser demo).
 // Any error prints one line and exits with code 1.
 // With --checkpoint, a training checkpoint (nn/checkpoint.hpp) is written atomically every
@@ -18,25 +19,22 @@
 // renaming it over PATH, so a test can kill the process at exactly that point.
 #include <nanotorch/nanotorch.hpp>
 
-#include <unistd.h>  // isatty: a progress bar on terminals, plain lines in logs
-
 #include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "mnist_net.hpp"
+#include "train_common.hpp"
 
 using namespace nanotorch;
+using train_common::parse_number;
 
 namespace {
 
@@ -80,18 +78,10 @@ const char* usage =
     "  --checkpoint PATH     write a training checkpoint to PATH (atomically) at every epoch end\n"
     "  --checkpoint-every N  ... and also every N optimizer steps\n"
     "  --resume PATH         continue exactly from a checkpoint (same options as the run that wrote it)\n"
-    "  --out DIR             output folder for metrics.csv, model.ntsd, onnx_model.onnx (default out)\n"
+    "  --out DIR             output folder for metrics.csv, curves.svg, confusion.svg, model.ntsd,\n"
+    "                        onnx_model.onnx (default out)\n"
     "  --opset N             ONNX opset of onnx_model.onnx: 9 (default, ONNX.js-compatible) .. 17\n"
     "  --help                show this help\n";
-
-template <class T>
-T parse_number(const std::string& flag, const std::string& text) {
-    std::istringstream is(text);
-    T v{};
-    is >> v;
-    if (!is || !is.eof()) throw value_error(flag + ": '" + text + "' is not a valid number");
-    return v;
-}
 
 Config parse_args(int argc, char** argv) {
     Config c;
@@ -132,91 +122,6 @@ Config parse_args(int argc, char** argv) {
     return c;
 }
 
-std::string format_duration(double seconds) {
-    const long s = static_cast<long>(seconds + 0.5);
-    std::ostringstream os;
-    os << s / 60 << ':' << std::setw(2) << std::setfill('0') << s % 60;
-    return os.str();
-}
-
-/// Reports training progress: a redrawn bar on a terminal, a line every ~10% otherwise.
-class Progress {
-public:
-    Progress(int epoch, std::int64_t batches, std::int64_t images)
-        : epoch_(epoch), batches_(batches), images_(images), tty_(isatty(fileno(stdout)) != 0),
-          start_(std::chrono::steady_clock::now()) {}
-
-    void update(std::int64_t batch, std::int64_t images_done, double running_loss) {
-        const double elapsed = seconds();
-        const double rate = elapsed > 0 ? static_cast<double>(images_done) / elapsed : 0.0;
-        const double eta = rate > 0 ? static_cast<double>(images_ - images_done) / rate : 0.0;
-        if (tty_) {
-            const int width = 30;
-            const int filled = static_cast<int>(width * batch / batches_);
-            std::printf("\repoch %d [%s%s] %lld/%lld  loss %.4f  %6.0f img/s  ETA %s ", epoch_,
-                        std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                        std::string(static_cast<std::size_t>(width - filled), '.').c_str(),
-                        static_cast<long long>(batch), static_cast<long long>(batches_), running_loss, rate,
-                        format_duration(eta).c_str());
-            if (batch == batches_) std::printf("\n");
-            std::fflush(stdout);
-        } else if (batch == batches_ || batch % std::max<std::int64_t>(1, batches_ / 10) == 0) {
-            std::printf("epoch %d: %lld/%lld batches, loss %.4f, %.0f img/s, ETA %s\n", epoch_,
-                        static_cast<long long>(batch), static_cast<long long>(batches_), running_loss, rate,
-                        format_duration(eta).c_str());
-            std::fflush(stdout);
-        }
-    }
-    double seconds() const {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    }
-
-private:
-    int epoch_;
-    std::int64_t batches_, images_;
-    bool tty_;
-    std::chrono::steady_clock::time_point start_;
-};
-
-struct Evaluation {
-    double loss = 0.0;
-    double accuracy = 0.0;  // percent
-    std::int64_t correct = 0, total = 0;
-    std::vector<std::vector<std::int64_t>> confusion = std::vector<std::vector<std::int64_t>>(10, std::vector<std::int64_t>(10, 0));
-};
-
-Evaluation evaluate(mnist::Net& model, const data::Dataset& test, std::int64_t batch_size) {
-    model.eval();
-    NoGradGuard no_grad;
-    Evaluation ev;
-    data::DataLoader loader(test, data::DataLoaderOptions(batch_size));
-    double loss_sum = 0.0;
-    for (auto batch : loader) {
-        const Tensor output = model(batch.data);
-        loss_sum += F::nll_loss(output, batch.target, F::Reduction::Sum).item();
-        const auto pred = output.argmax(1);
-        for (std::size_t i = 0; i < pred.size(); ++i) {
-            ++ev.confusion[static_cast<std::size_t>(batch.target[i])][static_cast<std::size_t>(pred[i])];
-            ev.correct += pred[i] == batch.target[i];
-        }
-        ev.total += static_cast<std::int64_t>(pred.size());
-    }
-    ev.loss = loss_sum / static_cast<double>(ev.total);
-    ev.accuracy = 100.0 * static_cast<double>(ev.correct) / static_cast<double>(ev.total);
-    return ev;
-}
-
-void print_confusion(const Evaluation& ev) {
-    std::printf("Confusion matrix (rows: true digit, columns: predicted):\n      ");
-    for (int j = 0; j < 10; ++j) std::printf("%6d", j);
-    std::printf("\n");
-    for (int i = 0; i < 10; ++i) {
-        std::printf("%6d", i);
-        for (int j = 0; j < 10; ++j) std::printf("%6lld", static_cast<long long>(ev.confusion[i][j]));
-        std::printf("\n");
-    }
-}
-
 int run(const Config& cfg) {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
     manual_seed(cfg.seed);
@@ -249,12 +154,11 @@ int run(const Config& cfg) {
     std::unique_ptr<optim::StepLR> scheduler;
     if (cfg.lr_step > 0) scheduler = std::make_unique<optim::StepLR>(*optimizer, cfg.lr_step, cfg.lr_gamma);
 
-    std::filesystem::create_directories(cfg.out_dir);
-    const std::string metrics_path = (std::filesystem::path(cfg.out_dir) / "metrics.csv").string();
-    const bool new_metrics = !std::filesystem::exists(metrics_path);
-    std::ofstream metrics(metrics_path, std::ios::app);
-    if (!metrics) throw io_error(metrics_path, "cannot open for appending");
-    if (new_metrics) metrics << "epoch,train_loss,test_loss,accuracy,seconds\n";
+    train_common::RunLog log(cfg.out_dir);
+    const std::vector<std::string> digits = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    const train_common::SumLoss nll_sum = [](const Tensor& out, const std::vector<std::int64_t>& y) {
+        return F::nll_loss(out, y, F::Reduction::Sum);
+    };
 
     data::DataLoader train_loader(train, data::DataLoaderOptions(cfg.batch_size).shuffle(true), shuffle_gen);
 
@@ -308,10 +212,10 @@ int run(const Config& cfg) {
                     static_cast<long long>(resume_batch), static_cast<long long>(step));
     }
 
-    Evaluation ev;
+    train_common::Evaluation ev;
     for (int epoch = first_epoch; epoch <= cfg.epochs; ++epoch) {
         model.train();
-        Progress progress(epoch, train_loader.size(), train.size());
+        train_common::Progress progress(epoch, train_loader.size(), train.size());
         double loss_sum = resume_loss_sum;
         std::int64_t seen = resume_seen, batch_index = resume_batch;
         resume_loss_sum = 0.0;
@@ -332,31 +236,30 @@ int run(const Config& cfg) {
                 save_checkpoint(epoch, batch_index, train_loader.pass_state(), loss_sum, seen);
         }
         const double train_seconds = progress.seconds();
-        ev = evaluate(model, test, cfg.test_batch_size);
+        ev = train_common::evaluate(model, test, cfg.test_batch_size, 10, nll_sum);
         std::printf("Test set: average loss %.4f, lr %g, %.1f s\n", ev.loss, optimizer->lr(), train_seconds);
         std::printf("Accuracy of the network on the %lld test images: %.2f %%\n", static_cast<long long>(ev.total),
                     ev.accuracy);
         std::fflush(stdout);
-        char row[160];
-        std::snprintf(row, sizeof row, "%d,%.6f,%.6f,%.2f,%.1f\n", epoch, loss_sum / static_cast<double>(seen), ev.loss,
-                      ev.accuracy, train_seconds);
-        metrics << row << std::flush;
+        log.add(epoch, loss_sum / static_cast<double>(seen), ev, train_seconds);
         if (scheduler) scheduler->step();
         // The next epoch starts from the generator as it is now, at batch 0.
         if (!cfg.checkpoint.empty()) save_checkpoint(epoch + 1, 0, shuffle_gen.state(), 0.0, 0);
     }
-    if (ev.total == 0) ev = evaluate(model, test, cfg.test_batch_size);  // resumed after the last epoch
-    print_confusion(ev);
-    const std::string model_path = (std::filesystem::path(cfg.out_dir) / "model.ntsd").string();
+    if (ev.total == 0) ev = train_common::evaluate(model, test, cfg.test_batch_size, 10, nll_sum);  // resumed after the last epoch
+    train_common::print_confusion(ev, digits);
+    log.write_plots(ev, digits, "MNIST, the seed's CNN (nanotorch)");
+    const std::string model_path = log.path("model.ntsd");
     nn::save_state_dict(model, model_path);
-    std::printf("Saved the weights to %s and the metrics to %s\n", model_path.c_str(), metrics_path.c_str());
+    std::printf("Saved the weights to %s, the metrics to %s, curves.svg and confusion.svg\n", model_path.c_str(),
+                log.metrics_path().c_str());
 
     // The seed's step 6: the same weights in InferenceNet (canvas RGBA in, softmax out), exported.
     mnist::InferenceNet inference;
     nn::load_state_dict(inference, nn::state_dict(model));
     onnx::ExportOptions options;
     options.opset = cfg.opset;
-    const std::string onnx_path = (std::filesystem::path(cfg.out_dir) / "onnx_model.onnx").string();
+    const std::string onnx_path = log.path("onnx_model.onnx");
     onnx::export_onnx(inference, zeros({280 * 280 * 4}), onnx_path, options);
     std::printf("Exported InferenceNet (280x280 RGBA canvas -> 10 probabilities, opset %lld) to %s\n",
                 static_cast<long long>(cfg.opset), onnx_path.c_str());

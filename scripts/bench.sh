@@ -10,6 +10,10 @@
 #                        modules and through onnx::Runtime); it also exports both models
 #   bench/torch_e2e.py   the same work in PyTorch (/usr/bin/python3, Debian python3-torch)
 #   bench/ort_e2e.mjs    the exported models' batch-1 latency in onnxruntime-node
+#   bench/bench_nets     nanotorch: training step (batch 64) and batch-1000 inference of the ResNet8
+#                        of examples/fashion_net.hpp and of PyTorch's examples/mnist net, with the
+#                        share of the FMA peak it measures
+#   bench/torch_nets.py  the same two nets and workloads in PyTorch
 # and then measures the umbrella header's compile time (g++ -fsyntax-only, and a full -O2 -c of a
 # file that includes <nanotorch/nanotorch.hpp>) and mnist_train's peak RSS (one epoch). It ends with
 # one table of ratios: "x faster" = the other's time / nanotorch's time (or nanotorch's img/s / the
@@ -76,10 +80,10 @@ bin=build/bench
 if ((build)); then
   echo "==> building $bin (Release, -march=native)"
   cmake -S . -B "$bin" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$bin" --target bench_e2e mnist_train
+  cmake --build "$bin" --target bench_e2e bench_nets mnist_train
 fi
-if [ ! -x "$bin/bench/bench_e2e" ] || [ ! -x "$bin/examples/mnist_train" ]; then
-  echo "bench.sh: $bin/bench/bench_e2e or mnist_train missing (run without --no-build)" >&2
+if [ ! -x "$bin/bench/bench_e2e" ] || [ ! -x "$bin/bench/bench_nets" ] || [ ! -x "$bin/examples/mnist_train" ]; then
+  echo "bench.sh: $bin/bench/bench_e2e, bench_nets or mnist_train missing (run without --no-build)" >&2
   exit 1
 fi
 
@@ -129,6 +133,8 @@ for t in $threads_list; do
   run_logged "nanotorch-$t" "$bin/bench/bench_e2e" --threads "$t" --export-dir "$work/onnx" "${quick_flag[@]}"
   ((have_torch)) && run_logged "torch-$t" "$python" bench/torch_e2e.py --threads "$t" "${quick_flag[@]}"
   ((have_ort)) && run_logged "ort-$t" node bench/ort_e2e.mjs "$work/onnx" --threads "$t" "${quick_flag[@]}"
+  run_logged "nets-nanotorch-$t" "$bin/bench/bench_nets" --threads "$t" "${quick_flag[@]}"
+  ((have_torch)) && run_logged "nets-torch-$t" "$python" bench/torch_nets.py --threads "$t" "${quick_flag[@]}"
 done
 
 # ---- compile time of the umbrella header ----
@@ -211,6 +217,21 @@ table = [
     ("latency_canvas", "batch-1 latency, canvas model (eager)", "latency_canvas", "torch", False, ("abs", 50.0)),
     ("latency_net28_onnx", "batch-1 latency, 28x28 net (ONNX)", "latency_net28_onnx", "ort", False, ("abs", 15.0)),
     ("latency_canvas_onnx", "batch-1 latency, canvas model (ONNX)", "latency_canvas_onnx", "ort", False, ("abs", 50.0)),
+    ("train_step_b64_resnet8", "ResNet8 training step, batch 64", "train_step_b64_resnet8", "torch", False, ("torch", 2.0)),
+    ("infer_b1000_resnet8", "ResNet8 inference, batch 1000", "infer_b1000_resnet8", "torch", True, ("torch", 2.5)),
+    ("train_step_b64_mnist_example", "examples/mnist net training step, b64", "train_step_b64_mnist_example", "torch",
+     False, ("torch", 2.0)),
+    ("infer_b1000_mnist_example", "examples/mnist net inference, b1000", "infer_b1000_mnist_example", "torch", True,
+     ("torch", 2.5)),
+    # The same four as process CPU time per step / batch (steadier than wall time under load).
+    ("cpu_train_step_b64_resnet8", "  (CPU time) ResNet8 train step", "cpu_train_step_b64_resnet8", "torch", False,
+     ("torch", 2.0)),
+    ("cpu_infer_b1000_resnet8", "  (CPU time) ResNet8 inference b1000", "cpu_infer_b1000_resnet8", "torch", False,
+     ("torch", 2.5)),
+    ("cpu_train_step_b64_mnist_example", "  (CPU time) mnist net train step", "cpu_train_step_b64_mnist_example",
+     "torch", False, ("torch", 2.0)),
+    ("cpu_infer_b1000_mnist_example", "  (CPU time) mnist net inference b1000", "cpu_infer_b1000_mnist_example",
+     "torch", False, ("torch", 2.5)),
 ]
 
 def fmt(v, unit):
@@ -242,6 +263,25 @@ for t in threads:
             verdict = f">= {goal:g}x PyTorch: " + ("-" if ratio is None else ("met" if ratio >= goal else "not met"))
         print(f"{label:40} {t:>3} {fmt(nt[0], unit):>14} {fmt(th[0] if th else None, unit):>14} "
               f"{fmt(ort[0] if ort else None, unit):>14} {('-' if ratio is None else f'{ratio:.2f}'):>9}  {verdict}")
+# Share of the FMA peak bench_nets measured (same thread count), for both frameworks: the nets'
+# conv and linear multiply-adds (x3 for a training step) over the time, over the peak.
+for t in threads:
+    peak = rows.get(("nanotorch", t, "fma_peak"))
+    if not peak:
+        continue
+    for net in ("resnet8", "mnist_example"):
+        shares = []
+        for impl, name in (("nanotorch", "nanotorch"), ("torch", "PyTorch")):
+            step = rows.get((impl, t, f"train_step_b64_{net}"))
+            infer = rows.get((impl, t, f"infer_b1000_{net}"))
+            ftrain = rows.get(("nanotorch", t, f"flops_train_step_b64_{net}"))
+            finfer = rows.get(("nanotorch", t, f"flops_infer_b1000_{net}"))
+            if step and infer and ftrain and finfer:
+                tr = ftrain[0] / (step[0] / 1e3) / 1e9 / peak[0] * 100
+                inf = finfer[0] / (1000.0 / infer[0]) / 1e9 / peak[0] * 100
+                shares.append(f"{name} {tr:.1f} % (train step), {inf:.1f} % (inference)")
+        if shares:
+            print(f"share of FMA peak ({peak[0]:.0f} GFLOP/s, {t} thread(s)), {net}: " + "; ".join(shares))
 for (impl, t, metric), (v, unit) in sorted(rows.items()):
     if metric.endswith("peak_rss") or impl == "build":
         who = {"build": "g++", "nanotorch": "nanotorch", "torch": "PyTorch"}.get(impl, impl)

@@ -5,8 +5,10 @@
 # missing, so reruns are fast), then builds and tests every configuration we support:
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
 #   gcc-release    CMake + g++     Release, -march=native, + header self-containment check
-#   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets (and a BatchNorm variant) at opsets 9 and 13
-#                  with 100 MNIST test digits and nanotorch's outputs; onnx.checker (python3-onnx),
+#   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets (and a BatchNorm
+#                  variant) at opsets 9 and 13 with 100 MNIST test digits and nanotorch's outputs, and
+#                  fashion_train's ResNet8 (weights from a 1-epoch fashion_train smoke run on 2000
+#                  images) with 100 Fashion-MNIST test images; onnx.checker (python3-onnx),
 #                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree
 #   browser        trains the seed's net for one epoch (gcc-release's mnist_train), then draws 50 MNIST
 #                  test digits with real mouse strokes on the demo page in Debian's chromium
@@ -39,6 +41,7 @@ APT_PACKAGES=(
   chromium            # the draw-a-digit page's end-to-end test (driven by npm playwright-core)
   python3             # python3 -m http.server for scripts/serve.sh
   valgrind            # memcheck over mnist_train and onnx_run (valgrind step)
+  dataset-fashion-mnist  # Fashion-MNIST (.gz IDX) for fashion_train (scripts/fetch_fashion_mnist.sh)
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
@@ -112,8 +115,9 @@ step_deps() {
   apt_deps
   npm_deps
   # Real MNIST up front, so the suites' real-data cases (test_training, test_data, test_idx) run
-  # instead of skipping.
+  # instead of skipping; Fashion-MNIST likewise for test_transforms' case.
   bash scripts/fetch_mnist.sh data/mnist
+  bash scripts/fetch_fashion_mnist.sh data/fashion-mnist
 }
 
 # ---- steps ----
@@ -206,17 +210,24 @@ step_onnx_interop() {
     cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
       -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_NATIVE=ON
   fi
-  cmake --build "$build" --target export_check -j"$jobs"
+  cmake --build "$build" --target export_check fashion_train -j"$jobs"
   if [ ! -d node_modules/onnxruntime-node ] || [ ! -d node_modules/onnxjs ]; then
     echo "node_modules is missing onnxruntime-node/onnxjs: run without --no-install, or ONNXRUNTIME_NODE_INSTALL=skip npm ci" >&2
     return 1
   fi
 
-  echo "--- MNIST"
+  echo "--- MNIST and Fashion-MNIST"
   bash scripts/fetch_mnist.sh data/mnist
-  echo "--- export_check -> $out"
+  bash scripts/fetch_fashion_mnist.sh data/fashion-mnist
   rm -rf "$out"
-  "$build/examples/export_check" "$out" --data data/mnist --count 100
+  echo "--- fashion_train smoke run (1 epoch on 2000 images: augmentation, OneCycleLR, SVGs, export)"
+  "$build/examples/fashion_train" --data data/fashion-mnist --epochs 1 --limit 2000 --out "$out/fashion_train"
+  for f in metrics.csv curves.svg confusion.svg model.ntsd onnx_model.onnx; do
+    [ -s "$out/fashion_train/$f" ] || { echo "fashion_train did not write $f" >&2; return 1; }
+  done
+  echo "--- export_check -> $out"
+  "$build/examples/export_check" "$out" --data data/mnist --count 100 \
+    --fashion-data data/fashion-mnist --fashion-weights "$out/fashion_train/model.ntsd"
   echo "--- onnx.checker (python3-onnx)"
   /usr/bin/python3 tests/python/check_models.py "$out" || rc=1
   echo "--- onnxruntime-node and ONNX.js"

@@ -22,6 +22,7 @@
 #include <nanotorch/data/mnist.hpp>
 #include <nanotorch/data/npy.hpp>
 #include <nanotorch/data/stb_private.hpp>
+#include <nanotorch/data/transforms.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/fwd.hpp>
 #include <nanotorch/kernels/activation.hpp>
@@ -45,9 +46,11 @@
 #include <nanotorch/nn/init.hpp>
 #include <nanotorch/nn/linear.hpp>
 #include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/module_list.hpp>
 #include <nanotorch/nn/norm.hpp>
 #include <nanotorch/nn/padding.hpp>
 #include <nanotorch/nn/pool.hpp>
+#include <nanotorch/nn/resnet.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
 #include <nanotorch/onnx/conformance.hpp>

@@ -4,8 +4,9 @@
 //   node tests/js/check_runtimes.mjs OUTDIR
 //
 // OUTDIR is what examples/export_check wrote: the .onnx files, manifest.json (per model: input
-// file, input shape of one run, expected-output file, opset), labels.json, the input digits and
-// expected_<model>.f32 (the C++ module's forward, N x 10 float32 little-endian).
+// file, input shape of one run, expected-output file, opset, and optionally its own labels file,
+// e.g. Fashion-MNIST's for the ResNet), labels.json, the input images and expected_<model>.f32
+// (the C++ module's forward, N x 10 float32 little-endian).
 //
 // Runtimes:
 //   onnxruntime-node  every model (CPU execution provider; the binary ships in the npm package).
@@ -146,9 +147,12 @@ async function main(argv) {
   }
   const dir = argv[0];
   const manifest = readJson(join(dir, 'manifest.json'));
-  const labels = readJson(join(dir, 'labels.json')).labels;
-  if (!Array.isArray(labels) || labels.length !== manifest.count)
-    throw new Error(`labels.json has ${labels?.length} labels, manifest.json says ${manifest.count}`);
+  const labelsOf = (file) => {
+    const labels = readJson(join(dir, file)).labels;
+    if (!Array.isArray(labels) || labels.length !== manifest.count)
+      throw new Error(`${file} has ${labels?.length} labels, manifest.json says ${manifest.count}`);
+    return labels;
+  };
   const cache = new Map();  // input files are large (the canvases: count x 1.2 MB): read each once
   const inputs = (name) => {
     if (!cache.has(name)) cache.set(name, readF32(join(dir, name)));
@@ -156,7 +160,7 @@ async function main(argv) {
   };
 
   console.log(`node ${process.version}; ${runtimes.map((r) => `${r.name} ${r.version}`).join(', ')}; ` +
-    `${manifest.count} digits from ${dir}; tolerance |diff| <= ${TOLERANCE.toExponential()} * max(1, |expected|)`);
+    `${manifest.count} images per model from ${dir}; tolerance |diff| <= ${TOLERANCE.toExponential()} * max(1, |expected|)`);
   let passed = 0, failed = 0;
   for (const runtime of runtimes) {
     for (const model of manifest.models) {
@@ -165,6 +169,7 @@ async function main(argv) {
         continue;
       }
       try {
+        const labels = labelsOf(model.labels ?? 'labels.json');
         const { ok, line } = await check(runtime, model, dir, labels, inputs);
         console.log(line);
         ok ? ++passed : ++failed;

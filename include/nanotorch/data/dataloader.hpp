@@ -4,19 +4,31 @@
 // set, target the B labels. Each pass (each begin()) draws a fresh permutation from the
 // Generator given at construction (Fisher–Yates, serial), so a seed fixes every epoch's order.
 // The loader shares the data set's image storage; it keeps a reference to the generator,
-// which must outlive it. Only the constructor and resume() throw; iterating never does.
+// which must outlive it.
+//
+// With a transform (DataLoaderOptions::transform, e.g. a data::Compose of augmentations), each
+// sample is transformed as its batch is made. Every pass also draws one 64-bit pass seed from
+// the generator (after the shuffle), and the sample at position i of the pass is transformed
+// with its own Generator seeded from (pass seed, i): a seed reproduces every augmented batch,
+// whatever the thread count and in whatever order batches are dereferenced.
 // Resuming mid-pass (training checkpoints): save pass_state() and the number of batches done;
-// resume(state, batch) then makes the next begin() redraw the same order and start at that batch.
+// resume(state, batch) then makes the next begin() redraw the same order (and pass seed) and start
+// at that batch. Only the constructor (it checks that the transform accepts the data set's image
+// shape) and resume() throw; iterating never does.
 #pragma once
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <numeric>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <nanotorch/core/random.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/data/mnist.hpp>
+#include <nanotorch/data/transforms.hpp>
 #include <nanotorch/error.hpp>
 
 namespace nanotorch::data {
@@ -26,14 +38,28 @@ public:
     DataLoaderOptions(std::int64_t batch_size) : batch_size_(batch_size) {}
     DataLoaderOptions& shuffle(bool v) { shuffle_ = v; return *this; }
     DataLoaderOptions& drop_last(bool v) { drop_last_ = v; return *this; }
+    /// A transform applied to every sample [C, H, W] (a copy of `t` is kept), e.g.
+    /// `.transform(data::Compose(data::RandomCrop(28, 2), data::RandomHorizontalFlip()))`.
+    template <class T, class = std::enable_if_t<std::is_base_of<Transform, std::decay_t<T>>::value>>
+    DataLoaderOptions& transform(T&& t) {
+        transform_ = std::make_shared<std::decay_t<T>>(std::forward<T>(t));
+        return *this;
+    }
+    /// A shared transform; nullptr removes it.
+    DataLoaderOptions& transform(std::shared_ptr<const Transform> t) {
+        transform_ = std::move(t);
+        return *this;
+    }
     std::int64_t batch_size() const { return batch_size_; }
     bool shuffle() const { return shuffle_; }
     bool drop_last() const { return drop_last_; }
+    const std::shared_ptr<const Transform>& transform() const { return transform_; }
 
 private:
     std::int64_t batch_size_;
     bool shuffle_ = false;
     bool drop_last_ = false;
+    std::shared_ptr<const Transform> transform_;
 };
 
 struct Batch {
@@ -53,6 +79,13 @@ public:
                             dataset.images.size(0) == dataset.size(),
                         shape_error, "DataLoader: the data set has ", dataset.size(), " labels but images of shape ",
                         dataset.images.defined() ? shape_str(dataset.images.shape()) : "undefined");
+        if (options.transform()) {
+            NANOTORCH_CHECK(dataset.images.dim() == 4, shape_error,
+                            "DataLoader: a transform needs images [N, C, H, W], got ",
+                            shape_str(dataset.images.shape()));
+            const Shape chw{dataset.images.size(1), dataset.images.size(2), dataset.images.size(3)};
+            item_shape_ = options.transform()->output_shape(chw);
+        }
     }
 
     /// Number of batches per pass.
@@ -85,6 +118,7 @@ public:
         if (options_.shuffle())
             for (std::size_t i = order_.size(); i > 1; --i)
                 std::swap(order_[i - 1], order_[static_cast<std::size_t>(gen_.randint(i))]);
+        if (options_.transform()) pass_seed_ = gen_.next_u64();
         const std::int64_t first = resume_batch_;
         resume_batch_ = 0;
         return Iterator(this, first);
@@ -112,16 +146,32 @@ private:
         const std::int64_t count = std::min(options_.batch_size(), n - start);
         Shape shape = dataset_.images.shape();
         const std::int64_t per_item = dataset_.images.numel() / std::max<std::int64_t>(n, 1);
+        const Transform* transform = options_.transform().get();
+        const Shape chw = transform ? Shape{shape[1], shape[2], shape[3]} : Shape{};
+        if (transform) shape = {count, item_shape_[0], item_shape_[1], item_shape_[2]};
         shape[0] = count;
+        const std::int64_t out_per_item = transform ? item_shape_[0] * item_shape_[1] * item_shape_[2] : per_item;
         Batch batch{empty(shape), std::vector<std::int64_t>(static_cast<std::size_t>(count))};
         const Tensor src = dataset_.images.is_contiguous() ? dataset_.images : dataset_.images.contiguous();
         for (std::int64_t i = 0; i < count; ++i) {
             const std::int64_t idx = order_[static_cast<std::size_t>(start + i)];
-            std::memcpy(batch.data.data_ptr() + i * per_item, src.data_ptr() + idx * per_item,
-                        static_cast<std::size_t>(per_item) * sizeof(float));
+            if (transform) {
+                Generator sample_gen(sample_seed(start + i));
+                transform->apply(src.data_ptr() + idx * per_item, chw, batch.data.data_ptr() + i * out_per_item,
+                                 sample_gen);
+            } else {
+                std::memcpy(batch.data.data_ptr() + i * per_item, src.data_ptr() + idx * per_item,
+                            static_cast<std::size_t>(per_item) * sizeof(float));
+            }
             batch.target[static_cast<std::size_t>(i)] = dataset_.labels[static_cast<std::size_t>(idx)];
         }
         return batch;
+    }
+
+    // The seed of the generator that transforms the sample at `position` of this pass
+    // (Generator's splitmix64 seeding spreads neighbouring seeds into unrelated streams).
+    std::uint64_t sample_seed(std::int64_t position) const {
+        return pass_seed_ ^ (static_cast<std::uint64_t>(position) * 0x9e3779b97f4a7c15ULL);
     }
 
     Dataset dataset_;  // a handle copy: images share storage, labels are copied
@@ -130,6 +180,8 @@ private:
     std::vector<std::int64_t> order_;
     GeneratorState pass_state_ = gen_.state();
     std::int64_t resume_batch_ = 0;
+    Shape item_shape_;             // one transformed sample [C, H', W'] (with a transform)
+    std::uint64_t pass_seed_ = 0;  // drawn by begin() when there is a transform
 };
 
 }  // namespace nanotorch::data

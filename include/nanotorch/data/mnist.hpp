@@ -37,7 +37,8 @@ inline std::string find_split_file(const std::string& dir, const std::string& st
     const fs::path gz = fs::path(dir) / (stem + ".gz");
     if (fs::exists(gz, ec)) return gz.string();
     throw io_error(raw.string(), "not found (nor " + gz.filename().string() +
-                                     "); run scripts/fetch_mnist.sh to download MNIST into data/mnist");
+                                     "); scripts/fetch_mnist.sh puts MNIST in data/mnist, scripts/fetch_fashion_mnist.sh "
+                                     "Fashion-MNIST in data/fashion-mnist");
 }
 }  // namespace detail
 

@@ -155,6 +155,14 @@ inline Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t 
     for (std::int64_t i = s; i <= e; ++i) merged *= x.shape()[static_cast<std::size_t>(i)];
     out.push_back(merged);
     for (std::int64_t i = e + 1; i < x.dim(); ++i) out.push_back(x.shape()[static_cast<std::size_t>(i)]);
+    // Keeping dim 0 (flatten(1), the usual classifier head): ask for -1 there, which gives the
+    // same result and is what a traced ONNX Reshape needs to stay valid for another batch size.
+    if (s >= 1) {
+        Shape request = out;
+        request[0] = -1;
+        const std::int64_t rest = x.numel() / std::max<std::int64_t>(out[0], 1);
+        if (out[0] > 0 && rest > 0) return reshape(x, request);
+    }
     return reshape(x, out);
 }
 
