@@ -60,8 +60,12 @@ struct InferenceNet : Net {
     static Tensor preprocess(const Tensor& input) {
         Tensor x = input.reshape({280, 280, 4});
         x = x.narrow(/*dim=*/2, /*start=*/3, /*length=*/1);  // the alpha channel: where the user drew
-        x = x.reshape({1, 1, 280, 280});
-        x = F::avg_pool2d(x, 10, 10);  // 280x280 -> 28x28, MNIST's size
+        return preprocess_alpha(x.reshape({1, 1, 280, 280}));
+    }
+    /// The rest of preprocess, from the alpha channel [1, 1, 280, 280] on (callers that hold the
+    /// canvas as bytes can skip converting the RGB bytes the graph discards).
+    static Tensor preprocess_alpha(const Tensor& alpha) {
+        Tensor x = F::avg_pool2d(alpha, 10, 10);  // 280x280 -> 28x28, MNIST's size
         x = x / 255.0f;
         return (x - 0.1307f) / 0.3081f;  // Normalize((0.1307,), (0.3081,))
     }

@@ -78,28 +78,29 @@ cxxflags="-std=c++17 -msimd128 -fwasm-exceptions -DNANOTORCH_NO_THREADS -Wall -W
   echo "rule link_web"
   echo "  command = em++ \$cxxflags -O3 \$in -o \$out -sSTANDALONE_WASM=1 --no-entry -sALLOW_MEMORY_GROWTH=1"
   echo "  description = link \$out"
-  targets=()
-  if ((want_tests)); then
-    echo "build tests/main.o: cxx $root/tests/main.cpp"
+  # Every target is in the file (so a later call with other options does not rewrite it under a
+  # running ninja); the ninja command line below picks what this call wants.
+  echo "build tests/main.o: cxx $root/tests/main.cpp"
+  echo "  opt = -O2"
+  for s in $(printf '%s\n' "${WASM_SUITES[@]}" "${suites[@]}" | sort -u); do
+    [ -f "tests/$s.cpp" ] || { echo "build_wasm.sh: tests/$s.cpp does not exist" >&2; exit 2; }
+    echo "build tests/$s.o: cxx $root/tests/$s.cpp"
     echo "  opt = -O2"
-    for s in "${suites[@]}"; do
-      [ -f "tests/$s.cpp" ] || { echo "build_wasm.sh: tests/$s.cpp does not exist" >&2; exit 2; }
-      echo "build tests/$s.o: cxx $root/tests/$s.cpp"
-      echo "  opt = -O2"
-      echo "build tests/$s.js | tests/$s.wasm: link_node tests/main.o tests/$s.o"
-      targets+=("tests/$s.js")
-    done
-  fi
-  if ((want_web)); then
-    echo "build web/nanotorch_wasm.o: cxx $root/examples/wasm/nanotorch_wasm.cpp"
-    echo "  opt = -O3"
-    echo "build web/nanotorch_wasm.wasm: link_web web/nanotorch_wasm.o"
-    targets+=(web/nanotorch_wasm.wasm)
-  fi
-  echo "default ${targets[*]}"
-} >"$out/build.ninja"
+    echo "build tests/$s.js | tests/$s.wasm: link_node tests/main.o tests/$s.o"
+  done
+  echo "build web/nanotorch_wasm.o: cxx $root/examples/wasm/nanotorch_wasm.cpp"
+  echo "  opt = -O3"
+  echo "build web/nanotorch_wasm.wasm: link_web web/nanotorch_wasm.o"
+} >"$out/build.ninja.new"
+# Rewritten only when it changed, so ninja does not see a newer manifest for nothing.
+if cmp -s "$out/build.ninja.new" "$out/build.ninja"; then rm "$out/build.ninja.new"; else mv "$out/build.ninja.new" "$out/build.ninja"; fi
 
-ninja -C "$out" -j"${NANOTORCH_WASM_JOBS:-2}"
+targets=()
+((want_web)) && targets+=(web/nanotorch_wasm.wasm)
+if ((want_tests)); then
+  for s in "${suites[@]}"; do targets+=("tests/$s.js"); done
+fi
+ninja -C "$out" -j"${NANOTORCH_WASM_JOBS:-2}" "${targets[@]}"
 
 if ((want_web)); then
   echo "build_wasm.sh: $out/web/nanotorch_wasm.wasm: $(stat -c %s "$out/web/nanotorch_wasm.wasm") bytes"

@@ -104,32 +104,38 @@ int guarded(const char* what, F&& f) {
 }
 
 State& loaded_state(const char* what) {
-    NANOTORCH_CHECK(state() != nullptr, value_error, what, ": no model is loaded (call loadModel first)");
+    (void)what;  // guarded() puts the function's name in front of the message
+    NANOTORCH_CHECK(state() != nullptr, value_error, "no model is loaded (call loadModel first)");
     return *state();
 }
 
-// n canvases of RGBA bytes -> [n, 1, 28, 28] through InferenceNet::preprocess, the exported
-// graph's own preprocessing (so a drawing trains on exactly what inference sees).
+// One canvas of RGBA bytes -> [1, 1, 28, 28] through InferenceNet's own preprocessing (so a
+// drawing trains on exactly what inference sees). Only the alpha bytes are converted: the graph's
+// first step keeps the alpha channel alone, so the values are the same as preprocess(all bytes).
+Tensor canvas_to_input(const unsigned char* rgba) {
+    Tensor alpha = empty({1, 1, 280, 280});
+    float* p = alpha.data_ptr();
+    for (std::int64_t j = 0; j < 280 * 280; ++j) p[j] = static_cast<float>(rgba[4 * j + 3]);
+    return mnist::InferenceNet::preprocess_alpha(alpha);
+}
+
+// n canvases -> [n, 1, 28, 28].
 Tensor canvases_to_input(const unsigned char* rgba, std::int64_t n) {
     std::vector<Tensor> rows;
     rows.reserve(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) {
-        Tensor c = empty({canvas_bytes});
-        float* p = c.data_ptr();
-        const unsigned char* src = rgba + i * canvas_bytes;
-        for (std::int64_t j = 0; j < canvas_bytes; ++j) p[j] = static_cast<float>(src[j]);
-        rows.push_back(mnist::InferenceNet::preprocess(c));
-    }
+    for (std::int64_t i = 0; i < n; ++i) rows.push_back(canvas_to_input(rgba + i * canvas_bytes));
     return cat(rows, 0);
 }
 
 // n MNIST digits of uint8 pixels -> [n, 1, 28, 28], as mnist_train prepares them (ToTensor's
 // / 255, then Normalize((0.1307,), (0.3081,))).
+void digit_to_input(const unsigned char* px, float* out) {
+    for (std::int64_t j = 0; j < digit_pixels; ++j)
+        out[j] = (static_cast<float>(px[j]) / 255.0f - data::mnist_mean) / data::mnist_std;
+}
 Tensor digits_to_input(const unsigned char* px, std::int64_t n) {
     Tensor x = empty({n, 1, 28, 28});
-    float* p = x.data_ptr();
-    for (std::int64_t j = 0; j < n * digit_pixels; ++j)
-        p[j] = (static_cast<float>(px[j]) / 255.0f - data::mnist_mean) / data::mnist_std;
+    for (std::int64_t i = 0; i < n; ++i) digit_to_input(px + i * digit_pixels, x.data_ptr() + i * digit_pixels);
     return x;
 }
 
@@ -169,11 +175,10 @@ NT_EXPORT int nt_predict(const unsigned char* rgba, std::uint32_t size, float* p
         State& s = loaded_state("predict");
         NANOTORCH_CHECK(size == canvas_bytes, shape_error, "predict: expected ", canvas_bytes,
                         " RGBA bytes (a 280x280 canvas), got ", size);
-        Tensor x = empty({canvas_bytes});
-        for (std::int64_t j = 0; j < canvas_bytes; ++j) x.data_ptr()[j] = static_cast<float>(rgba[j]);
         s.model.eval();
         NoGradGuard ng;
-        const Tensor p = s.model(x).contiguous();
+        // = s.model(all bytes as floats), InferenceNet::forward, without converting the RGB bytes
+        const Tensor p = F::softmax(s.model.logits(canvas_to_input(rgba)), 1).contiguous();
         for (int k = 0; k < 10; ++k) probs[k] = p.data_ptr()[k];
     });
 }
@@ -195,12 +200,11 @@ NT_EXPORT int nt_learn(const unsigned char* user_rgba, const unsigned char* user
         NANOTORCH_CHECK(std::isfinite(lr) && lr > 0.0f, value_error, "learn: lr = ", lr, " is not a positive number");
         NANOTORCH_CHECK(std::isfinite(momentum) && momentum >= 0.0f && momentum < 1.0f, value_error,
                         "learn: momentum = ", momentum, " is not in [0, 1)");
-        check_labels("learn (examples)", user_labels, n_user);
-        check_labels("learn (replay)", replay_labels, n_replay);
+        check_labels("examples", user_labels, n_user);
+        check_labels("replay", replay_labels, n_replay);
 
         // Preprocess every drawing once; index rows per step.
         const Tensor user_x = n_user ? canvases_to_input(user_rgba, n_user) : Tensor();
-        const Tensor replay_x = n_replay ? digits_to_input(replay_px, n_replay) : Tensor();
         const std::int64_t per_user =
             n_replay == 0 ? std::min<std::int64_t>(n_user, batch)
                           : std::min<std::int64_t>(n_user, (static_cast<std::int64_t>(batch) + 1) / 2);
@@ -219,10 +223,14 @@ NT_EXPORT int nt_learn(const unsigned char* user_rgba, const unsigned char* user
                 rows.push_back(user_x.narrow(0, next_user, 1));
                 target.push_back(user_labels[next_user]);
             }
-            for (std::int64_t i = 0; i < per_replay; ++i) {
-                const auto r = static_cast<std::int64_t>(pick.next_u64() % n_replay);
-                rows.push_back(replay_x.narrow(0, r, 1));
-                target.push_back(replay_labels[r]);
+            if (per_replay > 0) {  // only the digits drawn are converted
+                Tensor rx = empty({per_replay, 1, 28, 28});
+                for (std::int64_t i = 0; i < per_replay; ++i) {
+                    const auto r = static_cast<std::int64_t>(pick.next_u64() % n_replay);
+                    digit_to_input(replay_px + r * digit_pixels, rx.data_ptr() + i * digit_pixels);
+                    target.push_back(replay_labels[r]);
+                }
+                rows.push_back(rx);
             }
             const Tensor x = cat(rows, 0);
             opt.zero_grad();
@@ -243,7 +251,7 @@ NT_EXPORT int nt_evaluate(const unsigned char* px, const unsigned char* labels, 
     return guarded("evaluate", [&] {
         State& s = loaded_state("evaluate");
         NANOTORCH_CHECK(n > 0, value_error, "evaluate: no digits");
-        check_labels("evaluate", labels, n);
+        check_labels("labels", labels, n);
         s.model.eval();
         NoGradGuard ng;
         std::int64_t correct = 0;
