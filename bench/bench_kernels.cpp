@@ -5,7 +5,8 @@
 // the tolerance stated next to the check; only then are both timed, side by side, in one run.
 // Covered: kernels::sgemm vs ref::sgemm (square sizes and the seed net's shapes), the vector
 // kernels of kernels/simd.hpp vs kernels/reference.hpp, conv2d forward/backward (chunked im2col +
-// sgemm) vs the direct ref:: versions, max_pool2d forward/backward, and a thread-count sweep.
+// sgemm) vs the direct ref:: versions, the shape-chosen depthwise / grouped / 1x1 paths vs the ref
+// and vs the generic path, max_pool2d forward/backward, and a thread-count sweep.
 // It does not tune, compare with other libraries, or claim anything the printed numbers do not
 // show. Run with --help for the flags.
 #include <nanotorch/nanotorch.hpp>
@@ -249,12 +250,12 @@ struct ConvProblem {
     }
     void fwd(float* out, bool ref) const {
         (ref ? k::ref::conv2d_forward : k::conv2d_forward)(out, in.data(), weight.data(), bias.data(), s.batch,
-                                                           s.channels, s.out_channels, w);
+                                                           s.channels, s.out_channels, w, 1);
     }
     void bwd(float* gi, float* gw, float* gb, bool ref) const {
         (ref ? k::ref::conv2d_backward : k::conv2d_backward)(s.grad_in ? gi : nullptr, gw, gb, grad_out.data(),
                                                              in.data(), weight.data(), s.batch, s.channels,
-                                                             s.out_channels, w);
+                                                             s.out_channels, w, 1);
     }
     struct Grads {
         std::vector<float> gi, gw, gb;
@@ -319,6 +320,129 @@ void run_conv_section(const Budget& b) {
                   measure_pair([&] { p.bwd(r.gi.data(), r.gw.data(), r.gb.data(), true); },
                                [&] { p.bwd(g.gi.data(), g.gw.data(), g.gb.data(), false); }, b),
                   p.fwd_flops() * (s.grad_in ? 2.0 : 1.0));
+    }
+}
+
+// ---- conv2d paths chosen by shape: depthwise, grouped, 1x1 ----
+
+struct PathShape {
+    std::string name;
+    i64 batch, channels, out_channels, hw, kernel, stride, pad, groups;
+};
+
+// One problem on the path kernels::conv_path picks, with the generic im2col + sgemm path (per
+// group) as a second implementation to time it against.
+struct PathProblem {
+    PathShape s;
+    k::Window2d w;
+    std::vector<float> in, weight, bias, grad_out;
+    explicit PathProblem(const PathShape& shape)
+        : s(shape), w(k::make_window(shape.hw, shape.hw, shape.kernel, shape.kernel, shape.stride, shape.stride,
+                                     shape.pad, shape.pad)),
+          in(random_vector(static_cast<std::size_t>(shape.batch * shape.channels * shape.hw * shape.hw), 51)),
+          weight(random_vector(static_cast<std::size_t>(shape.out_channels * (shape.channels / shape.groups) *
+                                                        shape.kernel * shape.kernel),
+                               52, -0.2f, 0.2f)),
+          bias(random_vector(static_cast<std::size_t>(shape.out_channels), 53, -0.1f, 0.1f)),
+          grad_out(random_vector(static_cast<std::size_t>(shape.batch * shape.out_channels * w.out_plane()), 54)) {}
+    i64 ckk() const { return s.channels / s.groups * s.kernel * s.kernel; }
+    double fwd_flops() const { return 2.0 * static_cast<double>(s.batch * s.out_channels * w.out_plane() * ckk()); }
+    std::string label() const {
+        return dims({s.batch, s.channels, s.hw, s.hw}) + " k" + std::to_string(s.kernel) + "s" + std::to_string(s.stride) +
+               "g" + std::to_string(s.groups) + "->" + std::to_string(s.out_channels);
+    }
+    // which: 0 = chosen path, 1 = im2col + sgemm per group, 2 = ref
+    void fwd(float* out, int which) const {
+        const auto f = which == 0 ? k::conv2d_forward_auto : which == 1 ? k::conv2d_forward : k::ref::conv2d_forward;
+        f(out, in.data(), weight.data(), bias.data(), s.batch, s.channels, s.out_channels, w, s.groups);
+    }
+    void bwd(float* gi, float* gw, float* gb, int which) const {
+        const auto f = which == 0 ? k::conv2d_backward_auto : which == 1 ? k::conv2d_backward : k::ref::conv2d_backward;
+        f(gi, gw, gb, grad_out.data(), in.data(), weight.data(), s.batch, s.channels, s.out_channels, w, s.groups);
+    }
+};
+
+// Same bound as validate_conv: (n + 2)·eps·Σ|term| with n the products per output (forward:
+// (C/groups)·k·k; dX: (O/groups)·k·k; dW, db: batch·oH·oW), Σ|term| from the ref on |inputs|.
+void validate_path(const PathProblem& p) {
+    const PathShape& s = p.s;
+    const std::vector<float> a_in = abs_copy(p.in), a_w = abs_copy(p.weight), a_b = abs_copy(p.bias),
+                             a_go = abs_copy(p.grad_out);
+    const double n_fwd = static_cast<double>(p.ckk()),
+                 n_dx = static_cast<double>(s.out_channels / s.groups * s.kernel * s.kernel),
+                 n_dw = static_cast<double>(s.batch * p.w.out_plane());
+    const std::size_t no = p.grad_out.size();
+    std::vector<float> got(no), want(no), mag(no);
+    p.fwd(got.data(), 0);
+    p.fwd(want.data(), 2);
+    k::ref::conv2d_forward(mag.data(), a_in.data(), a_w.data(), a_b.data(), s.batch, s.channels, s.out_channels, p.w,
+                           s.groups);
+    expect_close("conv2d_forward_auto " + s.name, got.data(), want.data(), no,
+                 [&](std::size_t i) { return (n_fwd + 2.0) * kEps * mag[i]; });
+    std::vector<float> gi(p.in.size()), gw(p.weight.size()), gb(p.bias.size()), ri = gi, rw = gw, rb = gb, mi = gi,
+                                                                                mw = gw, mb = gb;
+    p.bwd(gi.data(), gw.data(), gb.data(), 0);
+    p.bwd(ri.data(), rw.data(), rb.data(), 2);
+    k::ref::conv2d_backward(mi.data(), mw.data(), mb.data(), a_go.data(), a_in.data(), a_w.data(), s.batch, s.channels,
+                            s.out_channels, p.w, s.groups);
+    expect_close("conv2d_backward_auto grad_in " + s.name, gi.data(), ri.data(), gi.size(),
+                 [&](std::size_t i) { return (n_dx + 2.0) * kEps * mi[i]; });
+    expect_close("conv2d_backward_auto grad_weight " + s.name, gw.data(), rw.data(), gw.size(),
+                 [&](std::size_t i) { return (n_dw + 2.0) * kEps * mw[i]; });
+    expect_close("conv2d_backward_auto grad_bias " + s.name, gb.data(), rb.data(), gb.size(),
+                 [&](std::size_t i) { return (n_dw + 2.0) * kEps * mb[i]; });
+}
+
+const std::vector<PathShape>& path_shapes() {
+    static const std::vector<PathShape> shapes = {
+        {"dw3x3", 32, 32, 32, 32, 3, 1, 1, 32},     {"dw3x3 s2", 32, 64, 64, 16, 3, 2, 1, 64},
+        {"dw3x3 8x8", 32, 128, 128, 8, 3, 1, 1, 128}, {"dw5x5 x2", 32, 24, 48, 14, 5, 1, 2, 24},
+        {"grouped g4", 32, 64, 64, 16, 3, 1, 1, 4},  {"1x1", 32, 64, 128, 16, 1, 1, 0, 1},
+        {"1x1 8x8", 32, 256, 64, 8, 1, 1, 0, 1},     {"1x1 32x32", 32, 32, 64, 32, 1, 1, 0, 1},
+        {"1x1 g2", 32, 64, 64, 16, 1, 1, 0, 2},
+    };
+    return shapes;
+}
+
+void run_conv_paths_section(const Budget& b) {
+    const Table table{"GFLOP/s"};
+    table.header("conv2d by shape: kernels::conv2d_*_auto (depthwise direct / 1x1 plain GEMM / im2col + sgemm per\n"
+                 "   group, named in brackets) vs ref::conv2d_* (direct, double); validated first; batch 32;\n"
+                 "   shape = N x C x H x W, kernel, stride, groups, out channels; bwd = dX, dW, db");
+    for (const PathShape& s : path_shapes()) {
+        const PathProblem p(s);
+        validate_path(p);
+        const std::string tag = std::string(" [") + k::conv_path_name(k::conv_path(s.channels, s.groups, p.w)) + "]";
+        std::vector<float> o(p.grad_out.size()), r(p.grad_out.size());
+        table.row(s.name + " fwd", p.label() + tag,
+                  measure_pair([&] { p.fwd(r.data(), 2); }, [&] { p.fwd(o.data(), 0); }, b), p.fwd_flops());
+        std::vector<float> gi(p.in.size()), gw(p.weight.size()), gb(p.bias.size());
+        table.row(s.name + " bwd", p.label() + tag,
+                  measure_pair([&] { p.bwd(gi.data(), gw.data(), gb.data(), 2); },
+                               [&] { p.bwd(gi.data(), gw.data(), gb.data(), 0); }, b),
+                  2.0 * p.fwd_flops());
+    }
+    table.header("the same shapes: chosen path (opt) vs the generic im2col + sgemm per group (ref column);\n"
+                 "   opt/ref = speedup of the shape-chosen kernel (the grouped row runs the generic path in both)");
+    for (const PathShape& s : path_shapes()) {
+        const PathProblem p(s);
+        std::vector<float> o(p.grad_out.size()), r(p.grad_out.size());
+        p.fwd(o.data(), 0);
+        p.fwd(r.data(), 1);
+        const std::vector<float> a_in = abs_copy(p.in), a_w = abs_copy(p.weight), a_b = abs_copy(p.bias);
+        std::vector<float> mag(o.size());
+        k::ref::conv2d_forward(mag.data(), a_in.data(), a_w.data(), a_b.data(), s.batch, s.channels, s.out_channels,
+                               p.w, s.groups);
+        // Two float sums of the same products: each within (n + 2)·eps·Σ|term| of the exact value.
+        expect_close("conv2d_forward gemm vs auto " + s.name, o.data(), r.data(), o.size(),
+                     [&](std::size_t i) { return 2.0 * (static_cast<double>(p.ckk()) + 2.0) * kEps * mag[i]; });
+        table.row(s.name + " fwd", p.label(), measure_pair([&] { p.fwd(r.data(), 1); }, [&] { p.fwd(o.data(), 0); }, b),
+                  p.fwd_flops());
+        std::vector<float> gi(p.in.size()), gw(p.weight.size()), gb(p.bias.size());
+        table.row(s.name + " bwd", p.label(),
+                  measure_pair([&] { p.bwd(gi.data(), gw.data(), gb.data(), 1); },
+                               [&] { p.bwd(gi.data(), gw.data(), gb.data(), 0); }, b),
+                  2.0 * p.fwd_flops());
     }
 }
 
@@ -444,6 +568,7 @@ int main(int argc, char** argv) {
         run_gemm_section(b);
         run_elementwise_section(b);
         run_conv_section(b);
+        run_conv_paths_section(b);
         run_pool_section(b);
         run_thread_sweep(o, b);
         std::printf("\nAll optimized kernels matched their references within the stated tolerances. Total %s.\n",

@@ -1,21 +1,28 @@
 // examples/onnx_run.hpp — the logic of the onnx_run tool (examples/onnx_run.cpp is only main()),
 // kept in a header so that tests/test_onnx_run.cpp can test it without running a process.
 //
-//   onnx_run MODEL.onnx [--input FILE]... [--quiet]
+//   onnx_run MODEL.onnx [--input FILE]... [--output PATH]... [--time N] [--threads N] [--quiet]
 //
 // Loads MODEL with nanotorch's ONNX runtime, binds one input per required model input (in order),
 // runs it and prints the graph summary (onnx::format_graph), the inputs used, every output's shape
 // and first 20 values, and for a 10-value output (a digit classifier) "prediction: D (score)".
-// An input is a TensorProto .pb file, a PNG/JPEG/BMP image, or idx:PATH:K (image K of an IDX
+// An input is a TensorProto .pb file, a NumPy .npy array (float32 or int64), random:SEED (standard
+// normal values of the declared shape), a PNG/JPEG/BMP image, or idx:PATH:K (image K of an IDX
 // file); images and IDX digits are prepared for the model's input shape (data/image.hpp): a
 // [1, 1, H, W] input gets MNIST preprocessing at H×W, a flat 4·S·S input gets an S×S RGBA canvas
 // with the ink in alpha (the seed's InferenceNet, S = 280). Without --input the model runs on
-// zeros of its declared shape (symbolic dims = 1). Deliberately not here: batching several images,
-// colour inputs, saving outputs, and timing.
+// zeros of its declared shape (symbolic dims = 1). --output writes the outputs as TensorProto .pb
+// files (one path per output, or one directory that gets NAME.pb per output); --time N reruns the
+// model N times and prints the median latency; a summary line names the ops that ran and the time
+// loading (decoding, validating and planning) took. Deliberately not here: batching several images
+// and colour inputs.
 #pragma once
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <map>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -27,6 +34,7 @@
 #include <vector>
 
 #include <nanotorch/data/image.hpp>  // opt-in: not part of the umbrella
+#include <nanotorch/data/npy.hpp>
 #include <nanotorch/nanotorch.hpp>
 
 namespace onnx_run {
@@ -35,10 +43,12 @@ using namespace nanotorch;
 using nanotorch::detail::str_cat;
 
 inline const char* usage =
-    "usage: onnx_run MODEL.onnx [--input FILE]... [--quiet]\n"
+    "usage: onnx_run MODEL.onnx [--input FILE]... [--output PATH]... [--time N] [--threads N] [--quiet]\n"
     "Runs an ONNX model with nanotorch's runtime and prints its outputs.\n"
     "  --input FILE   one per required model input, in order. FILE is\n"
     "                   a TensorProto .pb file (by extension or content),\n"
+    "                   a NumPy .npy array (little-endian float32 or int64, C order),\n"
+    "                   random:SEED, standard normal values of the input's declared shape,\n"
     "                   a PNG/JPEG/BMP image, prepared for the input's shape: [1, 1, H, W] gets\n"
     "                     grayscale, resize to HxW, invert if the background is light, /255 and\n"
     "                     MNIST normalisation; a flat 4*S*S input gets an SxS RGBA canvas with the\n"
@@ -47,6 +57,11 @@ inline const char* usage =
     "                     prepared the same way (never inverted)\n"
     "                 without --input, every required input is zeros of its declared shape\n"
     "                 (a symbolic dimension counts as 1)\n"
+    "  --output PATH  write the outputs as TensorProto .pb files: one --output per model\n"
+    "                 output, in order, or a single existing directory (or PATH ending in /)\n"
+    "                 that gets NAME.pb for each output\n"
+    "  --time N       after the first run, run N more times and print the median latency\n"
+    "  --threads N    use N threads (default: NANOTORCH_NUM_THREADS, else all cores)\n"
     "  --quiet, -q    print only the prediction line(s) of 10-value outputs\n"
     "  --help, -h     show this help\n"
     "Errors print one line 'onnx_run: error: ...' on stderr and exit with status 1.\n";
@@ -56,23 +71,53 @@ inline const char* usage =
 struct Options {
     std::string model;
     std::vector<std::string> inputs;
+    std::vector<std::string> outputs;
+    std::int64_t time_runs = 0;  // 0: do not time
+    int threads = 0;             // 0: leave the thread count as it is
     bool quiet = false;
     bool help = false;
 };
 
+namespace detail {
+
+/// A positive decimal count for `option` (at most `max`). Throws value_error otherwise.
+inline std::int64_t parse_count(const std::string& option, const std::string& v, std::int64_t max) {
+    const bool digits = !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const std::int64_t n = digits ? std::stoll(v) : -1;
+    NANOTORCH_CHECK(n >= 1 && n <= max, value_error, option, " needs a whole number from 1 to ", max, ", got '", v, "'");
+    return n;
+}
+
+}  // namespace detail
+
 /// Parses the arguments after the program name. Throws value_error for an unknown option, a
-/// missing --input value, a second model path, or no model (unless --help is given).
+/// missing or malformed option value, a second model path, or no model (unless --help is given).
 inline Options parse_args(const std::vector<std::string>& args) {
     Options o;
+    auto value = [&](std::size_t& k, const char* what) -> const std::string& {
+        NANOTORCH_CHECK(k + 1 < args.size(), value_error, args[k], " needs a value (", what, ")");
+        return args[++k];
+    };
     for (std::size_t k = 0; k < args.size(); ++k) {
         const std::string& a = args[k];
-        if (a == "--help" || a == "-h") {
+        if (a == "--output" || a == "-o") {
+            o.outputs.push_back(value(k, "a .pb path or a directory"));
+        } else if (a.rfind("--output=", 0) == 0) {
+            o.outputs.push_back(a.substr(9));
+        } else if (a == "--time") {
+            o.time_runs = detail::parse_count(a, value(k, "a number of runs"), 100000000);
+        } else if (a.rfind("--time=", 0) == 0) {
+            o.time_runs = detail::parse_count("--time", a.substr(7), 100000000);
+        } else if (a == "--threads") {
+            o.threads = static_cast<int>(detail::parse_count(a, value(k, "a thread count"), 1024));
+        } else if (a.rfind("--threads=", 0) == 0) {
+            o.threads = static_cast<int>(detail::parse_count("--threads", a.substr(10), 1024));
+        } else if (a == "--help" || a == "-h") {
             o.help = true;
         } else if (a == "--quiet" || a == "-q") {
             o.quiet = true;
         } else if (a == "--input" || a == "-i") {
-            NANOTORCH_CHECK(k + 1 < args.size(), value_error, a, " needs a value (a .pb file, an image or idx:PATH:K)");
-            o.inputs.push_back(args[++k]);
+            o.inputs.push_back(value(k, "a .pb or .npy file, random:SEED, an image or idx:PATH:K"));
         } else if (a.rfind("--input=", 0) == 0) {
             o.inputs.push_back(a.substr(8));
         } else if (a.size() > 1 && a[0] == '-') {
@@ -203,6 +248,28 @@ struct LoadedInput {
 /// for a bad idx spec or index, an image for an input that takes none, or a tensor whose type
 /// does not fit. The runtime later checks the value's shape against the model.
 inline LoadedInput load_input(const std::string& spec, const onnx::ValueInfoProto& info) {
+    if (spec.rfind("random:", 0) == 0) {
+        const std::string seed = spec.substr(7);
+        NANOTORCH_CHECK(!seed.empty() && seed.size() <= 19 &&
+                            std::all_of(seed.begin(), seed.end(), [](char c) { return c >= '0' && c <= '9'; }),
+                        value_error, "input '", spec, "': the seed '", seed, "' is not a non-negative integer");
+        NANOTORCH_CHECK(info.elem_type == static_cast<std::int32_t>(onnx::DataType::float32), value_error, "input '",
+                        info.name, "' is ", onnx::dtype_name(info.elem_type), ": random:SEED fills FLOAT inputs only");
+        const Shape s = declared_shape(info);
+        Generator gen(std::stoull(seed));
+        std::vector<float> v(static_cast<std::size_t>(shape_numel(s)));
+        for (float& x : v) x = gen.normal();
+        return {onnx::Value::of(tensor(v, s)), str_cat("standard normal values, seed ", seed)};
+    }
+    if (detail::lower_extension(spec) == ".npy") {
+        data::NpyArray a = data::read_npy(spec);
+        const bool wants_int = info.elem_type == static_cast<std::int32_t>(onnx::DataType::int64);
+        NANOTORCH_CHECK(a.is_int == wants_int, value_error, "input '", info.name, "' is ",
+                        onnx::dtype_name(info.elem_type), " but ", spec, " holds ", a.is_int ? "int64" : "float32");
+        const std::string what = str_cat("array ", spec, " ", shape_str(a.shape));
+        if (a.is_int) return {onnx::Value::of_ints(std::move(a.i), a.shape), what};
+        return {onnx::Value::of(tensor(a.f, a.shape)), what};
+    }
     if (spec.rfind("idx:", 0) == 0) {
         // The input itself is checked before whether the model can take it, so that a bad file
         // or index is reported as such whatever the model.
@@ -269,6 +336,75 @@ inline std::vector<double> output_values(const onnx::Value& v) {
     return std::vector<double>(f.begin(), f.end());
 }
 
+/// The files --output names for the model's outputs, in order: one path per output, or, when a
+/// single PATH is an existing directory or ends in '/', PATH/NAME.pb for each output (characters
+/// other than letters, digits, '.', '-' and '_' in NAME become '_'). Throws value_error when the
+/// counts differ or two outputs would share a file.
+inline std::vector<std::string> output_paths(const std::vector<std::string>& spec, const std::vector<std::string>& names) {
+    if (spec.empty()) return {};
+    std::error_code ec;
+    const bool dir = spec.size() == 1 && (spec[0].back() == '/' || std::filesystem::is_directory(spec[0], ec));
+    if (!dir) {
+        NANOTORCH_CHECK(spec.size() == names.size(), value_error, "the model has ", names.size(), " output(s) but ",
+                        spec.size(), " --output given (give one per output, or one directory)");
+        return spec;
+    }
+    std::vector<std::string> paths;
+    for (const std::string& n : names) {
+        std::string file = n.empty() ? std::string("output") : n;
+        for (char& c : file)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') c = '_';
+        if (file == "." || file == "..") file = "output";
+        const std::string path = (std::filesystem::path(spec[0]) / (file + ".pb")).string();
+        NANOTORCH_CHECK(std::find(paths.begin(), paths.end(), path) == paths.end(), value_error, "outputs '", n,
+                        "' and another would both be written to ", path, ": give one --output per output");
+        paths.push_back(path);
+    }
+    return paths;
+}
+
+/// Writes one output as a TensorProto named after it. Throws io_error naming the path.
+inline void write_output(const std::string& name, const onnx::Value& v, const std::string& path) {
+    const std::vector<std::int64_t> dims(v.shape.begin(), v.shape.end());
+    onnx::TensorProto tp;
+    if (v.is_int) {
+        tp = onnx::make_int64_tensor(name, dims, v.i.data());
+    } else {
+        const Tensor c = v.f.contiguous();
+        tp = onnx::make_float_tensor(name, dims, c.data_ptr());
+    }
+    const std::vector<unsigned char> bytes = onnx::encode_tensor(tp);
+    util::write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+/// "ran 8 nodes: Conv x2, Gemm x2, ...; loaded in 1.23 ms" (op types in graph order of first use).
+inline std::string summary_line(const onnx::ModelProto& m, double load_ms) {
+    std::vector<std::pair<std::string, int>> counts;
+    for (const auto& n : m.graph.node) {
+        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == n.op_type; });
+        if (it == counts.end()) counts.emplace_back(n.op_type, 1);
+        else ++it->second;
+    }
+    std::ostringstream os;
+    os << "ran " << m.graph.node.size() << " node" << (m.graph.node.size() == 1 ? "" : "s");
+    for (std::size_t k = 0; k < counts.size(); ++k)
+        os << (k ? ", " : ": ") << counts[k].first << (counts[k].second > 1 ? " x" + std::to_string(counts[k].second) : "");
+    os << "; loaded (decoded, validated, planned) in " << std::fixed << std::setprecision(2) << load_ms << " ms";
+    return os.str();
+}
+
+/// "time: median 17.2 us over 1000 runs (min 16.9 us, max 40.1 us), 1 thread".
+inline std::string time_line(std::vector<double> us, int threads) {
+    std::sort(us.begin(), us.end());
+    const std::size_t n = us.size();
+    const double median = n % 2 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(1) << "time: median " << median << " us over " << n << " run"
+       << (n == 1 ? "" : "s") << " (min " << us.front() << " us, max " << us.back() << " us), " << threads
+       << " thread" << (threads == 1 ? "" : "s");
+    return os.str();
+}
+
 // ---- the tool ----
 
 /// Loads, binds, runs and prints as described in the file comment. Returns the exit status (0).
@@ -279,7 +415,11 @@ inline int run(const Options& o, std::ostream& out) {
         out << usage;
         return 0;
     }
+    if (o.threads > 0) set_num_threads(o.threads);
+    using clock = std::chrono::steady_clock;
+    const auto t_load = clock::now();
     const onnx::Runtime rt = onnx::load_onnx(o.model);
+    const double load_ms = std::chrono::duration<double, std::milli>(clock::now() - t_load).count();
     const std::vector<onnx::ValueInfoProto> req = rt.required_inputs();
     if (!o.inputs.empty() && o.inputs.size() != req.size()) {
         std::string names;
@@ -299,18 +439,39 @@ inline int run(const Options& o, std::ostream& out) {
             inputs.emplace_back(req[k].name, std::move(in.value));
         }
     }
+    std::vector<std::string> out_names;
+    for (const auto& v : rt.model().graph.output) out_names.push_back(v.name);
+    const std::vector<std::string> out_paths = output_paths(o.outputs, out_names);  // checked before running
     const onnx::NamedValues outs = rt.run_values(inputs);
+    std::vector<double> times_us;
+    for (std::int64_t r = 0; r < o.time_runs; ++r) {
+        const auto t0 = clock::now();
+        const onnx::NamedValues again = rt.run_values(inputs);
+        (void)again;
+        times_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+    }
 
     if (!o.quiet) {
         out << onnx::format_graph(rt.model());
         for (const auto& d : described) out << d << "\n";
+        out << summary_line(rt.model(), load_ms) << "\n";
     }
+    if (!times_us.empty()) out << time_line(times_us, get_num_threads()) << "\n";
     std::size_t tens = 0;
     for (const auto& [name, v] : outs) tens += v.numel() == 10;
     for (const auto& [name, v] : outs) {
         if (!o.quiet) out << output_line(name, v) << "\n";
         const std::string p = prediction_line(output_values(v), tens > 1 ? "prediction " + name : "prediction");
         if (!p.empty()) out << p << "\n";
+    }
+    if (o.outputs.size() == 1 && o.outputs[0].back() == '/') {
+        std::error_code ec;
+        std::filesystem::create_directories(o.outputs[0], ec);
+        if (ec) throw io_error(o.outputs[0], "cannot create the output directory: " + ec.message());
+    }
+    for (std::size_t k = 0; k < out_paths.size(); ++k) {
+        write_output(outs[k].first, outs[k].second, out_paths[k]);
+        if (!o.quiet) out << "wrote " << outs[k].first << " to " << out_paths[k] << "\n";
     }
     return 0;
 }

@@ -19,6 +19,7 @@
 #                  + header self-containment check (without xsimd's transitive includes)
 #   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
 #                  fuzz targets' seeds and regression inputs replayed as ctests
+#   clang-tsan     CMake + clang++ RelWithDebInfo, ThreadSanitizer, every suite with 3 pool threads
 #   meson-gcc      Meson + g++ (ninja), `meson test`
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
@@ -45,7 +46,7 @@ APT_PACKAGES=(
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
-ALL_STEPS=(lists gcc-release onnx-interop browser wasm clang-release gcc-scalar clang-asan meson-gcc install fuzz valgrind)
+ALL_STEPS=(lists gcc-release onnx-interop browser wasm clang-release gcc-scalar clang-asan clang-tsan meson-gcc install fuzz valgrind)
 
 usage() {
   cat <<EOF
@@ -174,6 +175,11 @@ step_gcc_scalar() {
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
     -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON
+}
+
+step_clang_tsan() {
+  cmake_build_test clang-tsan clang++ RelWithDebInfo -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_TSAN=ON \
+    -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_HEADER_CHECK=OFF
 }
 
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has

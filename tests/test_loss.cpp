@@ -1,15 +1,21 @@
-// tests/test_loss.cpp — softmax, log_softmax, nll_loss, cross_entropy: hand-computed values,
-// numerical stability, gradchecks and error messages.
+// tests/test_loss.cpp — softmax, log_softmax, nll_loss, cross_entropy (with class weights,
+// ignore_index, label smoothing), mse_loss, binary_cross_entropy_with_logits: hand-computed values,
+// PyTorch 1.13's values (tests/data/activation_baseline.hpp), numerical stability, gradchecks and
+// error messages.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/loss_pointwise.hpp>
+
+#include "data/activation_baseline.hpp"
 
 #include "support/gradcheck.hpp"
 
@@ -278,4 +284,184 @@ TEST_CASE("nll_loss/cross_entropy: bad targets and shapes") {
             CHECK(message_of([&] { call(zeros({3}), {0}); }).find("[3]") != std::string::npos);
         }
     }
+}
+
+// ---- PyTorch 1.13 fixtures: weighted / smoothed / ignored cross_entropy, nll_loss, mse, bce ----
+namespace {
+
+Reduction reduction_of(const std::string& case_name) {
+    if (case_name.size() >= 5 && case_name.compare(case_name.size() - 5, 5, "_none") == 0) return Reduction::None;
+    if (case_name.size() >= 4 && case_name.compare(case_name.size() - 4, 4, "_sum") == 0) return Reduction::Sum;
+    return Reduction::Mean;
+}
+
+// PyTorch sums in float (in its own order) where nanotorch sums in double: values agree to a few
+// float ulp of the result, i.e. 1e-5 relative to O(1)..O(30) values, plus 1e-6 absolute for
+// values near 0 (gradients that are small differences).
+void check_torch(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        INFO(what, " element ", i, ": got ", got[i], ", want ", want[i]);
+        CHECK(std::fabs(static_cast<double>(got[i]) - want[i]) <= 1e-6 + 1e-5 * std::fabs(static_cast<double>(want[i])));
+    }
+}
+
+std::vector<std::int64_t> targets(const std::vector<long long>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+TEST_CASE("cross_entropy with weights, label smoothing and ignore_index matches PyTorch 1.13") {
+    namespace B = activation_baseline;
+    struct Setup {
+        std::vector<long long> target;
+        bool weighted;
+        float eps;
+        std::int64_t ignore;
+    };
+    const std::map<std::string, Setup> setups = {  // CE_CASES in tests/data/make_activation_baseline.py
+        {"plain", {B::CT, false, 0.0f, -100}},
+        {"weighted", {B::CT, true, 0.0f, -100}},
+        {"smooth", {B::CT, false, 0.1f, -100}},
+        {"smooth_weighted", {B::CT, true, 0.2f, -100}},
+        {"ignored_smooth_weighted", {B::CT_IGN, true, 0.1f, -100}},
+        {"ignore_index_1", {B::CT, true, 0.0f, 1}},
+        {"ignore_index_1_smooth", {B::CT, false, 0.3f, 1}},
+    };
+    REQUIRE(B::cross_entropy.size() == 3 * setups.size());
+    for (const auto& c : B::cross_entropy) {
+        CAPTURE(c.name);
+        const std::string name = c.name;
+        const Setup& s = setups.at(name.substr(0, name.rfind('_')));
+        const Reduction r = reduction_of(name);
+        Tensor x = tensor(B::CL, {6, 4});
+        x.requires_grad_();
+        const Tensor loss = cross_entropy(x, targets(s.target), s.weighted ? tensor(B::CW) : Tensor(), s.eps, r, s.ignore);
+        check_torch(loss.to_vector(), c.y, "loss");
+        if (r == Reduction::None) loss.backward(tensor(B::G6)); else loss.backward();
+        check_torch(x.grad().to_vector(), c.grad, "gradient");
+    }
+    for (const auto& c : B::nll_loss) {
+        CAPTURE(c.name);
+        const std::string name = c.name;
+        const Reduction r = reduction_of(name);
+        Tensor x = log_softmax(tensor(B::CL, {6, 4}), 1).detach();
+        x.requires_grad_();
+        const auto& t = name.rfind("ignored", 0) == 0 ? B::CT_IGN : B::CT;
+        const Tensor loss = nll_loss(x, targets(t), tensor(B::CW), r);
+        check_torch(loss.to_vector(), c.y, "loss");
+        if (r == Reduction::None) loss.backward(tensor(B::G6)); else loss.backward();
+        check_torch(x.grad().to_vector(), c.grad, "gradient");
+    }
+}
+
+TEST_CASE("the weighted overloads fall back to the fused cross_entropy bit for bit; -100 is ignored by default") {
+    Generator gen(3);
+    const Tensor logits = uniform({7, 5}, -3.0f, 3.0f, gen);
+    const std::vector<std::int64_t> t{0, 4, 2, 2, 1, 3, 0};
+    for (Reduction r : {Reduction::None, Reduction::Mean, Reduction::Sum}) {
+        CHECK(cross_entropy(logits, t, Tensor(), 0.0f, r).to_vector() == cross_entropy(logits, t, r).to_vector());
+        Tensor a = logits.detach(), b = ops::detail::contiguous_copy(logits);
+        a.requires_grad_();
+        b.requires_grad_();
+        cross_entropy(a, t, Tensor(), 0.0f, Reduction::Sum).backward();
+        cross_entropy(b, t, Reduction::Sum).backward();
+        CHECK(a.grad().to_vector() == b.grad().to_vector());
+    }
+    // The plain overloads ignore PyTorch's default ignore_index (-100): the same as dropping the row
+    // (Mean divides by the 6 remaining rows).
+    std::vector<std::int64_t> with_ignored = t;
+    with_ignored.push_back(kIgnoreIndex);
+    const Tensor more = cat({logits, uniform({1, 5}, -3.0f, 3.0f, gen)}, 0);
+    CHECK(std::fabs(cross_entropy(more, with_ignored).item() - cross_entropy(logits, t).item()) <= 1e-6);
+    CHECK(std::fabs(nll_loss(log_softmax(more, 1), with_ignored).item() -
+                    nll_loss(log_softmax(logits, 1), t).item()) <= 1e-6);
+    CHECK(cross_entropy(more, with_ignored, Reduction::None).to_vector().back() == 0.0f);
+    // All samples ignored: the mean is 0/0 = NaN, as in PyTorch.
+    CHECK(std::isnan(cross_entropy(zeros({2, 3}), {kIgnoreIndex, kIgnoreIndex}).item()));
+}
+
+TEST_CASE("mse_loss and binary_cross_entropy_with_logits match PyTorch 1.13 (input and target gradients)") {
+    namespace B = activation_baseline;
+    REQUIRE(B::pointwise_losses.size() == 15);
+    for (const auto& c : B::pointwise_losses) {
+        CAPTURE(c.name);
+        const std::string name = c.name;
+        const Reduction r = reduction_of(name);
+        Tensor x = tensor(B::LI, {4, 3}), t = tensor(B::LT, {4, 3});
+        x.requires_grad_();
+        t.requires_grad_();
+        const std::string kind = name.substr(0, name.rfind('_'));
+        Tensor loss;
+        if (kind == "mse") {
+            loss = F::mse_loss(x, t, r);
+        } else {
+            const bool w = kind == "bce_weight" || kind == "bce_both", pw = kind == "bce_pos_weight" || kind == "bce_both";
+            loss = F::binary_cross_entropy_with_logits(x, t, w ? tensor(B::BW) : Tensor(), pw ? tensor(B::PW) : Tensor(), r);
+        }
+        check_torch(loss.to_vector(), c.y, "loss");
+        if (r == Reduction::None) loss.backward(tensor(B::G12, {4, 3})); else loss.backward();
+        check_torch(x.grad().to_vector(), c.grad, "input gradient");
+        check_torch(t.grad().to_vector(), c.grad2, "target gradient");
+    }
+}
+
+TEST_CASE("binary_cross_entropy_with_logits is stable at huge logits; mse_loss by hand") {
+    // x = 1000, t = 1 -> 0; x = -1000, t = 1 -> 1000; x = 1000, t = 0 -> 1000 (no exp overflow)
+    const Tensor l = F::binary_cross_entropy_with_logits(tensor({1000, -1000, 1000}), tensor({1, 1, 0}), Tensor(), Tensor(),
+                                                         Reduction::None);
+    CHECK(l.to_vector() == std::vector<float>{0.0f, 1000.0f, 1000.0f});
+    // mse of [1, 2, 4] against [0, 0, 0]: (1 + 4 + 16) / 3 = 7
+    CHECK(F::mse_loss(tensor({1, 2, 4}), zeros({3})).item() == 7.0f);
+    CHECK(F::mse_loss(tensor({1, 2, 4}), zeros({3}), Reduction::Sum).item() == 21.0f);
+    CHECK(std::isnan(F::mse_loss(zeros({0}), zeros({0})).item()));
+}
+
+TEST_CASE("gradcheck: weighted/smoothed cross_entropy, weighted nll_loss, mse_loss, bce with logits") {
+    Generator gen(12);
+    const std::vector<std::int64_t> t{1, 0, 3, -100, 2};
+    const Tensor w = tensor({0.5f, 2.0f, 1.0f, 1.5f});
+    for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+        CAPTURE(static_cast<int>(r));
+        gradcheck("cross_entropy weighted smoothed",
+                  [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], t, w, 0.15f, r); },
+                  {grad_input({5, 4}, gen, -2.0f, 2.0f)});
+        gradcheck("nll_loss weighted", [&](const std::vector<Tensor>& in) { return nll_loss(in[0], t, w, r); },
+                  {grad_input({5, 4}, gen)});
+        gradcheck("mse_loss", [r](const std::vector<Tensor>& in) { return F::mse_loss(in[0], in[1], r); },
+                  {grad_input({3, 4}, gen), grad_input({3, 4}, gen)});
+        gradcheck("bce_with_logits",
+                  [r](const std::vector<Tensor>& in) {
+                      return F::binary_cross_entropy_with_logits(in[0], in[1], tensor({0.5f, 2.0f, 1.0f}),
+                                                                 tensor({3.0f, 0.5f, 1.0f}), r);
+                  },
+                  {grad_input({4, 3}, gen, -3.0f, 3.0f), grad_input({4, 3}, gen, 0.0f, 1.0f)});
+        gradcheck("bce_with_logits plain",
+                  [r](const std::vector<Tensor>& in) {
+                      return F::binary_cross_entropy_with_logits(in[0], in[1], Tensor(), Tensor(), r);
+                  },
+                  {grad_input({4, 3}, gen, -3.0f, 3.0f), grad_input({4, 3}, gen, 0.0f, 1.0f)});
+    }
+}
+
+TEST_CASE("losses: bad arguments name what is wrong") {
+    const Tensor x = zeros({2, 3});
+    CHECK(message_of([&] { F::mse_loss(x, zeros({3})); }).find("target of shape [3] must have the input's shape [2, 3]") !=
+          std::string::npos);
+    CHECK_THROWS_AS(F::mse_loss(x, zeros({3})), shape_error);
+    CHECK_THROWS_AS(F::binary_cross_entropy_with_logits(x, zeros({2, 1})), shape_error);
+    CHECK(message_of([&] { F::binary_cross_entropy_with_logits(x, x, zeros({2})); }).find("weight of shape [2]") !=
+          std::string::npos);
+    CHECK_THROWS_AS(F::binary_cross_entropy_with_logits(x, x, Tensor(), zeros({4})), shape_error);
+    CHECK(message_of([&] { cross_entropy(x, {0, 1}, zeros({2})); }).find("one value per class (shape [3]), got [2]") !=
+          std::string::npos);
+    CHECK_THROWS_AS(cross_entropy(x, {0, 1}, zeros({2})), shape_error);
+    CHECK_THROWS_AS(nll_loss(x, {0, 1}, zeros({4})), shape_error);
+    CHECK(message_of([&] { cross_entropy(x, {0, 1}, Tensor(), -0.1f); }).find("label_smoothing must be between 0.0 and 1.0") !=
+          std::string::npos);
+    CHECK_THROWS_AS(cross_entropy(x, {0, 1}, Tensor(), 1.5f), value_error);
+    CHECK_NOTHROW(cross_entropy(x, {0, 1}, Tensor(), 1.0f));
+    // A target outside [0, C) that is not ignore_index, and a wrong target length.
+    CHECK(message_of([&] { cross_entropy(x, {0, 5}, Tensor(), 0.1f); }).find("target[1] = 5") != std::string::npos);
+    CHECK_THROWS_AS(cross_entropy(x, {0, -100}, Tensor(), 0.0f, Reduction::Mean, 2), value_error);
+    CHECK_THROWS_AS(cross_entropy(x, {0}, Tensor(), 0.1f), shape_error);
 }

@@ -526,6 +526,97 @@ TEST_CASE("onnx_run::parse_args") {
     CHECK_THROWS_AS(parse_args({}), value_error);
 }
 
+TEST_CASE("onnx_run::parse_args: --output, --time and --threads") {
+    using onnx_run::parse_args;
+    const auto o = parse_args({"m.onnx", "-o", "a.pb", "--output=b.pb", "--time", "50", "--threads=2"});
+    CHECK(o.outputs == std::vector<std::string>{"a.pb", "b.pb"});
+    CHECK(o.time_runs == 50);
+    CHECK(o.threads == 2);
+    CHECK(parse_args({"m.onnx"}).time_runs == 0);
+    CHECK_THROWS_WITH_AS(parse_args({"m.onnx", "--time", "0"}), doctest::Contains("--time needs a whole number"), value_error);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--time", "-3"}), value_error);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--time", "1e3"}), value_error);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--threads", "2000"}), value_error);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--threads"}), value_error);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--output"}), value_error);
+}
+
+TEST_CASE("onnx_run::output_paths: one per output, or a directory") {
+    TempDir tmp;
+    const std::string dir = tmp.path("");
+    CHECK(onnx_run::output_paths({}, {"y"}).empty());
+    CHECK(onnx_run::output_paths({"a.pb", "b.pb"}, {"y", "z"}) == std::vector<std::string>{"a.pb", "b.pb"});
+    const auto in_dir = onnx_run::output_paths({dir}, {"y", "/fc2/Gemm:0", ".."});
+    REQUIRE(in_dir.size() == 3);
+    CHECK(fs::path(in_dir[0]).filename() == "y.pb");
+    CHECK(fs::path(in_dir[1]).filename() == "_fc2_Gemm_0.pb");  // no path separators from names
+    CHECK(fs::path(in_dir[2]).filename() == "output.pb");
+    CHECK(onnx_run::output_paths({"new/"}, {"y"}) == std::vector<std::string>{"new/y.pb"});
+    CHECK_THROWS_WITH_AS(onnx_run::output_paths({"a.pb"}, {"y", "z"}), doctest::Contains("2 output(s) but 1 --output"),
+                         value_error);
+    CHECK_THROWS_WITH_AS(onnx_run::output_paths({dir}, {"a/b", "a_b"}), doctest::Contains("both be written"), value_error);
+}
+
+TEST_CASE("onnx_run: summary and time lines") {
+    onnx::ModelProto m;
+    for (const char* op : {"Conv", "Relu", "Conv", "Relu", "Gemm"}) {
+        onnx::NodeProto n;
+        n.op_type = op;
+        m.graph.node.push_back(n);
+    }
+    CHECK(onnx_run::summary_line(m, 1.234) == "ran 5 nodes: Conv x2, Relu x2, Gemm; loaded (decoded, validated, planned) in 1.23 ms");
+    CHECK(onnx_run::time_line({30, 10, 20, 40}, 1) == "time: median 25.0 us over 4 runs (min 10.0 us, max 40.0 us), 1 thread");
+    CHECK(onnx_run::time_line({7}, 2) == "time: median 7.0 us over 1 run (min 7.0 us, max 7.0 us), 2 threads");
+}
+
+TEST_CASE("onnx_run: .npy and random:SEED inputs") {
+    auto info = [](std::vector<std::int64_t> dims, onnx::DataType t = onnx::DataType::float32) {
+        onnx::ValueInfoProto v;
+        v.name = "in";
+        v.elem_type = static_cast<std::int32_t>(t);
+        v.has_shape = true;
+        for (const std::int64_t d : dims) v.shape.push_back(onnx::Dimension{true, d, ""});
+        return v;
+    };
+    TempDir tmp;
+    data::NpyArray f;
+    f.shape = {2, 2};
+    f.f = {1.5f, -2.0f, 0.25f, 8.0f};
+    const std::string fpath = tmp.path("f.npy");
+    data::write_npy(f, fpath);
+    const onnx_run::LoadedInput lf = onnx_run::load_input(fpath, info({2, 2}));
+    CHECK(lf.value.shape == Shape{2, 2});
+    CHECK(lf.value.f.to_vector() == f.f);
+    CHECK(lf.description == "array " + fpath + " [2, 2]");
+
+    data::NpyArray i;
+    i.is_int = true;
+    i.shape = {3};
+    i.i = {4, -5, std::int64_t(1) << 40};
+    const std::string ipath = tmp.path("i.npy");
+    data::write_npy(i, ipath);
+    const onnx_run::LoadedInput li = onnx_run::load_input(ipath, info({3}, onnx::DataType::int64));
+    CHECK(li.value.is_int);
+    CHECK(li.value.i == i.i);
+    CHECK_THROWS_WITH_AS(onnx_run::load_input(ipath, info({3})), doctest::Contains("holds int64"), value_error);
+    CHECK_THROWS_WITH_AS(onnx_run::load_input(fpath, info({2, 2}, onnx::DataType::int64)), doctest::Contains("holds float32"),
+                         value_error);
+
+    // random:SEED is the Generator's standard normal stream over the declared shape (symbolic dim = 1).
+    const onnx_run::LoadedInput r1 = onnx_run::load_input("random:42", info({1, 3, 4}));
+    Generator gen(42);
+    std::vector<float> expect(12);
+    for (float& x : expect) x = gen.normal();
+    CHECK(r1.value.shape == Shape{1, 3, 4});
+    CHECK(r1.value.f.to_vector() == expect);
+    CHECK(onnx_run::load_input("random:42", info({1, 3, 4})).value.f.to_vector() == expect);
+    CHECK(onnx_run::load_input("random:43", info({1, 3, 4})).value.f.to_vector() != expect);
+    CHECK_THROWS_AS(onnx_run::load_input("random:", info({2})), value_error);
+    CHECK_THROWS_AS(onnx_run::load_input("random:-1", info({2})), value_error);
+    CHECK_THROWS_WITH_AS(onnx_run::load_input("random:1", info({2}, onnx::DataType::int64)),
+                         doctest::Contains("FLOAT inputs only"), value_error);
+}
+
 TEST_CASE("onnx_run::parse_idx_spec") {
     CHECK(onnx_run::parse_idx_spec("idx:data/t10k:7") == std::make_pair(std::string("data/t10k"), std::int64_t(7)));
     CHECK(onnx_run::parse_idx_spec("idx:C:/x.gz:0").first == "C:/x.gz");
@@ -623,6 +714,26 @@ TEST_CASE("onnx_run::main on the golden Relu model") {
             CHECK(r.err.rfind("onnx_run: error: ", 0) == 0);
             CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
         }
+    }
+    SUBCASE("--output writes TensorProto files that read back; --time prints a median") {
+        TempDir tmp;
+        const std::string outdir = tmp.path("outs") + "/";
+        const Run r = run_tool({model, "--input", dir + "/tensor_w.pb", "--output", outdir, "--time", "5", "--threads", "1"});
+        REQUIRE(r.status == 0);
+        CHECK(r.out.find("ran 1 node: Relu; loaded (decoded, validated, planned) in ") != std::string::npos);
+        CHECK(r.out.find("time: median ") != std::string::npos);
+        CHECK(r.out.find(" over 5 runs (min ") != std::string::npos);
+        CHECK(r.out.find(", 1 thread\n") != std::string::npos);
+        const onnx::TensorProto y = onnx::read_tensor(outdir + "y.pb");
+        CHECK(y.name == "y");
+        CHECK(y.dims == std::vector<std::int64_t>{2, 3});
+        CHECK(onnx::tensor_to_floats(y) == std::vector<float>{0.5f, 0, 2.25f, 0, 0, 3});
+        const std::string one = tmp.path("one.pb");
+        REQUIRE(run_tool({model, "-q", "--input", dir + "/tensor_w.pb", "-o", one}).status == 0);
+        CHECK(onnx::tensor_to_floats(onnx::read_tensor(one)) == onnx::tensor_to_floats(y));
+        const Run bad = run_tool({model, "-o", "a.pb", "-o", "b.pb"});  // 1 output, 2 paths: refused before running
+        CHECK(bad.status == 1);
+        CHECK(bad.err.find("1 output(s) but 2 --output") != std::string::npos);
     }
     SUBCASE("--help") {
         const Run r = run_tool({"--help"});

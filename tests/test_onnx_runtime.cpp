@@ -368,8 +368,8 @@ TEST_CASE("zero-size tensors flow through Flatten, pre-13 Softmax, BatchNormaliz
 TEST_CASE("every unsupported feature is listed, with node names, in one unsupported_error") {
     const auto m = model(13,
                          {node("Relu", {"x"}, {"a"}, "fine"), node("FancyOp", {"a"}, {"b"}, "fancy"),
-                          node("Conv", {"b", "w"}, {"c"}, "grouped", {attr_i("group", 2)}),
-                          node("MaxPool", {"c"}, {"d"}, "ceil", {attr_ints("kernel_shape", {2, 2}), attr_i("ceil_mode", 1)}),
+                          node("Conv", {"b", "w"}, {"c"}, "volumetric", {attr_ints("kernel_shape", {1, 1, 1})}),
+                          node("MaxPool", {"c"}, {"d"}, "dilated", {attr_ints("kernel_shape", {2, 2}), attr_ints("dilations", {2, 2})}),
                           node("Dropout", {"d"}, {"y", "mask"}, "masked")},
                          {info("x", {1, 2, 4, 4})}, {info("y", {})}, {init_f("w", nt::ones({2, 1, 1, 1}))});
     const auto issues = onnx::Runtime::unsupported_features(m);
@@ -379,8 +379,8 @@ TEST_CASE("every unsupported feature is listed, with node names, in one unsuppor
     CHECK_THROWS_AS(onnx::Runtime{m}, nt::unsupported_error);
     CHECK(msg.find("4 feature(s)") != std::string::npos);
     CHECK(msg.find("node 'fancy' (FancyOp): operator not implemented") != std::string::npos);
-    CHECK(msg.find("node 'grouped' (Conv): group = 2") != std::string::npos);
-    CHECK(msg.find("node 'ceil' (MaxPool): ceil_mode = 1") != std::string::npos);
+    CHECK(msg.find("node 'volumetric' (Conv): 3-D windows") != std::string::npos);
+    CHECK(msg.find("node 'dilated' (MaxPool): dilations != 1 in pooling") != std::string::npos);
     CHECK(msg.find("node 'masked' (Dropout): optional output #2 ('mask')") != std::string::npos);
     CHECK(msg.find("'fine'") == std::string::npos);
 
@@ -525,13 +525,14 @@ TEST_CASE("conformance helpers: the tolerance rule and a few ONNX backend-test d
     }
     for (const char* name : {"test_relu", "test_conv_with_strides_padding", "test_maxpool_2d_default",
                              "test_gemm_default_no_bias", "test_softmax_axis_1", "test_slice_neg_steps",
-                             "test_reshape_zero_and_negative_dim", "test_shape_start_1"}) {
+                             "test_reshape_zero_and_negative_dim", "test_shape_start_1", "test_maxpool_2d_ceil",
+                             "test_averagepool_2d_ceil"}) {
         const conf::Result r = conf::run_test_dir(root / name);
         CAPTURE(r.name);
         CAPTURE(r.detail);
         CHECK(r.status == conf::Status::pass);
     }
-    const conf::Result skip = conf::run_test_dir(root / "test_maxpool_2d_ceil");
+    const conf::Result skip = conf::run_test_dir(root / "test_maxpool_2d_dilations");
     CHECK(skip.status == conf::Status::unsupported);
-    CHECK(skip.skip_groups == std::vector<std::string>{"MaxPool: ceil_mode = 1"});
+    CHECK(skip.skip_groups == std::vector<std::string>{"MaxPool: dilations != 1 in pooling"});
 }

@@ -7,8 +7,10 @@
 // per chunk of images, and in kernels::ref the per-element-bounds-checked im2col/col2im twins plus
 // a direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
 // knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
-// the kernels can be validated and timed on raw buffers. groups is not supported. Arguments are
-// ordered outputs, inputs, then sizes (llm.c style). Pooling is in kernels/pool.hpp.
+// the kernels can be validated and timed on raw buffers. Grouped convolution (weight
+// [O, C/groups, kH, kW]) runs the same im2col + sgemm per group, reading each group's channels and
+// weight rows in place; the depthwise and 1×1 paths chosen by shape are in kernels/conv_paths.hpp.
+// Arguments are ordered outputs, inputs, then sizes (llm.c style). Pooling is in kernels/pool.hpp.
 //
 // Why chunks: one GEMM per image gives the seed net's conv2 an N of only 8·8 = 64 columns, too
 // narrow for a GEMM to run well; laying the im2col columns of several images side by side
@@ -298,24 +300,28 @@ inline void col2im(float* im, const float* col, std::int64_t channels, const Win
 // ---- direct convolution (test oracle) ----
 
 namespace ref {
-// out[N, O, oH, oW] = bias[O] + Σ_{c,ki,kj} in[N, C, H, W] · weight[O, C, kH, kW] at the window
-// positions, accumulated in double so it is a sharper oracle than any float32 path.
-// bias may be null (no bias).
+// out[N, O, oH, oW] = bias[O] + Σ_{c,ki,kj} in[N, C, H, W] · weight[O, C/groups, kH, kW] at the
+// window positions, c running over the input channels of o's group (channels and out_channels
+// are multiples of groups), accumulated in double so it is a sharper oracle than any float32
+// path. bias may be null (no bias).
 inline void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, std::int64_t batch,
-                           std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
+                           std::int64_t channels, std::int64_t out_channels, const Window2d& w,
+                           std::int64_t groups = 1) {
+    const std::int64_t cg = channels / groups, og = out_channels / groups;
     for (std::int64_t n = 0; n < batch; ++n)
         for (std::int64_t o = 0; o < out_channels; ++o)
             for (std::int64_t oh = 0; oh < w.out_h; ++oh)
                 for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
                     double acc = bias ? bias[o] : 0.0;
-                    for (std::int64_t c = 0; c < channels; ++c)
+                    for (std::int64_t c = 0; c < cg; ++c)
                         for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
                             for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
                                 const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
                                 const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
                                 if (ih < 0 || ih >= w.in_h || iw < 0 || iw >= w.in_w) continue;
-                                acc += static_cast<double>(in[((n * channels + c) * w.in_h + ih) * w.in_w + iw]) *
-                                       weight[((o * channels + c) * w.kernel_h + ki) * w.kernel_w + kj];
+                                const std::int64_t ic = o / og * cg + c;
+                                acc += static_cast<double>(in[((n * channels + ic) * w.in_h + ih) * w.in_w + iw]) *
+                                       weight[((o * cg + c) * w.kernel_h + ki) * w.kernel_w + kj];
                             }
                     out[((n * out_channels + o) * w.out_h + oh) * w.out_w + ow] = static_cast<float>(acc);
                 }
@@ -323,10 +329,11 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
 
 // Gradients of conv2d_forward given grad_out[N, O, oH, oW], each written as a gather (one sum
 // per output element, in double), independent of the im2col/col2im formulation it checks:
-//   grad_in[N, C, H, W], grad_weight[O, C, kH, kW], grad_bias[O]; any of them may be null.
+//   grad_in[N, C, H, W], grad_weight[O, C/groups, kH, kW], grad_bias[O]; any of them may be null.
 inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias, const float* grad_out,
                             const float* in, const float* weight, std::int64_t batch, std::int64_t channels,
-                            std::int64_t out_channels, const Window2d& w) {
+                            std::int64_t out_channels, const Window2d& w, std::int64_t groups = 1) {
+    const std::int64_t cg = channels / groups, og = out_channels / groups;
     const auto go = [&](std::int64_t n, std::int64_t o, std::int64_t oh, std::int64_t ow) {
         return static_cast<double>(grad_out[((n * out_channels + o) * w.out_h + oh) * w.out_w + ow]);
     };
@@ -340,7 +347,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         }
     if (grad_weight)
         for (std::int64_t o = 0; o < out_channels; ++o)
-            for (std::int64_t c = 0; c < channels; ++c)
+            for (std::int64_t c = 0; c < cg; ++c)
                 for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
                     for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
                         double acc = 0.0;
@@ -350,9 +357,10 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
                                     const std::int64_t ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
                                     const std::int64_t iw = ow * w.stride_w - w.pad_w + kj * w.dilation_w;
                                     if (ih < 0 || ih >= w.in_h || iw < 0 || iw >= w.in_w) continue;
-                                    acc += go(n, o, oh, ow) * in[((n * channels + c) * w.in_h + ih) * w.in_w + iw];
+                                    const std::int64_t ic = o / og * cg + c;
+                                    acc += go(n, o, oh, ow) * in[((n * channels + ic) * w.in_h + ih) * w.in_w + iw];
                                 }
-                        grad_weight[((o * channels + c) * w.kernel_h + ki) * w.kernel_w + kj] = static_cast<float>(acc);
+                        grad_weight[((o * cg + c) * w.kernel_h + ki) * w.kernel_w + kj] = static_cast<float>(acc);
                     }
     if (grad_in)
         for (std::int64_t n = 0; n < batch; ++n)
@@ -361,7 +369,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
                     for (std::int64_t iw = 0; iw < w.in_w; ++iw) {
                         double acc = 0.0;
                         // Output (oh, ow) reads (ih, iw) through tap (ki, kj) iff oh·s − p + k·d = i.
-                        for (std::int64_t o = 0; o < out_channels; ++o)
+                        for (std::int64_t o = c / cg * og; o < (c / cg + 1) * og; ++o)
                             for (std::int64_t ki = 0; ki < w.kernel_h; ++ki) {
                                 const std::int64_t th = ih + w.pad_h - ki * w.dilation_h;
                                 if (th < 0 || th % w.stride_h != 0 || th / w.stride_h >= w.out_h) continue;
@@ -369,7 +377,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
                                     const std::int64_t tw = iw + w.pad_w - kj * w.dilation_w;
                                     if (tw < 0 || tw % w.stride_w != 0 || tw / w.stride_w >= w.out_w) continue;
                                     acc += go(n, o, th / w.stride_h, tw / w.stride_w) *
-                                           weight[((o * channels + c) * w.kernel_h + ki) * w.kernel_w + kj];
+                                           weight[((o * cg + c % cg) * w.kernel_h + ki) * w.kernel_w + kj];
                                 }
                             }
                         grad_in[((n * channels + c) * w.in_h + ih) * w.in_w + iw] = static_cast<float>(acc);
@@ -398,16 +406,19 @@ inline std::int64_t conv_chunk(std::int64_t ckk, std::int64_t len) {
 }
 }  // namespace detail
 
-// out[N, O, oH, oW] = conv(in[N, C, H, W], weight[O, C, kH, kW]) + bias[O]; bias may be null.
-// Per chunk of images (detail::conv_chunk): col[C·kH·kW, chunk·oH·oW] = the images' im2col side
-// by side, Y[O, chunk·oH·oW] = weight @ col in one sgemm, then out[n, o] = Y[o, n's columns] +
-// bias[o]. Chunks are spread over parallel_for (sgemm inside a chunk runs serially; with a single
+// out[N, O, oH, oW] = conv(in[N, C, H, W], weight[O, C/groups, kH, kW]) + bias[O]; bias may be
+// null. Per chunk of images (detail::conv_chunk) and per group g (its C/groups input channels and
+// O/groups weight rows, read in place): col[(C/groups)·kH·kW, chunk·oH·oW] = the images' im2col
+// side by side, Y[O/groups, chunk·oH·oW] = weight_g @ col in one sgemm, then out[n, o] =
+// Y[o, n's columns] + bias[o]. Chunks are spread over parallel_for (sgemm inside a chunk runs serially; with a single
 // chunk it splits its own rows). Each output is one GEMM dot product over C·kH·kW in sgemm's
 // fixed order plus the bias, so the result does not depend on the thread count. Scratch buffers
 // are per thread and reused (kernels/workspace.hpp).
 inline void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, std::int64_t batch,
-                           std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
-    const std::int64_t ckk = channels * w.kernel_h * w.kernel_w;
+                           std::int64_t channels, std::int64_t out_channels, const Window2d& w,
+                           std::int64_t groups = 1) {
+    const std::int64_t cg = channels / groups, og = out_channels / groups;
+    const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
     if (batch <= 0 || len <= 0 || out_channels <= 0) return;
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
@@ -416,17 +427,19 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
         for (std::int64_t c = c0; c < c1; ++c) {
             const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
             float* col = detail::scratch(detail::Scratch::conv_col, ckk * cols);
-            float* y = detail::scratch(detail::Scratch::conv_gemm_out, out_channels * cols);
-            for (std::int64_t n = 0; n < nb; ++n)
-                im2col(col + n * len, in + (n0 + n) * channels * w.in_plane(), channels, w, cols);
-            sgemm(false, false, out_channels, cols, ckk, 1.0f, weight, ckk, col, cols, 0.0f, y, cols);
-            for (std::int64_t n = 0; n < nb; ++n)
-                for (std::int64_t o = 0; o < out_channels; ++o) {
-                    float* dst = out + ((n0 + n) * out_channels + o) * len;
-                    const float* src = y + o * cols + n * len;
-                    if (bias) add_scalar(dst, src, bias[o], len);
-                    else detail::copy_row(dst, src, len);
-                }
+            float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * cols);
+            for (std::int64_t g = 0; g < groups; ++g) {
+                for (std::int64_t n = 0; n < nb; ++n)
+                    im2col(col + n * len, in + ((n0 + n) * channels + g * cg) * w.in_plane(), cg, w, cols);
+                sgemm(false, false, og, cols, ckk, 1.0f, weight + g * og * ckk, ckk, col, cols, 0.0f, y, cols);
+                for (std::int64_t n = 0; n < nb; ++n)
+                    for (std::int64_t o = 0; o < og; ++o) {
+                        float* dst = out + ((n0 + n) * out_channels + g * og + o) * len;
+                        const float* src = y + o * cols + n * len;
+                        if (bias) add_scalar(dst, src, bias[g * og + o], len);
+                        else detail::copy_row(dst, src, len);
+                    }
+            }
         }
     });
 }
@@ -437,6 +450,7 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
 // its im2col as in the forward:
 //   grad_in[n]  = col2im(weightᵀ @ G, n's columns)                  (one sgemm per chunk)
 //   dW_chunk    = G @ colᵀ,  db_chunk[o] = Σ G[o, :]                 (one sgemm per chunk)
+// (with groups, both sgemms per group: its rows of G and weight, its channels of col and grad_in)
 //   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
 // Chunk boundaries depend on the shapes only (detail::conv_chunk), the partials are computed in
 // parallel into their own slots (at most detail::conv_partial_budget floats at once, so huge
@@ -444,8 +458,9 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
 // chunk order: bit-identical for every thread count.
 inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias, const float* grad_out,
                             const float* in, const float* weight, std::int64_t batch, std::int64_t channels,
-                            std::int64_t out_channels, const Window2d& w) {
-    const std::int64_t ckk = channels * w.kernel_h * w.kernel_w;
+                            std::int64_t out_channels, const Window2d& w, std::int64_t groups = 1) {
+    const std::int64_t cg = channels / groups, og = out_channels / groups;
+    const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
     const std::int64_t wnum = out_channels * ckk;
     const bool reduce = grad_weight != nullptr || grad_bias != nullptr;
@@ -472,19 +487,24 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
                     for (std::int64_t o = 0; o < out_channels; ++o)
                         detail::copy_row(g + o * cols + n * len, grad_out + ((n0 + n) * out_channels + o) * len, len);
                 float* part = reduce ? partial + (c - b0) * stride : nullptr;
-                if (grad_weight) {
-                    float* col = detail::scratch(detail::Scratch::conv_col, ckk * cols);
-                    for (std::int64_t n = 0; n < nb; ++n)
-                        im2col(col + n * len, in + (n0 + n) * channels * w.in_plane(), channels, w, cols);
-                    sgemm(false, true, out_channels, ckk, cols, 1.0f, g, cols, col, cols, 0.0f, part, ckk);
-                }
                 if (grad_bias)
                     for (std::int64_t o = 0; o < out_channels; ++o) part[wnum + o] = sum(g + o * cols, cols);
-                if (grad_in) {
-                    float* gcol = detail::scratch(detail::Scratch::conv_grad_col, ckk * cols);
-                    sgemm(true, false, ckk, cols, out_channels, 1.0f, weight, ckk, g, cols, 0.0f, gcol, cols);
-                    for (std::int64_t n = 0; n < nb; ++n)
-                        col2im(grad_in + (n0 + n) * channels * w.in_plane(), gcol + n * len, channels, w, cols);
+                for (std::int64_t gr = 0; gr < groups; ++gr) {  // group gr: rows gr·og.. of g and weight
+                    const float* gg = g + gr * og * cols;
+                    const float* wg = weight + gr * og * ckk;
+                    if (grad_weight) {
+                        float* col = detail::scratch(detail::Scratch::conv_col, ckk * cols);
+                        for (std::int64_t n = 0; n < nb; ++n)
+                            im2col(col + n * len, in + ((n0 + n) * channels + gr * cg) * w.in_plane(), cg, w, cols);
+                        sgemm(false, true, og, ckk, cols, 1.0f, gg, cols, col, cols, 0.0f, part + gr * og * ckk, ckk);
+                    }
+                    if (grad_in) {
+                        float* gcol = detail::scratch(detail::Scratch::conv_grad_col, ckk * cols);
+                        sgemm(true, false, ckk, cols, og, 1.0f, wg, ckk, gg, cols, 0.0f, gcol, cols);
+                        for (std::int64_t n = 0; n < nb; ++n)
+                            col2im(grad_in + ((n0 + n) * channels + gr * cg) * w.in_plane(), gcol + n * len, cg, w,
+                                   cols);
+                    }
                 }
             }
         });

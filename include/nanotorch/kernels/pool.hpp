@@ -9,8 +9,9 @@
 // the width is even), and avg_pool2d over non-overlapping unpadded windows (the canvas
 // model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order; every
 // other window takes the general path. The window geometry
-// (Window2d, make_window) lives in kernels/conv.hpp. Not provided: ceil_mode, dilation,
-// return_indices-style int64 outputs for the recompute path.
+// (Window2d, make_window) lives in kernels/conv.hpp; make_pool_window adds PyTorch's ceil_mode
+// (windows that run past the input's end; the fast paths are taken only when no window does).
+// Not provided: dilation, return_indices-style int64 outputs for the recompute path.
 //
 // Determinism: planes are spread over parallel_for, each plane written by exactly one chunk in a
 // fixed serial order, so results are bit-identical for every thread count.
@@ -27,6 +28,51 @@
 #include <nanotorch/kernels/parallel.hpp>
 
 namespace nanotorch::kernels {
+
+// ---- geometry ----
+
+/// PyTorch's pooling output size: floor (or, with ceil_mode, ceil) of
+/// (in + 2·pad − kernel) / stride, plus 1; with ceil_mode the last window must still start inside
+/// the input or its left padding (else it is dropped). 0 when the padded input is shorter than the
+/// kernel. Parameters must already be valid (make_window checks them).
+inline std::int64_t pool_out_size(std::int64_t in, std::int64_t kernel, std::int64_t stride, std::int64_t pad,
+                                  bool ceil_mode) {
+    const std::int64_t span = in + 2 * pad - kernel;
+    if (span < 0) return 0;
+    std::int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+    return out;
+}
+
+/// make_window for pooling (no dilation) with ceil_mode: same checks, out_h/out_w by
+/// pool_out_size. Throws value_error as make_window.
+inline Window2d make_pool_window(std::int64_t in_h, std::int64_t in_w, std::int64_t kernel_h, std::int64_t kernel_w,
+                                 std::int64_t stride_h, std::int64_t stride_w, std::int64_t pad_h, std::int64_t pad_w,
+                                 bool ceil_mode) {
+    Window2d w = make_window(in_h, in_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w);
+    w.out_h = pool_out_size(in_h, kernel_h, stride_h, pad_h, ceil_mode);
+    w.out_w = pool_out_size(in_w, kernel_w, stride_w, pad_w, ceil_mode);
+    return w;
+}
+
+namespace detail {
+// True when no window reaches past the padded input (always without ceil_mode): the fast paths
+// below assume every window is whole.
+inline bool pool_windows_whole(const Window2d& w) {
+    return (w.out_h - 1) * w.stride_h + w.kernel_h <= w.in_h + 2 * w.pad_h &&
+           (w.out_w - 1) * w.stride_w + w.kernel_w <= w.in_w + 2 * w.pad_w;
+}
+
+// avg_pool2d's divisor for the window starting at padded offset (h0, w0) (PyTorch's rule): with
+// count_include_pad, the window's area clipped to the padded input (kH·kW except for a ceil_mode
+// window past the end); without, the number of real elements in it.
+inline std::int64_t avg_divisor(const Window2d& w, std::int64_t h0, std::int64_t w0, bool count_include_pad) {
+    if (count_include_pad)
+        return (std::min(h0 + w.kernel_h, w.in_h + w.pad_h) - h0) * (std::min(w0 + w.kernel_w, w.in_w + w.pad_w) - w0);
+    return (std::min(h0 + w.kernel_h, w.in_h) - std::max<std::int64_t>(h0, 0)) *
+           (std::min(w0 + w.kernel_w, w.in_w) - std::max<std::int64_t>(w0, 0));
+}
+}  // namespace detail
 
 // ---- max_pool2d ----
 // PyTorch semantics: padding acts as −inf (never selected), ties keep the first element in
@@ -63,9 +109,10 @@ inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* i
 
 namespace detail {
 
-// True for the seed net's window (and PyTorch's max_pool2d(x, 2)): 2×2, stride 2, no padding.
+// True for PyTorch's max_pool2d(x, 2): 2×2, stride 2, no padding, no window past the end.
 inline bool is_pool_2x2(const Window2d& w) {
-    return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 && w.pad_w == 0;
+    return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 && w.pad_w == 0 &&
+           pool_windows_whole(w);
 }
 
 // PyTorch's "does v replace the current best?": v is greater, or v is the first NaN (a NaN best
@@ -330,9 +377,9 @@ inline void max_pool2d_backward_from_input(float* grad_in, const float* grad_out
 }
 
 // ---- avg_pool2d ----
-// The divisor is kH·kW when count_include_pad (padding counts as zeros; without ceil_mode a
-// window never reaches past the padding), else the number of real elements in the window
-// (>= 1 by check_pool_window).
+// The divisor is detail::avg_divisor: kH·kW when count_include_pad (padding counts as zeros),
+// clipped to the padded input for a ceil_mode window past the end, else the number of real
+// elements in the window (>= 1 by check_pool_window and pool_out_size's rule).
 
 namespace ref {
 // out [P, oH, oW] ← in [P, H, W]. Throws value_error when padding > kernel/2 or dilation != 1.
@@ -348,7 +395,9 @@ inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes,
                     sum += in[p * w.in_plane() + i];
                     ++count;
                 });
-                const std::int64_t div = count_include_pad ? w.kernel_h * w.kernel_w : count;
+                const std::int64_t div = count_include_pad ? detail::avg_divisor(w, oh * w.stride_h - w.pad_h,
+                                                                                 ow * w.stride_w - w.pad_w, true)
+                                                           : count;
                 out[(p * w.out_h + oh) * w.out_w + ow] = sum / static_cast<float>(div);
             }
 }
@@ -364,7 +413,9 @@ inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int6
             for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
                 std::int64_t count = 0;
                 detail::for_each_real_tap(w, oh, ow, [&](std::int64_t) { ++count; });
-                const std::int64_t div = count_include_pad ? w.kernel_h * w.kernel_w : count;
+                const std::int64_t div = count_include_pad ? detail::avg_divisor(w, oh * w.stride_h - w.pad_h,
+                                                                                 ow * w.stride_w - w.pad_w, true)
+                                                           : count;
                 const float g = grad_out[(p * w.out_h + oh) * w.out_w + ow] / static_cast<float>(div);
                 detail::for_each_real_tap(w, oh, ow, [&](std::int64_t i) { grad_in[p * w.in_plane() + i] += g; });
             }
@@ -373,10 +424,12 @@ inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int6
 
 namespace detail {
 
-// True for non-overlapping, unpadded windows (stride == kernel, padding 0): every input element
-// belongs to at most one window and no window is clipped, so all divisors are kH·kW.
+// True for non-overlapping, unpadded, whole windows (stride == kernel, padding 0, none past the
+// end): every input element belongs to at most one window and no window is clipped, so all
+// divisors are kH·kW.
 inline bool is_pool_tiling(const Window2d& w) {
-    return w.stride_h == w.kernel_h && w.stride_w == w.kernel_w && w.pad_h == 0 && w.pad_w == 0;
+    return w.stride_h == w.kernel_h && w.stride_w == w.kernel_w && w.pad_h == 0 && w.pad_w == 0 &&
+           pool_windows_whole(w);
 }
 
 // One output row of a tiling avg_pool (is_pool_tiling) over a band of kH input rows whose
@@ -435,8 +488,7 @@ inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes,
                     float sum = 0.0f;
                     for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih)
                         for (std::int64_t iw = iw_lo; iw < iw_hi; ++iw) sum += src[ih * w.in_w + iw];
-                    const std::int64_t div =
-                        count_include_pad ? w.kernel_h * w.kernel_w : (ih_hi - ih_lo) * (iw_hi - iw_lo);
+                    const std::int64_t div = detail::avg_divisor(w, h0, w0, count_include_pad);
                     dst[oh * w.out_w + ow] = sum / static_cast<float>(div);
                 }
             }
@@ -490,8 +542,7 @@ inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int6
                     const std::int64_t w0 = ow * w.stride_w - w.pad_w;
                     const std::int64_t iw_lo = std::max<std::int64_t>(w0, 0);
                     const std::int64_t iw_hi = std::min(w0 + w.kernel_w, w.in_w);
-                    const std::int64_t div =
-                        count_include_pad ? w.kernel_h * w.kernel_w : (ih_hi - ih_lo) * (iw_hi - iw_lo);
+                    const std::int64_t div = detail::avg_divisor(w, h0, w0, count_include_pad);
                     const float g = go[oh * w.out_w + ow] / static_cast<float>(div);
                     for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih)
                         for (std::int64_t iw = iw_lo; iw < iw_hi; ++iw) gi[ih * w.in_w + iw] += g;

@@ -60,4 +60,19 @@ inline float dot(const float* a, const float* b, std::int64_t n) {
     return s;
 }
 
+// out[i] = init + Σ_{t < taps} w[t] · src[t][i], t ascending           shapes: out, src[t] [n]
+// (the direct depthwise convolution's inner loop: one output row or flat plane, taps summed)
+inline void fma_taps(float* out, const float* const* src, const float* w, std::int64_t taps, float init,
+                     std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        float acc = init;
+        for (std::int64_t t = 0; t < taps; ++t) acc += w[t] * src[t][i];
+        out[i] = acc;
+    }
+}
+// out[t] = Σ_{i < n} a[i] · src[t][i] for t < taps, i ascending        shapes: a, src[t] [n]; out [taps]
+inline void dot_taps(float* out, const float* a, const float* const* src, std::int64_t taps, std::int64_t n) {
+    for (std::int64_t t = 0; t < taps; ++t) out[t] = dot(a, src[t], n);
+}
+
 }  // namespace nanotorch::kernels::ref

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>  // std::fma (fma_taps' scalar tail)
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -35,6 +36,20 @@
 #endif
 
 namespace nanotorch::kernels {
+
+namespace detail {
+// Calls f(std::integral_constant<std::size_t, I>{}) for I = 0 .. N-1, unrolled by construction
+// (a fold expression), so the accumulator array below is indexed by constants only and lives
+// in registers whatever the optimizer's unrolling heuristics decide.
+template <class F, std::size_t... I>
+inline void unroll_impl(F& f, std::index_sequence<I...>) {
+    (f(std::integral_constant<std::size_t, I>{}), ...);
+}
+template <std::size_t N, class F>
+inline void unroll(F&& f) {
+    unroll_impl(f, std::make_index_sequence<N>{});
+}
+}  // namespace detail
 
 #if NANOTORCH_SIMD_ENABLED
 // The batch interface the kernels below are written against: fbatch (load/store aligned and
@@ -174,6 +189,64 @@ inline float dot(const float* a, const float* b, std::int64_t n) {
     for (; i < n; ++i) s += a[i] * b[i];
     return s;
 }
+// out[i] = init + Σ_{t < taps} w[t]·src[t][i] (the direct depthwise convolution's core). Four
+// vectors of outputs stay in registers while every tap is added (t ascending, one fused
+// multiply-add each), so each output costs one store however many taps there are. Every output
+// is computed in the same order, vector body or tail, so the result depends on nothing but n.
+inline void fma_taps(float* out, const float* const* src, const float* w, std::int64_t taps, float init,
+                     std::int64_t n) {
+    constexpr std::int64_t W = simd_width;
+    std::int64_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+        fbatch acc[4];
+        detail::unroll<4>([&](auto v) { acc[v] = fbatch(init); });
+        for (std::int64_t t = 0; t < taps; ++t) {
+            const fbatch wt(w[t]);
+            const float* s = src[t] + i;
+            detail::unroll<4>([&](auto v) { acc[v] = vfma(wt, fbatch::load_unaligned(s + v * W), acc[v]); });
+        }
+        detail::unroll<4>([&](auto v) { acc[v].store_unaligned(out + i + v * W); });
+    }
+    for (; i + W <= n; i += W) {
+        fbatch acc(init);
+        for (std::int64_t t = 0; t < taps; ++t) acc = vfma(fbatch(w[t]), fbatch::load_unaligned(src[t] + i), acc);
+        acc.store_unaligned(out + i);
+    }
+    for (; i < n; ++i) {
+        float acc = init;
+        for (std::int64_t t = 0; t < taps; ++t) acc = std::fma(w[t], src[t][i], acc);
+        out[i] = acc;
+    }
+}
+namespace detail {
+// dot_taps for B taps at once: each load of a feeds B accumulators.
+template <std::size_t B>
+inline void dot_taps_block(float* out, const float* a, const float* const* src, std::int64_t n) {
+    constexpr std::int64_t W = simd_width;
+    fbatch acc[B];
+    unroll<B>([&](auto b) { acc[b] = fbatch(0.0f); });
+    std::int64_t i = 0;
+    for (; i + W <= n; i += W) {
+        const fbatch av = fbatch::load_unaligned(a + i);
+        unroll<B>([&](auto b) { acc[b] = vfma(av, fbatch::load_unaligned(src[b] + i), acc[b]); });
+    }
+    unroll<B>([&](auto b) {
+        float r = vhadd(acc[b]);
+        for (std::int64_t k = i; k < n; ++k) r += a[k] * src[b][k];
+        out[b] = r;
+    });
+}
+}  // namespace detail
+// out[t] = Σ_{i < n} a[i]·src[t][i] for t < taps (the depthwise weight gradient): blocks of
+// eight (then four, then one) taps share each load of a; per tap, lane partial sums over
+// i ≡ lane (mod simd_width) ascending, then vhadd, then the tail ascending (a fixed order
+// for a given n).
+inline void dot_taps(float* out, const float* a, const float* const* src, std::int64_t taps, std::int64_t n) {
+    std::int64_t t = 0;
+    for (; t + 8 <= taps; t += 8) detail::dot_taps_block<8>(out + t, a, src + t, n);
+    for (; t + 4 <= taps; t += 4) detail::dot_taps_block<4>(out + t, a, src + t, n);
+    for (; t < taps; ++t) detail::dot_taps_block<1>(out + t, a, src + t, n);
+}
 #else
 inline constexpr std::int64_t simd_width = 1;
 inline const char* simd_arch_name() { return "scalar"; }
@@ -182,6 +255,8 @@ using ref::axpby;
 using ref::axpy;
 using ref::div;
 using ref::dot;
+using ref::dot_taps;
+using ref::fma_taps;
 using ref::mul;
 using ref::mul_scalar;
 using ref::add_scalar;
@@ -203,20 +278,6 @@ using ref::sum;
 // with AVX/SSE's 16. The scalar build uses a 4 x 4 tile of plain floats.
 // The skinny-product kernels after it (sgemm_small_n_kernel, sgemm_dot_kernel) exist in SIMD
 // builds only; gemm.hpp routes every shape to the blocked path in the scalar build.
-
-namespace detail {
-// Calls f(std::integral_constant<std::size_t, I>{}) for I = 0 .. N-1, unrolled by construction
-// (a fold expression), so the accumulator array below is indexed by constants only and lives
-// in registers whatever the optimizer's unrolling heuristics decide.
-template <class F, std::size_t... I>
-inline void unroll_impl(F& f, std::index_sequence<I...>) {
-    (f(std::integral_constant<std::size_t, I>{}), ...);
-}
-template <std::size_t N, class F>
-inline void unroll(F&& f) {
-    unroll_impl(f, std::make_index_sequence<N>{});
-}
-}  // namespace detail
 
 #if NANOTORCH_SIMD_ENABLED
 /// Rows of C per micro-kernel tile.

@@ -5,9 +5,9 @@
 // string when the node uses a feature nanotorch does not implement (so the runtime can list every
 // such node up front), and runs it on Values (onnx/ops_support.hpp). Float math goes through
 // nanotorch's own ops (conv2d, max_pool2d, avg_pool2d, linear, matmul, softmax, reshape, cat, ...),
-// so a graph computes exactly what the same C++ calls would; padding nanotorch's pooling cannot
-// express (asymmetric, SAME, larger than half the kernel) is applied explicitly first, which gives
-// the same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
+// so a graph computes exactly what the same C++ calls would (Conv's group and the pools'
+// ceil_mode included); padding nanotorch's pooling cannot express (asymmetric, SAME, larger than
+// half the kernel) is applied explicitly first, which gives the same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
 // before opset 13, Reshape's allowzero) are chosen by the opset passed in. Deliberately absent:
 // graph validation and input binding (onnx/runtime.hpp), autograd (the runtime runs under
 // NoGradGuard), and operator versions outside opsets 7..17.
@@ -27,6 +27,7 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
+#include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/conv.hpp>
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
@@ -132,15 +133,15 @@ inline std::vector<Value> run_conv(const OpArgs& a) {
                     shape_str(w.shape()));
     const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
     check_window_result(x, w.size(0), win, "Conv");
+    const std::int64_t group = attr_int(a.node, "group", 1);  // conv2d checks it against the shapes
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
-        if (pb == pe) return conv2d(x4, w, b, s, pb, d);
-        return conv2d(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d);  // asymmetric: zero-pad explicitly
+        if (pb == pe) return conv2d(x4, w, b, s, pb, d, group);
+        return conv2d(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group);  // asymmetric: zero-pad explicitly
     }));
 }
 
 inline std::string check_conv(const NodeProto& n, std::int64_t) {
-    if (attr_int(n, "group", 1) != 1) return "group = " + std::to_string(attr_int(n, "group", 1)) + " (only 1)";
     const AttributeProto* k = find_attr(n, "kernel_shape");
     return check_window(n, k ? k->ints.size() : 2);
 }
@@ -154,28 +155,41 @@ inline std::vector<Value> run_pool(const OpArgs& a) {
     const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
     check_window_result(x, x.size(1), win, a.node.op_type);
     const bool include_pad = attr_int(a.node, "count_include_pad", 0) != 0;
+    const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0;
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d, Pair2d pb, Pair2d pe) {
-        if (native_pads(k, pb, pe)) return Max ? max_pool2d(x4, k, s, pb) : avg_pool2d(x4, k, s, pb, include_pad);
+        if (native_pads(k, pb, pe))
+            return Max ? max_pool2d(x4, k, s, pb, 1, ceil) : avg_pool2d(x4, k, s, pb, include_pad, ceil);
+        const std::int64_t H = x4.size(2), W = x4.size(3);
+        // ceil_mode with explicit padding: extend the end pads to cover the last window (PyTorch's
+        // rule: a window must start inside the input or its begin padding), then pool in floor mode.
+        auto ceil_end = [](std::int64_t n, std::int64_t kk, std::int64_t st, std::int64_t b, std::int64_t e) {
+            std::int64_t out = (n + b + e - kk + st - 1) / st + 1;
+            if ((out - 1) * st >= n + b) --out;
+            return std::max(e, (out - 1) * st + kk - n - b);
+        };
+        const Pair2d pe2 = ceil ? Pair2d(ceil_end(H, k.h, s.h, pb.h, pe.h), ceil_end(W, k.w, s.w, pb.w, pe.w)) : pe;
         const float fill = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
-        Tensor y = Max ? max_pool2d(pad_hw(x4, pb, pe, fill), k, s, 0) : avg_pool2d(pad_hw(x4, pb, pe, 0.0f), k, s, 0);
-        if (Max || include_pad) return y;
-        // Divisor = real (non-pad) elements of each window: rescale the k.h*k.w average.
-        const std::int64_t H = x4.size(2), W = x4.size(3), oh = y.size(2), ow = y.size(3);
-        auto real = [](std::int64_t o, std::int64_t st, std::int64_t kk, std::int64_t p, std::int64_t n) {
-            return std::max<std::int64_t>(0, std::min(o * st + kk, p + n) - std::max(o * st, p));
+        Tensor y = Max ? max_pool2d(pad_hw(x4, pb, pe2, fill), k, s, 0) : avg_pool2d(pad_hw(x4, pb, pe2, 0.0f), k, s, 0);
+        if (Max || (include_pad && pe2 == pe)) return y;
+        // Rescale the k.h*k.w average to the divisor ONNX uses: the window's real (non-pad)
+        // elements, or with count_include_pad its extent clipped to the padded input [−pb, n + pe).
+        const std::int64_t oh = y.size(2), ow = y.size(3);
+        auto span = [](std::int64_t o, std::int64_t st, std::int64_t kk, std::int64_t lo, std::int64_t hi) {
+            return std::max<std::int64_t>(0, std::min(o * st + kk, hi) - std::max(o * st, lo));
         };
         std::vector<float> scale(static_cast<std::size_t>(oh * ow));
         for (std::int64_t i = 0; i < oh; ++i)
-            for (std::int64_t j = 0; j < ow; ++j)
-                scale[static_cast<std::size_t>(i * ow + j)] =
-                    static_cast<float>(k.h * k.w) /
-                    static_cast<float>(real(i, s.h, k.h, pb.h, H) * real(j, s.w, k.w, pb.w, W));
+            for (std::int64_t j = 0; j < ow; ++j) {
+                const std::int64_t div = include_pad ? span(i, s.h, k.h, 0, pb.h + H + pe.h) *
+                                                           span(j, s.w, k.w, 0, pb.w + W + pe.w)
+                                                     : span(i, s.h, k.h, pb.h, pb.h + H) * span(j, s.w, k.w, pb.w, pb.w + W);
+                scale[static_cast<std::size_t>(i * ow + j)] = static_cast<float>(k.h * k.w) / static_cast<float>(div);
+            }
         return mul(y, tensor(scale, {oh, ow}));
     }));
 }
 
 inline std::string check_pool(const NodeProto& n, std::int64_t) {
-    if (attr_int(n, "ceil_mode", 0) != 0) return "ceil_mode = 1";
     for (std::int64_t d : attr_ints(n, "dilations"))
         if (d != 1) return "dilations != 1 in pooling";
     const AttributeProto* k = find_attr(n, "kernel_shape");
@@ -187,6 +201,7 @@ inline std::vector<Value> run_global_avg(const OpArgs& a) {
     const Tensor& x = a.tensor(0);
     NANOTORCH_CHECK(x.dim() >= 3, shape_error, "GlobalAveragePool: expected (N, C, D1, ...), got ",
                     shape_str(x.shape()));
+    if (x.dim() == 4) return one(adaptive_avg_pool2d(x, 1));  // the op nn::AdaptiveAvgPool2d(1) runs
     Shape dims;
     for (std::int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
     return one(mean(x, dims, true));
@@ -271,9 +286,28 @@ inline std::vector<Value> run_softmax(const OpArgs& a) {
     return one(reshape(f(reshape(x, split_2d(x.shape(), axis)), 1), x.shape()));
 }
 
+// The activations run nanotorch's own ops (ops/activation.hpp), with ONNX's attribute defaults.
 inline std::vector<Value> run_leaky_relu(const OpArgs& a) {
-    const float alpha = attr_float(a.node, "alpha", 0.01f);
-    return one(map_float(a.tensor(0), [alpha](float v) { return v < 0.0f ? alpha * v : v; }));
+    return one(leaky_relu(a.tensor(0), attr_float(a.node, "alpha", 0.01f)));
+}
+inline std::vector<Value> run_elu(const OpArgs& a) { return one(elu(a.tensor(0), attr_float(a.node, "alpha", 1.0f))); }
+inline std::vector<Value> run_hard_sigmoid(const OpArgs& a) {
+    const float alpha = attr_float(a.node, "alpha", 0.2f), beta = attr_float(a.node, "beta", 0.5f);
+    // PyTorch's coefficients run PyTorch's formula (x + 3).clamp(0, 6) / 6, which is what an exported
+    // nn::Hardsigmoid computed; it differs from alpha·x + beta by at most one rounding.
+    if (alpha == 1.0f / 6.0f && beta == 0.5f) return one(hardsigmoid(a.tensor(0)));
+    return one(hardsigmoid_affine(a.tensor(0), alpha, beta));
+}
+inline std::vector<Value> run_softplus(const OpArgs& a) {
+    // ONNX Softplus is log(1 + exp(x)) with no threshold; softplus's default threshold 20 is above
+    // kSoftplusExactThreshold, so its linear branch equals that to the last bit.
+    return one(softplus(a.tensor(0)));
+}
+/// For operators newer than the runtime's oldest opset (7): Erf (9), HardSwish (14).
+template <std::int64_t Since>
+inline std::string check_since(const NodeProto& n, std::int64_t opset) {
+    return opset >= Since ? ""
+                          : str_cat(n.op_type, " at opset ", opset, " (the operator exists from opset ", Since, ")");
 }
 
 inline std::vector<Value> run_clip(const OpArgs& a) {
@@ -600,11 +634,15 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Conv", {2, 3, 1, &check_conv, &run_conv}},
         {"Div", {2, 2, 1, nullptr, &run_arith<3>}},
         {"Dropout", {1, 3, 1, &check_dropout, &run_identity}},
+        {"Elu", {1, 1, 1, nullptr, &run_elu}},
+        {"Erf", {1, 1, 1, &check_since<9>, &run_unary<&nanotorch::erf>}},
         {"Exp", {1, 1, 1, nullptr, &run_unary<&nanotorch::exp>}},
         {"Flatten", {1, 1, 1, nullptr, &run_flatten}},
         {"Gather", {2, 2, 1, nullptr, &run_gather}},
         {"Gemm", {2, 3, 1, nullptr, &run_gemm}},
         {"GlobalAveragePool", {1, 1, 1, nullptr, &run_global_avg}},
+        {"HardSigmoid", {1, 1, 1, nullptr, &run_hard_sigmoid}},
+        {"HardSwish", {1, 1, 1, &check_since<14>, &run_unary<&nanotorch::hardswish>}},
         {"Identity", {1, 1, 1, nullptr, &run_identity}},
         {"LeakyRelu", {1, 1, 1, nullptr, &run_leaky_relu}},
         {"Log", {1, 1, 1, nullptr, &run_unary<&nanotorch::log>}},
@@ -624,6 +662,7 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Sigmoid", {1, 1, 1, nullptr, &run_unary<&nanotorch::sigmoid>}},
         {"Slice", {1, 5, 1, &check_inputs<10, 1, 1, 3, 5>, &run_slice}},
         {"Softmax", {1, 1, 1, nullptr, &run_softmax<false>}},
+        {"Softplus", {1, 1, 1, nullptr, &run_softplus}},
         {"Sqrt", {1, 1, 1, nullptr, &run_unary<&nanotorch::sqrt>}},
         {"Squeeze", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_squeeze<false>}},
         {"Sub", {2, 2, 1, nullptr, &run_arith<1>}},

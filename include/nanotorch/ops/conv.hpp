@@ -1,25 +1,32 @@
-// nanotorch/ops/conv.hpp — conv2d, max_pool2d and avg_pool2d on NCHW tensors, with backward.
+// nanotorch/ops/conv.hpp — conv2d (with groups), max_pool2d, avg_pool2d (with ceil_mode) and
+// adaptive_avg_pool2d on NCHW tensors, with backward and ONNX export.
 //
 // Each op validates shapes and parameters (shape_error / value_error naming the op and the
-// offending values), runs the raw-pointer kernels of kernels/conv.hpp and kernels/pool.hpp on contiguous data
-// (avg_pool2d with non-overlapping windows reads a strided input in place), and,
-// only when an input requires grad, records its <Op>Backward node right below it. Parameters
-// are (height, width) Pair2d values that also accept one int, as torch::nn::functional does:
-// conv2d(x, w, b, /*stride=*/1). Inputs are 4-D (N, C, H, W); 3-D (C, H, W) is accepted as one
-// image. Not provided: groups != 1, ceil_mode, pooling dilation, divisor_override, return_indices.
+// offending values), runs the raw-pointer kernels on contiguous data (conv2d on the path
+// kernels/conv_paths.hpp picks from the shape: depthwise, 1×1 or im2col + sgemm; pooling in
+// kernels/pool.hpp and kernels/adaptive_pool.hpp; avg_pool2d with non-overlapping windows reads a
+// strided input in place), and, only when an input requires grad, records its <Op>Backward node
+// right below it. Parameters are (height, width) Pair2d values that also accept one int, as
+// torch::nn::functional does: conv2d(x, w, b, /*stride=*/1). Inputs are 4-D (N, C, H, W); 3-D
+// (C, H, W) is accepted as one image. Not provided: pooling dilation != 1, divisor_override,
+// return_indices, adaptive max pooling.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <ostream>
+#include <sstream>  // emit_pool's and adaptive_avg_pool2d's export messages
+#include <string>
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
 #include <nanotorch/core/trace.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
+#include <nanotorch/kernels/adaptive_pool.hpp>
 #include <nanotorch/kernels/conv.hpp>
+#include <nanotorch/kernels/conv_paths.hpp>
 #include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/elementwise.hpp>  // ops::detail::wants_grad
@@ -59,7 +66,7 @@ inline void check_pair(const char* op, const char* what, const Pair2d& p, std::i
 
 /// The pooling window for x (3-D or 4-D), after validating every argument; `planes` = N·C.
 inline kernels::Window2d pool_window(const char* op, const Tensor& x, const Pair2d& kernel, const Pair2d& stride,
-                                     const Pair2d& padding, std::int64_t& planes) {
+                                     const Pair2d& padding, bool ceil_mode, std::int64_t& planes) {
     NANOTORCH_CHECK(x.dim() == 4 || x.dim() == 3, shape_error, op,
                     ": expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ", shape_str(x.shape()));
     check_pair(op, "kernel_size", kernel, 1);
@@ -70,9 +77,9 @@ inline kernels::Window2d pool_window(const char* op, const Tensor& x, const Pair
     const Shape& s = x.shape();
     const std::int64_t nd = x.dim();
     planes = nd == 4 ? s[0] * s[1] : s[0];
-    const kernels::Window2d win = kernels::make_window(s[static_cast<std::size_t>(nd - 2)],
-                                                       s[static_cast<std::size_t>(nd - 1)], kernel.h, kernel.w,
-                                                       stride.h, stride.w, padding.h, padding.w);
+    const kernels::Window2d win = kernels::make_pool_window(s[static_cast<std::size_t>(nd - 2)],
+                                                            s[static_cast<std::size_t>(nd - 1)], kernel.h, kernel.w,
+                                                            stride.h, stride.w, padding.h, padding.w, ceil_mode);
     NANOTORCH_CHECK(win.out_h >= 1 && win.out_w >= 1, shape_error, op, ": input of shape ", shape_str(s),
                     " is too small for kernel_size ", kernel, " with padding ", padding);
     return win;
@@ -97,6 +104,59 @@ inline bool plane_strides(const Tensor& x, kernels::PoolStrides& st) {
     return true;
 }
 
+/// Emits MaxPool / AveragePool for a pooling op (x 4-D, win from pool_window). Without ceil_mode,
+/// or when ceil_mode adds no window, the attributes are PyTorch's own. Otherwise: from opset 10
+/// the ceil_mode attribute, when ONNX's output size (which has no "last window starts inside"
+/// rule) agrees; else the same windows in floor mode with the end pads extended to cover the
+/// last window — exact for max pooling (padding is −inf) and for average pooling whose divisor
+/// counts real elements only (count_include_pad false, or no padding at all). The one case left,
+/// average pooling with count_include_pad and padding whose last window is clipped at the padded
+/// edge, cannot be expressed at opset 9: unsupported_error naming the fixes.
+inline void emit_pool(trace::Tracer& tr, const char* op, const Tensor& x, const Tensor& out, const Pair2d& k,
+                      const Pair2d& s, const Pair2d& p, bool ceil_mode, const kernels::Window2d& win, bool avg,
+                      bool count_include_pad) {
+    const char* onnx_op = avg ? "AveragePool" : "MaxPool";
+    if (x.dim() != 4) tr.unsupported(op, std::string("ONNX ") + onnx_op + " needs a 4-D (N, C, H, W) input");
+    const bool adds = win.out_h != kernels::pool_out_size(win.in_h, k.h, s.h, p.h, false) ||
+                      win.out_w != kernels::pool_out_size(win.in_w, k.w, s.w, p.w, false);
+    const bool padded = p.h > 0 || p.w > 0;
+    auto with_cip = [&](std::vector<trace::Attr> a, bool cip) {  // count_include_pad only when it matters
+        if (avg && cip) a.insert(a.begin(), trace::attr("count_include_pad", std::int64_t{1}));
+        return a;
+    };
+    if (!ceil_mode || !adds) {
+        tr.emit(onnx_op, {trace::value(x)}, {out}, with_cip(pool_attrs(k, s, p), count_include_pad && padded));
+        return;
+    }
+    // ONNX's ceil_mode output size: ceil((in + 2p − k) / s) + 1, with no window dropped.
+    auto onnx_ceil = [](std::int64_t in, std::int64_t kk, std::int64_t st, std::int64_t pp) {
+        return (in + 2 * pp - kk + st - 1) / st + 1;
+    };
+    const bool onnx_agrees = onnx_ceil(win.in_h, k.h, s.h, p.h) == win.out_h &&
+                             onnx_ceil(win.in_w, k.w, s.w, p.w) == win.out_w;
+    if (tr.opset() >= 10 && onnx_agrees) {
+        auto attrs = with_cip(pool_attrs(k, s, p), avg && count_include_pad && padded);
+        attrs.insert(attrs.begin(), trace::attr("ceil_mode", std::int64_t{1}));  // names in sorted order
+        tr.emit(onnx_op, {trace::value(x)}, {out}, std::move(attrs));
+        return;
+    }
+    if (avg && count_include_pad && padded) {
+        std::ostringstream why;
+        why << "with ceil_mode, count_include_pad and padding " << p << ", the last window over the " << win.in_h
+            << "x" << win.in_w << " input reaches past the padding and PyTorch divides it by its clipped size, "
+            << "which ONNX AveragePool" << (tr.opset() < 10 ? " at opset " + std::to_string(tr.opset()) : "")
+            << " cannot express: use count_include_pad=false or padding 0"
+            << (tr.opset() < 10 && onnx_agrees ? ", or export with ExportOptions::opset >= 10" : "");
+        tr.unsupported(op, why.str());
+    }
+    const std::int64_t end_h = std::max(p.h, (win.out_h - 1) * s.h + k.h - win.in_h - p.h);
+    const std::int64_t end_w = std::max(p.w, (win.out_w - 1) * s.w + k.w - win.in_w - p.w);
+    std::vector<trace::Attr> attrs = {trace::attr("kernel_shape", std::vector<std::int64_t>{k.h, k.w}),
+                                      trace::attr("pads", std::vector<std::int64_t>{p.h, p.w, end_h, end_w}),
+                                      trace::attr("strides", std::vector<std::int64_t>{s.h, s.w})};
+    tr.emit(onnx_op, {trace::value(x)}, {out}, std::move(attrs));
+}
+
 /// x's shape with the last two extents replaced by the window's output size.
 inline Shape pooled_shape(const Tensor& x, const kernels::Window2d& win) {
     Shape out = x.shape();
@@ -110,8 +170,9 @@ inline Shape pooled_shape(const Tensor& x, const kernels::Window2d& win) {
 // ---- conv2d ----
 struct Conv2dBackward : autograd::Node {
     Tensor input;   // contiguous [N, C, H, W]
-    Tensor weight;  // contiguous [O, C, kH, kW]
+    Tensor weight;  // contiguous [O, C/groups, kH, kW]
     kernels::Window2d win;
+    std::int64_t groups = 1;
     std::vector<Tensor> apply(const Tensor& g) override {
         const Tensor gc = ops::detail::as_contiguous(g);
         const Shape& xs = input.shape();
@@ -120,26 +181,29 @@ struct Conv2dBackward : autograd::Node {
         if (ops::detail::wants_grad(*this, 0)) gi = empty(xs);
         if (ops::detail::wants_grad(*this, 1)) gw = empty(ws);
         if (ops::detail::wants_grad(*this, 2)) gb = empty({ws[0]});
-        kernels::conv2d_backward(gi.defined() ? gi.data_ptr() : nullptr, gw.defined() ? gw.data_ptr() : nullptr,
-                                 gb.defined() ? gb.data_ptr() : nullptr, gc.data_ptr(), input.data_ptr(),
-                                 weight.data_ptr(), xs[0], xs[1], ws[0], win);
+        kernels::conv2d_backward_auto(gi.defined() ? gi.data_ptr() : nullptr, gw.defined() ? gw.data_ptr() : nullptr,
+                                      gb.defined() ? gb.data_ptr() : nullptr, gc.data_ptr(), input.data_ptr(),
+                                      weight.data_ptr(), xs[0], xs[1], ws[0], win, groups);
         return {gi, gw, gb};
     }
     void release_saved() override { input = weight = Tensor(); }
     const char* name() const override { return "Conv2dBackward"; }
 };
 
-/// 2-D cross-correlation, as torch::nn::functional::conv2d with groups = 1:
-///   out[n, o, i, j] = bias[o] + Σ_{c, ki, kj} input[n, c, i·sH − pH + ki·dH, j·sW − pW + kj·dW]
+/// 2-D cross-correlation, as torch::nn::functional::conv2d:
+///   out[n, o, i, j] = bias[o] + Σ_{c, ki, kj} input[n, g·C/G + c, i·sH − pH + ki·dH, j·sW − pW + kj·dW]
 ///                                            · weight[o, c, ki, kj]          (zero outside input)
-/// input [N, C, H, W] (or [C, H, W]), weight [O, C, kH, kW], bias [O] or undefined.
+/// where g = o / (O/G) is o's group and c runs over C/G channels (G = groups: grouped
+/// convolution; G = C is depthwise, with O = C·multiplier).
+/// input [N, C, H, W] (or [C, H, W]), weight [O, C/G, kH, kW], bias [O] or undefined.
 /// Output [N, O, oH, oW] (or [O, oH, oW]) with oH = floor((H + 2pH − dH(kH − 1) − 1) / sH) + 1.
-/// Example: conv2d(x, w, b, /*stride=*/1, /*padding=*/2).
-/// Throws shape_error when a rank is wrong, the channels of input and weight differ, bias is not
-/// [O], or the padded input is smaller than the dilated kernel; value_error when a stride or
-/// dilation is < 1 or a padding is negative.
+/// Example: conv2d(x, w, b, /*stride=*/1, /*padding=*/2); depthwise 3×3: conv2d(x, w, b, 1, 1, 1, C).
+/// Throws shape_error when a rank is wrong, the input's channels are not weight.size(1)·groups,
+/// the output channels are not a multiple of groups, bias is not [O], or the padded input is
+/// smaller than the dilated kernel; value_error when groups, a stride or a dilation is < 1 or a
+/// padding is negative.
 inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), Pair2d stride = 1,
-                     Pair2d padding = 0, Pair2d dilation = 1) {
+                     Pair2d padding = 0, Pair2d dilation = 1, std::int64_t groups = 1) {
     NANOTORCH_CHECK(input.dim() == 4 || input.dim() == 3, shape_error,
                     "conv2d: expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ", shape_str(input.shape()));
     NANOTORCH_CHECK(weight.dim() == 4, shape_error, "conv2d: expected a 4-D weight (O, C, kH, kW), got shape ",
@@ -147,16 +211,20 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
     ops::detail::check_pair("conv2d", "stride", stride, 1);
     ops::detail::check_pair("conv2d", "padding", padding, 0);
     ops::detail::check_pair("conv2d", "dilation", dilation, 1);
+    NANOTORCH_CHECK(groups >= 1, value_error, "conv2d: groups must be >= 1, got ", groups);
     if (input.dim() == 3) {  // one image: run it as a batch of 1 through differentiable reshapes
         const Shape& s = input.shape();
-        const Tensor y = conv2d(reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation);
+        const Tensor y =
+            conv2d(reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation, groups);
         return reshape(y, {y.size(1), y.size(2), y.size(3)});
     }
     const Shape& xs = input.shape();
     const Shape& ws = weight.shape();
-    NANOTORCH_CHECK(xs[1] == ws[1], shape_error, "conv2d: input of shape ", shape_str(xs), " has ", xs[1],
-                    " channels but weight of shape ", shape_str(ws), " expects ", ws[1],
-                    " (weight is [out_channels, in_channels, kH, kW]; groups != 1 is not supported)");
+    NANOTORCH_CHECK(xs[1] == ws[1] * groups, shape_error, "conv2d: input of shape ", shape_str(xs), " has ", xs[1],
+                    " channels but weight of shape ", shape_str(ws), " with groups=", groups, " expects ",
+                    ws[1] * groups, " (weight is [out_channels, in_channels / groups, kH, kW])");
+    NANOTORCH_CHECK(ws[0] % groups == 0, shape_error, "conv2d: weight of shape ", shape_str(ws), " has ", ws[0],
+                    " output channels, not divisible by groups=", groups);
     NANOTORCH_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, shape_error, "conv2d: bias of shape ",
                     (bias.defined() ? shape_str(bias.shape()) : std::string()), " does not match weight of shape ",
                     shape_str(ws), "; expected [", ws[0], "]");
@@ -174,19 +242,20 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
     const Tensor bc = bias.defined() ? ops::detail::as_contiguous(bias) : Tensor();
     Tensor out = empty({xs[0], ws[0], win.out_h, win.out_w});
     if (out.numel() > 0)
-        kernels::conv2d_forward(out.data_ptr(), xc.data_ptr(), wc.data_ptr(), bc.defined() ? bc.data_ptr() : nullptr,
-                                xs[0], xs[1], ws[0], win);
+        kernels::conv2d_forward_auto(out.data_ptr(), xc.data_ptr(), wc.data_ptr(),
+                                     bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups);
     if (autograd::any_requires_grad({&input, &weight, &bias})) {
         auto n = std::make_shared<Conv2dBackward>();
         n->input = xc.detach();
         n->weight = wc.detach();
         n->win = win;
+        n->groups = groups;
         autograd::attach(out, n, {input, weight, bias});
     }
     if (auto* tr = trace::active())  // ONNX Conv; pads are [top, left, bottom, right]
         tr->emit("Conv", {trace::value(input), trace::value(weight), trace::value(bias)}, {out},
                  {trace::attr("dilations", std::vector<std::int64_t>{dilation.h, dilation.w}),
-                  trace::attr("group", std::int64_t{1}), trace::attr("kernel_shape", std::vector<std::int64_t>{ws[2], ws[3]}),
+                  trace::attr("group", groups), trace::attr("kernel_shape", std::vector<std::int64_t>{ws[2], ws[3]}),
                   trace::attr("pads", std::vector<std::int64_t>{padding.h, padding.w, padding.h, padding.w}),
                   trace::attr("strides", std::vector<std::int64_t>{stride.h, stride.w})});
     return out;
@@ -214,12 +283,18 @@ struct MaxPool2dBackward : autograd::Node {
 
 /// Max over kernel_size windows moved by `stride`, with implicit −inf padding (PyTorch
 /// semantics: ties keep the first element, NaN propagates). x [N, C, H, W] or [C, H, W].
-/// The gradient flows only to each window's argmax. Example: max_pool2d(x, 2, 2).
+/// ceil_mode rounds the output size up (PyTorch's rule: the last window must start inside the
+/// input or its left padding); dilation is in PyTorch's position but only 1 is supported.
+/// The gradient flows only to each window's argmax. Example: max_pool2d(x, 3, 2, 0, 1, true).
 /// Throws shape_error for a wrong rank or an input smaller than the window; value_error when
-/// kernel_size or stride is < 1, padding is negative, or padding > kernel_size / 2.
-inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pair2d padding = 0) {
+/// kernel_size or stride is < 1, padding is negative, padding > kernel_size / 2, or dilation != 1.
+inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pair2d padding = 0,
+                         Pair2d dilation = 1, bool ceil_mode = false) {
+    NANOTORCH_CHECK(dilation == Pair2d(1), value_error, "max_pool2d: dilation ", dilation,
+                    " is not supported (only 1)");
     std::int64_t planes = 0;
-    const kernels::Window2d win = ops::detail::pool_window("max_pool2d", x, kernel_size, stride, padding, planes);
+    const kernels::Window2d win =
+        ops::detail::pool_window("max_pool2d", x, kernel_size, stride, padding, ceil_mode, planes);
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor out = empty(ops::detail::pooled_shape(x, win));
     if (out.numel() > 0) kernels::max_pool2d_forward(out.data_ptr(), nullptr, xc.data_ptr(), planes, win);
@@ -230,10 +305,8 @@ inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
         n->planes = planes;
         autograd::attach(out, n, {x});
     }
-    if (auto* tr = trace::active()) {
-        if (x.dim() != 4) tr->unsupported("max_pool2d", "ONNX MaxPool needs a 4-D (N, C, H, W) input");
-        tr->emit("MaxPool", {trace::value(x)}, {out}, ops::detail::pool_attrs(kernel_size, stride, padding));
-    }
+    if (auto* tr = trace::active())
+        ops::detail::emit_pool(*tr, "max_pool2d", x, out, kernel_size, stride, padding, ceil_mode, win, false, false);
     return out;
 }
 /// max_pool2d with stride = kernel_size and no padding (PyTorch's default).
@@ -256,12 +329,16 @@ struct AvgPool2dBackward : autograd::Node {
 
 /// Mean over kernel_size windows moved by `stride`, with zero padding. The divisor is
 /// kH·kW when count_include_pad (PyTorch's default), else the number of real (non-padding)
-/// elements in the window. x [N, C, H, W] or [C, H, W]. Example: avg_pool2d(x, 3, 1, 1, false).
+/// elements in the window. ceil_mode as in max_pool2d; a window that then reaches past the
+/// padding is divided by its size clipped to the padded input (PyTorch's rule). Note the order:
+/// count_include_pad comes before ceil_mode here (PyTorch has ceil_mode first).
+/// x [N, C, H, W] or [C, H, W]. Example: avg_pool2d(x, 3, 1, 1, false).
 /// Throws like max_pool2d.
 inline Tensor avg_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pair2d padding = 0,
-                         bool count_include_pad = true) {
+                         bool count_include_pad = true, bool ceil_mode = false) {
     std::int64_t planes = 0;
-    const kernels::Window2d win = ops::detail::pool_window("avg_pool2d", x, kernel_size, stride, padding, planes);
+    const kernels::Window2d win =
+        ops::detail::pool_window("avg_pool2d", x, kernel_size, stride, padding, ceil_mode, planes);
     Tensor out = empty(ops::detail::pooled_shape(x, win));
     kernels::PoolStrides st;
     if (out.numel() > 0) {
@@ -281,17 +358,79 @@ inline Tensor avg_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
         n->count_include_pad = count_include_pad;
         autograd::attach(out, n, {x});
     }
-    if (auto* tr = trace::active()) {
-        if (x.dim() != 4) tr->unsupported("avg_pool2d", "ONNX AveragePool needs a 4-D (N, C, H, W) input");
-        auto attrs = ops::detail::pool_attrs(kernel_size, stride, padding);
-        // Without padding both divisors agree; ONNX's default (0) then needs no attribute.
-        if (count_include_pad && (padding.h > 0 || padding.w > 0))
-            attrs.insert(attrs.begin(), trace::attr("count_include_pad", std::int64_t{1}));
-        tr->emit("AveragePool", {trace::value(x)}, {out}, std::move(attrs));
-    }
+    if (auto* tr = trace::active())  // without padding both divisors agree: ONNX's default (0) needs no attribute
+        ops::detail::emit_pool(*tr, "avg_pool2d", x, out, kernel_size, stride, padding, ceil_mode, win, true,
+                               count_include_pad);
     return out;
 }
 /// avg_pool2d with stride = kernel_size and no padding (PyTorch's default).
 inline Tensor avg_pool2d(const Tensor& x, Pair2d kernel_size) { return avg_pool2d(x, kernel_size, kernel_size, 0); }
+
+// ---- adaptive_avg_pool2d ----
+struct AdaptiveAvgPool2dBackward : autograd::Node {
+    Shape input_shape;
+    std::int64_t planes = 0, out_h = 1, out_w = 1;
+    std::vector<Tensor> apply(const Tensor& g) override {
+        const Tensor gc = ops::detail::as_contiguous(g);
+        Tensor gi = empty(input_shape);
+        const std::size_t nd = input_shape.size();
+        if (gi.numel() > 0)
+            kernels::adaptive_avg_pool2d_backward(gi.data_ptr(), gc.data_ptr(), planes, input_shape[nd - 2],
+                                                  input_shape[nd - 1], out_h, out_w);
+        return {gi};
+    }
+    const char* name() const override { return "AdaptiveAvgPool2dBackward"; }
+};
+
+/// Average pooling to a fixed output size, as torch::nn::functional::adaptive_avg_pool2d: output
+/// (i, j) averages rows [floor(i·H/oH), ceil((i+1)·H/oH)) and the same columns of W/oW, for any
+/// output size (windows may overlap by one when it does not divide the input). x [N, C, H, W] or
+/// [C, H, W]; output [N, C, oH, oW]. Example: adaptive_avg_pool2d(x, 1) (global average pooling).
+/// Exported as GlobalAveragePool for 1×1, as AveragePool (kernel = stride = H/oH, W/oW) when the
+/// output divides the input; any other size cannot be exported (unsupported_error naming shapes).
+/// Throws shape_error for a wrong rank or an empty H or W; value_error for an output size < 1.
+inline Tensor adaptive_avg_pool2d(const Tensor& x, Pair2d output_size) {
+    NANOTORCH_CHECK(x.dim() == 4 || x.dim() == 3, shape_error,
+                    "adaptive_avg_pool2d: expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ",
+                    shape_str(x.shape()));
+    ops::detail::check_pair("adaptive_avg_pool2d", "output_size", output_size, 1);
+    const Shape& s = x.shape();
+    const std::size_t nd = s.size();
+    const std::int64_t H = s[nd - 2], W = s[nd - 1];
+    NANOTORCH_CHECK(H >= 1 && W >= 1, shape_error, "adaptive_avg_pool2d: input of shape ", shape_str(s),
+                    " has an empty plane");
+    const std::int64_t planes = nd == 4 ? s[0] * s[1] : s[0];
+    Shape os = s;
+    os[nd - 2] = output_size.h;
+    os[nd - 1] = output_size.w;
+    const Tensor xc = ops::detail::as_contiguous(x);
+    Tensor out = empty(os);
+    if (out.numel() > 0)
+        kernels::adaptive_avg_pool2d_forward(out.data_ptr(), xc.data_ptr(), planes, H, W, output_size.h, output_size.w);
+    if (autograd::any_requires_grad({&x})) {
+        auto n = std::make_shared<AdaptiveAvgPool2dBackward>();
+        n->input_shape = s;
+        n->planes = planes;
+        n->out_h = output_size.h;
+        n->out_w = output_size.w;
+        autograd::attach(out, n, {x});
+    }
+    if (auto* tr = trace::active()) {
+        if (x.dim() != 4) tr->unsupported("adaptive_avg_pool2d", "ONNX pooling needs a 4-D (N, C, H, W) input");
+        if (output_size == Pair2d(1)) {
+            tr->emit("GlobalAveragePool", {trace::value(x)}, {out});
+        } else if (H % output_size.h == 0 && W % output_size.w == 0) {
+            const Pair2d k(H / output_size.h, W / output_size.w);
+            tr->emit("AveragePool", {trace::value(x)}, {out}, ops::detail::pool_attrs(k, k, 0));
+        } else {
+            std::ostringstream why;
+            why << "output size " << output_size << " does not divide the input's " << H << "x" << W
+                << " plane, so its windows (sizes differing by one, some overlapping) are no ONNX "
+                   "AveragePool: choose an output size that divides the input, or 1 (GlobalAveragePool)";
+            tr->unsupported("adaptive_avg_pool2d", why.str());
+        }
+    }
+    return out;
+}
 
 }  // namespace nanotorch

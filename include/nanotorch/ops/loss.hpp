@@ -6,11 +6,16 @@
 // the line's maximum before exponentiating (log_softmax([1000, 0]) is exactly [0, -1000]) and
 // sum the exponentials in double. cross_entropy is a fused log_softmax + nll_loss with its own
 // backward, (softmax − onehot) · scale, so no [N, C] log-probability tensor is kept alive.
-// Deliberately not here: class weights, ignore_index, label smoothing, soft (probability)
-// targets, K-dimensional losses, and lines that are entirely −inf (they give NaN, as in PyTorch).
+// The overloads taking a class-weight tensor add PyTorch 1.13's weight, ignore_index and (for
+// cross_entropy) label_smoothing, with its exact reductions: a weighted mean divides by the sum of
+// the non-ignored targets' weights, and the smoothing term −Σ_c w_c·log p_c is normalised by the
+// same sum. Targets equal to ignore_index (default −100) contribute nothing in either form.
+// mse_loss and binary_cross_entropy_with_logits live in ops/loss_pointwise.hpp.
+// Deliberately not here: soft (probability) targets, K-dimensional inputs ([N, C, d1, ...]),
+// and lines that are entirely −inf (they give NaN, as in PyTorch).
 #pragma once
 
-#include <algorithm>  // std::max
+#include <algorithm>  // std::max, std::find
 #include <cmath>
 #include <cstdint>
 #include <limits>   // quiet_NaN for the mean of zero samples
@@ -29,6 +34,9 @@ namespace nanotorch {
 
 /// How a per-sample loss is reduced: None keeps shape [N], Mean and Sum give a 0-D tensor.
 enum class Reduction { None, Mean, Sum };
+
+/// PyTorch's default ignore_index for nll_loss and cross_entropy.
+inline constexpr std::int64_t kIgnoreIndex = -100;
 
 // ---- kernels ----
 // All arrays are contiguous; a line is `size` floats `inner` apart starting at
@@ -299,10 +307,15 @@ struct NllLossBackward : autograd::Node {
 /// log_probs: [N, C] (typically log_softmax output); target: N class indices in [0, C).
 /// Returns [N] for Reduction::None, else a 0-D tensor (Mean of N = 0 samples is NaN).
 /// Throws shape_error when log_probs is not 2-D or target.size() != N, value_error naming
-/// the first target index and value outside [0, C).
+/// the first target index and value outside [0, C). A target equal to −100 (PyTorch's default
+/// ignore_index) is ignored, as in the weighted overload below.
+inline Tensor nll_loss(const Tensor& log_probs, const std::vector<std::int64_t>& target, const Tensor& weight,
+                       Reduction reduction = Reduction::Mean, std::int64_t ignore_index = kIgnoreIndex);
 inline Tensor nll_loss(const Tensor& log_probs, const std::vector<std::int64_t>& target,
                        Reduction reduction = Reduction::Mean) {
     if (auto* tr = trace::active()) tr->unsupported("nll_loss", "losses are training-only; export the model, not the loss");
+    if (std::find(target.begin(), target.end(), kIgnoreIndex) != target.end())
+        return nll_loss(log_probs, target, Tensor(), reduction, kIgnoreIndex);  // PyTorch's default ignore_index
     ops::detail::check_classification(log_probs, target, "nll_loss");
     const std::int64_t N = log_probs.shape()[0], C = log_probs.shape()[1];
     const Tensor xc = ops::detail::as_contiguous(log_probs);
@@ -346,11 +359,17 @@ struct CrossEntropyBackward : autograd::Node {
 /// nll_loss(log_softmax(logits, 1), target, reduction) fused into one stable pass:
 /// loss[n] = log Σ_c exp(logits[n, c]) − logits[n, target[n]]. Its gradient is
 /// (softmax(logits) − onehot(target)) scaled by the reduction (1/N for Mean).
-/// logits: [N, C]; target: N class indices in [0, C). Same shapes, result and errors as nll_loss.
+/// logits: [N, C]; target: N class indices in [0, C) (or −100, ignored). Same shapes, result
+/// and errors as nll_loss. With class weights, label smoothing or another ignore_index: below.
+inline Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& target, const Tensor& weight,
+                            float label_smoothing = 0.0f, Reduction reduction = Reduction::Mean,
+                            std::int64_t ignore_index = kIgnoreIndex);
 inline Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& target,
                             Reduction reduction = Reduction::Mean) {
     if (auto* tr = trace::active())
         tr->unsupported("cross_entropy", "losses are training-only; export the model, not the loss");
+    if (std::find(target.begin(), target.end(), kIgnoreIndex) != target.end())
+        return cross_entropy(logits, target, Tensor(), 0.0f, reduction, kIgnoreIndex);
     ops::detail::check_classification(logits, target, "cross_entropy");
     const std::int64_t N = logits.shape()[0], C = logits.shape()[1];
     const Tensor xc = ops::detail::as_contiguous(logits);
@@ -362,6 +381,214 @@ inline Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t
         node->logits = xc;
         node->lse = std::move(lse);
         node->target = target;
+        node->reduction = reduction;
+        autograd::attach(out, node, {logits});
+    }
+    return out;
+}
+
+// ---- class weights, ignore_index, label smoothing (PyTorch 1.13's formulas) ----
+namespace ops::detail {
+
+/// Everything the weighted forms need from the arguments, checked. w has C entries (all 1 when no
+/// weight was given); valid[n] is false for ignored samples.
+struct ClassLossArgs {
+    std::int64_t N = 0, C = 0;
+    std::vector<float> w;
+    std::vector<bool> valid;
+    double denom = 0.0;  // Σ w[target[n]] over the valid samples: the weighted mean's divisor
+};
+
+inline ClassLossArgs class_loss_args(const Tensor& input, const std::vector<std::int64_t>& target,
+                                     const Tensor& weight, std::int64_t ignore_index, const char* op) {
+    NANOTORCH_CHECK(input.dim() == 2, shape_error, op, ": expected input of shape [N, C], got ",
+                    shape_str(input.shape()));
+    ClassLossArgs a;
+    a.N = input.shape()[0];
+    a.C = input.shape()[1];
+    NANOTORCH_CHECK(static_cast<std::int64_t>(target.size()) == a.N, shape_error, op, ": target has ", target.size(),
+                    " entries but input ", shape_str(input.shape()), " has ", a.N, " rows");
+    if (weight.defined()) {
+        NANOTORCH_CHECK(weight.dim() == 1 && weight.numel() == a.C, shape_error, op,
+                        ": weight must hold one value per class (shape [", a.C, "]), got ", shape_str(weight.shape()));
+        a.w = weight.to_vector();
+    } else {
+        a.w.assign(static_cast<std::size_t>(a.C), 1.0f);
+    }
+    a.valid.resize(target.size());
+    for (std::size_t n = 0; n < target.size(); ++n) {
+        const std::int64_t t = target[n];
+        a.valid[n] = t != ignore_index;
+        if (!a.valid[n]) continue;
+        NANOTORCH_CHECK(t >= 0 && t < a.C, value_error, op, ": target[", n, "] = ", t, " is out of range for ", a.C,
+                        " classes (expected 0 <= target < ", a.C, ", or ignore_index = ", ignore_index, ")");
+        a.denom += a.w[static_cast<std::size_t>(t)];
+    }
+    return a;
+}
+
+/// Reduces per-sample terms: None keeps [N]; Sum adds them; Mean divides the sum by `denom` (all
+/// sums in double, in index order). Mean over a zero denominator is NaN, as in PyTorch.
+inline double reduce_weighted(const std::vector<double>& v, double denom, Reduction r) {
+    double s = 0.0;
+    for (double x : v) s += x;
+    if (r == Reduction::Mean) return denom == 0.0 ? std::numeric_limits<double>::quiet_NaN() : s / denom;
+    return s;
+}
+
+/// Per-sample factor by which the reduced loss's gradient reaches sample n (weighted-mean form).
+inline std::vector<float> weighted_scale(const Tensor& g, std::int64_t N, double denom, Reduction r) {
+    if (r == Reduction::None) return g.to_vector();
+    const double f = r == Reduction::Mean ? static_cast<double>(g.item()) / denom : g.item();
+    return std::vector<float>(static_cast<std::size_t>(N), static_cast<float>(f));
+}
+
+}  // namespace ops::detail
+
+struct WeightedNllLossBackward : autograd::Node {
+    std::vector<std::int64_t> target;
+    ops::detail::ClassLossArgs args;
+    Reduction reduction = Reduction::Mean;
+    std::vector<Tensor> apply(const Tensor& g) override {
+        const std::vector<float> scale = ops::detail::weighted_scale(g, args.N, args.denom, reduction);
+        Tensor dx = zeros({args.N, args.C});
+        float* d = dx.data_ptr();
+        for (std::int64_t n = 0; n < args.N; ++n) {
+            const auto k = static_cast<std::size_t>(n);
+            if (args.valid[k]) d[n * args.C + target[k]] = -args.w[static_cast<std::size_t>(target[k])] * scale[k];
+        }
+        return {dx};
+    }
+    void release_saved() override { target = {}; }
+    const char* name() const override { return "WeightedNllLossBackward"; }
+};
+
+/// nll_loss with class weights and ignore_index, as PyTorch 1.13: loss[n] = −weight[t]·log_probs[n, t]
+/// (0 where t == ignore_index); Mean = Σ loss / Σ weight[t] over the non-ignored samples (NaN if
+/// there are none); Sum = Σ loss. weight: undefined (all ones) or [C]; it receives no gradient.
+/// Throws shape_error for a log_probs that is not [N, C], a target of the wrong length or a weight
+/// that is not [C]; value_error naming the first target outside [0, C) that is not ignore_index.
+inline Tensor nll_loss(const Tensor& log_probs, const std::vector<std::int64_t>& target, const Tensor& weight,
+                       Reduction reduction, std::int64_t ignore_index) {
+    if (auto* tr = trace::active()) tr->unsupported("nll_loss", "losses are training-only; export the model, not the loss");
+    ops::detail::ClassLossArgs a = ops::detail::class_loss_args(log_probs, target, weight, ignore_index, "nll_loss");
+    const std::vector<float> x = log_probs.to_vector();
+    std::vector<double> loss(static_cast<std::size_t>(a.N), 0.0);
+    for (std::int64_t n = 0; n < a.N; ++n) {
+        const auto k = static_cast<std::size_t>(n);
+        if (a.valid[k])
+            loss[k] = -static_cast<double>(a.w[static_cast<std::size_t>(target[k])]) * x[static_cast<std::size_t>(n * a.C + target[k])];
+    }
+    Tensor out;
+    if (reduction == Reduction::None) {
+        out = tensor(std::vector<float>(loss.begin(), loss.end()));
+    } else {
+        out = scalar_tensor(static_cast<float>(ops::detail::reduce_weighted(loss, a.denom, reduction)));
+    }
+    if (autograd::any_requires_grad({&log_probs})) {
+        auto node = std::make_shared<WeightedNllLossBackward>();
+        node->target = target;
+        node->args = std::move(a);
+        node->reduction = reduction;
+        autograd::attach(out, node, {log_probs});
+    }
+    return out;
+}
+
+struct SmoothedCrossEntropyBackward : autograd::Node {
+    Tensor logits;           // contiguous [N, C]
+    std::vector<float> lse;  // log Σ exp per row
+    std::vector<std::int64_t> target;
+    ops::detail::ClassLossArgs args;
+    float label_smoothing = 0.0f;
+    Reduction reduction = Reduction::Mean;
+    std::vector<Tensor> apply(const Tensor& g) override {
+        // d/dx_c of (1−ε)·w_t·(−log p_t) + (ε/C)·(−Σ_k w_k log p_k)
+        //   = (1−ε)·w_t·(p_c − [c = t]) + (ε/C)·(W·p_c − w_c),   W = Σ_k w_k
+        const std::int64_t N = args.N, C = args.C;
+        const std::vector<float> scale = ops::detail::weighted_scale(g, N, args.denom, reduction);
+        double W = 0.0;
+        for (float v : args.w) W += v;
+        const double b = static_cast<double>(label_smoothing) / static_cast<double>(C);
+        Tensor dx = zeros({N, C});
+        float* d = dx.data_ptr();
+        const float* x = logits.data_ptr();
+        for (std::int64_t n = 0; n < N; ++n) {
+            const auto k = static_cast<std::size_t>(n);
+            if (!args.valid[k]) continue;
+            const std::int64_t t = target[k];
+            const double a = (1.0 - label_smoothing) * args.w[static_cast<std::size_t>(t)];
+            for (std::int64_t c = 0; c < C; ++c) {
+                const double p = std::exp(static_cast<double>(x[n * C + c]) - lse[k]);
+                const double v = a * (p - (c == t ? 1.0 : 0.0)) + b * (W * p - args.w[static_cast<std::size_t>(c)]);
+                d[n * C + c] = static_cast<float>(v * scale[k]);
+            }
+        }
+        return {dx};
+    }
+    void release_saved() override {
+        logits = Tensor();
+        lse = {};
+        target = {};
+    }
+    const char* name() const override { return "SmoothedCrossEntropyBackward"; }
+};
+
+/// cross_entropy with class weights, label smoothing and ignore_index, as PyTorch 1.13's
+/// F.cross_entropy(input, target, weight, ignore_index=..., reduction=..., label_smoothing=...):
+///   nll[n]    = −w[t]·log p[n, t]              smooth[n] = −Σ_c w[c]·log p[n, c]
+///   None: (1−ε)·nll[n] + (ε/C)·smooth[n]  (0 for ignored samples)
+///   Sum:  (1−ε)·Σ nll + (ε/C)·Σ smooth
+///   Mean: the Sum form with both sums divided by Σ w[t] over the non-ignored samples (NaN if none)
+/// where p = softmax(logits) and w = weight (all ones when undefined; it receives no gradient).
+/// With no weight, ε = 0 and no ignored target this is exactly the fused overload above.
+/// Throws value_error when label_smoothing is outside [0, 1] or a target is outside [0, C) and not
+/// ignore_index; shape_error as nll_loss (logits not [N, C], target length, weight not [C]).
+inline Tensor cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& target, const Tensor& weight,
+                            float label_smoothing, Reduction reduction, std::int64_t ignore_index) {
+    if (auto* tr = trace::active())
+        tr->unsupported("cross_entropy", "losses are training-only; export the model, not the loss");
+    NANOTORCH_CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f, value_error,
+                    "cross_entropy: label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);
+    ops::detail::ClassLossArgs a = ops::detail::class_loss_args(logits, target, weight, ignore_index, "cross_entropy");
+    const bool all_valid = std::find(a.valid.begin(), a.valid.end(), false) == a.valid.end();
+    if (!weight.defined() && label_smoothing == 0.0f && all_valid) return cross_entropy(logits, target, reduction);
+    const std::int64_t N = a.N, C = a.C;
+    const Tensor xc = ops::detail::as_contiguous(logits);
+    const float* x = xc.data_ptr();
+    std::vector<float> lse(static_cast<std::size_t>(N));
+    std::vector<double> nll(static_cast<std::size_t>(N), 0.0), smooth(static_cast<std::size_t>(N), 0.0);
+    for (std::int64_t n = 0; n < N; ++n) {
+        const auto k = static_cast<std::size_t>(n);
+        const float* row = x + n * C;
+        const float m = C > 0 ? kernels::loss_detail::line_max(row, C, 1) : 0.0f;
+        double s = 0.0;
+        for (std::int64_t c = 0; c < C; ++c) s += std::exp(row[c] - m);
+        lse[k] = m + static_cast<float>(std::log(s));
+        if (!a.valid[k]) continue;
+        const std::int64_t t = target[k];
+        nll[k] = -static_cast<double>(a.w[static_cast<std::size_t>(t)]) * (row[t] - lse[k]);
+        for (std::int64_t c = 0; c < C; ++c)
+            smooth[k] -= static_cast<double>(a.w[static_cast<std::size_t>(c)]) * (row[c] - lse[k]);
+    }
+    const double eps = label_smoothing, b = eps / static_cast<double>(C);
+    Tensor out;
+    if (reduction == Reduction::None) {
+        std::vector<float> v(static_cast<std::size_t>(N));
+        for (std::size_t k = 0; k < v.size(); ++k) v[k] = static_cast<float>((1.0 - eps) * nll[k] + b * smooth[k]);
+        out = tensor(v);
+    } else {
+        const double nll_r = ops::detail::reduce_weighted(nll, a.denom, reduction);
+        const double smooth_r = eps == 0.0 ? 0.0 : ops::detail::reduce_weighted(smooth, a.denom, reduction);
+        out = scalar_tensor(static_cast<float>((1.0 - eps) * nll_r + b * smooth_r));
+    }
+    if (autograd::any_requires_grad({&logits})) {
+        auto node = std::make_shared<SmoothedCrossEntropyBackward>();
+        node->logits = xc;
+        node->lse = std::move(lse);
+        node->target = target;
+        node->args = std::move(a);
+        node->label_smoothing = label_smoothing;
         node->reduction = reduction;
         autograd::attach(out, node, {logits});
     }
