@@ -11,6 +11,8 @@
 //   canvas_opset9.onnx, canvas_opset13.onnx   InferenceNet: [313600] RGBA canvas 0..255 -> softmax [1, 10]
 //   net_opset13.onnx                          Net: [batch, 1, 28, 28] normalised -> log_softmax [batch, 10]
 //   net_softmax_opset9.onnx                   Net's logits -> softmax, [1, 1, 28, 28] -> [1, 10]
+//   bn_net_opset13.onnx, bn_softmax_opset9.onnx  the same two for BnNet (Net with BatchNorm after
+//                       conv1, conv2 and fc1, trained in-process the same way): BatchNormalization
 //   digits_28.f32       the first N test digits, normalised: N x 784 float32 (little-endian)
 //   digits_canvas.f32   the same digits as the canvas would send them: N x 313600 float32, each
 //                       digit upscaled 28 -> 280 (nearest neighbour) into the alpha channel of an
@@ -109,6 +111,39 @@ struct NetSoftmax : nn::Module {
     std::string type_name() const override { return "NetSoftmax"; }
 };
 
+/// The seed's layers with BatchNorm after each conv and fc1 (BatchNormalization in both profiles).
+/// forward: log-probabilities (trained with nll_loss, exported at opset 13); BnNetSoftmax wraps it
+/// for the opset-9 (ONNX.js) profile.
+struct BnNet : nn::Module {
+    nn::Conv2d conv1{nullptr}, conv2{nullptr};
+    nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+    nn::Linear fc1{nullptr}, fc2{nullptr};
+    nn::BatchNorm1d bn3{nullptr};
+    BnNet() {
+        conv1 = register_module("conv1", nn::Conv2d(1, 10, 5));
+        bn1 = register_module("bn1", nn::BatchNorm2d(10));
+        conv2 = register_module("conv2", nn::Conv2d(10, 20, 5));
+        bn2 = register_module("bn2", nn::BatchNorm2d(20));
+        fc1 = register_module("fc1", nn::Linear(320, 50));
+        bn3 = register_module("bn3", nn::BatchNorm1d(50));
+        fc2 = register_module("fc2", nn::Linear(50, 10));
+    }
+    Tensor forward(const Tensor& input) override { return F::log_softmax(logits(input), /*dim=*/1); }
+    Tensor logits(const Tensor& input) {
+        Tensor x = F::relu(F::max_pool2d(bn1(conv1(input)), 2));
+        x = F::relu(F::max_pool2d(bn2(conv2(x)), 2));
+        x = x.view({-1, 320});
+        return fc2(F::relu(bn3(fc1(x))));
+    }
+    std::string type_name() const override { return "BnNet"; }
+};
+struct BnNetSoftmax : nn::Module {
+    std::shared_ptr<BnNet> net;
+    explicit BnNetSoftmax(std::shared_ptr<BnNet> n) { net = register_module("net", std::move(n)); }
+    Tensor forward(const Tensor& input) override { return F::softmax(net->logits(input), /*dim=*/1); }
+    std::string type_name() const override { return "BnNetSoftmax"; }
+};
+
 /// One exported model and how the JS/Python checks feed it.
 struct ModelCase {
     std::string name;          // file stem: <name>.onnx, expected_<name>.f32
@@ -121,7 +156,7 @@ struct ModelCase {
 };
 
 /// One quick pass of the seed's training loop over the first 6000 training images.
-void train_quickly(mnist::Net& model, const data::Dataset& train_all) {
+void train_quickly(nn::Module& model, const data::Dataset& train_all) {
     constexpr std::int64_t n = 6000;
     data::Dataset train;
     train.images = train_all.images.narrow(0, 0, std::min(n, train_all.size())).contiguous();
@@ -203,6 +238,12 @@ int run(const Config& cfg) {
         train_quickly(*net, data::load_mnist(cfg.data_dir, data::Split::Train));
     }
     net->eval();
+    manual_seed(2);
+    auto bn_net = std::make_shared<BnNet>();  // always trained here: it has no checkpoint
+    train_quickly(*bn_net, data::load_mnist(cfg.data_dir, data::Split::Train));
+    bn_net->eval();
+    BnNetSoftmax bn_softmax(bn_net);
+    bn_softmax.eval();
     mnist::InferenceNet canvas_net;
     nn::load_state_dict(canvas_net, nn::state_dict(*net));
     canvas_net.eval();
@@ -233,6 +274,8 @@ int run(const Config& cfg) {
         {"canvas_opset13", 13, "digits_canvas.f32", {313600}, 1, &canvas_net, o13},
         {"net_opset13", 13, "digits_28.f32", {count, 1, 28, 28}, count, net.get(), o13_dyn},
         {"net_softmax_opset9", 9, "digits_28.f32", {1, 1, 28, 28}, 1, &net_softmax, o9},
+        {"bn_net_opset13", 13, "digits_28.f32", {count, 1, 28, 28}, count, bn_net.get(), o13_dyn},
+        {"bn_softmax_opset9", 9, "digits_28.f32", {1, 1, 28, 28}, 1, &bn_softmax, o9},
     };
 
     fs::create_directories(cfg.out_dir);

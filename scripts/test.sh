@@ -5,7 +5,7 @@
 # missing, so reruns are fast), then builds and tests every configuration we support:
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
 #   gcc-release    CMake + g++     Release, -march=native, + header self-containment check
-#   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets at opsets 9 and 13
+#   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets (and a BatchNorm variant) at opsets 9 and 13
 #                  with 100 MNIST test digits and nanotorch's outputs; onnx.checker (python3-onnx),
 #                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree
 #   browser        trains the seed's net for one epoch (gcc-release's mnist_train), then draws 50 MNIST

@@ -28,6 +28,7 @@
 #include <nanotorch/kernels/conv.hpp>
 #include <nanotorch/kernels/conv_paths.hpp>
 #include <nanotorch/kernels/gemm.hpp>
+#include <nanotorch/kernels/norm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/pool.hpp>
 #include <nanotorch/kernels/reference.hpp>
@@ -41,11 +42,13 @@
 #include <nanotorch/nn/init.hpp>
 #include <nanotorch/nn/linear.hpp>
 #include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/norm.hpp>
 #include <nanotorch/nn/pool.hpp>
 #include <nanotorch/nn/sequential.hpp>
 #include <nanotorch/nn/serialize.hpp>
 #include <nanotorch/onnx/conformance.hpp>
 #include <nanotorch/onnx/export.hpp>
+#include <nanotorch/onnx/fold.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/ops_import.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
@@ -61,6 +64,7 @@
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
 #include <nanotorch/ops/loss_pointwise.hpp>
+#include <nanotorch/ops/norm.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
 #include <nanotorch/optim/adam.hpp>

@@ -74,5 +74,26 @@ inline void fma_taps(float* out, const float* const* src, const float* w, std::i
 inline void dot_taps(float* out, const float* a, const float* const* src, std::int64_t taps, std::int64_t n) {
     for (std::int64_t t = 0; t < taps; ++t) out[t] = dot(a, src[t], n);
 }
+// sum of (x[i] - m)^2                                            shapes: x [n]
+inline float sum_sq_dev(const float* x, float m, std::int64_t n) {
+    float s = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+// sum of a[i] * (x[i] - m)                                       shapes: a, x [n]
+inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
+    float s = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) s += a[i] * (x[i] - m);
+    return s;
+}
+// out[i] = x[i] * s + t                                          shapes: out, x [n]
+inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = x[i] * s + t;
+}
+// out[i] = (g[i] - gm - (x[i] - m) * p) * k                      shapes: out, g, x [n]
+inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
+                                 std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = (g[i] - gm - (x[i] - m) * p) * k;
+}
 
 }  // namespace nanotorch::kernels::ref

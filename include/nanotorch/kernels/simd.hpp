@@ -247,6 +247,47 @@ inline void dot_taps(float* out, const float* a, const float* const* src, std::i
     for (; t + 4 <= taps; t += 4) detail::dot_taps_block<4>(out + t, a, src + t, n);
     for (; t < taps; ++t) detail::dot_taps_block<1>(out + t, a, src + t, n);
 }
+// Σ (x[i] − m)², in sum's order (lane partials, hadd, tail). Batch-norm variance.
+inline float sum_sq_dev(const float* x, float m, std::int64_t n) {
+    const fbatch vm(m);
+    fbatch acc(0.0f);
+    std::int64_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) {
+        const fbatch d = fbatch::load_unaligned(x + i) - vm;
+        acc = xsimd::fma(d, d, acc);
+    }
+    float s = xsimd::hadd(acc);
+    for (; i < n; ++i) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+// Σ a[i]·(x[i] − m), in sum's order. Batch-norm backward's projection term.
+inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
+    const fbatch vm(m);
+    fbatch acc(0.0f);
+    std::int64_t i = 0;
+    for (; i + simd_width <= n; i += simd_width)
+        acc = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(x + i) - vm, acc);
+    float s = xsimd::hadd(acc);
+    for (; i < n; ++i) s += a[i] * (x[i] - m);
+    return s;
+}
+// out[i] = x[i]·s + t (fused where the ISA has FMA). Batch-norm's per-channel affine map.
+inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
+    const fbatch vs(s), vt(t);
+    detail::unary_map(out, x, n, [vs, vt](fbatch v) { return xsimd::fma(v, vs, vt); },
+                      [s, t](float v) { return v * s + t; });
+}
+// out[i] = (g[i] − gm − (x[i] − m)·p)·k. Batch-norm backward's input gradient.
+inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
+                                 std::int64_t n) {
+    const fbatch vm(m), vgm(gm), vp(p), vk(k);
+    std::int64_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) {
+        const fbatch d = fbatch::load_unaligned(x + i) - vm;
+        ((fbatch::load_unaligned(g + i) - vgm - d * vp) * vk).store_unaligned(out + i);
+    }
+    for (; i < n; ++i) out[i] = (g[i] - gm - (x[i] - m) * p) * k;
+}
 #else
 inline constexpr std::int64_t simd_width = 1;
 inline const char* simd_arch_name() { return "scalar"; }
@@ -264,6 +305,11 @@ using ref::relu_backward;
 using ref::relu_forward;
 using ref::sub;
 using ref::sum;
+// batch-norm helpers
+using ref::center_project_scale;
+using ref::dot_dev;
+using ref::scale_shift;
+using ref::sum_sq_dev;
 #endif
 
 

@@ -11,11 +11,13 @@
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
 #include <nanotorch/ops/loss_pointwise.hpp>
+#include <nanotorch/ops/norm.hpp>
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::nn::functional {
 using nanotorch::adaptive_avg_pool2d;
 using nanotorch::avg_pool2d;
+using nanotorch::batch_norm;
 using nanotorch::binary_cross_entropy_with_logits;
 using nanotorch::conv2d;
 using nanotorch::cross_entropy;

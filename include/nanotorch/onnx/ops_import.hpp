@@ -4,10 +4,11 @@
 // Each entry checks one NodeProto against the model's default-domain opset, returning a reason
 // string when the node uses a feature nanotorch does not implement (so the runtime can list every
 // such node up front), and runs it on Values (onnx/ops_support.hpp). Float math goes through
-// nanotorch's own ops (conv2d, max_pool2d, avg_pool2d, linear, matmul, softmax, reshape, cat, ...),
-// so a graph computes exactly what the same C++ calls would (Conv's group and the pools'
+// nanotorch's own ops (conv2d, max_pool2d, avg_pool2d, batch_norm, linear, matmul, softmax, reshape,
+// cat, ...), so a graph computes exactly what the same C++ calls would (Conv's group and the pools'
 // ceil_mode included); padding nanotorch's pooling cannot express (asymmetric, SAME, larger than
-// half the kernel) is applied explicitly first, which gives the same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
+// half the kernel) is applied explicitly first, which gives the same windows. Opset-dependent forms
+// (attributes that became inputs, Softmax's 2-D coercion
 // before opset 13, Reshape's allowzero) are chosen by the opset passed in. Deliberately absent:
 // graph validation and input binding (onnx/runtime.hpp), autograd (the runtime runs under
 // NoGradGuard), and operator versions outside opsets 7..17.
@@ -32,6 +33,7 @@
 #include <nanotorch/ops/elementwise.hpp>
 #include <nanotorch/ops/linalg.hpp>
 #include <nanotorch/ops/loss.hpp>
+#include <nanotorch/ops/norm.hpp>
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
 
@@ -326,27 +328,11 @@ inline std::vector<Value> run_clip(const OpArgs& a) {
     }));
 }
 
+// Inference-form BatchNormalization is nanotorch::batch_norm with training = false: the op that
+// export emits it from (ops/norm.hpp), so the two cannot drift.
 inline std::vector<Value> run_batch_norm(const OpArgs& a) {
-    const Tensor& x = a.tensor(0);
-    NANOTORCH_CHECK(x.dim() >= 2, shape_error, "BatchNormalization: input of shape ", shape_str(x.shape()),
-                    " has no channel dimension");
-    const std::int64_t C = x.size(1);
-    std::vector<float> p[4];  // scale, B, mean, var
-    for (std::size_t k = 0; k < 4; ++k) {
-        NANOTORCH_CHECK(a.tensor(k + 1).shape() == Shape{C}, shape_error, "BatchNormalization: input #", k + 1,
-                        " has shape ", shape_str(a.tensor(k + 1).shape()), ", expected [", C, "]");
-        p[k] = a.tensor(k + 1).to_vector();
-    }
-    const float eps = attr_float(a.node, "epsilon", 1e-5f);
-    const std::vector<float> in = x.to_vector();
-    Tensor y = empty(x.shape());
-    const auto planes = static_cast<std::size_t>(x.size(0) * C);
-    const std::size_t inner = planes > 0 ? in.size() / planes : 0;
-    for (std::size_t k = 0; k < in.size(); ++k) {  // (empty when planes or inner is 0)
-        const std::size_t c = (k / inner) % static_cast<std::size_t>(C);
-        y.data_ptr()[k] = (in[k] - p[2][c]) / std::sqrt(p[3][c] + eps) * p[0][c] + p[1][c];
-    }
-    return one(y);
+    return one(batch_norm(a.tensor(0), a.tensor(3), a.tensor(4), a.tensor(1), a.tensor(2), /*training=*/false,
+                          /*momentum=*/0.0, attr_float(a.node, "epsilon", 1e-5f)));
 }
 
 inline std::string check_batch_norm(const NodeProto& n, std::int64_t opset) {

@@ -407,7 +407,8 @@ inline Runtime load_onnx(const std::string& path, const Limits& limits = {}) {
 
 /// Copies the FLOAT initializers of the model at `path` into `module`'s parameters and buffers of
 /// the same dotted names (conv1.weight ...), as nn::load_state_dict does: with `strict`, a
-/// parameter the file lacks is a value_error listing all of them; a shape mismatch is a
+/// parameter the file lacks is a value_error listing all of them (BatchNorm's num_batches_tracked
+/// excepted: ONNX files never hold it, so it keeps its value); a shape mismatch is a
 /// shape_error naming the parameter; nothing is changed on error. Initializers that name no
 /// parameter are the graph's constants (Reshape shapes, normalisation scalars) and are skipped.
 /// Throws io_error / parse_error / unsupported_error (external data) from reading.
@@ -425,9 +426,20 @@ inline void load_onnx_weights(nn::Module& module, const ModelProto& model, bool 
     std::set<std::string> wanted;
     for (const auto& e : nn::state_dict(module)) wanted.insert(e.first);
     NamedTensors entries;
+    std::set<std::string> found;
     for (const auto& t : model.graph.initializer)
-        if (t.data_type == static_cast<std::int32_t>(DataType::float32) && wanted.count(t.name))
+        if (t.data_type == static_cast<std::int32_t>(DataType::float32) && wanted.count(t.name)) {
             entries.emplace_back(t.name, value_from_proto(t).f);
+            found.insert(t.name);
+        }
+    // BatchNorm's num_batches_tracked is training state, not an inference weight, and no exporter
+    // writes it (torch.onnx neither): the module keeps its own value.
+    const std::string counter = "num_batches_tracked";
+    for (const auto& e : nn::state_dict(module))
+        if (!found.count(e.first) && e.first.size() >= counter.size() &&
+            e.first.compare(e.first.size() - counter.size(), counter.size(), counter) == 0 &&
+            (e.first.size() == counter.size() || e.first[e.first.size() - counter.size() - 1] == '.'))
+            entries.emplace_back(e.first, e.second.detach());
     nn::load_state_dict(module, entries, strict, source);
 }
 
