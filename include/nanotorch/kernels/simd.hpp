@@ -254,9 +254,9 @@ inline float sum_sq_dev(const float* x, float m, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width) {
         const fbatch d = fbatch::load_unaligned(x + i) - vm;
-        acc = xsimd::fma(d, d, acc);
+        acc = vfma(d, d, acc);
     }
-    float s = xsimd::hadd(acc);
+    float s = vhadd(acc);
     for (; i < n; ++i) s += (x[i] - m) * (x[i] - m);
     return s;
 }
@@ -266,15 +266,15 @@ inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
     fbatch acc(0.0f);
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width)
-        acc = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(x + i) - vm, acc);
-    float s = xsimd::hadd(acc);
+        acc = vfma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(x + i) - vm, acc);
+    float s = vhadd(acc);
     for (; i < n; ++i) s += a[i] * (x[i] - m);
     return s;
 }
 // out[i] = x[i]·s + t (fused where the ISA has FMA). Batch-norm's per-channel affine map.
 inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
     const fbatch vs(s), vt(t);
-    detail::unary_map(out, x, n, [vs, vt](fbatch v) { return xsimd::fma(v, vs, vt); },
+    detail::unary_map(out, x, n, [vs, vt](fbatch v) { return vfma(v, vs, vt); },
                       [s, t](float v) { return v * s + t; });
 }
 // out[i] = (g[i] − gm − (x[i] − m)·p)·k. Batch-norm backward's input gradient.
