@@ -52,14 +52,22 @@ struct Net : nn::Module {
 /// preprocessing and no LogSoftmax (which ONNX.js lacks). Loads Net's state_dict as is.
 struct InferenceNet : Net {
     /// input [280·280·4] RGBA, 0..255 -> probabilities [1, 10]
-    Tensor forward(const Tensor& input) override {
+    Tensor forward(const Tensor& input) override { return F::softmax(logits(preprocess(input)), /*dim=*/1); }
+
+    /// The graph's preprocessing, on its own so that code training on canvas drawings (the wasm
+    /// build's learn()) feeds Net exactly what the exported model computes:
+    /// [280·280·4] RGBA, 0..255 -> [1, 1, 28, 28] normalised.
+    static Tensor preprocess(const Tensor& input) {
         Tensor x = input.reshape({280, 280, 4});
         x = x.narrow(/*dim=*/2, /*start=*/3, /*length=*/1);  // the alpha channel: where the user drew
-        x = x.reshape({1, 1, 280, 280});
-        x = F::avg_pool2d(x, 10, 10);  // 280x280 -> 28x28, MNIST's size
+        return preprocess_alpha(x.reshape({1, 1, 280, 280}));
+    }
+    /// The rest of preprocess, from the alpha channel [1, 1, 280, 280] on (callers that hold the
+    /// canvas as bytes can skip converting the RGB bytes the graph discards).
+    static Tensor preprocess_alpha(const Tensor& alpha) {
+        Tensor x = F::avg_pool2d(alpha, 10, 10);  // 280x280 -> 28x28, MNIST's size
         x = x / 255.0f;
-        x = (x - 0.1307f) / 0.3081f;   // Normalize((0.1307,), (0.3081,))
-        return F::softmax(logits(x), /*dim=*/1);
+        return (x - 0.1307f) / 0.3081f;  // Normalize((0.1307,), (0.3081,))
     }
     std::string type_name() const override { return "InferenceNet"; }
 };

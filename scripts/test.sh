@@ -13,6 +13,9 @@
 #   browser        trains the seed's net for one epoch (gcc-release's mnist_train), then draws 50 MNIST
 #                  test digits with real mouse strokes on the demo page in Debian's chromium
 #                  (playwright-core), under onnxruntime-web and ONNX.js: >= 90 % must be read right
+#   wasm           scripts/build_wasm.sh (Debian's emscripten): the page's nanotorch_wasm.wasm (<= 1 MB) and
+#                  the doctest suites as wasm, run under node; then tests/js/wasm_api.test.mjs checks the wasm
+#                  API (examples/web/nanotorch.js) against native nanotorch and onnxruntime-node (docs/WASM.md)
 #   clang-release  CMake + clang++ Release, -march=native
 #   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march,
 #                  + header self-containment check (without xsimd's transitive includes)
@@ -42,10 +45,11 @@ APT_PACKAGES=(
   python3             # python3 -m http.server for scripts/serve.sh
   valgrind            # memcheck over mnist_train and onnx_run (valgrind step)
   dataset-fashion-mnist  # Fashion-MNIST (.gz IDX) for fashion_train (scripts/fetch_fashion_mnist.sh)
+  emscripten          # the wasm step: em++ (with binaryen's wasm-opt), see docs/WASM.md
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
-ALL_STEPS=(lists gcc-release onnx-interop browser clang-release gcc-scalar clang-asan clang-tsan meson-gcc install fuzz valgrind)
+ALL_STEPS=(lists gcc-release onnx-interop browser wasm clang-release gcc-scalar clang-asan clang-tsan meson-gcc install fuzz valgrind)
 
 usage() {
   cat <<EOF
@@ -232,6 +236,31 @@ step_onnx_interop() {
   /usr/bin/python3 tests/python/check_models.py "$out" || rc=1
   echo "--- onnxruntime-node and ONNX.js"
   node tests/js/check_runtimes.mjs "$out" || rc=1
+  return "$rc"
+}
+
+# The page's wasm module and the suites under node, then the API test against native nanotorch
+# (export_check's canvas model; wasm_reference's native outputs on 1000 digits, both from
+# gcc-release's tree). Runs the API test even when a suite failed, so one run shows both.
+step_wasm() {
+  local build=build/ci-gcc-release out=build/ci-wasm rc=0 size
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+      -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_NATIVE=ON
+  fi
+  cmake --build "$build" --target export_check wasm_reference -j"$jobs"
+  bash scripts/fetch_mnist.sh data/mnist
+  echo "--- build_wasm.sh: the page's module and the suites, run under node"
+  bash scripts/build_wasm.sh --out "$out" --web --tests --run || rc=1
+  size=$(stat -c %s "$out/web/nanotorch_wasm.wasm")
+  echo "nanotorch_wasm.wasm: $size bytes (limit 1048576)"
+  ((size <= 1048576)) || { echo "nanotorch_wasm.wasm is larger than 1 MB" >&2; rc=1; }
+  echo "--- the wasm API against native nanotorch and onnxruntime-node"
+  rm -rf "$out/ref"
+  "$build/examples/export_check" "$out/ref" --data data/mnist --count 1
+  "$build/examples/wasm_reference" "$out/ref/canvas_opset9.onnx" data/mnist/t10k-images-idx3-ubyte 1000 "$out/ref/native.f32"
+  node tests/js/wasm_api.test.mjs "$out/web/nanotorch_wasm.wasm" "$out/ref/canvas_opset9.onnx" "$out/ref/native.f32" \
+    data/mnist || rc=1
   return "$rc"
 }
 

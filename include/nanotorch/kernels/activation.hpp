@@ -131,7 +131,8 @@ inline void hardswish_backward(float* dx, const float* dy, const float* x, std::
 }  // namespace ref
 
 // ---- vector versions (same signatures) ----
-#if NANOTORCH_SIMD_ENABLED
+// Not on WebAssembly: SIMD128 has no exp/tanh/erf, so the wasm build uses the scalar forms.
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
 namespace act_detail {
 // x > 0 ? x : x·slope — one multiply, as the scalar form.
 inline fbatch leaky_relu(fbatch x, fbatch slope) { return xsimd::select(x > fbatch(0.0f), x, x * slope); }

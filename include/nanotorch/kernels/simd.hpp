@@ -1,4 +1,4 @@
-// nanotorch/kernels/simd.hpp — the only file that includes xsimd.
+// nanotorch/kernels/simd.hpp — the only file that includes xsimd (or wasm_simd128.h).
 //
 // Vector kernels written once against xsimd::batch<float> (the architecture is fixed at compile
 // time by the compiler flags: -mavx512f gives 16 lanes, plain x86-64 gives SSE2's 4), each as a
@@ -18,7 +18,13 @@
 #include <nanotorch/config.hpp>
 #include <nanotorch/kernels/reference.hpp>
 
-#if !defined(NANOTORCH_NO_SIMD)
+#if !defined(NANOTORCH_NO_SIMD) && defined(__wasm_simd128__)
+// WebAssembly with -msimd128: xsimd 8.1 has no wasm architecture, so the few batch operations the
+// kernels use are written here on wasm_simd128.h (see wasm_batch below).
+#include <wasm_simd128.h>
+#define NANOTORCH_SIMD_ENABLED 1
+#define NANOTORCH_SIMD_WASM 1
+#elif !defined(NANOTORCH_NO_SIMD)
 #include <xsimd/xsimd.hpp>
 #if defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
 #define NANOTORCH_SIMD_ENABLED 0
@@ -46,11 +52,55 @@ inline void unroll(F&& f) {
 }  // namespace detail
 
 #if NANOTORCH_SIMD_ENABLED
+// The batch interface the kernels below are written against: fbatch (load/store aligned and
+// unaligned, broadcast constructor, + - * / +=, > giving a mask) and the free functions vfma,
+// vselect and vhadd. xsimd provides it on x86/ARM; wasm_batch provides it on WebAssembly.
+#if defined(NANOTORCH_SIMD_WASM)
+/// Four floats in one v128 register: the subset of xsimd::batch<float> the kernels use.
+struct wasm_batch {
+    static constexpr std::size_t size = 4;
+    v128_t v;
+    wasm_batch() = default;
+    wasm_batch(float s) : v(wasm_f32x4_splat(s)) {}  // NOLINT: implicit, like xsimd's broadcast
+    explicit wasm_batch(v128_t x) : v(x) {}
+    static wasm_batch load_unaligned(const float* p) { return wasm_batch(wasm_v128_load(p)); }
+    static wasm_batch load_aligned(const float* p) { return wasm_batch(wasm_v128_load(p)); }
+    void store_unaligned(float* p) const { wasm_v128_store(p, v); }
+    void store_aligned(float* p) const { wasm_v128_store(p, v); }
+    wasm_batch& operator+=(wasm_batch o) {
+        v = wasm_f32x4_add(v, o.v);
+        return *this;
+    }
+    friend wasm_batch operator+(wasm_batch a, wasm_batch b) { return wasm_batch(wasm_f32x4_add(a.v, b.v)); }
+    friend wasm_batch operator-(wasm_batch a, wasm_batch b) { return wasm_batch(wasm_f32x4_sub(a.v, b.v)); }
+    friend wasm_batch operator*(wasm_batch a, wasm_batch b) { return wasm_batch(wasm_f32x4_mul(a.v, b.v)); }
+    friend wasm_batch operator/(wasm_batch a, wasm_batch b) { return wasm_batch(wasm_f32x4_div(a.v, b.v)); }
+    /// Lane mask (all ones where a > b), for vselect.
+    friend v128_t operator>(wasm_batch a, wasm_batch b) { return wasm_f32x4_gt(a.v, b.v); }
+};
+using fbatch = wasm_batch;
+/// a * b + c. SIMD128 has no fused multiply-add (only the relaxed-simd proposal does), so this
+/// rounds twice, like the scalar reference.
+inline fbatch vfma(fbatch a, fbatch b, fbatch c) { return fbatch(wasm_f32x4_add(wasm_f32x4_mul(a.v, b.v), c.v)); }
+inline fbatch vselect(v128_t mask, fbatch a, fbatch b) { return fbatch(wasm_v128_bitselect(a.v, b.v, mask)); }
+/// Sum of the four lanes in a fixed order: (l0 + l2) + (l1 + l3).
+inline float vhadd(fbatch a) {
+    const v128_t pairs = wasm_f32x4_add(a.v, wasm_i32x4_shuffle(a.v, a.v, 2, 3, 0, 1));
+    return wasm_f32x4_extract_lane(pairs, 0) + wasm_f32x4_extract_lane(pairs, 1);
+}
+/// Name of the instruction set the kernels were compiled for.
+inline const char* simd_arch_name() { return "wasm_simd128"; }
+#else
 using fbatch = xsimd::batch<float>;
-/// Floats per SIMD register in this build (1 for the scalar build).
-inline constexpr std::int64_t simd_width = static_cast<std::int64_t>(fbatch::size);
+inline fbatch vfma(const fbatch& a, const fbatch& b, const fbatch& c) { return xsimd::fma(a, b, c); }
+template <class Mask>
+inline fbatch vselect(const Mask& mask, const fbatch& a, const fbatch& b) { return xsimd::select(mask, a, b); }
+inline float vhadd(const fbatch& a) { return xsimd::hadd(a); }
 /// Name of the instruction set the kernels were compiled for.
 inline const char* simd_arch_name() { return xsimd::default_arch::name(); }
+#endif
+/// Floats per SIMD register in this build (1 for the scalar build).
+inline constexpr std::int64_t simd_width = static_cast<std::int64_t>(fbatch::size);
 
 namespace detail {
 // Applies a lane-wise binary op: batch loop then scalar tail (same op on scalars).
@@ -95,7 +145,7 @@ inline void axpy(float* y, float alpha, const float* x, std::int64_t n) {
     const fbatch va(alpha);
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width)
-        xsimd::fma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
+        vfma(va, fbatch::load_unaligned(x + i), fbatch::load_unaligned(y + i)).store_unaligned(y + i);
     for (; i < n; ++i) y[i] += alpha * x[i];
 }
 inline void axpby(float* y, float alpha, const float* x, float beta, std::int64_t n) {
@@ -109,7 +159,7 @@ inline void relu_forward(float* out, const float* x, std::int64_t n) {
     const fbatch zero(0.0f);
     // select rather than xsimd::max: GCC 12 flags _mm512_max_ps's internal undefined operand
     // with a false -Wmaybe-uninitialized at -O2 -mavx512f.
-    detail::unary_map(out, x, n, [zero](fbatch v) { return xsimd::select(v > zero, v, zero); },
+    detail::unary_map(out, x, n, [zero](fbatch v) { return vselect(v > zero, v, zero); },
                       [](float v) { return v > 0.0f ? v : 0.0f; });
 }
 inline void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n) {
@@ -117,7 +167,7 @@ inline void relu_backward(float* dx, const float* dy, const float* y, std::int64
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width) {
         const fbatch vy = fbatch::load_unaligned(y + i);
-        xsimd::select(vy > zero, fbatch::load_unaligned(dy + i), zero).store_unaligned(dx + i);
+        vselect(vy > zero, fbatch::load_unaligned(dy + i), zero).store_unaligned(dx + i);
     }
     for (; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
@@ -126,7 +176,7 @@ inline float sum(const float* x, std::int64_t n) {
     fbatch acc(0.0f);
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width) acc += fbatch::load_unaligned(x + i);
-    float s = xsimd::hadd(acc);
+    float s = vhadd(acc);
     for (; i < n; ++i) s += x[i];
     return s;
 }
@@ -134,8 +184,8 @@ inline float dot(const float* a, const float* b, std::int64_t n) {
     fbatch acc(0.0f);
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width)
-        acc = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), acc);
-    float s = xsimd::hadd(acc);
+        acc = vfma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(b + i), acc);
+    float s = vhadd(acc);
     for (; i < n; ++i) s += a[i] * b[i];
     return s;
 }
@@ -153,13 +203,13 @@ inline void fma_taps(float* out, const float* const* src, const float* w, std::i
         for (std::int64_t t = 0; t < taps; ++t) {
             const fbatch wt(w[t]);
             const float* s = src[t] + i;
-            detail::unroll<4>([&](auto v) { acc[v] = xsimd::fma(wt, fbatch::load_unaligned(s + v * W), acc[v]); });
+            detail::unroll<4>([&](auto v) { acc[v] = vfma(wt, fbatch::load_unaligned(s + v * W), acc[v]); });
         }
         detail::unroll<4>([&](auto v) { acc[v].store_unaligned(out + i + v * W); });
     }
     for (; i + W <= n; i += W) {
         fbatch acc(init);
-        for (std::int64_t t = 0; t < taps; ++t) acc = xsimd::fma(fbatch(w[t]), fbatch::load_unaligned(src[t] + i), acc);
+        for (std::int64_t t = 0; t < taps; ++t) acc = vfma(fbatch(w[t]), fbatch::load_unaligned(src[t] + i), acc);
         acc.store_unaligned(out + i);
     }
     for (; i < n; ++i) {
@@ -178,10 +228,10 @@ inline void dot_taps_block(float* out, const float* a, const float* const* src, 
     std::int64_t i = 0;
     for (; i + W <= n; i += W) {
         const fbatch av = fbatch::load_unaligned(a + i);
-        unroll<B>([&](auto b) { acc[b] = xsimd::fma(av, fbatch::load_unaligned(src[b] + i), acc[b]); });
+        unroll<B>([&](auto b) { acc[b] = vfma(av, fbatch::load_unaligned(src[b] + i), acc[b]); });
     }
     unroll<B>([&](auto b) {
-        float r = xsimd::hadd(acc[b]);
+        float r = vhadd(acc[b]);
         for (std::int64_t k = i; k < n; ++k) r += a[k] * src[b][k];
         out[b] = r;
     });
@@ -189,7 +239,7 @@ inline void dot_taps_block(float* out, const float* a, const float* const* src, 
 }  // namespace detail
 // out[t] = Σ_{i < n} a[i]·src[t][i] for t < taps (the depthwise weight gradient): blocks of
 // eight (then four, then one) taps share each load of a; per tap, lane partial sums over
-// i ≡ lane (mod simd_width) ascending, then xsimd::hadd, then the tail ascending (a fixed order
+// i ≡ lane (mod simd_width) ascending, then vhadd, then the tail ascending (a fixed order
 // for a given n).
 inline void dot_taps(float* out, const float* a, const float* const* src, std::int64_t taps, std::int64_t n) {
     std::int64_t t = 0;
@@ -204,9 +254,9 @@ inline float sum_sq_dev(const float* x, float m, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width) {
         const fbatch d = fbatch::load_unaligned(x + i) - vm;
-        acc = xsimd::fma(d, d, acc);
+        acc = vfma(d, d, acc);
     }
-    float s = xsimd::hadd(acc);
+    float s = vhadd(acc);
     for (; i < n; ++i) s += (x[i] - m) * (x[i] - m);
     return s;
 }
@@ -216,15 +266,15 @@ inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
     fbatch acc(0.0f);
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width)
-        acc = xsimd::fma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(x + i) - vm, acc);
-    float s = xsimd::hadd(acc);
+        acc = vfma(fbatch::load_unaligned(a + i), fbatch::load_unaligned(x + i) - vm, acc);
+    float s = vhadd(acc);
     for (; i < n; ++i) s += a[i] * (x[i] - m);
     return s;
 }
 // out[i] = x[i]·s + t (fused where the ISA has FMA). Batch-norm's per-channel affine map.
 inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
     const fbatch vs(s), vt(t);
-    detail::unary_map(out, x, n, [vs, vt](fbatch v) { return xsimd::fma(v, vs, vt); },
+    detail::unary_map(out, x, n, [vs, vt](fbatch v) { return vfma(v, vs, vt); },
                       [s, t](float v) { return v * s + t; });
 }
 // out[i] = (g[i] − gm − (x[i] − m)·p)·k. Batch-norm backward's input gradient.
@@ -296,8 +346,8 @@ inline void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, 
         const fbatch b0 = fbatch::load_aligned(b), b1 = fbatch::load_aligned(b + W);
         detail::unroll<MR>([&](auto r) {
             const fbatch ar(a[r]);
-            acc[2 * r] = xsimd::fma(ar, b0, acc[2 * r]);
-            acc[2 * r + 1] = xsimd::fma(ar, b1, acc[2 * r + 1]);
+            acc[2 * r] = vfma(ar, b0, acc[2 * r]);
+            acc[2 * r + 1] = vfma(ar, b1, acc[2 * r + 1]);
         });
         a += MR;
         b += 2 * W;
@@ -310,8 +360,8 @@ inline void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, 
     detail::unroll<2 * MR>([&](auto i) {
         float* p = c + static_cast<std::int64_t>(i / 2) * ldc + static_cast<std::int64_t>((i % 2) * W);
         if (beta == 0.0f) (va * acc[i]).store_unaligned(p);
-        else if (beta == 1.0f) xsimd::fma(va, acc[i], fbatch::load_unaligned(p)).store_unaligned(p);
-        else xsimd::fma(va, acc[i], vb * fbatch::load_unaligned(p)).store_unaligned(p);
+        else if (beta == 1.0f) vfma(va, acc[i], fbatch::load_unaligned(p)).store_unaligned(p);
+        else vfma(va, acc[i], vb * fbatch::load_unaligned(p)).store_unaligned(p);
     });
 }
 
@@ -340,7 +390,7 @@ inline void sgemm_small_n_kernel(std::int64_t K, const float* a, std::int64_t rs
         detail::unroll<NV>([&](auto v) { bv[v] = fbatch::load_aligned(bk + v * W); });
         detail::unroll<MR>([&](auto r) {
             const fbatch ar(a_at(r));
-            detail::unroll<NV>([&](auto v) { acc[NV * r + v] = xsimd::fma(ar, bv[v], acc[NV * r + v]); });
+            detail::unroll<NV>([&](auto v) { acc[NV * r + v] = vfma(ar, bv[v], acc[NV * r + v]); });
         });
     };
     if (rs == 1) {  // op(A) stored transposed: the rows' values for one k are adjacent
@@ -365,7 +415,7 @@ inline constexpr std::int64_t gemm_dot_r = simd_width >= 16 ? 4 : 3;
 /// out[r·gemm_dot_r + s] = Σ_{k < K} a[r·lda + k] · b[s·ldb + k] for r < m, s < n (m, n <=
 /// gemm_dot_r; rows past m or n are read from the last real row and their results dropped).
 /// Each sum is fixed-order: simd_width lane partial sums over k ≡ lane (mod simd_width), k
-/// ascending, then xsimd::hadd, then the K % simd_width tail in ascending k. Never throws.
+/// ascending, then vhadd, then the K % simd_width tail in ascending k. Never throws.
 inline void sgemm_dot_kernel(std::int64_t K, const float* a, std::int64_t lda, std::int64_t m, const float* b,
                              std::int64_t ldb, std::int64_t n, float* out) {
     constexpr std::size_t R = static_cast<std::size_t>(gemm_dot_r);
@@ -384,11 +434,11 @@ inline void sgemm_dot_kernel(std::int64_t K, const float* a, std::int64_t lda, s
         detail::unroll<R>([&](auto r) { av[r] = fbatch::load_unaligned(ar[r] + k); });
         detail::unroll<R>([&](auto s) {
             const fbatch bv = fbatch::load_unaligned(br[s] + k);
-            detail::unroll<R>([&](auto r) { acc[r * R + s] = xsimd::fma(av[r], bv, acc[r * R + s]); });
+            detail::unroll<R>([&](auto r) { acc[r * R + s] = vfma(av[r], bv, acc[r * R + s]); });
         });
     }
     detail::unroll<R * R>([&](auto i) {
-        float t = xsimd::hadd(acc[i]);
+        float t = vhadd(acc[i]);
         const float* pa = ar[i / R];
         const float* pb = br[i % R];
         for (std::int64_t kk = k; kk < K; ++kk) t += pa[kk] * pb[kk];

@@ -343,4 +343,11 @@ void export_onnx(const Holder& module, const Tensor& dummy_input, const std::str
     export_onnx(*module, dummy_input, path, options);  // operator* refuses an empty holder
 }
 
+/// export_onnx in memory: the bytes the file would hold (for a browser, where there is no file
+/// to write). @throws what trace_module throws.
+inline std::vector<unsigned char> export_onnx_bytes(nn::Module& module, const Tensor& dummy_input,
+                                                    const ExportOptions& options = {}) {
+    return encode_model(trace_module(module, dummy_input, options));
+}
+
 }  // namespace nanotorch::onnx

@@ -412,14 +412,22 @@ inline Runtime load_onnx(const std::string& path, const Limits& limits = {}) {
 /// shape_error naming the parameter; nothing is changed on error. Initializers that name no
 /// parameter are the graph's constants (Reshape shapes, normalisation scalars) and are skipped.
 /// Throws io_error / parse_error / unsupported_error (external data) from reading.
+inline void load_onnx_weights(nn::Module& module, const ModelProto& model, bool strict = true,
+                              const std::string& source = "ONNX model");
+
 inline void load_onnx_weights(nn::Module& module, const std::string& path, bool strict = true,
                               const Limits& limits = {}) {
-    const ModelProto m = read_model(path, limits);
+    load_onnx_weights(module, read_model(path, limits), strict, path);
+}
+
+/// The same for a model already in memory (decode_model on bytes from a browser, say); `source`
+/// labels the errors in place of a path. Throws value_error / shape_error as above.
+inline void load_onnx_weights(nn::Module& module, const ModelProto& model, bool strict, const std::string& source) {
     std::set<std::string> wanted;
     for (const auto& e : nn::state_dict(module)) wanted.insert(e.first);
     NamedTensors entries;
     std::set<std::string> found;
-    for (const auto& t : m.graph.initializer)
+    for (const auto& t : model.graph.initializer)
         if (t.data_type == static_cast<std::int32_t>(DataType::float32) && wanted.count(t.name)) {
             entries.emplace_back(t.name, value_from_proto(t).f);
             found.insert(t.name);
@@ -432,7 +440,7 @@ inline void load_onnx_weights(nn::Module& module, const std::string& path, bool 
             e.first.compare(e.first.size() - counter.size(), counter.size(), counter) == 0 &&
             (e.first.size() == counter.size() || e.first[e.first.size() - counter.size() - 1] == '.'))
             entries.emplace_back(e.first, e.second.detach());
-    nn::load_state_dict(module, entries, strict, path);
+    nn::load_state_dict(module, entries, strict, source);
 }
 
 }  // namespace nanotorch::onnx
