@@ -79,7 +79,7 @@ async function main(argv) {
   const runtimes = selectRuntimes(opts.runtimes);
   const digit = readMnistTest(opts.data, 1).images[0];
 
-  const site = stageSite(opts.positional[0]);
+  const site = stageSite(opts.positional[0], opts.data);
   const server = await serveDir(site);
   const browser = await launchChromium();
   const rows = [];

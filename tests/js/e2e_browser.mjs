@@ -259,7 +259,7 @@ async function main(argv) {
   opts.screenshotDigit = opts['screenshot-digit'];
   rmSync(opts.screenshot, { force: true }); // "screenshot saved" must not pass on an old file
 
-  const site = stageSite(opts.positional[0]);
+  const site = stageSite(opts.positional[0], opts.data);
   const server = await serveDir(site);
   const browser = await launchChromium();
   console.log(`Chromium ${browser.version}; page staged in ${site}, served at ${server.origin}; ${opts.count} MNIST test digits per runtime`);
