@@ -690,6 +690,7 @@ async function startLearner() {
   base = state.base;
   examples = state.examples;
   const replay = await fetchReplay();
+  const replayDigits = replay.labels.length; // read before the buffers move to the worker
   startWorker();
   await callWorker('init', {
     wasmUrl: new URL(NANOTORCH_WASM_URL, document.baseURI).href,
@@ -698,7 +699,7 @@ async function startLearner() {
   }, [replay.images.buffer, replay.labels.buffer]);
   showLearnStatus();
   setTeachEnabled(true);
-  return { examples: examples.length, replayDigits: replay.labels.length };
+  return { examples: examples.length, replayDigits };
 }
 
 const teachReady = startLearner();
@@ -751,6 +752,8 @@ window.nanotorch = {
   settled: () => (isSettled() ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve))),
   /** Accuracy in [0, 1] of the current (maybe fine-tuned) model on 28x28 MNIST digits, by nanotorch-wasm. */
   evaluate: (images, labels) => teachReady.then(() => callWorker('evaluate', { images, labels })),
+  /** The learner's (nanotorch-wasm in the worker) probabilities for the canvas as it is now. */
+  predictLearner: () => teachReady.then(() => callWorker('predict', { rgba: ctx.getImageData(0, 0, SIZE, SIZE).data })),
   /** Timings of the last correction (ms): learnMs, workerMs, updateMs, barsMs, totalMs. */
   get lastCorrection() { return lastCorrection; },
   /** How many drawings the model has learned from. */
