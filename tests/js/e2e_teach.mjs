@@ -208,7 +208,7 @@ async function main(argv) {
       worstBars = Math.max(worstBars, await barsVsLearner(page));
       readRight += shown.top === d.label;
       timings.push(await page.evaluate(() => window.nanotorch.lastCorrection));
-      if (k === teach.length - 1) await page.screenshot({ path: opts.screenshot });
+      if (k === teach.length - 1) await page.screenshot({ path: opts.screenshot, fullPage: true });
       await clear(page);
     }
     check(countsOk, 'corrections counted', `#learn-status: "${(await readPage(page)).status}"`);
