@@ -30,6 +30,7 @@
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/workspace.hpp>
 #include <nanotorch/nn/activation.hpp>
+#include <nanotorch/nn/clip_grad.hpp>
 #include <nanotorch/nn/conv.hpp>
 #include <nanotorch/nn/dropout.hpp>
 #include <nanotorch/nn/functional.hpp>
@@ -57,6 +58,7 @@
 #include <nanotorch/ops/reduce.hpp>
 #include <nanotorch/ops/shape.hpp>
 #include <nanotorch/optim/adam.hpp>
+#include <nanotorch/optim/adamw.hpp>
 #include <nanotorch/optim/lr_scheduler.hpp>
 #include <nanotorch/optim/optimizer.hpp>
 #include <nanotorch/optim/sgd.hpp>

@@ -1,15 +1,19 @@
 // nanotorch/optim/adam.hpp — Adam (Kingma & Ba) with PyTorch's update rule (torch.optim.Adam,
-// amsgrad off, L2 weight decay added to the gradient):
+// L2 weight decay added to the gradient, optional AMSGrad):
 //
 //   g = g + weight_decay·p
 //   m = β1·m + (1 − β1)·g          v = β2·v + (1 − β2)·g²
+//   amsgrad: v_max = max(v_max, v), and v_max replaces v below
 //   p = p − lr / (1 − β1^t) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
 //
 // t counts the steps each parameter actually took (a parameter without a gradient is skipped
 // and its count does not advance). State vectors are parallel to the parameter list.
+// AdamW (optim/adamw.hpp) shares this code and differs only in how it decays the weights.
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <nanotorch/config.hpp>
@@ -20,50 +24,55 @@
 
 namespace nanotorch::optim {
 
-class AdamOptions {
+namespace detail {
+
+/// Builder-style options of Adam (`Decoupled` false: AdamOptions) and AdamW (true: AdamWOptions),
+/// one template so that both builders return their own type. Only the default weight_decay
+/// differs: 0 for Adam, 0.01 for AdamW (PyTorch's defaults).
+template <bool Decoupled>
+class BasicAdamOptions {
 public:
-    AdamOptions(double lr = 1e-3) : lr_(lr) {}
-    AdamOptions& lr(double v) { lr_ = v; return *this; }
-    AdamOptions& betas(double b1, double b2) { beta1_ = b1; beta2_ = b2; return *this; }
-    AdamOptions& eps(double v) { eps_ = v; return *this; }
-    AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+    BasicAdamOptions(double lr = 1e-3) : lr_(lr) {}  // implicit: Adam(params, 1e-3) reads naturally
+    BasicAdamOptions& lr(double v) { lr_ = v; return *this; }
+    BasicAdamOptions& betas(double b1, double b2) { beta1_ = b1; beta2_ = b2; return *this; }
+    BasicAdamOptions& eps(double v) { eps_ = v; return *this; }
+    BasicAdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+    BasicAdamOptions& amsgrad(bool v) { amsgrad_ = v; return *this; }
     double lr() const { return lr_; }
     double beta1() const { return beta1_; }
     double beta2() const { return beta2_; }
     double eps() const { return eps_; }
     double weight_decay() const { return weight_decay_; }
+    bool amsgrad() const { return amsgrad_; }
 
 private:
     double lr_;
     double beta1_ = 0.9;
     double beta2_ = 0.999;
     double eps_ = 1e-8;
-    double weight_decay_ = 0.0;
+    double weight_decay_ = Decoupled ? 1e-2 : 0.0;
+    bool amsgrad_ = false;
 };
 
-class Adam : public Optimizer {
-public:
-    /// @throws value_error as Optimizer's constructor, or for lr < 0, eps < 0, a beta outside
-    ///   [0, 1) or weight_decay < 0 (NaN counts as invalid).
-    Adam(std::vector<Tensor> params, AdamOptions options = {}) : Optimizer(std::move(params)), options_(options) {
-        NANOTORCH_CHECK(options_.lr() >= 0.0, value_error, "Adam: invalid learning rate ", options_.lr());
-        NANOTORCH_CHECK(options_.eps() >= 0.0, value_error, "Adam: invalid eps ", options_.eps());
-        NANOTORCH_CHECK(options_.beta1() >= 0.0 && options_.beta1() < 1.0, value_error, "Adam: invalid beta1 ",
-                        options_.beta1());
-        NANOTORCH_CHECK(options_.beta2() >= 0.0 && options_.beta2() < 1.0, value_error, "Adam: invalid beta2 ",
-                        options_.beta2());
-        NANOTORCH_CHECK(options_.weight_decay() >= 0.0, value_error, "Adam: invalid weight_decay ",
-                        options_.weight_decay());
-        exp_avg_.resize(params_.size());
-        exp_avg_sq_.resize(params_.size());
-        steps_.assign(params_.size(), 0);
-    }
+}  // namespace detail
 
-    /// One Adam update of every parameter with a gradient. @throws as Optimizer::step.
+using AdamOptions = detail::BasicAdamOptions<false>;
+
+namespace detail {
+
+/// The code Adam and AdamW share: options checks, state, the moment updates. `Decoupled` picks
+/// AdamW's decay (p ← p·(1 − lr·weight_decay) before the update) over Adam's L2 term.
+template <bool Decoupled>
+class AdamBase : public Optimizer {
+public:
+    /// One update of every parameter with a gradient. @throws as Optimizer::step.
     void step() override {
         NoGradGuard no_grad;
         const double b1 = options_.beta1(), b2 = options_.beta2();
-        const float wd = static_cast<float>(options_.weight_decay());
+        [[maybe_unused]] const float wd = static_cast<float>(options_.weight_decay());
+        // AdamW's factor is formed in double and rounded once, as PyTorch's param.mul_(1 − lr·wd).
+        [[maybe_unused]] const float decay = static_cast<float>(1.0 - options_.lr() * options_.weight_decay());
+        const bool amsgrad = options_.amsgrad();
         for (std::size_t i = 0; i < params_.size(); ++i) {
             const Tensor g = grad_of(i);
             if (!g.defined()) continue;
@@ -71,6 +80,7 @@ public:
                 exp_avg_[i] = zeros(params_[i].shape());
                 exp_avg_sq_[i] = zeros(params_[i].shape());
             }
+            if (amsgrad && !max_exp_avg_sq_[i].defined()) max_exp_avg_sq_[i] = zeros(params_[i].shape());
             const std::int64_t t = ++steps_[i];
             const double bias1 = 1.0 - std::pow(b1, static_cast<double>(t));
             const double bias2 = 1.0 - std::pow(b2, static_cast<double>(t));
@@ -85,23 +95,76 @@ public:
             const float* gd = g.data_ptr();
             float* m = exp_avg_[i].data_ptr();
             float* v = exp_avg_sq_[i].data_ptr();
+            float* vmax = amsgrad ? max_exp_avg_sq_[i].data_ptr() : nullptr;
             for (std::int64_t k = 0, n = params_[i].numel(); k < n; ++k) {
-                const float gk = gd[k] + wd * p[k];
+                float gk = gd[k];
+                if constexpr (Decoupled) {
+                    p[k] *= decay;
+                } else {
+                    gk += wd * p[k];
+                }
                 m[k] = fb1 * m[k] + cb1 * gk;
                 v[k] = fb2 * v[k] + cb2 * gk * gk;
-                p[k] -= step_size * m[k] / (std::sqrt(v[k]) * inv_sqrt_bias2 + eps);
+                float second = v[k];
+                if (vmax) {
+                    if (!(vmax[k] >= v[k])) vmax[k] = v[k];  // torch.maximum: a NaN propagates
+                    second = vmax[k];
+                }
+                p[k] -= step_size * m[k] / (std::sqrt(second) * inv_sqrt_bias2 + eps);
             }
         }
     }
 
     double lr() const override { return options_.lr(); }
-    void set_lr(double lr) override { options_.lr(lr); }
-    const AdamOptions& options() const { return options_; }
+    /// @throws value_error for a negative or NaN lr.
+    void set_lr(double lr) override {
+        check_lr(name(), lr);
+        options_.lr(lr);
+    }
+    /// beta1, the momentum OneCycleLR cycles.
+    bool has_momentum() const override { return true; }
+    double momentum() const override { return options_.beta1(); }
+    /// @throws value_error when beta1 is outside [0, 1) or NaN.
+    void set_momentum(double beta1) override {
+        NANOTORCH_CHECK(beta1 >= 0.0 && beta1 < 1.0, value_error, name(), ": invalid beta1 ", beta1);
+        options_.betas(beta1, options_.beta2());
+    }
+    const BasicAdamOptions<Decoupled>& options() const { return options_; }
+
+protected:
+    /// @throws value_error as Optimizer's constructor, or for lr < 0, eps < 0, a beta outside
+    ///   [0, 1) or weight_decay < 0 (NaN counts as invalid).
+    AdamBase(std::vector<Tensor> params, const BasicAdamOptions<Decoupled>& options)
+        : Optimizer(std::move(params)), options_(options) {
+        check_lr(name(), options_.lr());
+        NANOTORCH_CHECK(options_.eps() >= 0.0, value_error, name(), ": invalid eps ", options_.eps());
+        NANOTORCH_CHECK(options_.beta1() >= 0.0 && options_.beta1() < 1.0, value_error, name(),
+                        ": invalid beta1 ", options_.beta1());
+        NANOTORCH_CHECK(options_.beta2() >= 0.0 && options_.beta2() < 1.0, value_error, name(),
+                        ": invalid beta2 ", options_.beta2());
+        NANOTORCH_CHECK(options_.weight_decay() >= 0.0, value_error, name(), ": invalid weight_decay ",
+                        options_.weight_decay());
+        exp_avg_.resize(params_.size());
+        exp_avg_sq_.resize(params_.size());
+        max_exp_avg_sq_.resize(params_.size());
+        steps_.assign(params_.size(), 0);
+    }
 
 private:
-    AdamOptions options_;
-    std::vector<Tensor> exp_avg_, exp_avg_sq_;
+    static const char* name() { return Decoupled ? "AdamW" : "Adam"; }
+
+    BasicAdamOptions<Decoupled> options_;
+    std::vector<Tensor> exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
     std::vector<std::int64_t> steps_;
+};
+
+}  // namespace detail
+
+class Adam : public detail::AdamBase<false> {
+public:
+    /// @throws value_error as Optimizer's constructor, or for lr < 0, eps < 0, a beta outside
+    ///   [0, 1) or weight_decay < 0 (NaN counts as invalid).
+    Adam(std::vector<Tensor> params, AdamOptions options = {}) : AdamBase(std::move(params), options) {}
 };
 
 }  // namespace nanotorch::optim

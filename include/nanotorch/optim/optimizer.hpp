@@ -42,13 +42,29 @@ public:
     ///   shape than the parameter (possible only through Tensor::set_grad).
     virtual void step() = 0;
 
-    /// Learning rate, read and written by schedulers. set_lr does not validate its argument.
+    /// Learning rate, read and written by schedulers.
     virtual double lr() const = 0;
+    /// @throws value_error (in every built-in optimizer) when lr is negative or NaN.
     virtual void set_lr(double lr) = 0;
+
+    /// Whether the optimizer has a momentum that OneCycleLR can cycle: SGD's `momentum`, Adam's
+    /// and AdamW's beta1 (PyTorch cycles group['momentum'] or group['betas'][0] the same way).
+    virtual bool has_momentum() const { return false; }
+    /// @throws unsupported_error when has_momentum() is false.
+    virtual double momentum() const { throw unsupported_error("optimizer: this optimizer has no momentum"); }
+    /// @throws unsupported_error when has_momentum() is false; value_error (built-in optimizers)
+    ///   for a value the optimizer's constructor would refuse.
+    virtual void set_momentum(double) { throw unsupported_error("optimizer: this optimizer has no momentum"); }
 
     const std::vector<Tensor>& parameters() const { return params_; }
 
 protected:
+    /// @throws value_error naming `who` when lr is negative or NaN (the check every constructor
+    ///   and set_lr share).
+    static void check_lr(const char* who, double lr) {
+        NANOTORCH_CHECK(lr >= 0.0, value_error, who, ": invalid learning rate ", lr);
+    }
+
     /// The gradient of parameter i as a contiguous tensor, or undefined when it has none.
     Tensor grad_of(std::size_t i) const {
         Tensor g = params_[i].grad();

@@ -49,7 +49,7 @@ public:
     /// Throws value_error for a negative lr, momentum or weight decay, or nesterov without
     /// momentum / with dampening (PyTorch's rules).
     SGD(std::vector<Tensor> params, SGDOptions options) : Optimizer(std::move(params)), options_(options) {
-        NANOTORCH_CHECK(options_.lr() >= 0.0, value_error, "SGD: invalid learning rate ", options_.lr());
+        check_lr("SGD", options_.lr());
         NANOTORCH_CHECK(options_.momentum() >= 0.0, value_error, "SGD: invalid momentum ", options_.momentum());
         NANOTORCH_CHECK(options_.weight_decay() >= 0.0, value_error, "SGD: invalid weight_decay ",
                         options_.weight_decay());
@@ -58,6 +58,7 @@ public:
         momentum_buffers_.resize(params_.size());
     }
 
+    /// One SGD update of every parameter with a gradient. @throws as Optimizer::step.
     void step() override {
         NoGradGuard no_grad;
         const float lr = static_cast<float>(options_.lr());
@@ -96,7 +97,21 @@ public:
     }
 
     double lr() const override { return options_.lr(); }
-    void set_lr(double lr) override { options_.lr(lr); }
+    /// @throws value_error for a negative or NaN lr.
+    void set_lr(double lr) override {
+        check_lr("SGD", lr);
+        options_.lr(lr);
+    }
+    bool has_momentum() const override { return true; }
+    double momentum() const override { return options_.momentum(); }
+    /// (OneCycleLR's hook.) A buffer built under the old momentum is kept, as in PyTorch.
+    /// @throws value_error for a negative or NaN momentum, or 0 with nesterov.
+    void set_momentum(double momentum) override {
+        NANOTORCH_CHECK(momentum >= 0.0, value_error, "SGD: invalid momentum ", momentum);
+        NANOTORCH_CHECK(!options_.nesterov() || momentum > 0.0, value_error,
+                        "SGD: nesterov momentum requires a momentum > 0, got ", momentum);
+        options_.momentum(momentum);
+    }
     const SGDOptions& options() const { return options_; }
     /// Momentum buffer of parameter i (undefined before its first step with momentum).
     /// @throws value_error if i is not the index of a parameter.
