@@ -698,7 +698,6 @@ async function startLearner() {
     replay,
   }, [replay.images.buffer, replay.labels.buffer]);
   showLearnStatus();
-  setTeachEnabled(true);
   return { examples: examples.length, replayDigits };
 }
 
@@ -742,6 +741,8 @@ const ready = (async () => {
   }
 })();
 ready.catch(() => {}); // shown on the page above; keep it out of unhandledrejection
+// Teaching needs both: the learner, and a runtime to take the learned model.
+Promise.all([ready, teachReady]).then(() => setTeachEnabled(true), () => {});
 
 window.nanotorch = {
   /** Resolves with { runtime, version, backend, modelLoaded, firstPrediction } once usable. */
