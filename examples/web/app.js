@@ -579,11 +579,44 @@ function swapModel(bytes) {
   return done;
 }
 
-/** Re-predicts the canvas with the model as it is now, if something is drawn. */
+/** Re-predicts the canvas with the model as it is now, if something is drawn (next frame). */
 function refreshBars() {
   if (!inked) return;
   ++drawn;
   requestPrediction();
+}
+
+/**
+ * The same, but at once when no prediction is queued or running (the usual case after a
+ * correction): waiting for the next animation frame would add up to 17 ms to every correction.
+ */
+async function refreshBarsNow() {
+  if (!inked) return;
+  if (frameQueued || predicting) {
+    refreshBars();
+    await new Promise((resolve) => {
+      const check = () => (shown === drawn && !frameQueued && !predicting ? resolve() : requestAnimationFrame(check));
+      check();
+    });
+    return;
+  }
+  const version = ++drawn;
+  const clearsBefore = clears;
+  predicting = true;
+  try {
+    const { probs, ms } = await runModel();
+    if (clears === clearsBefore) {
+      showBars(probs);
+      shown = version;
+    }
+    statusTime.textContent = `${ms.toFixed(1)} ms`;
+  } catch (err) {
+    if (clears === clearsBefore) shown = version; // reported by the caller; do not retry forever
+    throw err;
+  } finally {
+    predicting = false;
+    if (shown !== drawn) requestPrediction(); // strokes drawn meanwhile
+  }
 }
 
 async function persist(current) {
@@ -618,11 +651,7 @@ function teach(label) {
     const tLearned = performance.now();
     await swapModel(result.bytes);
     const tSwapped = performance.now();
-    refreshBars();
-    await new Promise((resolve) => {
-      const check = () => (shown === drawn && !frameQueued && !predicting ? resolve() : requestAnimationFrame(check));
-      check();
-    });
+    await refreshBarsNow();
     const tBars = performance.now();
     lastCorrection = {
       label,
