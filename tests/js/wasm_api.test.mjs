@@ -21,7 +21,8 @@
 //               model read at least 3 of them as taught (from 0; measured: 4); the same seed
 //               reproduces the model bit for bit; reset() restores the loaded outputs bit for bit
 //   export      exportOnnx() of the fine-tuned model loads in onnxruntime-node, which gives wasm's
-//               argmax on 100 digits and probabilities within 1e-5 (same reason as above)
+//               argmax on 100 digits and probabilities within 1e-5 (same reason as above), and in
+//               ONNX.js 0.1.8 (cpu backend), the same on 20 digits
 //   errors      garbage, a truncated model, a model with other parameter names, a wrong-sized
 //               canvas, a label 12 and a call before loadModel each throw a JS Error carrying
 //               nanotorch's message and kind
@@ -29,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import ort from 'onnxruntime-node';
+import onnxjs from 'onnxjs';
 
 import { loadNanotorch, NanotorchError, CANVAS_BYTES } from '../../examples/web/nanotorch.js';
 
@@ -140,6 +142,21 @@ nt.loadModel(modelBytes);
   check('export', ortSame === M && ortMax <= TOLERANCE,
     `exportOnnx() (${tuned.length} bytes, fine-tuned) in onnxruntime-node: ${ortSame}/${M} same argmax as wasm, ` +
     `max |diff| ${ortMax.toExponential(2)}`);
+
+  // ONNX.js 0.1.8 (cpu backend; bytes, not a path: see check_runtimes.mjs), the seed's runtime.
+  const js = new onnxjs.InferenceSession({ backendHint: 'cpu' });
+  await js.loadModel(tuned);
+  let jsMax = 0, jsSame = 0;
+  const J = Math.min(20, N);
+  for (let i = 0; i < J; ++i) {
+    const c = canvas(i);
+    const out = (await js.run([new onnxjs.Tensor(Float32Array.from(c), 'float32', [CANVAS_BYTES])])).values().next().value.data;
+    const p = nt.predict(c);
+    for (let k = 0; k < 10; ++k) jsMax = Math.max(jsMax, Math.abs(out[k] - p[k]));
+    jsSame += argmax(out) === argmax(p);
+  }
+  check('export: ONNX.js', jsSame === J && jsMax <= TOLERANCE,
+    `the same bytes in ONNX.js 0.1.8 (cpu): ${jsSame}/${J} same argmax as wasm, max |diff| ${jsMax.toExponential(2)}`);
 }
 
 // ---- errors ----
