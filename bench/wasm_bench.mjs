@@ -47,6 +47,17 @@ for (let i = 0; i < runs + 50; ++i) {
   const b = performance.now() - t;
   if (i >= 50) { tNt.push(a); tOrt.push(b); }
 }
+// CPU time per inference of each runtime alone (this process's threads; see the training note below).
+const cpuPer = async (fn, n) => {
+  const c = process.cpuUsage();
+  for (let i = 0; i < n; ++i) await fn();
+  const u = process.cpuUsage(c);
+  return (u.user + u.system) / 1000 / n;
+};
+const cNt = await cpuPer(() => nt.predict(canvas), runs);
+const cOrt = await cpuPer(() => session.run({ [input]: new ortWeb.Tensor('float32', Float32Array.from(canvas), [CANVAS_BYTES]) }), runs);
+console.log(`inference CPU time per run: nanotorch-wasm ${cNt.toFixed(3)} ms, onnxruntime-web ${cOrt.toFixed(3)} ms, ` +
+  `ratio ${(cOrt / cNt).toFixed(2)}`);
 const mNt = median(tNt), mOrt = median(tOrt);
 console.log(`inference, batch 1 canvas (median of ${runs}): nanotorch-wasm ${mNt.toFixed(3)} ms, ` +
   `onnxruntime-web ${ortWeb.env.versions?.web ?? ''} wasm ${mOrt.toFixed(3)} ms, ratio ${(mOrt / mNt).toFixed(2)}`);
