@@ -6,8 +6,9 @@
 #   bash scripts/run.sh --serve-only     serve an already-trained out/onnx_model.onnx, no training
 #
 # Results land in out/: metrics.csv, model.ntsd (the weights) and onnx_model.onnx (the seed's
-# InferenceNet: 280x280 RGBA canvas in, 10 probabilities out, opset 9 for ONNX.js). The page is
-# then served on http://127.0.0.1:8000 (PORT=... to change it) until Ctrl-C.
+# InferenceNet: 280x280 RGBA canvas in, 10 probabilities out, opset 9 for ONNX.js). nanotorch is also
+# built as WebAssembly (scripts/build_wasm.sh --web: the page's nanotorch-wasm runtime and learner).
+# The page is then served on http://127.0.0.1:8000 (PORT=... to change it) until Ctrl-C.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +34,7 @@ for a in "$@"; do
 done
 
 echo "==> dependencies"
-apt_install_missing build-essential g++ cmake ninja-build pkg-config libxsimd-dev doctest-dev libstb-dev python3
+apt_install_missing build-essential g++ cmake ninja-build pkg-config libxsimd-dev doctest-dev libstb-dev python3 emscripten
 need_npm
 # The page's runtimes (onnxruntime-web, ONNX.js) come from the pinned package-lock.json.
 # onnxruntime-node's install script would try a download that is not needed: its CPU binary ships.
@@ -53,6 +54,9 @@ if ((train)); then
 fi
 
 if ((serve)); then
+  echo "==> nanotorch as WebAssembly (the page's nanotorch-wasm runtime and learner)"
+  bash scripts/build_wasm.sh --web
+  bash scripts/fetch_mnist.sh data/mnist  # the teaching replay set is cut from it (no-op when present)
   echo "==> serve the draw-a-digit page"
   exec bash scripts/serve.sh out/onnx_model.onnx
 fi

@@ -12,7 +12,9 @@
 #                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree
 #   browser        trains the seed's net for one epoch (gcc-release's mnist_train), then draws 50 MNIST
 #                  test digits with real mouse strokes on the demo page in Debian's chromium
-#                  (playwright-core), under onnxruntime-web and ONNX.js: >= 90 % must be read right
+#                  (playwright-core), under onnxruntime-web, ONNX.js and nanotorch-wasm (the wasm step's
+#                  page module): >= 90 % must be read right; then teaches the page 30 rotated drawings
+#                  (tests/js/e2e_teach.mjs): it must learn the style, keep MNIST, persist and reset
 #   wasm           scripts/build_wasm.sh (Debian's emscripten): the page's nanotorch_wasm.wasm (<= 1 MB) and
 #                  the doctest suites as wasm, run under node; then tests/js/wasm_api.test.mjs checks the wasm
 #                  API (examples/web/nanotorch.js) against native nanotorch and onnxruntime-node (docs/WASM.md)
@@ -189,7 +191,7 @@ step_clang_tsan() {
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has
 # not run yet. Runs both checkers even when the first fails, so one run shows every disagreement.
 step_browser() {
-  local build=build/ci-gcc-release out=build/ci-browser
+  local build=build/ci-gcc-release out=build/ci-browser rc=0
   if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
       -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_NATIVE=ON
@@ -200,11 +202,17 @@ step_browser() {
     return 1
   fi
   bash scripts/fetch_mnist.sh data/mnist
+  echo "--- build_wasm.sh --web: the page's nanotorch-wasm (shares the wasm step's tree)"
+  bash scripts/build_wasm.sh --out build/ci-wasm --web
+  export NANOTORCH_WASM="$root/build/ci-wasm/web/nanotorch_wasm.wasm"
   rm -rf "$out"
   echo "--- mnist_train, 1 epoch (the seed's recipe) -> $out"
   "$build/examples/mnist_train" --data data/mnist --epochs 1 --out "$out"
   echo "--- the demo page in chromium: draw, predict, clear"
-  node tests/js/e2e_browser.mjs "$out/onnx_model.onnx" --count 50 --screenshot "$out/demo.png"
+  node tests/js/e2e_browser.mjs "$out/onnx_model.onnx" --count 50 --screenshot "$out/demo.png" || rc=1
+  echo "--- teaching the page a handwriting style in chromium"
+  node tests/js/e2e_teach.mjs "$out/onnx_model.onnx" --screenshot "$out/teach.png" || rc=1
+  return "$rc"
 }
 
 step_onnx_interop() {

@@ -2,7 +2,7 @@
 // Chromium, headless, via playwright-core), per runtime.
 //
 //   node tests/js/bench_browser.mjs MODEL.onnx [--runs 200] [--loads 5] [--data data/mnist]
-//        [--runtimes ort,onnxjs,onnxjs-cpu]
+//        [--runtimes ort,onnxjs,onnxjs-cpu,nanotorch]
 //
 // For each runtime:
 //   model ready       ms from navigation start until the session is created (runtime script and
@@ -14,6 +14,8 @@
 //   per run           median (and p10 / p90) over --runs inferences of window.nanotorchBench on a
 //                     drawn MNIST digit: the session's run alone, and with reading the canvas
 //                     (getImageData + float32 conversion), which is what each stroke frame costs.
+// Then, once: nanotorch-wasm training the seed's Net in the page (nt.learn on MNIST digits at
+// batch 64), ms per SGD step.
 // Everything is served from 127.0.0.1 with Cache-Control: no-store, so each load fetches again
 // (over loopback: the numbers leave out the network, not the parsing and compiling).
 // The numbers are for this machine and its load; compare runtimes within one run of the script.
@@ -25,7 +27,7 @@ import {
   selectRuntimes, serveDir, stageSite,
 } from './browser_lib.mjs';
 
-const USAGE = 'usage: node tests/js/bench_browser.mjs MODEL.onnx [--runs N] [--loads N] [--data DIR] [--runtimes ort,onnxjs,onnxjs-cpu]';
+const USAGE = 'usage: node tests/js/bench_browser.mjs MODEL.onnx [--runs N] [--loads N] [--data DIR] [--runtimes ort,onnxjs,onnxjs-cpu,nanotorch]';
 
 function quantile(values, q) {
   const s = [...values].sort((a, b) => a - b);
@@ -58,7 +60,7 @@ async function benchRuntime(ctx, server, rt, digit, opts) {
   const { times, totals } = await page.evaluate((n) => window.nanotorchBench(n), opts.runs);
   await page.close();
   return {
-    name: `${rt.label.replace(/ \(.*\)$/, '')} ${info.version} (${info.backend})`,
+    name: [rt.label.replace(/ \(.*\)$/, ''), info.version, `(${info.backend})`].filter(Boolean).join(' '),
     ready: median(ready),
     first: median(first),
     run: median(times),
@@ -68,8 +70,38 @@ async function benchRuntime(ctx, server, rt, digit, opts) {
   };
 }
 
+/**
+ * nanotorch-wasm training the seed's Net in the page, at batch 64 on the replay set's MNIST
+ * digits (nt.learn without drawings: SGD lr 0.01 momentum 0.5, dropout on): ms per step, median
+ * of `calls` calls of `steps` steps each, after one warm-up call. Runs on the page's main thread.
+ */
+async function benchTraining(ctx, server, { calls = 5, steps = 10 } = {}) {
+  const page = await ctx.newPage();
+  await page.goto(`${server.origin}/`);
+  await page.evaluate(() => window.nanotorch.ready);
+  const perStep = await page.evaluate(async ({ calls, steps }) => {
+    const { loadNanotorch } = await import('./nanotorch.js');
+    const nt = await loadNanotorch('nanotorch_wasm.wasm');
+    const bytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
+    nt.loadModel(await bytes('onnx_model.onnx'));
+    const images = (await bytes('replay-images-idx3-ubyte')).subarray(16);
+    const labels = (await bytes('replay-labels-idx1-ubyte')).subarray(8);
+    const replay = { images, labels };
+    nt.learn([], replay, { steps: 2, batch: 64 });
+    const times = [];
+    for (let c = 0; c < calls; ++c) {
+      const t0 = performance.now();
+      nt.learn([], replay, { steps, batch: 64, seed: c + 1 });
+      times.push((performance.now() - t0) / steps);
+    }
+    return times;
+  }, { calls, steps });
+  await page.close();
+  return { median: median(perStep), min: Math.min(...perStep), max: Math.max(...perStep) };
+}
+
 async function main(argv) {
-  const opts = parseArgs(argv, { runs: 200, loads: 5, data: join(ROOT, 'data/mnist'), runtimes: 'ort,onnxjs,onnxjs-cpu' });
+  const opts = parseArgs(argv, { runs: 200, loads: 5, data: join(ROOT, 'data/mnist'), runtimes: 'ort,onnxjs,onnxjs-cpu,nanotorch' });
   if (opts.help || opts.positional.length !== 1) {
     console.error(USAGE);
     return 2;
@@ -79,12 +111,14 @@ async function main(argv) {
   const runtimes = selectRuntimes(opts.runtimes);
   const digit = readMnistTest(opts.data, 1).images[0];
 
-  const site = stageSite(opts.positional[0]);
+  const site = stageSite(opts.positional[0], opts.data);
   const server = await serveDir(site);
   const browser = await launchChromium();
   const rows = [];
+  let training = null;
   try {
     for (const rt of runtimes) rows.push(await benchRuntime(browser.context, server, rt, digit, opts));
+    training = await benchTraining(browser.context, server);
   } finally {
     await browser.close();
     await server.close();
@@ -100,6 +134,14 @@ async function main(argv) {
   console.log(line(table[0]));
   console.log(`|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
   for (const row of table.slice(1)) console.log(line(row));
+  const ort = rows[runtimes.findIndex((r) => r.id === 'ort')];
+  const nt = rows[runtimes.findIndex((r) => r.id === 'nanotorch')];
+  if (ort && nt) {
+    console.log(`nanotorch-wasm / onnxruntime-web per run (median): ${(nt.run / ort.run).toFixed(2)}x ` +
+      `(${nt.run.toFixed(2)} ms vs ${ort.run.toFixed(2)} ms, same browser run)`);
+  }
+  console.log(`nanotorch-wasm training step (seed Net, batch 64, SGD, dropout on): median ${training.median.toFixed(1)} ms ` +
+    `(min ${training.min.toFixed(1)}, max ${training.max.toFixed(1)}; 5 calls of 10 steps)`);
   return 0;
 }
 

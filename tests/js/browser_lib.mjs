@@ -7,7 +7,7 @@
 // /usr/bin/chromium, or $CHROMIUM) and never serves the repo's examples/web directly: the tests
 // must not depend on, or disturb, what scripts/serve.sh last copied there.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
@@ -17,14 +17,19 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const WEB = join(ROOT, 'examples/web');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** The page's own files (the rest of the staged site comes from vendor.txt and the model). */
-const PAGE_FILES = ['index.html', 'style.css', 'app.js'];
+/** The page's own files (the rest of the staged site comes from vendor.txt, the model, nanotorch-wasm and MNIST). */
+const PAGE_FILES = ['index.html', 'style.css', 'app.js', 'teach-worker.js', 'nanotorch.js', 'package.json'];
+/** nanotorch-wasm as scripts/build_wasm.sh --web builds it ($NANOTORCH_WASM for another). */
+export const WASM = process.env.NANOTORCH_WASM ?? join(ROOT, 'build/wasm/web/nanotorch_wasm.wasm');
+/** How many MNIST training digits the staged page gets as its teaching replay set (as serve.sh). */
+export const REPLAY_DIGITS = 5000;
 
 /** Runtime configurations the tests visit: the page's default and ONNX.js on both backends. */
 export const RUNTIMES = [
   { id: 'ort', label: 'onnxruntime-web (wasm)', query: '' },
   { id: 'onnxjs', label: 'ONNX.js (wasm)', query: '?runtime=onnxjs' },
   { id: 'onnxjs-cpu', label: 'ONNX.js (cpu)', query: '?runtime=onnxjs&backend=cpu' },
+  { id: 'nanotorch', label: 'nanotorch-wasm', query: '?runtime=nanotorch' },
 ];
 
 /** Picks RUNTIMES by a comma-separated list of ids ("ort,onnxjs"); throws on an unknown id. */
@@ -80,11 +85,18 @@ export function vendorFiles() {
     });
 }
 
-/** Copies the page, its runtimes and `modelPath` into a new temp dir; returns the dir. */
-export function stageSite(modelPath) {
+/**
+ * Copies the page, its runtimes, `modelPath`, nanotorch-wasm and the teaching replay set (the
+ * first REPLAY_DIGITS training digits of MNIST in `dataDir`, cut as scripts/serve.sh cuts them)
+ * into a new temp dir; returns the dir.
+ */
+export function stageSite(modelPath, dataDir = join(ROOT, 'data/mnist')) {
   if (!existsSync(modelPath)) {
     throw new Error(`no model at ${modelPath} — train and export one with: bash scripts/run.sh (writes out/onnx_model.onnx)`);
   }
+  if (!existsSync(WASM)) throw new Error(`no nanotorch-wasm at ${WASM} — build it with: bash scripts/build_wasm.sh --web`);
+  const images = readIdx(join(dataDir, 'train-images-idx3-ubyte'), 3);
+  const labels = readIdx(join(dataDir, 'train-labels-idx1-ubyte'), 1);
   const dir = mkdtempSync(join(tmpdir(), 'nanotorch-web-'));
   for (const f of PAGE_FILES) copyFileSync(join(WEB, f), join(dir, f));
   for (const { src, dest } of vendorFiles()) {
@@ -96,7 +108,18 @@ export function stageSite(modelPath) {
     copyFileSync(from, join(dir, dest));
   }
   copyFileSync(modelPath, join(dir, 'onnx_model.onnx'));
+  copyFileSync(WASM, join(dir, 'nanotorch_wasm.wasm'));
+  writeFileSync(join(dir, 'replay-images-idx3-ubyte'), idxBytes([REPLAY_DIGITS, 28, 28], images.data.subarray(0, REPLAY_DIGITS * 784)));
+  writeFileSync(join(dir, 'replay-labels-idx1-ubyte'), idxBytes([REPLAY_DIGITS], labels.data.subarray(0, REPLAY_DIGITS)));
   return dir;
+}
+
+/** An IDX file of unsigned bytes: magic, the big-endian sizes, the data. */
+function idxBytes(shape, data) {
+  const header = Buffer.alloc(4 + 4 * shape.length);
+  header.writeUInt32BE(0x800 + shape.length, 0);
+  shape.forEach((n, i) => header.writeUInt32BE(n, 4 + 4 * i));
+  return Buffer.concat([header, data]);
 }
 
 const MIME = {
@@ -353,4 +376,22 @@ export async function drawStrokes(page, strokes, geometry, onStroke = async () =
     await onStroke(k);
     await page.mouse.up();
   }
+}
+
+/**
+ * A handwriting style as a transform of pen strokes (28x28 coordinates, as digitStrokes returns
+ * them): rotate by `rotate` degrees (clockwise on screen) and shear by `slant` (x += slant * (13.5 - y),
+ * so a positive slant leans the top to the right), both about the image centre (13.5, 13.5).
+ * Points are clamped to the 28x28 box so the pen stays on the canvas.
+ */
+export function styleStrokes(strokes, { rotate = 0, slant = 0 } = {}) {
+  const c = 13.5;
+  const a = (rotate * Math.PI) / 180;
+  const [cos, sin] = [Math.cos(a), Math.sin(a)];
+  const clamp = (v) => Math.min(27.4, Math.max(-0.4, v));
+  return strokes.map((line) => line.map(([x, y]) => {
+    const sx = x - c + slant * (c - y);
+    const sy = y - c;
+    return [clamp(c + cos * sx - sin * sy), clamp(c + sin * sx + cos * sy)];
+  }));
 }

@@ -3,11 +3,11 @@
 // mouse draws MNIST test digits on the canvas, and the page's own bars must name the digit.
 //
 //   node tests/js/e2e_browser.mjs MODEL.onnx [--count 100] [--data data/mnist]
-//        [--runtimes ort,onnxjs,onnxjs-cpu] [--min-accuracy 0.9] [--screenshot PATH]
+//        [--runtimes ort,onnxjs,onnxjs-cpu,nanotorch] [--min-accuracy 0.9] [--screenshot PATH]
 //        [--screenshot-digit K]    (which of the digits the screenshot shows; default 0)
 //
 // Under each runtime (the page's default onnxruntime-web, ?runtime=onnxjs = ONNX.js on its wasm
-// backend, and ONNX.js on its cpu backend) the checks are:
+// backend, ONNX.js on its cpu backend, and ?runtime=nanotorch = nanotorch-wasm) the checks are:
 //   hint       while the model is still downloading (the test server holds it back) the canvas
 //              says "Draw a number here!";
 //   loads      the model loads, the status names the runtime and the hint goes away;
@@ -39,7 +39,7 @@ import {
   selectRuntimes, serveDir, stageSite,
 } from './browser_lib.mjs';
 
-const USAGE = 'usage: node tests/js/e2e_browser.mjs MODEL.onnx [--count N] [--data DIR] [--runtimes ort,onnxjs,onnxjs-cpu] [--min-accuracy F] [--screenshot PATH] [--screenshot-digit K]';
+const USAGE = 'usage: node tests/js/e2e_browser.mjs MODEL.onnx [--count N] [--data DIR] [--runtimes ort,onnxjs,onnxjs-cpu,nanotorch] [--min-accuracy F] [--screenshot PATH] [--screenshot-digit K]';
 const LOAD_TIMEOUT_MS = 60_000;
 
 let passed = 0;
@@ -245,7 +245,7 @@ async function testLoadError(ctx, server, rt) {
 
 async function main(argv) {
   const opts = parseArgs(argv, {
-    count: 100, data: join(ROOT, 'data/mnist'), runtimes: 'ort,onnxjs,onnxjs-cpu', 'min-accuracy': 0.9,
+    count: 100, data: join(ROOT, 'data/mnist'), runtimes: 'ort,onnxjs,onnxjs-cpu,nanotorch', 'min-accuracy': 0.9,
     screenshot: join(tmpdir(), 'nanotorch-e2e.png'), 'screenshot-digit': 0,
   });
   if (opts.help || opts.positional.length !== 1) {
@@ -259,7 +259,7 @@ async function main(argv) {
   opts.screenshotDigit = opts['screenshot-digit'];
   rmSync(opts.screenshot, { force: true }); // "screenshot saved" must not pass on an old file
 
-  const site = stageSite(opts.positional[0]);
+  const site = stageSite(opts.positional[0], opts.data);
   const server = await serveDir(site);
   const browser = await launchChromium();
   console.log(`Chromium ${browser.version}; page staged in ${site}, served at ${server.origin}; ${opts.count} MNIST test digits per runtime`);
