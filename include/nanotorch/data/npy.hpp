@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -239,10 +240,18 @@ inline NpyArray read_npy(const std::string& path, const NpyLimits& limits = {}) 
 inline std::vector<unsigned char> encode_npy(const NpyArray& a) {
     NANOTORCH_CHECK(a.shape.size() <= detail::npy_max_rank, value_error, "encode_npy: rank ", a.shape.size(),
                     " exceeds ", detail::npy_max_rank);
+    // The product of the dims, with any 0 checked first: the others may not multiply without
+    // overflow (a parsed (huge, huge, 0) is a valid empty array).
     std::int64_t n = 1;
     for (std::int64_t d : a.shape) {
         NANOTORCH_CHECK(d >= 0, value_error, "encode_npy: negative dimension in ", shape_str(a.shape));
-        n = d == 0 || n == 0 ? 0 : n * d;
+        if (d == 0) n = 0;
+    }
+    for (std::int64_t d : a.shape) {
+        if (n == 0) break;
+        NANOTORCH_CHECK(n <= std::numeric_limits<std::int64_t>::max() / d, value_error, "encode_npy: shape ",
+                        shape_str(a.shape), " has more elements than int64 can count");
+        n *= d;
     }
     NANOTORCH_CHECK(n == a.numel(), value_error, "encode_npy: shape ", shape_str(a.shape), " holds ", n,
                     " values but the array has ", a.numel());
