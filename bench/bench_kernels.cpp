@@ -393,23 +393,26 @@ void validate_path(const PathProblem& p) {
                  [&](std::size_t i) { return (n_dw + 2.0) * kEps * mb[i]; });
 }
 
-const std::vector<PathShape>& path_shapes() {
-    static const std::vector<PathShape> shapes = {
-        {"dw3x3", 32, 32, 32, 32, 3, 1, 1, 32},     {"dw3x3 s2", 32, 64, 64, 16, 3, 2, 1, 64},
-        {"dw3x3 8x8", 32, 128, 128, 8, 3, 1, 1, 128}, {"dw5x5 x2", 32, 24, 48, 14, 5, 1, 2, 24},
-        {"grouped g4", 32, 64, 64, 16, 3, 1, 1, 4},  {"1x1", 32, 64, 128, 16, 1, 1, 0, 1},
-        {"1x1 8x8", 32, 256, 64, 8, 1, 1, 0, 1},     {"1x1 32x32", 32, 32, 64, 32, 1, 1, 0, 1},
-        {"1x1 g2", 32, 64, 64, 16, 1, 1, 0, 2},
+// Batch 32 for timing; --quick (the ctest run, a correctness check) uses batch 4, which still
+// reaches every path and the batch split across threads, at 1/8 of the naive references' cost.
+std::vector<PathShape> path_shapes(bool quick) {
+    const i64 n = quick ? 4 : 32;
+    return {
+        {"dw3x3", n, 32, 32, 32, 3, 1, 1, 32},     {"dw3x3 s2", n, 64, 64, 16, 3, 2, 1, 64},
+        {"dw3x3 8x8", n, 128, 128, 8, 3, 1, 1, 128}, {"dw5x5 x2", n, 24, 48, 14, 5, 1, 2, 24},
+        {"grouped g4", n, 64, 64, 16, 3, 1, 1, 4},  {"1x1", n, 64, 128, 16, 1, 1, 0, 1},
+        {"1x1 8x8", n, 256, 64, 8, 1, 1, 0, 1},     {"1x1 32x32", n, 32, 64, 32, 1, 1, 0, 1},
+        {"1x1 g2", n, 64, 64, 16, 1, 1, 0, 2},
     };
-    return shapes;
 }
 
-void run_conv_paths_section(const Budget& b) {
+void run_conv_paths_section(const Budget& b, bool quick) {
     const Table table{"GFLOP/s"};
+    const std::vector<PathShape> shapes = path_shapes(quick);
     table.header("conv2d by shape: kernels::conv2d_*_auto (depthwise direct / 1x1 plain GEMM / im2col + sgemm per\n"
-                 "   group, named in brackets) vs ref::conv2d_* (direct, double); validated first; batch 32;\n"
+                 "   group, named in brackets) vs ref::conv2d_* (direct, double); validated first;\n"
                  "   shape = N x C x H x W, kernel, stride, groups, out channels; bwd = dX, dW, db");
-    for (const PathShape& s : path_shapes()) {
+    for (const PathShape& s : shapes) {
         const PathProblem p(s);
         validate_path(p);
         const std::string tag = std::string(" [") + k::conv_path_name(k::conv_path(s.channels, s.groups, p.w)) + "]";
@@ -424,7 +427,7 @@ void run_conv_paths_section(const Budget& b) {
     }
     table.header("the same shapes: chosen path (opt) vs the generic im2col + sgemm per group (ref column);\n"
                  "   opt/ref = speedup of the shape-chosen kernel (the grouped row runs the generic path in both)");
-    for (const PathShape& s : path_shapes()) {
+    for (const PathShape& s : shapes) {
         const PathProblem p(s);
         std::vector<float> o(p.grad_out.size()), r(p.grad_out.size());
         p.fwd(o.data(), 0);
@@ -568,7 +571,7 @@ int main(int argc, char** argv) {
         run_gemm_section(b);
         run_elementwise_section(b);
         run_conv_section(b);
-        run_conv_paths_section(b);
+        run_conv_paths_section(b, o.quick);
         run_pool_section(b);
         run_thread_sweep(o, b);
         std::printf("\nAll optimized kernels matched their references within the stated tolerances. Total %s.\n",

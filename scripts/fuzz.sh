@@ -4,10 +4,11 @@
 # regression input. Exits non-zero if any target crashes, leaks, hits undefined behaviour,
 # breaks a heap rule, runs an input longer than 1 s, or fails a replay. See docs/RELIABILITY.md.
 #
-#   bash scripts/fuzz.sh [--seconds N | --runs N] [--no-build] [TARGET...]
+#   bash scripts/fuzz.sh [--seconds N | --runs N] [--jobs N] [--no-build] [TARGET...]
 #
 #   --seconds N   fuzz each target for N seconds (default 60)
 #   --runs N      fuzz each target for N executions instead
+#   --jobs N      fuzz N targets at a time (default 1; each target is one single-threaded process)
 #   --no-build    use the binaries already in build/fuzz
 #   TARGET...     only these targets (default: every line of tests/fuzz/targets.txt)
 #
@@ -26,6 +27,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${NANOTORCH_FUZZ_BUILD_DIR:-$ROOT/build/fuzz}"  # override for a second tree
 SECONDS_PER_TARGET=60
 RUNS=""
+JOBS=1
 DO_BUILD=1
 TARGETS=()
 
@@ -35,6 +37,7 @@ while (($#)); do
   case "$1" in
     --seconds) SECONDS_PER_TARGET="${2:?--seconds needs a value}"; shift 2 ;;
     --runs) RUNS="${2:?--runs needs a value}"; shift 2 ;;
+    --jobs) JOBS="${2:?--jobs needs a value}"; shift 2 ;;
     --no-build) DO_BUILD=0; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -100,38 +103,54 @@ seed() {  # TARGET SEEDDIR
 # ---- fuzz ----
 export ASAN_OPTIONS="detect_leaks=1:malloc_context_size=5:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
-failed=()
-summary=()
-for t in "${TARGETS[@]}"; do
-  bin="$BUILD/fuzz/$t"
+# fuzz_one TARGET: fuzzes one target; its verdict goes to $BUILD/$t.result (a summary line, or
+# FAILED), so that targets can run as parallel jobs.
+fuzz_one() {
+  local t=$1 bin="$BUILD/fuzz/$1" corpus seeds artifacts log execs corp
+  local result="$BUILD/$t.result"
   if [ ! -x "$bin" ]; then
     echo "fuzz.sh: $bin is missing (build failed, or not in tests/fuzz/targets.txt)" >&2
-    failed+=("$t")
-    continue
+    echo FAILED >"$result"
+    return
   fi
   corpus="$BUILD/corpus/$t" seeds="$BUILD/seeds/$t" artifacts="$BUILD/artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
   seed "$t" "$seeds"
-  budget=(-max_total_time="$SECONDS_PER_TARGET")
+  local budget=(-max_total_time="$SECONDS_PER_TARGET")
   [ -n "$RUNS" ] && budget=(-runs="$RUNS")
   log="$BUILD/$t.log"
   echo "== fuzzing $t (${budget[*]}; log $log)"
-  # -rss_limit_mb / -malloc_limit_mb catch runaway memory even where the in-target heap rule
-  # (fuzz_common.hpp) does not look; -timeout=1 makes any input slower than 1 s a finding.
   if TMPDIR="${TMPDIR:-/tmp}" "$bin" "${budget[@]}" -max_len="$(max_len "$t")" -timeout=1 \
        -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
        -artifact_prefix="$artifacts/" "$corpus" "$seeds" >"$log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     corp=$(grep -o 'corp: [0-9]*/[0-9]*[bKM]*b*' "$log" | tail -1 | sed 's/corp: //')
-    summary+=("$t: ${execs:-?} executions, corpus ${corp:-?}")
+    echo "$t: ${execs:-?} executions, corpus ${corp:-?}" >"$result"
   else
     echo "fuzz.sh: $t FAILED; the report:" >&2
     grep -E 'ERROR|SUMMARY|==fuzz==|runtime error|Test unit written' "$log" | head -20 >&2
-    failed+=("$t")
+    echo FAILED >"$result"
   fi
+}
+
+failed=()
+summary=()
+running=0
+for t in "${TARGETS[@]}"; do
+  rm -f "$BUILD/$t.result"
+  if ((running >= JOBS)); then
+    wait -n
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait
+for t in "${TARGETS[@]}"; do
+  r=$(cat "$BUILD/$t.result" 2>/dev/null || echo FAILED)
+  if [ "$r" = FAILED ]; then failed+=("$t"); else summary+=("$r"); fi
 done
 
-# ---- replay the committed seeds and regression inputs (the <target>_replay ctests) ----
 echo "== replaying tests/fuzz/seeds and tests/fuzz/regressions"
 if ! ctest --test-dir "$BUILD" -R '_replay$' --output-on-failure; then
   failed+=("replay")

@@ -4,7 +4,8 @@
 # On a fresh Debian 12 machine it installs what it needs with apt-get (only packages that are
 # missing, so reruns are fast), then builds and tests every configuration we support:
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
-#   gcc-release    CMake + g++     Release, -march=native, + header self-containment check
+#   gcc-release    CMake + g++     Release, -march=native: suites, examples, bench --quick (kernel
+#                  validation), conformance, + header self-containment check
 #   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets (and a BatchNorm
 #                  variant) at opsets 9 and 13 with 100 MNIST test digits and nanotorch's outputs, and
 #                  fashion_train's ResNet8 (weights from a 1-epoch fashion_train smoke run on 2000
@@ -18,16 +19,17 @@
 #   wasm           scripts/build_wasm.sh (Debian's emscripten): the page's nanotorch_wasm.wasm (<= 1 MB) and
 #                  the doctest suites as wasm, run under node; then tests/js/wasm_api.test.mjs checks the wasm
 #                  API (examples/web/nanotorch.js) against native nanotorch and onnxruntime-node (docs/WASM.md)
-#   clang-release  CMake + clang++ Release, -march=native
-#   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march,
+#   clang-release  CMake + clang++ Release, -march=native (suites and bench)
+#   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march, suites only,
 #                  + header self-containment check (without xsimd's transitive includes)
 #   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
 #                  fuzz targets' seeds and regression inputs replayed as ctests
 #   clang-tsan     CMake + clang++ RelWithDebInfo, ThreadSanitizer, every suite with 3 pool threads
-#   meson-gcc      Meson + g++ (ninja), `meson test`
+#                  (suites only: no examples, no bench)
+#   meson-gcc      Meson + g++ (ninja), debug (-O0), `meson test`
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
-#   fuzz           scripts/fuzz.sh: every libFuzzer target (tests/fuzz) for 60 s under ASan+UBSan,
+#   fuzz           scripts/fuzz.sh: every libFuzzer target (tests/fuzz) for 60 s under ASan+UBSan (one per core),
 #                  seeded from real files, then every committed seed and regression input replayed
 #   valgrind       scripts/valgrind.sh: memcheck (leaks included) on a short mnist_train run and on
 #                  onnx_run with IDX, PNG and zero inputs and on its error path
@@ -157,35 +159,47 @@ step_lists() {
 }
 
 # cmake_build_test NAME CXX BUILD_TYPE [cmake -D options...]
+# Tests and examples are always on; the options name the rest. Build time is most of CI's time
+# (each TU that runs the ONNX runtime compiles every op's kernels), so each configuration builds
+# what it exists to check: bench programs and the header self-containment TUs only where their
+# flags differ in a way that matters (see each step).
 cmake_build_test() {
   local dir=build/ci-$1 cxx=$2 type=$3
   shift 3
   cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_CXX_COMPILER="$cxx" \
-    -DNANOTORCH_BUILD_TESTS=ON -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_BUILD_BENCH=ON "$@"
+    -DNANOTORCH_BUILD_TESTS=ON -DNANOTORCH_BUILD_EXAMPLES=ON "$@"
   cmake --build "$dir" -j"$jobs"
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2
 }
 
+# Everything: suites, examples, bench (its --quick runs validate the SIMD kernels), headers alone.
 step_gcc_release() {
   cmake_build_test gcc-release g++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_HEADER_CHECK=ON
+    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=ON
 }
+# The second compiler's warnings and optimised codegen: suites and bench (clang-asan builds the
+# examples with the same warning flags).
 step_clang_release() {
   cmake_build_test clang-release clang++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_HEADER_CHECK=OFF
+    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF
 }
+# The scalar kernels through every suite; the headers alone without xsimd's transitive includes.
+# No bench (it times the SIMD kernels this build leaves out), no examples (built and run by the
+# other configurations; they add no kernel of their own).
 step_gcc_scalar() {
   cmake_build_test gcc-scalar g++ Release -DNANOTORCH_NATIVE=OFF -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=ON \
-    -DNANOTORCH_HEADER_CHECK=ON
+    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=ON -DNANOTORCH_BUILD_EXAMPLES=OFF
 }
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON
+    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON
 }
 
+# The suites only: they drive every threaded kernel with 1, 2 and 3 threads; the examples would
+# add build time and no threading of their own.
 step_clang_tsan() {
   cmake_build_test clang-tsan clang++ RelWithDebInfo -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_TSAN=ON \
-    -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_HEADER_CHECK=OFF
+    -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF
 }
 
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has
@@ -272,13 +286,15 @@ step_wasm() {
   return "$rc"
 }
 
+# Checks meson.build (the suites and the ODR test built and run through Meson), at -O0: the optimised
+# g++ build of the same suites is gcc-release's, and -O0 compiles them several times faster.
 step_meson_gcc() {
   local dir=build/ci-meson-gcc
   if [ -f "$dir/meson-private/coredata.dat" ]; then
-    meson setup --reconfigure "$dir" --buildtype=release -Dtests=enabled -Dnative=true
+    meson setup --reconfigure "$dir" --buildtype=debug -Dtests=enabled -Dnative=true
   else
     rm -rf "$dir"
-    CXX=g++ meson setup "$dir" --buildtype=release -Dtests=enabled -Dnative=true
+    CXX=g++ meson setup "$dir" --buildtype=debug -Dtests=enabled -Dnative=true
   fi
   meson compile -C "$dir" -j "$jobs"
   meson test -C "$dir" --print-errorlogs --num-processes 2
@@ -323,7 +339,7 @@ step_install() {
 
 step_fuzz() {
   bash scripts/fetch_mnist.sh data/mnist  # MNIST slices seed fuzz_idx
-  NANOTORCH_FUZZ_BUILD_DIR=$root/build/ci-fuzz bash scripts/fuzz.sh --seconds "${NANOTORCH_FUZZ_SECONDS:-60}"
+  NANOTORCH_FUZZ_BUILD_DIR=$root/build/ci-fuzz bash scripts/fuzz.sh --seconds "${NANOTORCH_FUZZ_SECONDS:-60}" --jobs "$jobs"
 }
 
 step_valgrind() {
