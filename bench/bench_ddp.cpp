@@ -9,7 +9,9 @@
 // time of --steps steps (after --warmup untimed ones) divided by --steps: throughput, as a
 // training run sees it. Also printed: the slowest rank's median compute time per step
 // (everything but the reduction) and the largest median reduction time (which includes waiting
-// for the other ranks), and the gradient bytes each reduction moves. bench/ddp.sh runs the
+// for the other ranks), rank 0's process CPU time per step, and the gradient bytes each
+// reduction moves; then --steps reductions back to back, with nothing else in between (the ranks
+// arrive together): the median of those is the communication cost of one reduction. bench/ddp.sh runs the
 // configurations side by side with PyTorch DDP; the README's scaling model uses these numbers.
 // Output: a line `RESULT nanotorch <ranks>x<threads> <net> ms_per_batch|compute_ms|reduce_ms X`
 // and `RESULT nanotorch - <net> grad_bytes N`.
@@ -17,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>  // std::clock: process CPU time
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -89,10 +92,12 @@ int run(int argc, char** argv) {
     auto ms = [](clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
     std::vector<double> compute, reduce;
     clock::time_point start;
+    std::clock_t cpu_start = 0;
     for (int s = 0; s < warmup + steps; ++s) {
         if (s == warmup) {
             MPI_Barrier(MPI_COMM_WORLD);  // the timed steps start together; no barrier inside them
             start = clock::now();
+            cpu_start = std::clock();
         }
         const auto t0 = clock::now();
         sgd.zero_grad();
@@ -113,8 +118,22 @@ int run(int argc, char** argv) {
             reduce.push_back(ms(t2 - t1));  // includes waiting for the slowest rank
         }
     }
+    // Process CPU time per step, before the barrier: on a loaded machine a single-threaded
+    // process's CPU time is close to its wall time on a quiet one (with ranks it also counts
+    // Open MPI's busy-polling, so only the 1x1 figure means compute).
+    const double cpu_per_batch = 1000.0 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC / steps;
     MPI_Barrier(MPI_COMM_WORLD);
     const double per_batch = ms(clock::now() - start) / steps;  // throughput: wall time per global batch
+    // The reduction alone: back-to-back reduce() calls after a barrier, so the ranks arrive
+    // together and the time is the ring's communication and summing, not waiting for compute.
+    std::vector<double> reduce_only;
+    MPI_Barrier(MPI_COMM_WORLD);
+    for (int s = 0; s < steps; ++s) {
+        const auto t0 = clock::now();
+        reducer.reduce(weight);
+        reduce_only.push_back(ms(clock::now() - t0));
+    }
+    const double reduce_alone = median(reduce_only);
     // The slowest rank's median compute time and the largest median reduction (timing only:
     // MPI_MAX has no rounding, so MPI_Reduce's order is irrelevant here).
     double mine[2] = {median(compute), median(reduce)}, worst[2];
@@ -122,12 +141,15 @@ int run(int argc, char** argv) {
     if (rank == 0) {
         const std::string cfg = std::to_string(world) + "x" + std::to_string(threads);
         std::printf("bench_ddp: %s net, global batch %lld, %d rank(s) x %d thread(s), %d steps: %.3f ms per global "
-                    "batch (median compute %.3f, median reduce %.3f, slowest rank), %lld gradient bytes\n",
+                    "batch (median compute %.3f, median reduce %.3f, slowest rank; rank 0's CPU time %.3f ms per "
+                    "step), %lld gradient bytes; a reduction alone: %.4f ms\n",
                     net.c_str(), static_cast<long long>(global_batch), world, threads, steps, per_batch, worst[0],
-                    worst[1], static_cast<long long>(reducer.payload_bytes()));
+                    worst[1], cpu_per_batch, static_cast<long long>(reducer.payload_bytes()), reduce_alone);
         std::printf("RESULT nanotorch %s %s ms_per_batch %.4f\n", cfg.c_str(), net.c_str(), per_batch);
         std::printf("RESULT nanotorch %s %s compute_ms %.4f\n", cfg.c_str(), net.c_str(), worst[0]);
         std::printf("RESULT nanotorch %s %s reduce_ms %.4f\n", cfg.c_str(), net.c_str(), worst[1]);
+        std::printf("RESULT nanotorch %s %s reduce_alone_ms %.4f\n", cfg.c_str(), net.c_str(), reduce_alone);
+        std::printf("RESULT nanotorch %s %s cpu_ms_per_batch %.4f\n", cfg.c_str(), net.c_str(), cpu_per_batch);
         std::printf("RESULT nanotorch - %s grad_bytes %lld\n", net.c_str(),
                     static_cast<long long>(reducer.payload_bytes()));
     }

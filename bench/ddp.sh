@@ -78,6 +78,8 @@ awk 'function median(s,   a, m, i, j, t) {  # mawk has no asort: insertion sort
 }' "$results"
 
 echo
+echo "a reduction alone (2 ranks x 1 thread, yielding):"
+env OMPI_MCA_mpi_yield_when_idle=1 "$mpiexec" -n 2 "$bench" --net seed --threads 1 --steps "$steps" | head -1
 echo "for the scaling model (1 process x 1 thread):"
 "$bench" --net seed --global-batch 64 --threads 1 --steps "$steps" | head -1
 "$bench" --net resnet8 --global-batch 128 --threads 1 --steps $((steps / 4 > 10 ? steps / 4 : 10)) --warmup 5 | head -1
