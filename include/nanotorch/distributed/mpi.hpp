@@ -43,6 +43,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>  // std::exit in abort_job without MPI
 #include <cstring>
 #include <exception>  // std::uncaught_exceptions
 #include <string>
@@ -173,8 +174,8 @@ inline std::int64_t chunk_begin(std::int64_t n, int parts, int c) { return n * c
 /// Sums data[0, n) elementwise over all ranks, in place, with the ring algorithm described at
 /// the top: the summation order depends only on the rank count, and every rank receives the
 /// same bits. Blocking; every rank must call it with the same n (not checked here: the callers
-/// in this header check it first).
-/// @throws value_error when n is negative or a chunk exceeds MPI's int count.
+/// in this header check it first). `scratch` is reused between calls (n/world + 1 elements).
+/// @throws value_error when n is negative or a chunk exceeds MPI's int count; as rank().
 template <class T>
 void ring_allreduce_sum(T* data, std::int64_t n, std::vector<T>& scratch) {
     NANOTORCH_CHECK(n >= 0, value_error, "ring_allreduce_sum: negative length ", n);
@@ -205,6 +206,13 @@ void ring_allreduce_sum(T* data, std::int64_t n, std::vector<T>& scratch) {
         MPI_Sendrecv(data + send.first, send.second, type, right, 1, data + recv.first, recv.second, type, left, 1,
                      MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     }
+}
+
+/// ring_allreduce_sum with a scratch buffer of its own.
+template <class T>
+void ring_allreduce_sum(T* data, std::int64_t n) {
+    std::vector<T> scratch;
+    ring_allreduce_sum(data, n, scratch);
 }
 
 /// Throws the same value_error on every rank unless all ranks passed the same value;
