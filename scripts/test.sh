@@ -6,7 +6,8 @@
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
 #   gcc-release    CMake + g++     Release, -march=native, + header self-containment check; with Open MPI
 #                  (NANOTORCH_MPI=AUTO) also the MPI ctests: test_mpi at 2 and 3 ranks, mpi_equivalence
-#                  (mnist_train --distributed vs one process) and mpi_rank_failure (~20 s together)
+#                  (mnist_train --distributed vs one process, kill + resume), mpi_rank_failure and
+#                  bench_ddp_quick (~10 s together)
 #   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets (and a BatchNorm
 #                  variant) at opsets 9 and 13 with 100 MNIST test digits and nanotorch's outputs, and
 #                  fashion_train's ResNet8 (weights from a 1-epoch fashion_train smoke run on 2000

@@ -14,6 +14,9 @@
 #    drift slowly; dropout masks, data order and initial weights are identical (BatchShardGuard,
 #    DataLoader sharding, broadcast_module), so nothing else separates them.
 # 3. Determinism: the N = 3 run repeated must end with byte-identical weights (model.ntsd).
+# 4. Resume: a 2-rank run with --checkpoint-every 10, its mpiexec SIGKILLed once the first
+#    checkpoint exists, then resumed with --resume, must end with the 2-rank run's weights, bit
+#    for bit (rank 0 writes checkpoints; every rank reads the one file).
 # The Open MPI settings come from the environment (tests/mpi/CMakeLists.txt). Exit 77 = skipped
 # without MNIST.
 set -uo pipefail
@@ -95,6 +98,32 @@ run ranks3_again 3 && if cmp -s "$scratch/ranks3/model.ntsd" "$scratch/ranks3_ag
 else
   fail "3 ranks twice: the weights differ (the reduction order must not depend on timing)"
 fi
+# ---- 4. kill and resume ----
+out=$scratch/resumed
+mkdir -p "$out"
+resume_cmd=("$mpiexec" -n 2 "$tool" "${common[@]}" --out "$out" --distributed --checkpoint "$out/run.ckpt"
+            --checkpoint-every 10)
+"${resume_cmd[@]}" >"$out/first.txt" 2>&1 &
+job=$!
+for ((i = 0; i < 600; i++)); do
+  [[ -f $out/run.ckpt ]] && break
+  sleep 0.05
+done
+if ! kill -0 "$job" 2>/dev/null; then
+  fail "resume: the run ended before it could be killed (no checkpoint after 30 s, or it finished)"
+else
+  kill -KILL "$job"
+  wait "$job" 2>/dev/null
+  if ! "${resume_cmd[@]}" --resume "$out/run.ckpt" >"$out/second.txt" 2>&1; then
+    fail "resume: the resumed run failed:"
+    tail -5 "$out/second.txt"
+  elif cmp -s "$scratch/ranks2/model.ntsd" "$out/model.ntsd"; then
+    echo "2 ranks killed and resumed ($(grep -o 'Resumed from.*' "$out/second.txt")): the uninterrupted run's weights, bit for bit"
+  else
+    fail "resume: the resumed 2-rank run's weights differ from the uninterrupted 2-rank run's"
+  fi
+fi
+
 echo "time: $((($(date +%s%N) - start) / 1000000)) ms"
 
 if ((failures)); then
