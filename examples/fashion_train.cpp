@@ -21,6 +21,7 @@
 #include <nanotorch/nanotorch.hpp>
 
 #include <cstdio>
+#include <cstdlib>  // getenv
 #include <iostream>
 #include <memory>
 #include <string>
@@ -67,7 +68,8 @@ const char* usage =
     "  --schedule NAME       onecycle (default; stepped per batch) or cosine (CosineAnnealingLR per epoch)\n"
     "  --no-augment          no RandomCrop / RandomHorizontalFlip\n"
     "  --seed N              random seed for initialisation, shuffling and augmentation (default 1)\n"
-    "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores)\n"
+    "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores; with\n"
+    "                        --distributed, this rank's share of its node's cores)\n"
     "  --limit N             train on the first N images only (quick runs)\n"
     "  --out DIR             output folder (default out/fashion)\n"
     "  --opset N             ONNX opset of onnx_model.onnx: 9 (default, ONNX.js-compatible) .. 17\n"
@@ -117,6 +119,7 @@ Config parse_args(int argc, char** argv) {
 
 int run(const Config& cfg, train_distributed::DataParallel& dp) {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
+    else if (dp.active() && !std::getenv("NANOTORCH_NUM_THREADS")) set_num_threads(dp.default_threads());
     manual_seed(cfg.seed);
     Generator data_gen(cfg.seed);
 

@@ -82,7 +82,8 @@ const char* usage =
     "  --lr-step N           multiply the learning rate by --lr-gamma every N epochs (default: never)\n"
     "  --lr-gamma X          learning-rate decay factor for --lr-step (default 0.1)\n"
     "  --seed N              random seed for initialisation, shuffling and dropout (default 1)\n"
-    "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores)\n"
+    "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores; with\n"
+    "                        --distributed, this rank's share of its node's cores)\n"
     "  --limit N             train on the first N images only (quick runs)\n"
     "  --limit-test N        evaluate on the first N test images only (quick runs)\n"
     "  --checkpoint PATH     write a training checkpoint to PATH (atomically) at every epoch end\n"
@@ -142,6 +143,7 @@ Config parse_args(int argc, char** argv) {
 
 int run(const Config& cfg, train_distributed::DataParallel& dp) {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
+    else if (dp.active() && !std::getenv("NANOTORCH_NUM_THREADS")) set_num_threads(dp.default_threads());
     manual_seed(cfg.seed);
     Generator shuffle_gen(cfg.seed);
 

@@ -12,14 +12,18 @@
 //     (weights rows/global rows, fixed summation order);
 //   * global_loss() is the global batch's mean loss (for rank 0's progress bar and logs);
 //   * only rank 0 prints, evaluates, writes files and exports (is_root());
+//   * without --threads or NANOTORCH_NUM_THREADS, each rank takes its share of the node's cores
+//     (hardware threads / ranks on the node, at least 1) instead of all of them;
 //   * fail() ends the whole job (MPI_Abort, naming the rank) instead of returning from one rank
 //     while the others wait for it.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>  // std::hash of the settings digest
 #include <memory>
 #include <string>
+#include <thread>  // hardware_concurrency
 #include <vector>
 
 #include <nanotorch/nanotorch.hpp>
@@ -40,12 +44,19 @@ public:
         env_ = std::make_unique<distributed::Environment>(argc, argv);
         rank_ = env_->rank();
         world_ = env_->world_size();
+        local_ = distributed::local_size();
 #else
         (void)argc;
         (void)argv;
         throw value_error("--distributed: this program was built without MPI (install libopenmpi-dev and "
                           "reconfigure; CMake option NANOTORCH_MPI)");
 #endif
+    }
+    /// Worker threads for this rank when the user chose none: all cores in one process, else this
+    /// rank's share of its node's hardware threads.
+    int default_threads() const {
+        const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+        return std::max(1, hw / local_);
     }
     bool active() const { return world_ > 1; }
     bool is_root() const { return rank_ == 0; }
@@ -106,7 +117,7 @@ private:
         return static_cast<double>(batch.target.size()) / static_cast<double>(batch.global_size);
     }
 
-    int rank_ = 0, world_ = 1;
+    int rank_ = 0, world_ = 1, local_ = 1;
 #ifdef NANOTORCH_EXAMPLES_MPI
     std::unique_ptr<distributed::Environment> env_;
     std::unique_ptr<distributed::GradientReducer> reducer_;

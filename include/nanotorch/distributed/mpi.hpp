@@ -4,7 +4,7 @@
 // The pieces of a data-parallel step, each a small free function or class:
 //   Environment            MPI_Init/MPI_Finalize (RAII); a rank that unwinds with an exception
 //                          aborts the whole job instead of leaving the others waiting forever
-//   rank(), world_size()   of MPI_COMM_WORLD
+//   rank(), world_size()   of MPI_COMM_WORLD; local_size(): the ranks sharing this node
 //   broadcast_module       rank 0's parameters AND buffers (BatchNorm running statistics) to all
 //   GradientReducer        after backward(): every rank's gradients, weighted, summed in a fixed
 //                          order, in buckets, so all ranks hold the same bits
@@ -86,6 +86,19 @@ inline int world_size() {
                                                    "distributed::Environment first)");
     int n = 1;
     MPI_Comm_size(MPI_COMM_WORLD, &n);
+    return n;
+}
+
+/// The number of ranks on this node (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED), e.g. to
+/// give each rank hardware_concurrency() / local_size() worker threads. Collective.
+/// @throws value_error when MPI is not initialised.
+inline int local_size() {
+    NANOTORCH_CHECK(is_initialized(), value_error, "distributed::local_size: MPI is not initialised");
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int n = 1;
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
     return n;
 }
 
