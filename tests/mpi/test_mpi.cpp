@@ -59,6 +59,10 @@ TEST_CASE("ring_allreduce_sum follows the documented order and gives every rank 
     }
 }
 
+TEST_CASE("local_size counts the ranks on this node (all of them under a local mpirun)") {
+    CHECK(dist::local_size() == dist::world_size());
+}
+
 TEST_CASE("check_same throws on every rank when one rank differs, and passes when all agree") {
     const int me = dist::rank();
     CHECK_NOTHROW(dist::check_same(42, "the answer"));
