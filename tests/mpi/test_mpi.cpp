@@ -7,6 +7,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
 #include <vector>
 
 #include <nanotorch/distributed/mpi.hpp>
@@ -155,7 +158,23 @@ TEST_CASE("sharded DataLoader: the ranks' slices, concatenated in rank order, ar
     }
 }
 
+// NANOTORCH_TEST_THROW_RANK=R (ctest test_mpi_throw): rank R throws while an Environment is alive
+// and the other ranks wait for it in a barrier. The Environment's destructor, run by the unwinding,
+// must abort the whole job naming rank R; nothing else could end the waiting ranks.
+int throw_from_one_rank(int argc, char** argv, int thrower) {
+    try {
+        dist::Environment mpi(argc, argv);
+        if (mpi.rank() == thrower) throw std::runtime_error("thrown on purpose");
+        MPI_Barrier(MPI_COMM_WORLD);
+    } catch (const std::exception& e) {
+        std::printf("caught after the Environment was destroyed: %s\n", e.what());  // not reached: aborted
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (const char* thrower = std::getenv("NANOTORCH_TEST_THROW_RANK"))
+        return throw_from_one_rank(argc, argv, std::atoi(thrower));
     dist::Environment mpi(argc, argv);
     doctest::Context context(argc, argv);
     const int failed = context.run();
