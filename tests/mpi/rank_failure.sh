@@ -38,14 +38,21 @@ fail() {
 common=(--data "$scratch/mnist" --epochs 50 --limit-test 100 --threads 1 --out "$scratch/out" --distributed)
 
 # The PID of the process of MPI rank $2 among the descendants of PID $1 ("" when not there yet).
+# Plain /proc reads (no pgrep: procps may be missing on a fresh machine).
 rank_pid() {
-  local p
-  for p in $(pgrep -P "$1"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
-      echo "$p"
-      return
-    fi
-    rank_pid "$p" "$2"
+  local job=$1 rank=$2 d p stat
+  for d in /proc/[0-9]*; do
+    { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$rank" || continue
+    p=${d#/proc/}
+    while [[ -n $p && $p != 0 && $p != 1 ]]; do  # walk up the parent chain to the job
+      if [[ $p == "$job" ]]; then
+        echo "${d#/proc/}"
+        return
+      fi
+      stat=$(cat "/proc/$p/stat" 2>/dev/null) || break
+      stat=${stat##*) }  # after "pid (comm) ": state ppid ...
+      p=$(cut -d' ' -f2 <<<"$stat")
+    done
   done
 }
 
