@@ -25,7 +25,7 @@ bench=$build/bench/bench_ddp
 [[ -x $bench ]] || { echo "ddp.sh: $bench not found (configure with MPI and -DNANOTORCH_BUILD_BENCH=ON)" >&2; exit 2; }
 # Open MPI in a container as root, shared memory only, 2 ranks on 2 cores (README, Distributed training).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_plm_rsh_agent=
+export OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_plm=isolated
 mpiexec=${MPIEXEC:-mpiexec}
 torch_ok=1
 /usr/bin/python3 -c "import torch" 2>/dev/null || { torch_ok=0; echo "note: no PyTorch (apt-get install python3-torch): its rows are skipped"; }
