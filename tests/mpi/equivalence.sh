@@ -14,9 +14,9 @@
 #    drift slowly; dropout masks, data order and initial weights are identical (BatchShardGuard,
 #    DataLoader sharding, broadcast_module), so nothing else separates them.
 # 3. Determinism: the N = 3 run repeated must end with byte-identical weights (model.ntsd).
-# 4. Resume: a 2-rank run with --checkpoint-every 10, its mpiexec SIGKILLed once the first
-#    checkpoint exists, then resumed with --resume, must end with the 2-rank run's weights, bit
-#    for bit (rank 0 writes checkpoints; every rank reads the one file).
+# 4. Resume: a 2-rank run with --checkpoint-every 10 (each write slowed by 200 ms), its mpiexec
+#    SIGKILLed once the first checkpoint exists, then resumed with --resume, must end with the
+#    2-rank run's weights, bit for bit (rank 0 writes checkpoints; every rank reads the one file).
 # The Open MPI settings come from the environment (tests/mpi/CMakeLists.txt). Exit 77 = skipped
 # without MNIST.
 set -uo pipefail
@@ -103,7 +103,9 @@ out=$scratch/resumed
 mkdir -p "$out"
 resume_cmd=("$mpiexec" -n 2 "$tool" "${common[@]}" --out "$out" --distributed --checkpoint "$out/run.ckpt"
             --checkpoint-every 10)
-"${resume_cmd[@]}" >"$out/first.txt" 2>&1 &
+# Each checkpoint write pauses 200 ms before its rename (rank 0; the other rank waits in the next
+# allreduce), so a fast machine cannot finish the run before the kill lands.
+NANOTORCH_CHECKPOINT_PAUSE_MS=200 "${resume_cmd[@]}" >"$out/first.txt" 2>&1 &
 job=$!
 for ((i = 0; i < 600; i++)); do
   [[ -f $out/run.ckpt ]] && break
