@@ -4,7 +4,8 @@
 //   mnist_train [--data DIR] [--epochs N] [--batch-size N] [--test-batch-size N] [--lr X]
 //               [--momentum X] [--optimizer sgd|adam] [--lr-step N] [--lr-gamma X] [--seed N]
 //               [--threads N] [--limit N] [--limit-test N] [--out DIR] [--opset N]
-//               [--checkpoint PATH] [--checkpoint-every N] [--resume PATH] [--help]
+//               [--checkpoint PATH] [--checkpoint-every N] [--resume PATH] [--loss-log PATH]
+//               [--distributed] [--help]
 //
 // Defaults are the seed's: SGD lr 0.01 momentum 0.5, batch 64, test batch 1000, seed 1.
 // Outputs in --out (default "out"): metrics.csv (one row per epoch), curves.svg (losses and
@@ -17,6 +18,12 @@
 // For tests only: NANOTORCH_CHECKPOINT_PAUSE_MS=N makes each checkpoint write print
 // "checkpoint: paused before rename" and sleep N ms between writing the temporary file and
 // renaming it over PATH, so a test can kill the process at exactly that point.
+// With --distributed, under `mpirun -np N` (built with MPI; examples/train_distributed.hpp): data-
+// parallel training, the global batch --batch-size split across the ranks, the same weights and
+// losses as one process with that batch (dropout included: masks are drawn as the global batch's,
+// ops/dropout.hpp BatchShardGuard); only rank 0 prints, evaluates and writes files (checkpoints
+// too; every rank reads --resume). For tests only: NANOTORCH_TEST_FAIL=RANK:STEP makes that rank
+// throw before that optimizer step, to check that the whole job then ends.
 #include <nanotorch/nanotorch.hpp>
 
 #include <chrono>
@@ -32,6 +39,7 @@
 
 #include "mnist_net.hpp"
 #include "train_common.hpp"
+#include "train_distributed.hpp"
 
 using namespace nanotorch;
 using train_common::parse_number;
@@ -56,6 +64,8 @@ struct Config {
     std::string checkpoint;  // "" = no checkpoints
     std::int64_t checkpoint_every = 0;  // steps; 0 = only at the end of each epoch
     std::string resume;
+    std::string loss_log;  // "" = none; else one "step,loss" row per optimizer step
+    bool distributed = false;
     std::int64_t opset = 9;  // 9: loads in ONNX.js and onnxruntime
 };
 
@@ -72,12 +82,16 @@ const char* usage =
     "  --lr-step N           multiply the learning rate by --lr-gamma every N epochs (default: never)\n"
     "  --lr-gamma X          learning-rate decay factor for --lr-step (default 0.1)\n"
     "  --seed N              random seed for initialisation, shuffling and dropout (default 1)\n"
-    "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores)\n"
+    "  --threads N           worker threads (default: NANOTORCH_NUM_THREADS or all cores; with\n"
+    "                        --distributed, this rank's share of its node's cores)\n"
     "  --limit N             train on the first N images only (quick runs)\n"
     "  --limit-test N        evaluate on the first N test images only (quick runs)\n"
     "  --checkpoint PATH     write a training checkpoint to PATH (atomically) at every epoch end\n"
     "  --checkpoint-every N  ... and also every N optimizer steps\n"
     "  --resume PATH         continue exactly from a checkpoint (same options as the run that wrote it)\n"
+    "  --loss-log PATH       write every optimizer step's training loss (of the global batch) to PATH\n"
+    "  --distributed         data-parallel over MPI: run under mpirun -np N; --batch-size is the global\n"
+    "                        batch, split across the ranks; only rank 0 prints and writes files\n"
     "  --out DIR             output folder for metrics.csv, curves.svg, confusion.svg, model.ntsd,\n"
     "                        onnx_model.onnx (default out)\n"
     "  --opset N             ONNX opset of onnx_model.onnx: 9 (default, ONNX.js-compatible) .. 17\n"
@@ -90,6 +104,10 @@ Config parse_args(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             std::cout << usage;
             std::exit(0);
+        }
+        if (a == "--distributed") {
+            c.distributed = true;
+            continue;
         }
         if (i + 1 >= argc) throw value_error(a + (a.rfind("--", 0) == 0 ? ": missing value" : ": unknown argument"));
         const std::string v = argv[++i];
@@ -110,6 +128,7 @@ Config parse_args(int argc, char** argv) {
         else if (a == "--checkpoint") c.checkpoint = v;
         else if (a == "--checkpoint-every") c.checkpoint_every = parse_number<std::int64_t>(a, v);
         else if (a == "--resume") c.resume = v;
+        else if (a == "--loss-log") c.loss_log = v;
         else if (a == "--opset") c.opset = parse_number<std::int64_t>(a, v);
         else throw value_error("unknown option " + a + " (see --help)");
     }
@@ -122,8 +141,9 @@ Config parse_args(int argc, char** argv) {
     return c;
 }
 
-int run(const Config& cfg) {
+int run(const Config& cfg, train_distributed::DataParallel& dp) {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
+    else if (dp.active() && !std::getenv("NANOTORCH_NUM_THREADS")) set_num_threads(dp.default_threads());
     manual_seed(cfg.seed);
     Generator shuffle_gen(cfg.seed);
 
@@ -141,9 +161,13 @@ int run(const Config& cfg) {
     }
     train.images = normalize(train.images);
     test.images = normalize(test.images);
-    std::printf("nanotorch %s | %s | %d threads | train %lld, test %lld images\n", NANOTORCH_VERSION_STRING,
-                kernels::simd_arch_name(), get_num_threads(), static_cast<long long>(train.size()),
-                static_cast<long long>(test.size()));
+    if (dp.is_root())
+        std::printf("nanotorch %s | %s | %d threads | train %lld, test %lld images%s\n", NANOTORCH_VERSION_STRING,
+                    kernels::simd_arch_name(), get_num_threads(), static_cast<long long>(train.size()),
+                    static_cast<long long>(test.size()),
+                    dp.active() ? (" | " + std::to_string(dp.world_size()) + " ranks, global batch " +
+                                   std::to_string(cfg.batch_size)).c_str()
+                                : "");
 
     mnist::Net model;
     std::unique_ptr<optim::Optimizer> optimizer;
@@ -154,13 +178,31 @@ int run(const Config& cfg) {
     std::unique_ptr<optim::StepLR> scheduler;
     if (cfg.lr_step > 0) scheduler = std::make_unique<optim::StepLR>(*optimizer, cfg.lr_step, cfg.lr_gamma);
 
-    train_common::RunLog log(cfg.out_dir);
+    // Every rank must train the same way: the options that shape the run are compared across ranks.
+    dp.prepare(model, std::to_string(cfg.seed) + " " + std::to_string(cfg.batch_size) + " " + std::to_string(cfg.lr) +
+                          " " + std::to_string(cfg.momentum) + " " + cfg.optimizer + " " + std::to_string(cfg.epochs) +
+                          " " + std::to_string(train.size()) + " " + std::to_string(cfg.lr_step) + " " +
+                          std::to_string(cfg.lr_gamma) + " " + cfg.resume);
+    std::unique_ptr<train_common::RunLog> log;  // rank 0 only
+    if (dp.is_root()) log = std::make_unique<train_common::RunLog>(cfg.out_dir);
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> loss_log(nullptr, &std::fclose);
+    if (dp.is_root() && !cfg.loss_log.empty()) {
+        loss_log.reset(std::fopen(cfg.loss_log.c_str(), "w"));
+        if (!loss_log) throw io_error(cfg.loss_log, "cannot open for writing");
+        std::fprintf(loss_log.get(), "step,loss\n");
+    }
+    int fail_rank = -1;
+    long long fail_step = -1;
+    if (const char* f = std::getenv("NANOTORCH_TEST_FAIL")) {
+        if (std::sscanf(f, "%d:%lld", &fail_rank, &fail_step) != 2)
+            throw value_error(std::string("NANOTORCH_TEST_FAIL='") + f + "' is not RANK:STEP");
+    }
     const std::vector<std::string> digits = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
     const train_common::SumLoss nll_sum = [](const Tensor& out, const std::vector<std::int64_t>& y) {
         return F::nll_loss(out, y, F::Reduction::Sum);
     };
 
-    data::DataLoader train_loader(train, data::DataLoaderOptions(cfg.batch_size).shuffle(true), shuffle_gen);
+    data::DataLoader train_loader(train, dp.shard(data::DataLoaderOptions(cfg.batch_size).shuffle(true)), shuffle_gen);
 
     // Checkpoints: the shuffling generator as it was before the epoch's shuffle (the loader
     // replays the epoch from it), dropout's generator, and the epoch's running loss, so the
@@ -180,6 +222,7 @@ int run(const Config& cfg) {
     }
     auto save_checkpoint = [&](int epoch, std::int64_t batch, const GeneratorState& shuffle_state, double loss_sum,
                                std::int64_t seen) {
+        if (!dp.is_root()) return;  // all ranks hold the same state; rank 0 writes it
         nn::save_checkpoint(
             cfg.checkpoint,
             nn::make_checkpoint(model, *optimizer, scheduler.get(), {epoch, batch, step},
@@ -208,7 +251,7 @@ int run(const Config& cfg) {
         step = ck.position.step;
         resume_loss_sum = ck.value("loss_sum");
         resume_seen = static_cast<std::int64_t>(ck.value("seen"));
-        std::printf("Resumed from %s: epoch %d, batch %lld, step %lld\n", cfg.resume.c_str(), first_epoch,
+        if (dp.is_root()) std::printf("Resumed from %s: epoch %d, batch %lld, step %lld\n", cfg.resume.c_str(), first_epoch,
                     static_cast<long long>(resume_batch), static_cast<long long>(step));
     }
 
@@ -221,45 +264,60 @@ int run(const Config& cfg) {
         resume_loss_sum = 0.0;
         resume_seen = resume_batch = 0;
         for (auto batch : train_loader) {
+            if (dp.rank() == fail_rank && step == fail_step)
+                throw value_error("NANOTORCH_TEST_FAIL: rank " + std::to_string(fail_rank) + " fails at step " +
+                                  std::to_string(step));
             optimizer->zero_grad();
-            const Tensor output = model(batch.data);
-            const Tensor loss = F::nll_loss(output, batch.target);
+            Tensor loss;
+            {
+                // Dropout draws this rank's rows of the global batch's masks (a no-op unsharded).
+                BatchShardGuard shard(batch.global_offset, batch.global_size);
+                loss = F::nll_loss(model(batch.data), batch.target);
+            }
             loss.backward();
+            dp.reduce(batch);
             optimizer->step();
-            const auto n = static_cast<std::int64_t>(batch.target.size());
-            loss_sum += static_cast<double>(loss.item()) * static_cast<double>(n);
+            const double global_loss = dp.global_loss(static_cast<double>(loss.item()), batch);
+            const auto n = batch.global_size;
+            loss_sum += global_loss * static_cast<double>(n);
             seen += n;
-            progress.update(++batch_index, seen, loss_sum / static_cast<double>(seen));
+            if (dp.is_root()) progress.update(++batch_index, seen, loss_sum / static_cast<double>(seen));
+            else ++batch_index;
             ++step;
+            if (loss_log) std::fprintf(loss_log.get(), "%lld,%.9g\n", static_cast<long long>(step), global_loss);
             // (The last batch's checkpoint is the epoch-end one below.)
             if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && batch_index < train_loader.size())
                 save_checkpoint(epoch, batch_index, train_loader.pass_state(), loss_sum, seen);
         }
         const double train_seconds = progress.seconds();
-        ev = train_common::evaluate(model, test, cfg.test_batch_size, 10, nll_sum);
-        std::printf("Test set: average loss %.4f, lr %g, %.1f s\n", ev.loss, optimizer->lr(), train_seconds);
-        std::printf("Accuracy of the network on the %lld test images: %.2f %%\n", static_cast<long long>(ev.total),
-                    ev.accuracy);
-        std::fflush(stdout);
-        log.add(epoch, loss_sum / static_cast<double>(seen), ev, train_seconds);
+        if (dp.is_root()) {
+            ev = train_common::evaluate(model, test, cfg.test_batch_size, 10, nll_sum);
+            std::printf("Test set: average loss %.4f, lr %g, %.1f s\n", ev.loss, optimizer->lr(), train_seconds);
+            std::printf("Accuracy of the network on the %lld test images: %.2f %%\n",
+                        static_cast<long long>(ev.total), ev.accuracy);
+            std::fflush(stdout);
+            log->add(epoch, loss_sum / static_cast<double>(seen), ev, train_seconds);
+        }
         if (scheduler) scheduler->step();
         // The next epoch starts from the generator as it is now, at batch 0.
         if (!cfg.checkpoint.empty()) save_checkpoint(epoch + 1, 0, shuffle_gen.state(), 0.0, 0);
     }
+    loss_log.reset();
+    if (!dp.is_root()) return 0;
     if (ev.total == 0) ev = train_common::evaluate(model, test, cfg.test_batch_size, 10, nll_sum);  // resumed after the last epoch
     train_common::print_confusion(ev, digits);
-    log.write_plots(ev, digits, "MNIST, the seed's CNN (nanotorch)");
-    const std::string model_path = log.path("model.ntsd");
+    log->write_plots(ev, digits, "MNIST, the seed's CNN (nanotorch)");
+    const std::string model_path = log->path("model.ntsd");
     nn::save_state_dict(model, model_path);
     std::printf("Saved the weights to %s, the metrics to %s, curves.svg and confusion.svg\n", model_path.c_str(),
-                log.metrics_path().c_str());
+                log->metrics_path().c_str());
 
     // The seed's step 6: the same weights in InferenceNet (canvas RGBA in, softmax out), exported.
     mnist::InferenceNet inference;
     nn::load_state_dict(inference, nn::state_dict(model));
     onnx::ExportOptions options;
     options.opset = cfg.opset;
-    const std::string onnx_path = log.path("onnx_model.onnx");
+    const std::string onnx_path = log->path("onnx_model.onnx");
     onnx::export_onnx(inference, zeros({280 * 280 * 4}), onnx_path, options);
     std::printf("Exported InferenceNet (280x280 RGBA canvas -> 10 probabilities, opset %lld) to %s\n",
                 static_cast<long long>(cfg.opset), onnx_path.c_str());
@@ -269,10 +327,12 @@ int run(const Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    train_distributed::DataParallel dp;  // outlives run(): MPI is finalised after everything else
     try {
-        return run(parse_args(argc, argv));
+        const Config cfg = parse_args(argc, argv);
+        if (cfg.distributed) dp.start(argc, argv);
+        return run(cfg, dp);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "mnist_train: error: %s\n", e.what());
-        return 1;
+        return dp.fail(std::string("mnist_train: error: ") + e.what());
     }
 }

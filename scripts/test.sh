@@ -5,7 +5,10 @@
 # missing, so reruns are fast), then builds and tests every configuration we support:
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
 #   gcc-release    CMake + g++     Release, -march=native: suites, examples, bench --quick (kernel
-#                  validation), conformance, + header self-containment check
+#                  validation), conformance, + header self-containment check; with Open MPI
+#                  (NANOTORCH_MPI=AUTO) also the MPI ctests: test_mpi at 2 and 3 ranks, mpi_equivalence
+#                  (mnist_train --distributed vs one process, kill + resume), mpi_rank_failure and
+#                  bench_ddp_quick (~10 s together)
 #   onnx-interop   export_check (built in gcc-release's tree) exports the seed's nets (and a BatchNorm
 #                  variant) at opsets 9 and 13 with 100 MNIST test digits and nanotorch's outputs, and
 #                  fashion_train's ResNet8 (weights from a 1-epoch fashion_train smoke run on 2000
@@ -19,13 +22,17 @@
 #   wasm           scripts/build_wasm.sh (Debian's emscripten): the page's nanotorch_wasm.wasm (<= 1 MB) and
 #                  the doctest suites as wasm, run under node; then tests/js/wasm_api.test.mjs checks the wasm
 #                  API (examples/web/nanotorch.js) against native nanotorch and onnxruntime-node (docs/WASM.md)
-#   clang-release  CMake + clang++ Release, -march=native (suites and bench)
+#   clang-release  CMake + clang++ Release, -march=native (suites and bench; the MPI ctests too)
 #   gcc-scalar     CMake + g++     Release, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march, suites only,
-#                  + header self-containment check (without xsimd's transitive includes)
+#                  + header self-containment check (without xsimd's transitive includes); no MPI (it
+#                  adds nothing the SIMD builds do not check)
 #   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
-#                  fuzz targets' seeds and regression inputs replayed as ctests
+#                  fuzz targets' seeds and regression inputs replayed as ctests; no MPI: LeakSanitizer
+#                  reports Open MPI's own never-freed allocations
 #   clang-tsan     CMake + clang++ RelWithDebInfo, ThreadSanitizer, every suite with 3 pool threads
-#                  (suites only: no examples, no bench)
+#                  (suites only: no examples, no bench); no MPI: Open MPI's uninstrumented
+#                  shared-memory transport and progress engine make TSan report races that are not
+#                  ours (our MPI code is single-threaded: MPI_THREAD_FUNNELED)
 #   meson-gcc      Meson + g++ (ninja), debug (-O0), `meson test`
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
@@ -50,6 +57,7 @@ APT_PACKAGES=(
   valgrind            # memcheck over mnist_train and onnx_run (valgrind step)
   dataset-fashion-mnist  # Fashion-MNIST (.gz IDX) for fashion_train (scripts/fetch_fashion_mnist.sh)
   emscripten          # the wasm step: em++ (with binaryen's wasm-opt), see docs/WASM.md
+  libopenmpi-dev openmpi-bin  # data-parallel training (distributed/mpi.hpp): MPI ctests in gcc-release, clang-release
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
@@ -188,18 +196,19 @@ step_clang_release() {
 # other configurations; they add no kernel of their own).
 step_gcc_scalar() {
   cmake_build_test gcc-scalar g++ Release -DNANOTORCH_NATIVE=OFF -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=ON \
-    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=ON -DNANOTORCH_BUILD_EXAMPLES=OFF
+    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=ON -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_MPI=OFF
 }
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON
+    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON -DNANOTORCH_MPI=OFF
 }
 
 # The suites only: they drive every threaded kernel with 1, 2 and 3 threads; the examples would
 # add build time and no threading of their own.
 step_clang_tsan() {
   cmake_build_test clang-tsan clang++ RelWithDebInfo -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_TSAN=ON \
-    -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF
+    -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF \
+    -DNANOTORCH_MPI=OFF
 }
 
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has

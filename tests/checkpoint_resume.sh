@@ -43,23 +43,12 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 
 # A small copy of MNIST (640 training, 200 test images), so that each of the ~20 runs does not
-# parse all 70,000 images (slow under the sanitizers). IDX headers are big-endian: magic, count,
-# then rows and cols for images. Only from uncompressed files; the full set is used otherwise.
-if [[ -f $mnist/train-images-idx3-ubyte && -f $mnist/train-labels-idx1-ubyte &&
-      -f $mnist/t10k-images-idx3-ubyte && -f $mnist/t10k-labels-idx1-ubyte ]]; then
-  small=$scratch/mnist
-  mkdir -p "$small"
-  slice() { # slice FILE HEADER_BYTES COUNT_HEX ITEM_BYTES COUNT OUT
-    head -c 4 "$1" >"$6"
-    printf "$3" >>"$6"
-    tail -c +9 "$1" | head -c $(($2 - 8)) >>"$6"
-    tail -c +$(($2 + 1)) "$1" | head -c $(($4 * $5)) >>"$6"
-  }
-  slice "$mnist/train-images-idx3-ubyte" 16 '\x00\x00\x02\x80' 784 640 "$small/train-images-idx3-ubyte"
-  slice "$mnist/train-labels-idx1-ubyte" 8 '\x00\x00\x02\x80' 1 640 "$small/train-labels-idx1-ubyte"
-  slice "$mnist/t10k-images-idx3-ubyte" 16 '\x00\x00\x00\xc8' 784 200 "$small/t10k-images-idx3-ubyte"
-  slice "$mnist/t10k-labels-idx1-ubyte" 8 '\x00\x00\x00\xc8' 1 200 "$small/t10k-labels-idx1-ubyte"
-  mnist=$small
+# parse all 70,000 images (slow under the sanitizers). Only from uncompressed files; the full set
+# is used otherwise.
+# shellcheck source=tests/mnist_slice.sh
+. "$(dirname "${BASH_SOURCE[0]}")/mnist_slice.sh"
+if mnist_slice "$mnist" "$scratch/mnist" 640 200; then
+  mnist=$scratch/mnist
 fi
 
 seed=${CHECKPOINT_TEST_SEED:-$(date +%s)}

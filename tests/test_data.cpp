@@ -397,6 +397,56 @@ TEST_CASE("DataLoader copies batches out of the data set and rejects bad argumen
     CHECK(epoch_order(empty_loader).empty());
 }
 
+TEST_CASE("sharded DataLoader: shards tile every global batch in rank order, augmentation included") {
+    // 23 samples, global batch 8 -> batches of 8, 8, 7; 3 shards get rows [r*c/3, (r+1)*c/3).
+    const data::Dataset ds = numbered(23);
+    for (bool augment : {false, true}) {
+        CAPTURE(augment);
+        data::DataLoaderOptions base = data::DataLoaderOptions(8).shuffle(true);
+        if (augment) base.transform(data::RandomHorizontalFlip());
+        nt::Generator g_all(12);
+        data::DataLoader all(ds, base, g_all);
+        std::vector<data::Batch> whole;
+        for (int e = 0; e < 2; ++e)  // two epochs: the shards must reshuffle alike
+            for (auto b : all) whole.push_back(b);
+        for (std::int64_t rank = 0; rank < 3; ++rank) {
+            CAPTURE(rank);
+            nt::Generator g(12);
+            data::DataLoader mine(ds, data::DataLoaderOptions(base).shard(rank, 3), g);
+            CHECK(mine.size() == all.size());
+            std::size_t k = 0;
+            for (int e = 0; e < 2; ++e)
+                for (auto b : mine) {
+                    const data::Batch& w = whole[k++];
+                    const auto c = static_cast<std::int64_t>(w.target.size());
+                    const std::int64_t offset = rank * c / 3, rows = (rank + 1) * c / 3 - offset;
+                    CHECK(b.global_size == c);
+                    CHECK(b.global_offset == offset);
+                    REQUIRE(static_cast<std::int64_t>(b.target.size()) == rows);
+                    CHECK(b.target == std::vector<std::int64_t>(w.target.begin() + offset,
+                                                                w.target.begin() + offset + rows));
+                    CHECK(b.data.to_vector() == w.data.narrow(0, offset, rows).contiguous().to_vector());
+                }
+            CHECK(k == whole.size());
+        }
+    }
+    // Unsharded batches say they are the whole global batch.
+    data::DataLoader plain(ds, data::DataLoaderOptions(8));
+    const data::Batch first = *plain.begin();
+    CHECK(first.global_offset == 0);
+    CHECK(first.global_size == 8);
+    // Shards that would get no rows, and shards that are not shards, are refused.
+    CHECK_THROWS_WITH_AS(data::DataLoader(ds, data::DataLoaderOptions(2).shard(0, 3)),
+                         doctest::Contains("smaller than the 3 shards"), nt::value_error);
+    const data::Dataset seventeen = numbered(17);  // 8, 8, 1: the last batch cannot feed 3 shards
+    CHECK_THROWS_WITH_AS(data::DataLoader(seventeen, data::DataLoaderOptions(8).shard(2, 3)),
+                         doctest::Contains("the last batch has 1 samples"), nt::value_error);
+    CHECK(data::DataLoader(seventeen, data::DataLoaderOptions(8).drop_last(true).shard(2, 3)).size() == 2);
+    CHECK_THROWS_AS(data::DataLoader(ds, data::DataLoaderOptions(8).shard(3, 3)), nt::value_error);
+    CHECK_THROWS_AS(data::DataLoader(ds, data::DataLoaderOptions(8).shard(-1, 3)), nt::value_error);
+    CHECK_THROWS_AS(data::DataLoader(ds, data::DataLoaderOptions(8).shard(0, 0)), nt::value_error);
+}
+
 // ---- the real MNIST test split ----
 
 TEST_CASE("MNIST t10k from data/mnist (scripts/fetch_mnist.sh)" *

@@ -132,6 +132,46 @@ TEST_CASE("dropout: same seed gives the same mask, another seed a different one"
     CHECK(prefix == std::vector<float>(ma.begin(), ma.begin() + 10));
 }
 
+TEST_CASE("BatchShardGuard: each shard's mask is its rows of the global batch's mask") {
+    // A global batch of 7 rows split 3 / 2 / 2 (as DataLoaderOptions::shard gives 3 ranks):
+    // every shard, from a generator in the same state, draws exactly its rows of the mask that
+    // the whole batch draws, for dropout and dropout2d, and leaves the generator where the whole
+    // batch left it (so the next layer and the next step stay in step across ranks).
+    const Tensor x = ones({7, 3, 2, 2});
+    Generator whole_gen(41);
+    const auto whole = dropout(x, 0.4f, true, whole_gen).to_vector();
+    const auto whole2d = dropout2d(x, 0.4f, true, whole_gen).to_vector();
+    const std::uint64_t after_whole = whole_gen.next_u64();
+    const std::int64_t per_row = 3 * 2 * 2;
+    const std::vector<std::pair<std::int64_t, std::int64_t>> shards = {{0, 3}, {3, 2}, {5, 2}};
+    for (const auto& [offset, rows] : shards) {
+        CAPTURE(offset);
+        Generator gen(41);
+        BatchShardGuard guard(offset, 7);
+        const Tensor part = x.narrow(0, 0, rows).contiguous();
+        const auto m = dropout(part, 0.4f, true, gen).to_vector();
+        const auto m2d = dropout2d(part, 0.4f, true, gen).to_vector();
+        CHECK(m == std::vector<float>(whole.begin() + offset * per_row, whole.begin() + (offset + rows) * per_row));
+        CHECK(m2d ==
+              std::vector<float>(whole2d.begin() + offset * per_row, whole2d.begin() + (offset + rows) * per_row));
+        CHECK(gen.next_u64() == after_whole);
+    }
+    // The guard restores the previous setting (none here): an unguarded call draws the full rows.
+    Generator plain(41), ref(41);
+    const Tensor two = x.narrow(0, 0, 2).contiguous();
+    { BatchShardGuard g(4, 7); }
+    CHECK(dropout(two, 0.4f, true, plain).to_vector() == dropout(two, 0.4f, true, ref).to_vector());
+    // Rows that do not fit, or a guard that is not inside its batch, are refused.
+    {
+        BatchShardGuard g(6, 7);
+        Generator gen(1);
+        CHECK_THROWS_AS(dropout(two, 0.4f, true, gen), shape_error);
+    }
+    CHECK_THROWS_AS(BatchShardGuard(7, 7), value_error);
+    CHECK_THROWS_AS(BatchShardGuard(0, 0), value_error);
+    CHECK_THROWS_AS(BatchShardGuard(-1, 4), value_error);
+}
+
 TEST_CASE("dropout/dropout2d: the mask does not depend on the thread count") {
     const Tensor x = ones({8, 64, 16, 16});
     const int saved = get_num_threads();

@@ -15,6 +15,15 @@
 // resume(state, batch) then makes the next begin() redraw the same order (and pass seed) and start
 // at that batch. Only the constructor (it checks that the transform accepts the data set's image
 // shape) and resume() throw; iterating never does.
+//
+// Sharding (data-parallel training, distributed/mpi.hpp): with DataLoaderOptions::shard(rank,
+// world), batch_size is the GLOBAL batch. Every rank draws the same permutation (the generators
+// are seeded alike), cuts it into the same global batches, and yields only its own contiguous
+// slice of each one: global batch b of c samples gives rank r its rows [r·c/world, (r+1)·c/world).
+// The slices of ranks 0..world−1, concatenated in rank order, are exactly the batch an unsharded
+// loader yields, augmentation included (sample seeds follow the position in the global pass), so
+// N ranks see what one process sees. Batch::global_offset / global_size say where the slice sits
+// (dropout's BatchShardGuard needs it). pass_state()/resume() work unchanged.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +47,13 @@ public:
     DataLoaderOptions(std::int64_t batch_size) : batch_size_(batch_size) {}
     DataLoaderOptions& shuffle(bool v) { shuffle_ = v; return *this; }
     DataLoaderOptions& drop_last(bool v) { drop_last_ = v; return *this; }
+    /// Yields only shard `rank` of `world` of each global batch of batch_size (see the top).
+    /// Checked by the DataLoader constructor: 0 <= rank < world.
+    DataLoaderOptions& shard(std::int64_t rank, std::int64_t world) {
+        shard_rank_ = rank;
+        shard_world_ = world;
+        return *this;
+    }
     /// A transform applied to every sample [C, H, W] (a copy of `t` is kept), e.g.
     /// `.transform(data::Compose(data::RandomCrop(28, 2), data::RandomHorizontalFlip()))`.
     template <class T, class = std::enable_if_t<std::is_base_of<Transform, std::decay_t<T>>::value>>
@@ -53,24 +69,34 @@ public:
     std::int64_t batch_size() const { return batch_size_; }
     bool shuffle() const { return shuffle_; }
     bool drop_last() const { return drop_last_; }
+    std::int64_t shard_rank() const { return shard_rank_; }
+    std::int64_t shard_world() const { return shard_world_; }
     const std::shared_ptr<const Transform>& transform() const { return transform_; }
 
 private:
     std::int64_t batch_size_;
     bool shuffle_ = false;
     bool drop_last_ = false;
+    std::int64_t shard_rank_ = 0, shard_world_ = 1;
     std::shared_ptr<const Transform> transform_;
 };
 
 struct Batch {
     Tensor data;
     std::vector<std::int64_t> target;
+    /// Sharded loaders: rows of the global batch before this slice, and the global batch's rows.
+    /// Unsharded: 0 and the batch's own size.
+    std::int64_t global_offset = 0;
+    std::int64_t global_size = 0;
 };
 
 class DataLoader {
 public:
-    /// @throws value_error when batch_size <= 0; shape_error when dataset.images is undefined,
-    ///   0-D, or its first dimension differs from the number of labels.
+    /// @throws value_error when batch_size <= 0, when a shard is not 0 <= rank < world, or when a
+    ///   sharded loader would leave a rank without samples in some batch (batch_size < world, or a
+    ///   short last batch without drop_last: choose drop_last or another batch size);
+    ///   shape_error when dataset.images is undefined, 0-D, or its first dimension differs from
+    ///   the number of labels.
     DataLoader(const Dataset& dataset, DataLoaderOptions options, Generator& gen = default_generator())
         : dataset_(dataset), options_(options), gen_(gen) {
         NANOTORCH_CHECK(options.batch_size() > 0, value_error, "DataLoader: batch_size must be positive, got ",
@@ -79,6 +105,17 @@ public:
                             dataset.images.size(0) == dataset.size(),
                         shape_error, "DataLoader: the data set has ", dataset.size(), " labels but images of shape ",
                         dataset.images.defined() ? shape_str(dataset.images.shape()) : "undefined");
+        const std::int64_t world = options.shard_world(), rank = options.shard_rank();
+        NANOTORCH_CHECK(world >= 1 && rank >= 0 && rank < world, value_error, "DataLoader: shard ", rank, " of ",
+                        world, " is not a shard (need 0 <= rank < world)");
+        if (world > 1) {
+            NANOTORCH_CHECK(options.batch_size() >= world, value_error, "DataLoader: the global batch size ",
+                            options.batch_size(), " is smaller than the ", world, " shards");
+            const std::int64_t last = dataset.size() % options.batch_size();
+            NANOTORCH_CHECK(options.drop_last() || last == 0 || last >= world, value_error,
+                            "DataLoader: the last batch has ", last, " samples, fewer than the ", world,
+                            " shards; use drop_last or another batch size");
+        }
         if (options.transform()) {
             NANOTORCH_CHECK(dataset.images.dim() == 4, shape_error,
                             "DataLoader: a transform needs images [N, C, H, W], got ",
@@ -142,8 +179,13 @@ public:
 private:
     Batch make_batch(std::int64_t b) const {
         const std::int64_t n = dataset_.size();
-        const std::int64_t start = b * options_.batch_size();
-        const std::int64_t count = std::min(options_.batch_size(), n - start);
+        const std::int64_t global_start = b * options_.batch_size();
+        const std::int64_t global_count = std::min(options_.batch_size(), n - global_start);
+        // This shard's rows of the global batch (everything when unsharded).
+        const std::int64_t world = options_.shard_world(), rank = options_.shard_rank();
+        const std::int64_t offset = rank * global_count / world;
+        const std::int64_t start = global_start + offset;
+        const std::int64_t count = (rank + 1) * global_count / world - offset;
         Shape shape = dataset_.images.shape();
         const std::int64_t per_item = dataset_.images.numel() / std::max<std::int64_t>(n, 1);
         const Transform* transform = options_.transform().get();
@@ -151,7 +193,7 @@ private:
         if (transform) shape = {count, item_shape_[0], item_shape_[1], item_shape_[2]};
         shape[0] = count;
         const std::int64_t out_per_item = transform ? item_shape_[0] * item_shape_[1] * item_shape_[2] : per_item;
-        Batch batch{empty(shape), std::vector<std::int64_t>(static_cast<std::size_t>(count))};
+        Batch batch{empty(shape), std::vector<std::int64_t>(static_cast<std::size_t>(count)), offset, global_count};
         const Tensor src = dataset_.images.is_contiguous() ? dataset_.images : dataset_.images.contiguous();
         for (std::int64_t i = 0; i < count; ++i) {
             const std::int64_t idx = order_[static_cast<std::size_t>(start + i)];

@@ -8,6 +8,10 @@
 // inside a parallel loop cannot happen). Backward multiplies by the same saved mask.
 // p must be in [0, 1): p == 1 is rejected rather than returning zeros, because 1/(1−p) is then
 // undefined and E[out] = x can no longer hold (use zeros_like for "drop everything").
+// Data-parallel training (BatchShardGuard below): a rank that holds rows [offset, offset + b) of
+// a global batch of `total` rows draws exactly those rows' part of the mask the whole batch
+// would get, skipping the other rows' draws, so N ranks drop what one process with the whole
+// batch drops and every rank's generator ends where that process's would.
 // Deliberately not here: alpha dropout, feature dropout for other ranks, in-place variants.
 #pragma once
 
@@ -28,6 +32,43 @@
 
 namespace nanotorch {
 
+// ---- batch sharding ----
+/// Where the calling thread's batch sits in a data-parallel global batch: rows [offset,
+/// offset + rows) of `total`. Set by BatchShardGuard; total == 0 means no sharding.
+struct BatchShard {
+    std::int64_t offset = 0;
+    std::int64_t total = 0;
+};
+
+namespace ops::detail {
+inline BatchShard& current_batch_shard() {
+    thread_local BatchShard shard;
+    return shard;
+}
+}  // namespace ops::detail
+
+/// While alive, dropout and dropout2d on this thread treat dim 0 of their input as rows
+/// [offset, offset + size(0)) of a global batch of `total` rows: they skip the draws of the rows
+/// before and after, so the mask equals that slice of the global batch's mask (a few
+/// next_u64() calls per skipped element; cheap next to the layer's own work). Nests; restores the
+/// previous setting when destroyed. Example, one training step of rank r:
+///   BatchShardGuard shard(batch.global_offset, batch.global_size);  loss = F::nll_loss(model(x), y);
+/// @throws value_error unless 0 <= offset < total (dropout then checks offset + rows <= total).
+class BatchShardGuard {
+public:
+    BatchShardGuard(std::int64_t offset, std::int64_t total) : saved_(ops::detail::current_batch_shard()) {
+        NANOTORCH_CHECK(total > 0 && offset >= 0 && offset < total, value_error, "BatchShardGuard: rows from ",
+                        offset, " are not inside a global batch of ", total);
+        ops::detail::current_batch_shard() = BatchShard{offset, total};
+    }
+    ~BatchShardGuard() { ops::detail::current_batch_shard() = saved_; }
+    BatchShardGuard(const BatchShardGuard&) = delete;
+    BatchShardGuard& operator=(const BatchShardGuard&) = delete;
+
+private:
+    BatchShard saved_;
+};
+
 namespace ops::detail {
 
 /// Throws value_error unless 0 <= p < 1 (NaN fails too); `op` names the caller.
@@ -40,10 +81,25 @@ inline void check_dropout_p(float p, const char* op) {
 inline float dropout_scale(float p) { return 1.0f / (1.0f - p); }
 
 /// n mask values, each 0 (probability p) or `scale`: draw i decides element i, serially.
-inline std::vector<float> draw_dropout_mask(std::int64_t n, float p, float scale, Generator& gen) {
+/// The n values are `rows` rows of dim 0; under a BatchShardGuard the draws of the global
+/// batch's other rows are skipped (one next_u64 each, as bernoulli takes), before and after.
+/// @throws shape_error when the rows do not fit in the guard's global batch (`op` names the caller).
+inline std::vector<float> draw_dropout_mask(std::int64_t n, std::int64_t rows, float p, float scale, Generator& gen,
+                                            const char* op) {
+    const BatchShard shard = current_batch_shard();
+    std::int64_t skip_before = 0, skip_after = 0;
+    if (shard.total > 0 && rows > 0) {
+        NANOTORCH_CHECK(shard.offset + rows <= shard.total, shape_error, op, ": ", rows, " rows from row ",
+                        shard.offset, " do not fit in the BatchShardGuard's global batch of ", shard.total);
+        const std::int64_t per_row = n / rows;
+        skip_before = shard.offset * per_row;
+        skip_after = (shard.total - shard.offset - rows) * per_row;
+    }
+    for (std::int64_t i = 0; i < skip_before; ++i) gen.next_u64();
     std::vector<float> mask(static_cast<std::size_t>(n));
     const double pd = p;
     for (auto& m : mask) m = gen.bernoulli(pd) ? 0.0f : scale;
+    for (std::int64_t i = 0; i < skip_after; ++i) gen.next_u64();
     return mask;
 }
 
@@ -73,7 +129,9 @@ inline Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = 
     if (auto* tr = trace::active())  // an eval-mode dropout is the identity and leaves no node
         tr->unsupported("dropout", "it is active (training mode); export calls module.eval() first");
     const Tensor xc = ops::detail::as_contiguous(x);
-    const std::vector<float> m = ops::detail::draw_dropout_mask(x.numel(), p, ops::detail::dropout_scale(p), gen);
+    const std::int64_t rows = x.dim() == 0 ? 1 : x.size(0);
+    const std::vector<float> m =
+        ops::detail::draw_dropout_mask(x.numel(), rows, p, ops::detail::dropout_scale(p), gen, "dropout");
     Tensor mask = tensor(m, x.shape());
     Tensor out = empty(x.shape());
     kernels::mul(out.data_ptr(), xc.data_ptr(), mask.data_ptr(), out.numel());
@@ -130,7 +188,10 @@ inline Tensor dropout2d(const Tensor& x, float p, bool training, Generator& gen 
     std::int64_t channels = 1;
     for (std::size_t i = 0; i + 2 < s.size(); ++i) channels *= s[i];
     const Tensor xc = ops::detail::as_contiguous(x);
-    std::vector<float> m = ops::detail::draw_dropout_mask(channels, p, ops::detail::dropout_scale(p), gen);
+    // A 3-D input is one unbatched sample: under a BatchShardGuard it counts as one row.
+    const std::int64_t rows = x.dim() == 4 ? s[0] : 1;
+    std::vector<float> m =
+        ops::detail::draw_dropout_mask(channels, rows, p, ops::detail::dropout_scale(p), gen, "dropout2d");
     Tensor out = empty(s);
     ops::detail::dropout_scale_planes(out.data_ptr(), xc.data_ptr(), m.data(), channels, plane);
     if (autograd::any_requires_grad({&x})) {
