@@ -250,10 +250,11 @@ inline void col2im(float* im, const float* col, std::int64_t channels, const Win
             for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
                 for (std::int64_t kj = 0; kj < w.kernel_w; ++kj, col += ld) {
                     float* dst = im + (c * w.in_h + ki) * w.in_w + kj;
+                    // kernels::add rather than a plain loop: clang left that loop scalar for
+                    // SIMD128 (rows of 8 floats, aliasing unknown). Same additions, same order.
                     for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
                         float* d = dst + oh * w.in_w;
-                        const float* src = col + oh * ow_n;
-                        for (std::int64_t ow = 0; ow < ow_n; ++ow) d[ow] += src[ow];
+                        add(d, d, col + oh * ow_n, ow_n);
                     }
                 }
         return;

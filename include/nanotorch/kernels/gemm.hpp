@@ -160,7 +160,10 @@ inline void pack_b_block(float* dst, const StridedMatrix& B, std::int64_t k0, st
                 copy_floats(dst + k * gemm_nr, src, n);
             }
         } else if (B.rs == 1) {  // columns contiguous along k (a transposed B): read each column sequentially
-            for (std::int64_t j = 0; j < n; ++j) {
+            std::int64_t j = 0;
+            if (has_transpose_rows_4)  // wasm: four columns at a time, as 4x4 blocks
+                for (; j + 4 <= n; j += 4) transpose_rows_4(dst + j, gemm_nr, B.p + (j0 + jp + j) * B.cs + k0, B.cs, kc);
+            for (; j < n; ++j) {
                 const float* src = B.p + (j0 + jp + j) * B.cs + k0;
                 for (std::int64_t k = 0; k < kc; ++k) dst[k * gemm_nr + j] = src[k];
             }

@@ -357,16 +357,52 @@ inline void max_pool2x2_backward_row(float* g0, float* g1, const float* go, cons
         g1[2 * j + 1] = tap == 3 ? v : 0.0f;
     }
 }
+/// Whether transpose_rows_4 below exists (kernels/gemm.hpp then packs transposed B panels with it).
+inline constexpr bool has_transpose_rows_4 = true;
+/// dst[k·ldd + q] = src[q·lds + k] for q < 4, k < n: four rows of src become n rows of four
+/// floats (the GEMM packing a transposed operand: four of a panel's columns at a time). Moves
+/// 4x4 blocks with two rounds of shuffles instead of n·4 single-float stores, which were most of
+/// the packing time of a convolution's weight-gradient product. Only on wasm, where the scalar
+/// loop stayed scalar; values are moved, never changed.
+inline void transpose_rows_4(float* dst, std::int64_t ldd, const float* src, std::int64_t lds, std::int64_t n) {
+    const float* s0 = src;
+    const float* s1 = src + lds;
+    const float* s2 = src + 2 * lds;
+    const float* s3 = src + 3 * lds;
+    std::int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        const v128_t r0 = wasm_v128_load(s0 + k), r1 = wasm_v128_load(s1 + k);
+        const v128_t r2 = wasm_v128_load(s2 + k), r3 = wasm_v128_load(s3 + k);
+        const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+        const v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+        wasm_v128_store(dst + k * ldd, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+        wasm_v128_store(dst + (k + 1) * ldd, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+        wasm_v128_store(dst + (k + 2) * ldd, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+        wasm_v128_store(dst + (k + 3) * ldd, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+    }
+    for (; k < n; ++k) {
+        float* d = dst + k * ldd;
+        d[0] = s0[k];
+        d[1] = s1[k];
+        d[2] = s2[k];
+        d[3] = s3[k];
+    }
+}
 #else
 inline constexpr bool has_max_pool2x2_backward_row = false;
 // Never called where has_max_pool2x2_backward_row is false; declared so pool.hpp compiles.
 inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
+inline constexpr bool has_transpose_rows_4 = false;
+// Never called where has_transpose_rows_4 is false; declared so gemm.hpp compiles.
+inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, std::int64_t) {}
 #endif
 #else
 inline constexpr std::int64_t simd_width = 1;
 inline const char* simd_arch_name() { return "scalar"; }
 inline constexpr bool has_max_pool2x2_backward_row = false;
 inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
+inline constexpr bool has_transpose_rows_4 = false;
+inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, std::int64_t) {}
 using ref::add;
 using ref::axpby;
 using ref::copy_floats;
