@@ -170,7 +170,7 @@ inline bool is_dense_window(const Window2d& w) {
 
 // dst[0, n) = src[0, n). Not std::copy: im2col copies rows of only oW floats (e.g. 24 and 8:
 // 5×5 kernels on 28×28 and 12×12), where a call to memmove cost more than the copy (it was 4.5%
-// of an epoch natively, and a quarter of a training step in WebAssembly); kernels::copy_floats
+// of an epoch natively, and a sixth of a training step in WebAssembly); kernels::copy_floats
 // moves whole vectors and never becomes a memcpy call.
 inline void copy_row(float* dst, const float* src, std::int64_t n) { copy_floats(dst, src, n); }
 

@@ -434,8 +434,9 @@ using ref::sum_sq_dev;
 // Tile shape: gemm_nr is two vectors wide; gemm_mr is as tall as the register file allows with
 // 2·gemm_mr accumulators + 2 B vectors + 1 broadcast live: 12 rows with AVX-512's 32 registers
 // (27 live; 12 measured best against 6, 8 and 14 rows with bench/bench_gemm.cpp on Zen 4), 6
-// with AVX/SSE's 16. WebAssembly uses 3: V8 compiles SIMD128 to SSE/AVX with 16 registers and
-// SIMD128 has no FMA, so a multiply needs a temporary; with 6 rows the tile spilled. Measured in
+// with AVX/SSE's 16. WebAssembly uses 3: V8 maps SIMD128 onto the 16 SSE/AVX registers, and
+// without FMA each product is a multiply into a temporary then an add; the 6-row tile ran slower
+// than smaller ones (presumably spilling; not checked in V8's code). Measured in
 // node 20 (CPU time of the seed net's products at batch 64, as conv.hpp issues them), 3 rows
 // took 0.81x the time of 6 for one training step's GEMMs (4: 0.87x, 5: 0.90x, 8: 1.12x), and a
 // 256³ product ran at 27 GFLOP/s against 24. The scalar build uses a 4 x 4 tile of plain floats.
