@@ -90,9 +90,9 @@ async function tfjsSteps({ steps, calls, backend, addKernel, fastInput }) {
     }
     if (fastInput) {
       // TF.js's own wasm Conv2DBackpropInput took 65 of 152 ms per step in a tf.profile with the
-      // kernel above (its slowest kernel), so the fastest TF.js we could make also replaces it by a Conv2D: for
-      // stride 1 and 'valid' padding, dx = conv2d(dy padded by k - 1, the filter rotated by 180
-      // degrees with in/out channels swapped).
+      // kernel above (its slowest kernel), so the fastest TF.js we could make also replaces it
+      // by a Conv2D: for stride 1 and 'valid' padding, dx = conv2d(dy padded by k - 1, the
+      // filter rotated by 180 degrees with in/out channels swapped).
       const run = (name, inputs, attrs, b) => tf.getKernel(name, 'wasm').kernelFunc({ inputs, backend: b, attrs });
       const builtin = tf.getKernel('Conv2DBackpropInput', 'wasm');
       tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
