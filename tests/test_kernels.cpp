@@ -6,6 +6,8 @@
 //   * add/sub/mul/div/add_scalar/mul_scalar: bit-exact. Each is one IEEE-754 operation per
 //     element, correctly rounded in both the vector and the scalar instruction.
 //   * relu_forward/relu_backward: bit-exact; they only select values.
+//   * copy_floats and (wasm builds only) transpose_rows_4: bit-exact, they only move values, and
+//     nothing past the last element is written.
 //   * axpy/axpby: within 4·eps·(|alpha·x| + |beta·y|) per element. The vector body may fuse the
 //     multiply-add (one rounding instead of two) and the compiler may or may not contract the
 //     scalar twin, so the results may differ by about one rounding of each term.
@@ -157,6 +159,31 @@ TEST_CASE("kernels: relu forward/backward are bit-exact against the reference") 
 #pragma GCC diagnostic pop
 #undef NANOTORCH_TEST_POP_DIAGNOSTIC
 #endif
+
+TEST_CASE("kernels: copy_floats and transpose_rows_4 move values exactly, and no further") {
+    Generator gen(11);
+    for (std::int64_t n : kSizes) {
+        CAPTURE(n);
+        const Buf src = random_buf(n, gen);
+        Buf dst = random_buf(n + 1, gen);  // one float past the end that must survive
+        const float canary = dst.p()[n];
+        k::copy_floats(dst.p(), src.p(), n);
+        CHECK(bits_equal(dst.p(), src.p(), n));
+        CHECK(dst.p()[n] == canary);
+    }
+    if (!k::has_transpose_rows_4) return;  // a wasm kernel: native builds keep the scalar packing loop
+    for (std::int64_t n : kSizes) {
+        CAPTURE(n);
+        const std::int64_t lds = n + 3, ldd = 6;  // rows of src are not vector-aligned to each other
+        const Buf src = random_buf(4 * lds, gen);
+        Buf dst = random_buf(n * ldd + 1, gen);
+        std::vector<float> want(dst.storage.begin() + 1, dst.storage.end());
+        for (std::int64_t kk = 0; kk < n; ++kk)
+            for (std::int64_t q = 0; q < 4; ++q) want[static_cast<std::size_t>(kk * ldd + q)] = src.p()[q * lds + kk];
+        k::transpose_rows_4(dst.p(), ldd, src.p(), lds, n);
+        CHECK(bits_equal(dst.p(), want.data(), n * ldd + 1));  // columns 4, 5 and the float past the end untouched
+    }
+}
 
 TEST_CASE("kernels: axpy and axpby match the reference within a few roundings") {
     Generator gen(4);

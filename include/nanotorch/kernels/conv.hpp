@@ -168,30 +168,18 @@ inline bool is_dense_window(const Window2d& w) {
            w.pad_w == 0;
 }
 
-// dst[0, n) = src[0, n). A plain loop rather than std::copy: im2col copies rows of only oW
-// floats (e.g. 24 and 8: 5×5 kernels on 28×28 and 12×12), where a call to memmove cost more than
-// the copy (it was 4.5% of an epoch). Blocks of 8 with a constant trip count become one vector
-// move each.
-inline void copy_row(float* dst, const float* src, std::int64_t n) {
-    std::int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        float t[8];  // load all, then store all: no aliasing check between dst and src needed
-        for (int j = 0; j < 8; ++j) t[j] = src[i + j];
-        for (int j = 0; j < 8; ++j) dst[i + j] = t[j];
-    }
-    for (; i < n; ++i) dst[i] = src[i];
-}
+// dst[0, n) = src[0, n). Not std::copy: im2col copies rows of only oW floats (e.g. 24 and 8:
+// 5×5 kernels on 28×28 and 12×12), where a call to memmove cost more than the copy (it was 4.5%
+// of an epoch natively, and a sixth of a training step in WebAssembly); kernels::copy_floats
+// moves whole vectors and never becomes a memcpy call.
+inline void copy_row(float* dst, const float* src, std::int64_t n) { copy_floats(dst, src, n); }
 
 // dst[r·N + j] = src[r·src_stride + j] for r < rows, j < N: `rows` rows of a compile-time width,
 // packed. im2col's dense path uses it for narrow widths (24 and 8), where the per-row
 // loop control of copy_row cost about as much as the copy itself.
 template <int N>
 inline void copy_rows_fixed(float* dst, const float* src, std::int64_t rows, std::int64_t src_stride) {
-    for (std::int64_t r = 0; r < rows; ++r, dst += N, src += src_stride) {
-        float t[N];  // load all, then store all (no aliasing check needed)
-        for (int j = 0; j < N; ++j) t[j] = src[j];
-        for (int j = 0; j < N; ++j) dst[j] = t[j];
-    }
+    for (std::int64_t r = 0; r < rows; ++r, dst += N, src += src_stride) copy_floats(dst, src, N);
 }
 }  // namespace detail
 
@@ -262,10 +250,11 @@ inline void col2im(float* im, const float* col, std::int64_t channels, const Win
             for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
                 for (std::int64_t kj = 0; kj < w.kernel_w; ++kj, col += ld) {
                     float* dst = im + (c * w.in_h + ki) * w.in_w + kj;
+                    // kernels::add rather than a plain loop: clang left that loop scalar for
+                    // SIMD128 (rows of 8 floats, aliasing unknown). Same additions, same order.
                     for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
                         float* d = dst + oh * w.in_w;
-                        const float* src = col + oh * ow_n;
-                        for (std::int64_t ow = 0; ow < ow_n; ++ow) d[ow] += src[ow];
+                        add(d, d, col + oh * ow_n, ow_n);
                     }
                 }
         return;

@@ -138,7 +138,7 @@ inline void pack_a_panel(float* dst, const StridedMatrix& A, std::int64_t i0, st
     } else if (A.rs == 1) {  // columns contiguous along i (a transposed A): copy m floats per k
         for (std::int64_t k = 0; k < kc; ++k) {
             const float* src = A.p + (k0 + k) * A.cs + i0;
-            std::copy(src, src + m, dst + k * gemm_mr);
+            copy_floats(dst + k * gemm_mr, src, m);  // not std::copy: see copy_floats
         }
     } else {
         for (std::int64_t k = 0; k < kc; ++k)
@@ -157,10 +157,13 @@ inline void pack_b_block(float* dst, const StridedMatrix& B, std::int64_t k0, st
         if (B.cs == 1) {  // rows contiguous along j: copy n floats per k
             for (std::int64_t k = 0; k < kc; ++k) {
                 const float* src = B.p + (k0 + k) * B.rs + j0 + jp;
-                std::copy(src, src + n, dst + k * gemm_nr);
+                copy_floats(dst + k * gemm_nr, src, n);
             }
         } else if (B.rs == 1) {  // columns contiguous along k (a transposed B): read each column sequentially
-            for (std::int64_t j = 0; j < n; ++j) {
+            std::int64_t j = 0;
+            if (has_transpose_rows_4)  // wasm: four columns at a time, as 4x4 blocks
+                for (; j + 4 <= n; j += 4) transpose_rows_4(dst + j, gemm_nr, B.p + (j0 + jp + j) * B.cs + k0, B.cs, kc);
+            for (; j < n; ++j) {
                 const float* src = B.p + (j0 + jp + j) * B.cs + k0;
                 for (std::int64_t k = 0; k < kc; ++k) dst[k * gemm_nr + j] = src[k];
             }

@@ -26,6 +26,7 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/conv.hpp>  // Window2d, detail::check_pool_window, detail::plane_grain
 #include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/simd.hpp>  // max_pool2x2_backward_row
 
 namespace nanotorch::kernels {
 
@@ -260,6 +261,14 @@ inline void max_pool2x2_plane(float* dst, std::int64_t* idx, const float* src, c
 
 // One plane of the 2×2 stride-2 backward-from-input: writes all of gi.
 inline void max_pool2x2_backward_plane(float* gi, const float* go, const float* src, const Window2d& w) {
+    if (has_max_pool2x2_backward_row && w.in_w == 2 * w.out_w) {  // wasm: simd.hpp's shuffling row kernel
+        for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
+            const std::int64_t r = 2 * oh * w.in_w;
+            max_pool2x2_backward_row(gi + r, gi + r + w.in_w, go + oh * w.out_w, src + r, src + r + w.in_w, w.out_w);
+        }
+        std::fill(gi + 2 * w.out_h * w.in_w, gi + w.in_plane(), 0.0f);  // odd height: last row
+        return;
+    }
     alignas(64) float a[pool_tile], b[pool_tile], c[pool_tile], d[pool_tile];
     for_each_pool_tile(w, [&](std::int64_t oh0, std::int64_t oh1, std::int64_t ow0, std::int64_t ow1) {
         gather_taps(a, b, c, d, src, w, oh0, oh1, ow0, ow1);

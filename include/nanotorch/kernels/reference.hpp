@@ -11,6 +11,10 @@
 
 namespace nanotorch::kernels::ref {
 
+// dst[i] = src[i]                                              shapes: dst, src [n] (no overlap)
+inline void copy_floats(float* dst, const float* src, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
 // out[i] = a[i] (op) b[i]                                       shapes: out, a, b [n]
 inline void add(float* out, const float* a, const float* b, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];

@@ -119,6 +119,19 @@ inline void unary_map(float* out, const float* a, std::int64_t n, VecOp vop, Sca
 }
 }  // namespace detail
 
+// dst[0, n) = src[0, n) (no overlap), one vector at a time, then at most simd_width − 1 single
+// floats, unrolled. Kernels copy short rows millions of times per training step (im2col's rows of
+// 24 or 8 floats, the GEMM's 8-float panel rows); written as a plain loop, clang turns such a
+// copy into a call to memcpy, which in WebAssembly is an out-of-line function per row and cost a
+// sixth of a training step there. With vector moves and no loop in the tail nothing can be
+// recognised as a memcpy; natively it compiles to the same moves GCC's vectoriser emits.
+inline void copy_floats(float* dst, const float* src, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) fbatch::load_unaligned(src + i).store_unaligned(dst + i);
+    detail::unroll<static_cast<std::size_t>(simd_width) - 1>([&](auto k) {
+        if (i + static_cast<std::int64_t>(k) < n) dst[i + k] = src[i + k];
+    });
+}
 inline void add(float* out, const float* a, const float* b, std::int64_t n) {
     detail::binary_map(out, a, b, n, [](fbatch x, fbatch y) { return x + y; }, [](float x, float y) { return x + y; });
 }
@@ -288,11 +301,111 @@ inline void center_project_scale(float* out, const float* g, const float* x, flo
     }
     for (; i < n; ++i) out[i] = (g[i] - gm - (x[i] - m) * p) * k;
 }
+#if defined(NANOTORCH_SIMD_WASM)
+/// Whether max_pool2x2_backward_row below exists (kernels/pool.hpp then uses it).
+inline constexpr bool has_max_pool2x2_backward_row = true;
+/// One output row of the 2×2 stride-2 max-pool backward, recomputing each window's argmax from
+/// the input: window j is {r0[2j] r0[2j+1]; r1[2j] r1[2j+1]}, and its gradient 0 + go[j] goes to
+/// the tap argmax4 in kernels/pool.hpp picks (the first NaN, else the first maximum in row-major
+/// order: a tap replaces the best when !(v <= best || best is NaN)), 0 to the other three, written
+/// to g0 (row 0) and g1 (row 1), 2·n floats each. Bit-identical to pool.hpp's generic loop.
+/// Only on wasm: natively GCC vectorises that loop; clang for SIMD128 left it scalar, with the
+/// strided gathers and scatters of its four taps costing 15% of a training step. Here the taps are
+/// split into even and odd lanes with shuffles, and the gradients interleaved back the same way.
+inline void max_pool2x2_backward_row(float* g0, float* g1, const float* go, const float* r0, const float* r1,
+                                     std::int64_t n) {
+    const v128_t zero = wasm_f32x4_splat(0.0f);
+    const auto takes = [](v128_t v, v128_t best) {  // !(v <= best || best != best), lane-wise
+        return wasm_v128_not(wasm_v128_or(wasm_f32x4_le(v, best), wasm_f32x4_ne(best, best)));
+    };
+    std::int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const v128_t t0 = wasm_v128_load(r0 + 2 * j), t1 = wasm_v128_load(r0 + 2 * j + 4);
+        const v128_t u0 = wasm_v128_load(r1 + 2 * j), u1 = wasm_v128_load(r1 + 2 * j + 4);
+        const v128_t a = wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6), b = wasm_i32x4_shuffle(t0, t1, 1, 3, 5, 7);
+        const v128_t c = wasm_i32x4_shuffle(u0, u1, 0, 2, 4, 6), d = wasm_i32x4_shuffle(u0, u1, 1, 3, 5, 7);
+        // Masks of the tap chosen so far, as argmax4 folds b, c, d into the best of a.
+        v128_t best = a;
+        v128_t is_b = takes(b, best);
+        best = wasm_v128_bitselect(b, best, is_b);
+        const v128_t is_c = takes(c, best);
+        best = wasm_v128_bitselect(c, best, is_c);
+        const v128_t is_d = takes(d, best);
+        is_b = wasm_v128_andnot(is_b, wasm_v128_or(is_c, is_d));
+        const v128_t is_c_final = wasm_v128_andnot(is_c, is_d);
+        const v128_t is_a = wasm_v128_not(wasm_v128_or(wasm_v128_or(is_b, is_c_final), is_d));
+        const v128_t g = wasm_f32x4_add(zero, wasm_v128_load(go + j));  // 0 + g: −0 becomes +0, as the scatter's
+        const v128_t ga = wasm_v128_and(g, is_a), gb = wasm_v128_and(g, is_b);
+        const v128_t gc = wasm_v128_and(g, is_c_final), gd = wasm_v128_and(g, is_d);
+        wasm_v128_store(g0 + 2 * j, wasm_i32x4_shuffle(ga, gb, 0, 4, 1, 5));
+        wasm_v128_store(g0 + 2 * j + 4, wasm_i32x4_shuffle(ga, gb, 2, 6, 3, 7));
+        wasm_v128_store(g1 + 2 * j, wasm_i32x4_shuffle(gc, gd, 0, 4, 1, 5));
+        wasm_v128_store(g1 + 2 * j + 4, wasm_i32x4_shuffle(gc, gd, 2, 6, 3, 7));
+    }
+    for (; j < n; ++j) {  // the same fold on scalars
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        const auto take = [](float v, float best) { return !(v <= best || best != best); };
+        float best = a;
+        int tap = 0;
+        if (take(b, best)) best = b, tap = 1;
+        if (take(c, best)) best = c, tap = 2;
+        if (take(d, best)) tap = 3;
+        const float v = 0.0f + go[j];
+        g0[2 * j] = tap == 0 ? v : 0.0f;
+        g0[2 * j + 1] = tap == 1 ? v : 0.0f;
+        g1[2 * j] = tap == 2 ? v : 0.0f;
+        g1[2 * j + 1] = tap == 3 ? v : 0.0f;
+    }
+}
+/// Whether transpose_rows_4 below exists (kernels/gemm.hpp then packs transposed B panels with it).
+inline constexpr bool has_transpose_rows_4 = true;
+/// dst[k·ldd + q] = src[q·lds + k] for q < 4, k < n: four rows of src become n rows of four
+/// floats (the GEMM packing a transposed operand: four of a panel's columns at a time). Moves
+/// 4x4 blocks with two rounds of shuffles instead of n·4 single-float stores, which were most of
+/// the packing time of a convolution's weight-gradient product. Only on wasm, where the scalar
+/// loop stayed scalar; values are moved, never changed.
+inline void transpose_rows_4(float* dst, std::int64_t ldd, const float* src, std::int64_t lds, std::int64_t n) {
+    const float* s0 = src;
+    const float* s1 = src + lds;
+    const float* s2 = src + 2 * lds;
+    const float* s3 = src + 3 * lds;
+    std::int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        const v128_t r0 = wasm_v128_load(s0 + k), r1 = wasm_v128_load(s1 + k);
+        const v128_t r2 = wasm_v128_load(s2 + k), r3 = wasm_v128_load(s3 + k);
+        const v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+        const v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+        wasm_v128_store(dst + k * ldd, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+        wasm_v128_store(dst + (k + 1) * ldd, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+        wasm_v128_store(dst + (k + 2) * ldd, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+        wasm_v128_store(dst + (k + 3) * ldd, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+    }
+    for (; k < n; ++k) {
+        float* d = dst + k * ldd;
+        d[0] = s0[k];
+        d[1] = s1[k];
+        d[2] = s2[k];
+        d[3] = s3[k];
+    }
+}
+#else
+inline constexpr bool has_max_pool2x2_backward_row = false;
+// Never called where has_max_pool2x2_backward_row is false; declared so pool.hpp compiles.
+inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
+inline constexpr bool has_transpose_rows_4 = false;
+// Never called where has_transpose_rows_4 is false; declared so gemm.hpp compiles.
+inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, std::int64_t) {}
+#endif
 #else
 inline constexpr std::int64_t simd_width = 1;
 inline const char* simd_arch_name() { return "scalar"; }
+inline constexpr bool has_max_pool2x2_backward_row = false;
+inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
+inline constexpr bool has_transpose_rows_4 = false;
+inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, std::int64_t) {}
 using ref::add;
 using ref::axpby;
+using ref::copy_floats;
 using ref::axpy;
 using ref::div;
 using ref::dot;
@@ -321,13 +434,22 @@ using ref::sum_sq_dev;
 // Tile shape: gemm_nr is two vectors wide; gemm_mr is as tall as the register file allows with
 // 2·gemm_mr accumulators + 2 B vectors + 1 broadcast live: 12 rows with AVX-512's 32 registers
 // (27 live; 12 measured best against 6, 8 and 14 rows with bench/bench_gemm.cpp on Zen 4), 6
-// with AVX/SSE's 16. The scalar build uses a 4 x 4 tile of plain floats.
+// with AVX/SSE's 16. WebAssembly uses 3: V8 maps SIMD128 onto the 16 SSE/AVX registers, and
+// without FMA each product is a multiply into a temporary then an add; the 6-row tile ran slower
+// than smaller ones (presumably spilling; not checked in V8's code). Measured in
+// node 20 (CPU time of the seed net's products at batch 64, as conv.hpp issues them), 3 rows
+// took 0.81x the time of 6 for one training step's GEMMs (4: 0.87x, 5: 0.90x, 8: 1.12x), and a
+// 256³ product ran at 27 GFLOP/s against 24. The scalar build uses a 4 x 4 tile of plain floats.
 // The skinny-product kernels after it (sgemm_small_n_kernel, sgemm_dot_kernel) exist in SIMD
 // builds only; gemm.hpp routes every shape to the blocked path in the scalar build.
 
 #if NANOTORCH_SIMD_ENABLED
 /// Rows of C per micro-kernel tile.
+#if defined(NANOTORCH_SIMD_WASM)
+inline constexpr std::int64_t gemm_mr = 3;
+#else
 inline constexpr std::int64_t gemm_mr = simd_width >= 16 ? 12 : 6;
+#endif
 /// Columns of C per micro-kernel tile (two SIMD vectors).
 inline constexpr std::int64_t gemm_nr = 2 * simd_width;
 
