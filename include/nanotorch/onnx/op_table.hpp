@@ -11,7 +11,9 @@
 // same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
 // before opset 13, Reshape's allowzero) are chosen by the opset passed in. Deliberately absent:
 // graph validation and input binding (onnx/runtime.hpp), autograd (the runtime runs under
-// NoGradGuard), and operator versions outside opsets 7..17.
+// NoGradGuard), and operator versions outside opsets 1..17 (before 7, only those of oldest_opset()).
+// Operators on other element types and float math training has no op for live in
+// onnx/ops_typed.hpp and onnx/ops_math.hpp; this file holds the table of all of them.
 #pragma once
 
 #include <algorithm>  // std::clamp, std::min/max
@@ -27,7 +29,10 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
+#include <nanotorch/onnx/op_args.hpp>
+#include <nanotorch/onnx/ops_math.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
+#include <nanotorch/onnx/ops_typed.hpp>
 #include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/clamp.hpp>
 #include <nanotorch/ops/conv.hpp>
@@ -41,50 +46,6 @@
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::onnx::rt_detail {
-
-// ---- op interface ----
-
-/// What an op's run function sees: the node, the model's default opset, and one pointer per
-/// node input (nullptr for an omitted optional input, "" in the NodeProto).
-struct OpArgs {
-    const NodeProto& node;
-    std::int64_t opset;
-    std::vector<const Value*> in;
-
-    bool has(std::size_t k) const { return k < in.size() && in[k] != nullptr; }
-    const Value& value(std::size_t k) const {
-        NANOTORCH_CHECK(has(k), value_error, "required input #", k, " is missing");
-        return *in[k];
-    }
-    const Tensor& tensor(std::size_t k) const {
-        const Value& v = value(k);
-        NANOTORCH_CHECK(!v.is_int, value_error, "input #", k, " ('", node.input[k], "') must be float32, got int64");
-        return v.f;
-    }
-    const std::vector<std::int64_t>& ints(std::size_t k) const {
-        const Value& v = value(k);
-        NANOTORCH_CHECK(v.is_int, value_error, "input #", k, " ('", node.input[k], "') must be int64, got float32");
-        return v.i;
-    }
-    /// A one-element float input (Clip bounds, Pad's constant_value).
-    float scalar(std::size_t k) const {
-        const Tensor& t = tensor(k);
-        NANOTORCH_CHECK(t.numel() == 1, shape_error, "input #", k, " ('", node.input[k],
-                        "') must hold one element, got shape ", shape_str(t.shape()));
-        return t.to_vector()[0];
-    }
-};
-
-using CheckFn = std::string (*)(const NodeProto&, std::int64_t opset);
-using RunFn = std::vector<Value> (*)(const OpArgs&);
-
-/// One table entry. Input counts are the bounds over all supported opsets (check() narrows them
-/// per opset); outputs beyond max_outputs are optional outputs nanotorch does not produce.
-struct OpSpec {
-    std::size_t min_inputs = 1, max_inputs = 1, max_outputs = 1;
-    CheckFn check = nullptr;
-    RunFn run = nullptr;
-};
 
 // ---- spatial windows (Conv, MaxPool, AveragePool) ----
 
@@ -250,28 +211,6 @@ inline std::vector<Value> run_matmul(const OpArgs& a) {
     return one(matmul(x, y));
 }
 
-template <int Kind>  // 0 add, 1 sub, 2 mul, 3 div
-inline std::vector<Value> run_arith(const OpArgs& a) {
-    const Value& x = a.value(0);
-    const Value& y = a.value(1);
-    NANOTORCH_CHECK(x.is_int == y.is_int, value_error, a.node.op_type, ": inputs mix int64 and float32");
-    if (!x.is_int) {
-        check_result_size(broadcast_shapes(x.shape, y.shape, a.node.op_type.c_str()), a.node.op_type);
-        Tensor (*const fns[])(const Tensor&, const Tensor&) = {&add, &sub, &mul, &div};
-        return one(fns[Kind](x.f, y.f));
-    }
-    const Shape os = broadcast_shapes(x.shape, y.shape, a.node.op_type.c_str());
-    check_result_size(os, a.node.op_type);
-    const std::vector<std::int64_t> ox = broadcast_offsets(x.shape, os), oy = broadcast_offsets(y.shape, os);
-    std::vector<std::int64_t> out(ox.size());
-    for (std::size_t k = 0; k < out.size(); ++k) {
-        const std::int64_t p = x.i[static_cast<std::size_t>(ox[k])], q = y.i[static_cast<std::size_t>(oy[k])];
-        NANOTORCH_CHECK(Kind != 3 || q != 0, value_error, "Div: integer division by zero");
-        out[k] = Kind == 0 ? p + q : Kind == 1 ? p - q : Kind == 2 ? p * q : p / q;  // Div truncates, like C
-    }
-    return {Value::of_ints(std::move(out), os)};
-}
-
 // ---- activations and pointwise math ----
 
 /// [prod(s[:axis]), prod(s[axis:])]: the 2-D view Flatten and pre-13 Softmax use.
@@ -308,13 +247,6 @@ inline std::vector<Value> run_softplus(const OpArgs& a) {
     // kSoftplusExactThreshold, so its linear branch equals that to the last bit.
     return one(softplus(a.tensor(0)));
 }
-/// For operators newer than the runtime's oldest opset (7): Erf (9), HardSwish (14).
-template <std::int64_t Since>
-inline std::string check_since(const NodeProto& n, std::int64_t opset) {
-    return opset >= Since ? ""
-                          : str_cat(n.op_type, " at opset ", opset, " (the operator exists from opset ", Since, ")");
-}
-
 inline std::vector<Value> run_clip(const OpArgs& a) {
     float lo, hi;
     if (a.opset < 11) {  // attributes, defaulting to the float range (as the opset-6 spec says)
@@ -336,6 +268,7 @@ inline std::vector<Value> run_batch_norm(const OpArgs& a) {
 }
 
 inline std::string check_batch_norm(const NodeProto& n, std::int64_t opset) {
+    if (opset < 7 && attr_int(n, "is_test", 0) == 0) return "is_test = 0 (training mode) at opset " + std::to_string(opset);
     if (opset >= 14 && attr_int(n, "training_mode", 0) != 0) return "training_mode = 1";
     if (opset < 9 && attr_int(n, "spatial", 1) == 0) return "spatial = 0";
     return "";
@@ -372,25 +305,11 @@ inline std::vector<Value> run_reduce_max(const OpArgs& a) {
     return one(x);
 }
 
-/// Pow with a float base and a float exponent (broadcast); a one-element exponent goes through
-/// nanotorch::pow, which is what the exporter emits for x.pow(p).
-inline std::vector<Value> run_pow(const OpArgs& a) {
-    if (a.value(0).is_int || a.value(1).is_int)
-        throw unsupported_error("Pow on int64 values (only float32 base and exponent)");
-    const Tensor& x = a.tensor(0);
-    const Tensor& e = a.tensor(1);
-    if (e.numel() == 1 && broadcast_shapes(x.shape(), e.shape(), "Pow") == x.shape())
-        return one(nanotorch::pow(x, e.to_vector()[0]));
-    const Shape s = broadcast_shapes(x.shape(), e.shape(), "Pow");
-    return one(ops::detail::map_binary_same(ops::detail::expand_copy(x, s), ops::detail::expand_copy(e, s),
-                                            [](float b, float p) { return std::pow(b, p); }));
-}
-
 // ---- layout ----
 
 inline std::vector<Value> run_reshape(const OpArgs& a) {
     const Value& x = a.value(0);
-    Shape target = a.ints(1);
+    Shape target = a.opset < 5 ? attr_ints(a.node, "shape") : a.ints(1);  // Reshape-1: a 'shape' attribute
     const bool allow_zero = a.opset >= 14 && attr_int(a.node, "allowzero", 0) != 0;
     for (std::size_t d = 0; d < target.size() && !allow_zero; ++d) {
         if (target[d] != 0) continue;  // 0 copies the input's extent at the same position
@@ -421,7 +340,7 @@ inline std::vector<Value> run_transpose(const OpArgs& a) {
 inline std::vector<Value> run_concat(const OpArgs& a) {
     std::vector<const Value*> xs;
     for (std::size_t k = 0; k < a.in.size(); ++k) xs.push_back(&a.value(k));
-    const std::int64_t axis = attr_int(a.node, "axis", 0);
+    const std::int64_t axis = attr_int(a.node, "axis", a.opset < 4 ? 1 : 0);  // Concat-1 defaults to axis 1
     return {apply_layout(xs, [&](const std::vector<Tensor>& t) { return cat(t, axis); })};
 }
 
@@ -586,8 +505,7 @@ inline std::string check_constant(const NodeProto& n, std::int64_t) {
     if (v && v->t.size() == 1) {
         if (v->t[0].data_location == 1) return "external data";
         const std::int32_t dt = v->t[0].data_type;
-        if (dt != static_cast<std::int32_t>(DataType::float32) && dt != static_cast<std::int32_t>(DataType::int64))
-            return "value of element type " + dtype_name(dt);
+        if (!runtime_type(dt)) return "value of element type " + dtype_name(dt);
     }
     return "";
 }
@@ -595,6 +513,7 @@ inline std::string check_constant(const NodeProto& n, std::int64_t) {
 inline std::vector<Value> run_identity(const OpArgs& a) { return {a.value(0)}; }
 
 inline std::string check_dropout(const NodeProto& n, std::int64_t opset) {
+    if (opset < 7 && attr_int(n, "is_test", 0) == 0) return "is_test = 0 (training mode) at opset " + std::to_string(opset);
     return opset >= 12 && n.input.size() > 2 && !n.input[2].empty() ? "training_mode input" : "";
 }
 
@@ -603,25 +522,63 @@ inline std::vector<Value> run_unary(const OpArgs& a) {
     return one(F(a.tensor(0)));
 }
 
-inline std::vector<Value> run_neg(const OpArgs& a) {
-    const Value& x = a.value(0);
-    if (!x.is_int) return one(neg(x.f));
-    std::vector<std::int64_t> out(x.i.size());
-    for (std::size_t k = 0; k < out.size(); ++k) out[k] = -x.i[k];
-    return {Value::of_ints(std::move(out), x.shape)};
-}
-
-// Input counts that change at opset `At` (an attribute became an input): Lo0..Hi0 before it,
-// Lo1..Hi1 from it on. The table's own bounds cover every opset at once.
-template <std::int64_t At, std::size_t Lo0, std::size_t Hi0, std::size_t Lo1, std::size_t Hi1>
-inline std::string check_inputs(const NodeProto& n, std::int64_t opset) {
-    const std::size_t lo = opset < At ? Lo0 : Lo1, hi = opset < At ? Hi0 : Hi1;
-    if (n.input.size() >= lo && n.input.size() <= hi) return "";
-    return str_cat(n.input.size(), " inputs at opset ", opset, " (expected ", lo, "..", hi, ")");
-}
-
 inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset) {
     return check_inputs<11, 1, 1, 2, 3>(n, opset);
+}
+
+// ---- opsets 1..6 ----
+
+/// Binary ops before opset 7 broadcast only when asked (broadcast = 1), aligning B with A at
+/// `axis` (default: at the end, as NumPy does); without it the shapes must be equal. B is reshaped
+/// to the NumPy form and the op runs as from opset 7.
+template <RunFn F>
+inline std::vector<Value> legacy_broadcast(const OpArgs& a) {
+    if (a.opset >= 7) return F(a);
+    const Value& x = a.value(0);
+    const Value& y = a.value(1);
+    if (attr_int(a.node, "broadcast", 0) == 0) {
+        NANOTORCH_CHECK(x.shape == y.shape, shape_error, a.node.op_type, " at opset ", a.opset, ": shapes ",
+                        shape_str(x.shape), " and ", shape_str(y.shape), " differ and 'broadcast' is not set");
+        return F(a);
+    }
+    const auto r = static_cast<std::int64_t>(x.shape.size()), rb = static_cast<std::int64_t>(y.shape.size());
+    NANOTORCH_CHECK(rb <= r, shape_error, a.node.op_type, ": B of shape ", shape_str(y.shape),
+                    " has a higher rank than A ", shape_str(x.shape));
+    const AttributeProto* ax = typed_attr(a.node, "axis", AttributeType::int_, "an INT");
+    const std::int64_t axis = ax ? wrap_axis(ax->i, std::max<std::int64_t>(r, 1), "axis") : r - rb;
+    NANOTORCH_CHECK(axis + rb <= r, shape_error, a.node.op_type, ": B of shape ", shape_str(y.shape),
+                    " does not fit A ", shape_str(x.shape), " at axis ", axis);
+    Shape target = y.shape;
+    target.insert(target.end(), static_cast<std::size_t>(r - axis - rb), 1);  // trailing ones align B at axis
+    const Value yb = apply_layout({&y}, [&](const std::vector<Tensor>& t) { return reshape(t[0], target); });
+    OpArgs moved{a.node, a.opset, {&x, &yb}};
+    return F(moved);
+}
+
+/// The oldest opset whose form of `op` the runtime implements. Operators not listed changed
+/// before opset 7 in ways the runtime does not follow (or did not exist) and are refused in
+/// models older than 7. The listed ones differ before 7 only in attributes the runtime reads
+/// by opset (Reshape's 'shape', Concat's default axis, Cast's string 'to', the legacy
+/// broadcast/axis of binary ops, BatchNormalization's and Dropout's is_test) or ignores
+/// (consumed_inputs, an optimisation hint for in-place buffers).
+inline std::int64_t oldest_opset(const std::string& op) {
+    static const std::map<std::string, std::int64_t> since = {
+        {"Abs", 1}, {"Add", 1}, {"And", 1}, {"ArgMax", 1}, {"ArgMin", 1}, {"AveragePool", 1},
+        {"BatchNormalization", 1}, {"Cast", 1}, {"Ceil", 1}, {"Clip", 1}, {"Concat", 1}, {"Constant", 1},
+        {"Conv", 1}, {"Div", 1}, {"Dropout", 1}, {"Elu", 1}, {"Equal", 1}, {"Exp", 1}, {"Flatten", 1},
+        {"Floor", 1}, {"Gather", 1}, {"Gemm", 1}, {"GlobalAveragePool", 1}, {"GlobalMaxPool", 1}, {"Greater", 1},
+        {"HardSigmoid", 1}, {"Hardmax", 1}, {"Identity", 1}, {"InstanceNormalization", 1}, {"LRN", 1},
+        {"LeakyRelu", 1}, {"Less", 1}, {"Log", 1}, {"LogSoftmax", 1}, {"MatMul", 1}, {"Max", 1}, {"MaxPool", 1},
+        {"Mean", 1}, {"Min", 1}, {"Mul", 1}, {"Neg", 1}, {"Not", 1}, {"Or", 1}, {"PRelu", 1}, {"Pad", 2},
+        {"Pow", 1}, {"Reciprocal", 1}, {"ReduceL1", 1}, {"ReduceL2", 1}, {"ReduceLogSum", 1},
+        {"ReduceLogSumExp", 1}, {"ReduceMax", 1}, {"ReduceMean", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
+        {"ReduceSum", 1}, {"ReduceSumSquare", 1}, {"Relu", 1}, {"Reshape", 1}, {"Selu", 1}, {"Shape", 1},
+        {"Sigmoid", 1}, {"Size", 1}, {"Slice", 1}, {"Softmax", 1}, {"Softplus", 1}, {"Softsign", 1},
+        {"Split", 2}, {"Sqrt", 1}, {"Squeeze", 1}, {"Sub", 1}, {"Sum", 1}, {"Tanh", 1}, {"Tile", 6},
+        {"Transpose", 1}, {"Unsqueeze", 1}, {"Xor", 1},
+    };
+    const auto it = since.find(op);
+    return it == since.end() ? 7 : it->second;
 }
 
 // ---- the table ----
@@ -629,50 +586,113 @@ inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset) {
 /// Every operator the runtime implements (default domain), with its input/output bounds.
 inline const std::map<std::string, OpSpec>& op_table() {
     static const std::map<std::string, OpSpec> table = {
-        {"Add", {2, 2, 1, nullptr, &run_arith<0>}},
+        {"Abs", {1, 1, 1, nullptr, &run_abs_sign<false>}},
+        {"Acos", {1, 1, 1, nullptr, &run_math<Fn::acos>}},
+        {"Acosh", {1, 1, 1, &check_since<9>, &run_math<Fn::acosh>}},
+        {"Add", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<0>>}},
+        {"And", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<0>>}},
+        {"ArgMax", {1, 1, 1, nullptr, &run_arg_extreme<true>}},
+        {"ArgMin", {1, 1, 1, nullptr, &run_arg_extreme<false>}},
+        {"Asin", {1, 1, 1, nullptr, &run_math<Fn::asin>}},
+        {"Asinh", {1, 1, 1, &check_since<9>, &run_math<Fn::asinh>}},
+        {"Atan", {1, 1, 1, nullptr, &run_math<Fn::atan>}},
+        {"Atanh", {1, 1, 1, &check_since<9>, &run_math<Fn::atanh>}},
         {"AveragePool", {1, 1, 1, &check_pool, &run_pool<false>}},
         {"BatchNormalization", {5, 5, 1, &check_batch_norm, &run_batch_norm}},
+        {"Cast", {1, 1, 1, &check_cast, &run_cast}},
+        {"CastLike", {2, 2, 1, &check_since<15>, &run_cast_like}},
+        {"Ceil", {1, 1, 1, nullptr, &run_math<Fn::ceil>}},
+        {"Celu", {1, 1, 1, &check_since<12>, &run_celu}},
         {"Clip", {1, 3, 1, &check_inputs<11, 1, 1, 1, 3>, &run_clip}},
         {"Concat", {1, std::size_t(-1), 1, nullptr, &run_concat}},
         {"Constant", {0, 0, 1, &check_constant, &run_constant}},
+        {"ConstantOfShape", {1, 1, 1, &check_constant_of_shape, &run_constant_of_shape}},
         {"Conv", {2, 3, 1, &check_conv, &run_conv}},
-        {"Div", {2, 2, 1, nullptr, &run_arith<3>}},
+        {"Cos", {1, 1, 1, nullptr, &run_math<Fn::cos>}},
+        {"Cosh", {1, 1, 1, &check_since<9>, &run_math<Fn::cosh>}},
+        {"Div", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<3>>}},
         {"Dropout", {1, 3, 1, &check_dropout, &run_identity}},
         {"Elu", {1, 1, 1, nullptr, &run_elu}},
+        {"Equal", {2, 2, 1, nullptr, &legacy_broadcast<&run_compare<0>>}},
         {"Erf", {1, 1, 1, &check_since<9>, &run_unary<&nanotorch::erf>}},
         {"Exp", {1, 1, 1, nullptr, &run_unary<&nanotorch::exp>}},
+        {"Expand", {2, 2, 1, &check_since<8>, &run_expand}},
         {"Flatten", {1, 1, 1, nullptr, &run_flatten}},
+        {"Floor", {1, 1, 1, nullptr, &run_math<Fn::floor>}},
         {"Gather", {2, 2, 1, nullptr, &run_gather}},
         {"Gemm", {2, 3, 1, nullptr, &run_gemm}},
         {"GlobalAveragePool", {1, 1, 1, nullptr, &run_global_avg}},
+        {"GlobalMaxPool", {1, 1, 1, nullptr, &run_global_max}},
+        {"Greater", {2, 2, 1, nullptr, &legacy_broadcast<&run_compare<2>>}},
+        {"GreaterOrEqual", {2, 2, 1, &check_since<12>, &run_compare<4>}},
         {"HardSigmoid", {1, 1, 1, nullptr, &run_hard_sigmoid}},
         {"HardSwish", {1, 1, 1, &check_since<14>, &run_unary<&nanotorch::hardswish>}},
+        {"Hardmax", {1, 1, 1, nullptr, &run_hardmax}},
         {"Identity", {1, 1, 1, nullptr, &run_identity}},
+        {"InstanceNormalization", {3, 3, 1, nullptr, &run_instance_norm}},
+        {"IsInf", {1, 1, 1, &check_since<10>, &run_is_special<false>}},
+        {"IsNaN", {1, 1, 1, &check_since<9>, &run_is_special<true>}},
+        {"LRN", {1, 1, 1, nullptr, &run_lrn}},
+        {"LayerNormalization", {2, 3, 3, &check_layer_norm, &run_layer_norm}},
         {"LeakyRelu", {1, 1, 1, nullptr, &run_leaky_relu}},
+        {"Less", {2, 2, 1, nullptr, &legacy_broadcast<&run_compare<1>>}},
+        {"LessOrEqual", {2, 2, 1, &check_since<12>, &run_compare<3>}},
         {"Log", {1, 1, 1, nullptr, &run_unary<&nanotorch::log>}},
         {"LogSoftmax", {1, 1, 1, nullptr, &run_softmax<true>}},
         {"MatMul", {2, 2, 1, nullptr, &run_matmul}},
+        {"Max", {1, std::size_t(-1), 1, nullptr, &run_variadic<0>}},
         {"MaxPool", {1, 1, 1, &check_pool, &run_pool<true>}},
-        {"Mul", {2, 2, 1, nullptr, &run_arith<2>}},
+        {"Mean", {1, std::size_t(-1), 1, nullptr, &run_variadic<3>}},
+        {"Min", {1, std::size_t(-1), 1, nullptr, &run_variadic<1>}},
+        {"Mod", {2, 2, 1, &check_since<10>, &run_mod}},
+        {"Mul", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<2>>}},
         {"Neg", {1, 1, 1, nullptr, &run_neg}},
+        {"Not", {1, 1, 1, nullptr, &run_not}},
+        {"Or", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<1>>}},
+        {"PRelu", {2, 2, 1, nullptr, &run_prelu}},
         {"Pad", {1, 3, 1, &check_pad, &run_pad}},
-        {"Pow", {2, 2, 1, nullptr, &run_pow}},
+        {"Pow", {2, 2, 1, nullptr, &legacy_broadcast<&run_pow>}},
+        {"Range", {3, 3, 1, &check_since<11>, &run_range}},
+        {"Reciprocal", {1, 1, 1, nullptr, &run_math<Fn::reciprocal>}},
+        {"ReduceL1", {1, 1, 1, nullptr, &run_reduce_more<Red::l1>}},
+        {"ReduceL2", {1, 1, 1, nullptr, &run_reduce_more<Red::l2>}},
+        {"ReduceLogSum", {1, 1, 1, nullptr, &run_reduce_more<Red::log_sum>}},
+        {"ReduceLogSumExp", {1, 1, 1, nullptr, &run_reduce_more<Red::log_sum_exp>}},
         {"ReduceMax", {1, 1, 1, &check_inputs<18, 1, 1, 1, 1>, &run_reduce_max}},
         {"ReduceMean", {1, 1, 1, nullptr, &run_reduce<true>}},
+        {"ReduceMin", {1, 1, 1, nullptr, &run_reduce_more<Red::min>}},
+        {"ReduceProd", {1, 1, 1, nullptr, &run_reduce_more<Red::prod>}},
         {"ReduceSum", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_reduce<false>}},
+        {"ReduceSumSquare", {1, 1, 1, nullptr, &run_reduce_more<Red::sum_square>}},
         {"Relu", {1, 1, 1, nullptr, &run_unary<&nanotorch::relu>}},
-        {"Reshape", {2, 2, 1, nullptr, &run_reshape}},
+        {"Reshape", {1, 2, 1, &check_inputs<5, 1, 1, 2, 2>, &run_reshape}},
+        {"Round", {1, 1, 1, &check_since<11>, &run_math<Fn::round>}},
+        {"Selu", {1, 1, 1, nullptr, &run_selu}},
         {"Shape", {1, 1, 1, nullptr, &run_shape}},
+        {"Shrink", {1, 1, 1, &check_since<9>, &run_shrink}},
         {"Sigmoid", {1, 1, 1, nullptr, &run_unary<&nanotorch::sigmoid>}},
+        {"Sign", {1, 1, 1, &check_since<9>, &run_abs_sign<true>}},
+        {"Sin", {1, 1, 1, nullptr, &run_math<Fn::sin>}},
+        {"Sinh", {1, 1, 1, &check_since<9>, &run_math<Fn::sinh>}},
+        {"Size", {1, 1, 1, nullptr, &run_size}},
         {"Slice", {1, 5, 1, &check_inputs<10, 1, 1, 3, 5>, &run_slice}},
         {"Softmax", {1, 1, 1, nullptr, &run_softmax<false>}},
         {"Softplus", {1, 1, 1, nullptr, &run_softplus}},
+        {"Softsign", {1, 1, 1, nullptr, &run_math<Fn::softsign>}},
+        {"Split", {1, 2, std::size_t(-1), &check_inputs<13, 1, 1, 1, 2>, &run_split}},
         {"Sqrt", {1, 1, 1, nullptr, &run_unary<&nanotorch::sqrt>}},
         {"Squeeze", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_squeeze<false>}},
-        {"Sub", {2, 2, 1, nullptr, &run_arith<1>}},
+        {"Sub", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<1>>}},
+        {"Sum", {1, std::size_t(-1), 1, nullptr, &run_variadic<2>}},
+        {"Tan", {1, 1, 1, nullptr, &run_math<Fn::tan>}},
         {"Tanh", {1, 1, 1, nullptr, &run_unary<&nanotorch::tanh>}},
+        {"ThresholdedRelu", {1, 1, 1, &check_since<10>, &run_thresholded_relu}},
+        {"Tile", {2, 2, 1, nullptr, &run_tile}},
         {"Transpose", {1, 1, 1, nullptr, &run_transpose}},
+        {"Trilu", {1, 2, 1, &check_since<14>, &run_trilu}},
         {"Unsqueeze", {1, 2, 1, &check_inputs<13, 1, 1, 2, 2>, &run_squeeze<true>}},
+        {"Where", {3, 3, 1, &check_since<9>, &run_where}},
+        {"Xor", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<2>>}},
     };
     return table;
 }
