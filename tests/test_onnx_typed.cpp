@@ -370,6 +370,59 @@ TEST_CASE("LayerNormalization, InstanceNormalization, LRN and Hardmax by hand") 
     check_floats(run1({"Hardmax", {floats({1, 3, 3, 2, 0, 1}, {2, 3})}}), {2, 3}, {0, 1, 0, 1, 0, 0});
 }
 
+TEST_CASE("Resize and Upsample: nearest rounding rules and linear coordinate modes") {
+    const Value x = floats({1, 2, 3, 4}, {1, 1, 2, 2});
+    const Value none = Value::of(nt::tensor(std::vector<float>{}, {0}));
+    // Nearest x2 (asymmetric + floor, Upsample's rule): every pixel repeated.
+    check_floats(run1({"Upsample", {x, floats({1, 1, 2, 2})}, {}, 9}), {1, 1, 4, 4},
+                 {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+    // Linear x2 along the last dim of [1, 3], half_pixel: source (o + 0.5)/2 − 0.5, clamped at the ends.
+    onnx::AttributeProto linear;
+    linear.name = "mode", linear.type = onnx::AttributeType::string, linear.s = "linear";
+    check_floats(run1({"Resize", {floats({0, 4, 8}, {1, 3}), none, floats({1, 2})}, {linear}, 13}), {1, 6},
+                 {0, 1, 3, 5, 7, 8});
+    // align_corners maps the ends onto each other: 3 -> 5 samples at 0, 0.5, 1, 1.5, 2.
+    onnx::AttributeProto corners;
+    corners.name = "coordinate_transformation_mode", corners.type = onnx::AttributeType::string, corners.s = "align_corners";
+    check_floats(run1({"Resize", {floats({0, 4, 8}, {1, 3}), none, none, ints({1, 5})}, {linear, corners}, 13}), {1, 5},
+                 {0, 2, 4, 6, 8});
+    // Nearest downsampling by sizes with round_prefer_ceil: 4 -> 3, half_pixel sources 1/6, 3/2, 17/6.
+    onnx::AttributeProto ceil_rule;
+    ceil_rule.name = "nearest_mode", ceil_rule.type = onnx::AttributeType::string, ceil_rule.s = "round_prefer_ceil";
+    check_floats(run1({"Resize", {floats({10, 11, 12, 13}, {1, 4}), none, none, ints({1, 3})}, {ceil_rule}, 13}), {1, 3},
+                 {10, 12, 13});
+    // Refused features and absurd sizes are named.
+    onnx::AttributeProto cubic;
+    cubic.name = "mode", cubic.type = onnx::AttributeType::string, cubic.s = "cubic";
+    CHECK(contains(error_of({"Resize", {x, none, floats({1, 1, 2, 2})}, {cubic}, 13}), "mode 'cubic'"));
+    CHECK(contains(error_of({"Resize", {x, none, floats({1, 1, 1e6f, 1e6f})}, {}, 13}), "more than 2^30"));
+    CHECK(contains(error_of({"Resize", {x, none, floats({1, 2})}, {}, 13}), "2 scales for rank 4"));
+}
+
+TEST_CASE("ConvTranspose: strides, pads, output_padding, output_shape, groups and 1-D") {
+    // 1-D, stride 2, kernel [1, 2]: x = [1, 2] scatters to y[2i] += x, y[2i+1] += 2x -> [1, 2, 2, 4].
+    const Value x = floats({1, 2}, {1, 1, 2});
+    const Value w = floats({1, 2}, {1, 1, 2});
+    check_floats(run1({"ConvTranspose", {x, w}, {attr_ints("strides", {2})}}), {1, 1, 4}, {1, 2, 2, 4});
+    // pads crop the full result at both ends; output_padding adds zeros at the end.
+    check_floats(run1({"ConvTranspose", {x, w}, {attr_ints("strides", {2}), attr_ints("pads", {1, 1})}}), {1, 1, 2},
+                 {2, 2});
+    check_floats(run1({"ConvTranspose", {x, w}, {attr_ints("strides", {2}), attr_ints("output_padding", {1})}}),
+                 {1, 1, 5}, {1, 2, 2, 4, 0});
+    // output_shape 3 from a full length 4: one pad, at the end... split as ONNX does (begin total/2).
+    check_floats(run1({"ConvTranspose", {x, w}, {attr_ints("strides", {2}), attr_ints("output_shape", {3})}}), {1, 1, 3},
+                 {1, 2, 2});
+    // Two groups, each one channel in and one out, plus a bias: channels stay separate.
+    const Value x2 = floats({1, 2}, {1, 2, 1});
+    const Value w2 = floats({10, 100}, {2, 1, 1});
+    check_floats(run1({"ConvTranspose", {x2, w2, floats({1, 2})}, {attr_i("group", 2)}}), {1, 2, 1}, {11, 202});
+    // 2-D 1x1 input with a 2x2 kernel reproduces the kernel times x.
+    check_floats(run1({"ConvTranspose", {floats({3}, {1, 1, 1, 1}), floats({1, 2, 3, 4}, {1, 1, 2, 2})}}), {1, 1, 2, 2},
+                 {3, 6, 9, 12});
+    CHECK(contains(error_of({"ConvTranspose", {x, floats({1, 2}, {2, 1, 1})}}), "do not fit"));
+    CHECK(contains(error_of({"ConvTranspose", {x, w}, {attr_ints("strides", {std::int64_t(1) << 40})}}), "1..2^20"));
+}
+
 TEST_CASE("typed ops refuse absurd sizes and wrong types with clear errors") {
     const std::string huge = error_of({"ConstantOfShape", {ints({1 << 20, 1 << 20})}});
     CHECK(contains(huge, "more than 2^30 elements"));

@@ -62,6 +62,8 @@ struct Row {
 #define MATH_IMPORT "test_onnx_typed: float ops with no training op: Floor, Ceil, Round, Reciprocal, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh, Softsign, IsNaN, IsInf, ThresholdedRelu, Shrink, Celu"
 #define SELU_IMPORT "test_onnx_typed: Selu and PRelu run nanotorch's elu and relu"
 #define REDUCE_IMPORT "test_onnx_typed: reductions: ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp, GlobalMaxPool"
+#define RESIZE_IMPORT "test_onnx_typed: Resize and Upsample: nearest rounding rules and linear coordinate modes"
+#define CONVT_IMPORT "test_onnx_typed: ConvTranspose: strides, pads, output_padding, output_shape, groups and 1-D"
 #define NORM_IMPORT "test_onnx_typed: LayerNormalization, InstanceNormalization, LRN and Hardmax by hand"
 
 // Sorted by op type.
@@ -93,6 +95,7 @@ const Row rows[] = {
     {"Constant", "", NO_GRAPH_OP, "none: constants are exported as initializers", PLUMBING_IMPORT},
     {"ConstantOfShape", "", NO_GRAPH_OP, NOT_EXPORTED, SHAPE_IMPORT},
     {"Conv", "conv2d", "test_conv: gradcheck: conv2d w.r.t. input, weight and bias", SEED_EXPORT, CNN_IMPORT},
+    {"ConvTranspose", "", RUNTIME_ONLY, NOT_EXPORTED, CONVT_IMPORT},
     {"Cos", "", RUNTIME_ONLY, NOT_EXPORTED, MATH_IMPORT},
     {"Cosh", "", RUNTIME_ONLY, NOT_EXPORTED, MATH_IMPORT},
     {"Div", "div", BINARY_GRAD, EVERY_EXPORT, BY_HAND},
@@ -160,6 +163,7 @@ const Row rows[] = {
     {"Relu", "relu", UNARY_GRAD, SEED_EXPORT, CNN_IMPORT},
     {"Reshape", "reshape", LAYOUT_GRAD, SEED_EXPORT,
      "test_onnx_runtime: Reshape: 0 copies the input dimension, -1 is inferred, allowzero keeps a literal 0"},
+    {"Resize", "", RUNTIME_ONLY, NOT_EXPORTED, RESIZE_IMPORT},
     {"Round", "", RUNTIME_ONLY, NOT_EXPORTED, MATH_IMPORT},
     {"Selu", "elu", ACT_GRAD, NOT_EXPORTED, SELU_IMPORT},
     {"Shape", "", "none: its output is int64 sizes, not differentiable", "none: no op emits it", INT64_IMPORT},
@@ -186,6 +190,7 @@ const Row rows[] = {
     {"Transpose", "permute", LAYOUT_GRAD, EVERY_EXPORT, BY_HAND},
     {"Trilu", "", TYPED_ONLY, NOT_EXPORTED, MOVE_IMPORT},
     {"Unsqueeze", "reshape", LAYOUT_GRAD, BN_EXPORT, PLUMBING_IMPORT},
+    {"Upsample", "", RUNTIME_ONLY, NOT_EXPORTED, RESIZE_IMPORT},
     {"Where", "", TYPED_ONLY, NOT_EXPORTED, SHAPE_IMPORT},
     {"Xor", "", TYPED_ONLY, NOT_EXPORTED, LOGIC_IMPORT},
 };

@@ -30,7 +30,9 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/op_args.hpp>
+#include <nanotorch/onnx/ops_conv_transpose.hpp>
 #include <nanotorch/onnx/ops_math.hpp>
+#include <nanotorch/onnx/ops_resize.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
 #include <nanotorch/onnx/ops_typed.hpp>
 #include <nanotorch/ops/activation.hpp>
@@ -569,7 +571,7 @@ inline std::int64_t oldest_opset(const std::string& op) {
         {"Floor", 1}, {"Gather", 1}, {"Gemm", 1}, {"GlobalAveragePool", 1}, {"GlobalMaxPool", 1}, {"Greater", 1},
         {"HardSigmoid", 1}, {"Hardmax", 1}, {"Identity", 1}, {"InstanceNormalization", 1}, {"LRN", 1},
         {"LeakyRelu", 1}, {"Less", 1}, {"Log", 1}, {"LogSoftmax", 1}, {"MatMul", 1}, {"Max", 1}, {"MaxPool", 1},
-        {"Mean", 1}, {"Min", 1}, {"Mul", 1}, {"Neg", 1}, {"Not", 1}, {"Or", 1}, {"PRelu", 1}, {"Pad", 2},
+        {"Mean", 1}, {"Min", 1}, {"Mul", 1}, {"Neg", 1}, {"Not", 1}, {"Or", 1}, {"PRelu", 1}, {"Pad", 2}, {"ConvTranspose", 1},
         {"Pow", 1}, {"Reciprocal", 1}, {"ReduceL1", 1}, {"ReduceL2", 1}, {"ReduceLogSum", 1},
         {"ReduceLogSumExp", 1}, {"ReduceMax", 1}, {"ReduceMean", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
         {"ReduceSum", 1}, {"ReduceSumSquare", 1}, {"Relu", 1}, {"Reshape", 1}, {"Selu", 1}, {"Shape", 1},
@@ -608,6 +610,7 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Constant", {0, 0, 1, &check_constant, &run_constant}},
         {"ConstantOfShape", {1, 1, 1, &check_constant_of_shape, &run_constant_of_shape}},
         {"Conv", {2, 3, 1, &check_conv, &run_conv}},
+        {"ConvTranspose", {2, 3, 1, &check_conv_transpose, &run_conv_transpose}},
         {"Cos", {1, 1, 1, nullptr, &run_math<Fn::cos>}},
         {"Cosh", {1, 1, 1, &check_since<9>, &run_math<Fn::cosh>}},
         {"Div", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<3>>}},
@@ -666,6 +669,7 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"ReduceSumSquare", {1, 1, 1, nullptr, &run_reduce_more<Red::sum_square>}},
         {"Relu", {1, 1, 1, nullptr, &run_unary<&nanotorch::relu>}},
         {"Reshape", {1, 2, 1, &check_inputs<5, 1, 1, 2, 2>, &run_reshape}},
+        {"Resize", {1, 4, 1, &check_resize, &run_resize}},
         {"Round", {1, 1, 1, &check_since<11>, &run_math<Fn::round>}},
         {"Selu", {1, 1, 1, nullptr, &run_selu}},
         {"Shape", {1, 1, 1, nullptr, &run_shape}},
@@ -691,6 +695,7 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"Transpose", {1, 1, 1, nullptr, &run_transpose}},
         {"Trilu", {1, 2, 1, &check_since<14>, &run_trilu}},
         {"Unsqueeze", {1, 2, 1, &check_inputs<13, 1, 1, 2, 2>, &run_squeeze<true>}},
+        {"Upsample", {1, 2, 1, &check_resize, &run_resize}},
         {"Where", {3, 3, 1, &check_since<9>, &run_where}},
         {"Xor", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<2>>}},
     };
