@@ -318,7 +318,7 @@ TEST_CASE("float ops with no training op: Floor, Ceil, Round, Reciprocal, Sin, C
     const Value fd = run1({"Floor", {doubles({-0.5, 1e17 + 0.0})}});
     REQUIRE(fd.is_double());
     CHECK(fd.d == std::vector<double>{-1, 1e17});
-    CHECK(contains(error_of({"Floor", {ints({1})}}), "Floor on INT64"));
+    CHECK(contains(error_of({"Floor", {ints({1})}}), "Floor on INT64 input"));
 }
 
 TEST_CASE("Selu and PRelu run nanotorch's elu and relu") {
@@ -432,10 +432,19 @@ TEST_CASE("typed ops refuse absurd sizes and wrong types with clear errors") {
     CHECK(contains(error_of({"Range", {ints({0}), ints({std::int64_t(1) << 40}), ints({1})}}), "more than 2^30"));
     CHECK(contains(error_of({"Range", {floats({0}, {}), floats({1}, {}), floats({0}, {})}}), "delta is 0"));
     CHECK(contains(error_of({"Where", {floats({1}), floats({1}), floats({2})}}), "must be BOOL"));
-    // A float-only operator on another element type is an unsupported feature, named with the node.
+    // A float-only operator on another element type is an unsupported feature, found at load
+    // (element types flow from the declared inputs through every node) and named with the node.
     const std::string relu = error_of({"Relu", {ints({1, -1}, {2}, DataType::int8)}});
-    CHECK(contains(relu, "node 'n' (Relu)"));
-    CHECK(contains(relu, "FLOAT only"));
+    CHECK(contains(relu, "node 'n' (Relu): Relu on INT8 input 'x0' (nanotorch runs it on FLOAT only)"));
+    onnx::ModelProto chain = model_of({"Shape", {floats({1, 2})}});
+    onnx::NodeProto exp_node;
+    exp_node.op_type = "Exp", exp_node.name = "e", exp_node.input = {"y0"}, exp_node.output = {"z"};
+    chain.graph.node.push_back(exp_node);
+    const auto found = onnx::Runtime::unsupported_features(chain);  // Shape's output is INT64
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].where == "node 'e' (Exp)");
+    CHECK(found[0].reason == "Exp on INT64 input 'y0' (nanotorch runs it on FLOAT only)");
+    CHECK(contains(error_of({"Floor", {ints({1})}}), "FLOAT and DOUBLE only"));
     // Graph inputs of UINT64 and FLOAT16 are refused at load, naming each.
     onnx::ModelProto m = model_of({"Identity", {floats({1})}});
     m.graph.input[0].elem_type = static_cast<std::int32_t>(DataType::float16);

@@ -62,6 +62,7 @@
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/op_args.hpp>
 #include <nanotorch/onnx/op_table.hpp>
+#include <nanotorch/onnx/op_types.hpp>
 #include <nanotorch/onnx/ops_conv_transpose.hpp>
 #include <nanotorch/onnx/ops_math.hpp>
 #include <nanotorch/onnx/ops_resize.hpp>

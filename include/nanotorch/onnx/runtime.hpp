@@ -31,6 +31,7 @@
 #include <nanotorch/nn/serialize.hpp>  // load_state_dict(module, entries, strict, source)
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/op_table.hpp>
+#include <nanotorch/onnx/op_types.hpp>
 #include <nanotorch/onnx/proto.hpp>
 
 namespace nanotorch::onnx {
@@ -142,9 +143,19 @@ public:
         check_io(model.graph.input, "input");
         check_io(model.graph.output, "output");
         const auto& table = op_table();
+        std::map<std::string, DataType> types;  // element types known at load (onnx/op_types.hpp)
+        for (const auto& v : model.graph.input) types[v.name] = static_cast<DataType>(v.elem_type);
+        for (const auto& t : model.graph.initializer) types[t.name] = static_cast<DataType>(t.data_type);
         for (std::size_t k = 0; k < model.graph.node.size(); ++k) {
             const NodeProto& n = model.graph.node[k];
             const std::string where = node_label(n, k);
+            std::vector<DataType> in_types;
+            for (const auto& name : n.input) {
+                const auto t = types.find(name);
+                in_types.push_back(t == types.end() ? DataType::undefined : t->second);
+            }
+            const DataType out_type = output_type(n, opset, in_types);
+            for (const auto& name : n.output) types[name] = out_type;
             if (!n.domain.empty() && n.domain != "ai.onnx") {
                 out.push_back({where, n.op_type, "operator domain '" + n.domain + "'"});
                 continue;
@@ -171,6 +182,7 @@ public:
                     why = e.what();
                 }
             }
+            if (why.empty()) why = check_input_type(n, in_types.empty() ? DataType::undefined : in_types[0]);
             if (why.empty() && outputs > spec.max_outputs)
                 why = str_cat("optional output #", outputs, " ('", n.output[outputs - 1], "') is not implemented");
             if (!why.empty()) out.push_back({where, n.op_type, why});
