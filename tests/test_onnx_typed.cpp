@@ -423,6 +423,40 @@ TEST_CASE("ConvTranspose: strides, pads, output_padding, output_shape, groups an
     CHECK(contains(error_of({"ConvTranspose", {x, w}, {attr_ints("strides", {std::int64_t(1) << 40})}}), "1..2^20"));
 }
 
+TEST_CASE("MaxPool's Indices output: max_pool2d_with_indices, flattened over the input as ONNX counts") {
+    // The op: the same values as max_pool2d, the positions inside each plane, and the same gradient.
+    nt::Tensor x = nt::tensor({1, 9, 2, 3, 4, 8, 7, 6, 0, 5, 9, 1, 2, 2, 3, 4}, {1, 1, 4, 4});
+    x.requires_grad_();
+    const auto [y, idx] = nt::max_pool2d_with_indices(x, 2, 2);
+    CHECK(y.to_vector() == nt::max_pool2d(x, 2, 2).to_vector());
+    CHECK(idx == std::vector<std::int64_t>{1, 6, 9, 10});  // 9 at (0,1), 7 at (1,2), 5 at (2,1), 9 at (2,2)
+    nt::sum(y).backward();
+    const std::vector<float> g = x.grad().to_vector();
+    x.zero_grad();
+    nt::sum(nt::max_pool2d(x, 2, 2)).backward();
+    CHECK(g == x.grad().to_vector());
+    // The ONNX node: two planes, so the second plane's indices are offset by 16.
+    Value two = floats({1, 9, 2, 3, 4, 8, 7, 6, 0, 5, 9, 1, 2, 2, 3, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0},
+                       {1, 2, 4, 4});
+    const auto out = run({"MaxPool", {two}, {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})}, 12, 2});
+    check_floats(out[0], {1, 2, 2, 2}, {9, 7, 5, 9, 0, 1, 2, 0});  // ties (all zeros) keep the first
+    check_ints(out[1], DataType::int64, {1, 2, 2, 2}, {1, 6, 9, 10, 16, 19, 28, 26});
+    // storage_order = 1 counts column-major within each plane: (h, w) -> w * H + h.
+    const auto col = run({"MaxPool", {two}, {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2}),
+                                             attr_i("storage_order", 1)}, 12, 2});
+    check_ints(col[1], DataType::int64, {1, 2, 2, 2}, {4, 9, 6, 10, 16, 28, 19, 26});
+    // SAME_LOWER pads one before (explicit, asymmetric): windows [-1, 1] and [1, 3] of a 1-D input
+    // both pick the 5 at position 1; the padding is subtracted from the positions again.
+    onnx::AttributeProto lower;
+    lower.name = "auto_pad", lower.type = onnx::AttributeType::string, lower.s = "SAME_LOWER";
+    const auto same = run({"MaxPool", {floats({1, 5, 3, 2}, {1, 1, 4})},
+                           {attr_ints("kernel_shape", {3}), attr_ints("strides", {2}), lower}, 12, 2});
+    check_floats(same[0], {1, 1, 2}, {5, 5});
+    check_ints(same[1], DataType::int64, {1, 1, 2}, {1, 1});
+    CHECK(contains(error_of({"MaxPool", {two}, {attr_ints("kernel_shape", {2, 2}), attr_i("storage_order", 2)}, 12, 2}),
+                   "storage_order 2"));
+}
+
 TEST_CASE("typed ops refuse absurd sizes and wrong types with clear errors") {
     const std::string huge = error_of({"ConstantOfShape", {ints({1 << 20, 1 << 20})}});
     CHECK(contains(huge, "more than 2^30 elements"));

@@ -114,6 +114,18 @@ inline std::string check_conv(const NodeProto& n, std::int64_t) {
     return check_window(n, k ? k->ints.size() : 2);
 }
 
+// ceil_mode with explicit padding: the end pads extended to cover the last window (PyTorch's
+// rule: a window must start inside the input or its begin padding), so that pooling in floor mode
+// gives the ceil-mode windows.
+inline Pair2d ceil_end_pads(const Tensor& x4, Pair2d k, Pair2d s, Pair2d pb, Pair2d pe) {
+    auto end = [](std::int64_t n, std::int64_t kk, std::int64_t st, std::int64_t b, std::int64_t e) {
+        std::int64_t out = (n + b + e - kk + st - 1) / st + 1;
+        if ((out - 1) * st >= n + b) --out;
+        return std::max(e, (out - 1) * st + kk - n - b);
+    };
+    return Pair2d(end(x4.size(2), k.h, s.h, pb.h, pe.h), end(x4.size(3), k.w, s.w, pb.w, pe.w));
+}
+
 template <bool Max>
 inline std::vector<Value> run_pool(const OpArgs& a) {
     const Tensor& x = a.tensor(0);
@@ -128,14 +140,7 @@ inline std::vector<Value> run_pool(const OpArgs& a) {
         if (native_pads(k, pb, pe))
             return Max ? max_pool2d(x4, k, s, pb, 1, ceil) : avg_pool2d(x4, k, s, pb, include_pad, ceil);
         const std::int64_t H = x4.size(2), W = x4.size(3);
-        // ceil_mode with explicit padding: extend the end pads to cover the last window (PyTorch's
-        // rule: a window must start inside the input or its begin padding), then pool in floor mode.
-        auto ceil_end = [](std::int64_t n, std::int64_t kk, std::int64_t st, std::int64_t b, std::int64_t e) {
-            std::int64_t out = (n + b + e - kk + st - 1) / st + 1;
-            if ((out - 1) * st >= n + b) --out;
-            return std::max(e, (out - 1) * st + kk - n - b);
-        };
-        const Pair2d pe2 = ceil ? Pair2d(ceil_end(H, k.h, s.h, pb.h, pe.h), ceil_end(W, k.w, s.w, pb.w, pe.w)) : pe;
+        const Pair2d pe2 = ceil ? ceil_end_pads(x4, k, s, pb, pe) : pe;
         const float fill = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
         Tensor y = Max ? max_pool2d(pad_hw(x4, pb, pe2, fill), k, s, 0) : avg_pool2d(pad_hw(x4, pb, pe2, 0.0f), k, s, 0);
         if (Max || (include_pad && pe2 == pe)) return y;
@@ -157,7 +162,49 @@ inline std::vector<Value> run_pool(const OpArgs& a) {
     }));
 }
 
+/// MaxPool with its Indices output: nanotorch's max_pool2d_with_indices (the same kernel pass as
+/// max_pool2d), its per-plane positions turned into ONNX's flat indices over the whole input
+/// (row-major, or with storage_order = 1 column-major within each plane). Explicit padding the
+/// op cannot express is applied first, as in run_pool, and subtracted from the positions again.
+inline std::vector<Value> run_max_pool(const OpArgs& a) {
+    if (a.node.output.size() < 2 || a.node.output[1].empty()) return run_pool<true>(a);
+    const Tensor& x = a.tensor(0);
+    const Shape kernel = attr_ints(a.node, "kernel_shape");
+    NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kernel.size()) + 2, shape_error, "MaxPool: input of shape ",
+                    shape_str(x.shape()), " does not match kernel_shape ", shape_str(kernel));
+    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
+    check_window_result(x, x.size(1), win, "MaxPool");
+    const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0, column_major = attr_int(a.node, "storage_order", 0) != 0;
+    std::vector<std::int64_t> idx;
+    std::int64_t Wp = 0, top = 0, left = 0;  // the pooled tensor's width and the explicit pads
+    const Tensor y = as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d, Pair2d pb, Pair2d pe) {
+        if (native_pads(k, pb, pe)) {
+            Wp = x4.size(3);
+            auto r = max_pool2d_with_indices(x4, k, s, pb, 1, ceil);
+            idx = std::move(r.second);
+            return r.first;
+        }
+        const Pair2d pe2 = ceil ? ceil_end_pads(x4, k, s, pb, pe) : pe;
+        const Tensor xp = pad_hw(x4, pb, pe2, -std::numeric_limits<float>::infinity());
+        Wp = xp.size(3), top = pb.h, left = pb.w;
+        auto r = max_pool2d_with_indices(xp, k, s, 0);
+        idx = std::move(r.second);
+        return r.first;
+    });
+    const std::int64_t H = kernel.size() == 1 ? 1 : x.size(2), W = x.size(-1);
+    const std::int64_t out_plane = y.numel() / std::max<std::int64_t>(1, x.size(0) * x.size(1));
+    std::vector<std::int64_t> flat(idx.size());
+    for (std::size_t k = 0; k < idx.size(); ++k) {
+        const std::int64_t plane = static_cast<std::int64_t>(k) / std::max<std::int64_t>(1, out_plane);
+        const std::int64_t ih = idx[k] / Wp - top, iw = idx[k] % Wp - left;
+        flat[k] = plane * H * W + (column_major ? iw * H + ih : ih * W + iw);
+    }
+    return {Value::of(y), Value::of_ints(std::move(flat), y.shape())};
+}
+
 inline std::string check_pool(const NodeProto& n, std::int64_t) {
+    const std::int64_t order = attr_int(n, "storage_order", 0);
+    if (order != 0 && order != 1) return "storage_order " + std::to_string(order);
     for (std::int64_t d : attr_ints(n, "dilations"))
         if (d != 1) return "dilations != 1 in pooling";
     const AttributeProto* k = find_attr(n, "kernel_shape");
@@ -644,7 +691,7 @@ inline const std::map<std::string, OpSpec>& op_table() {
         {"LogSoftmax", {1, 1, 1, nullptr, &run_softmax<true>}},
         {"MatMul", {2, 2, 1, nullptr, &run_matmul}},
         {"Max", {1, std::size_t(-1), 1, nullptr, &run_variadic<0>}},
-        {"MaxPool", {1, 1, 1, &check_pool, &run_pool<true>}},
+        {"MaxPool", {1, 1, 2, &check_pool, &run_max_pool}},
         {"Mean", {1, std::size_t(-1), 1, nullptr, &run_variadic<3>}},
         {"Min", {1, std::size_t(-1), 1, nullptr, &run_variadic<1>}},
         {"Mod", {2, 2, 1, &check_since<10>, &run_mod}},

@@ -64,6 +64,13 @@ inline DataType output_type(const NodeProto& n, std::int64_t opset, const std::v
     return input(0);
 }
 
+/// The element type of output #k of node n (MaxPool's Indices are INT64, every other output has
+/// the type output_type() gives).
+inline DataType output_type(const NodeProto& n, std::int64_t opset, const std::vector<DataType>& in, std::size_t k) {
+    if (n.op_type == "MaxPool" && k == 1) return DataType::int64;
+    return output_type(n, opset, in);
+}
+
 /// "" when node n can take an input 0 of type `t`, else the reason.
 inline std::string check_input_type(const NodeProto& n, DataType t) {
     if (t == DataType::undefined || n.input.empty()) return "";

@@ -154,8 +154,7 @@ public:
                 const auto t = types.find(name);
                 in_types.push_back(t == types.end() ? DataType::undefined : t->second);
             }
-            const DataType out_type = output_type(n, opset, in_types);
-            for (const auto& name : n.output) types[name] = out_type;
+            for (std::size_t j = 0; j < n.output.size(); ++j) types[n.output[j]] = output_type(n, opset, in_types, j);
             if (!n.domain.empty() && n.domain != "ai.onnx") {
                 out.push_back({where, n.op_type, "operator domain '" + n.domain + "'"});
                 continue;
