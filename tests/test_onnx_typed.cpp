@@ -457,6 +457,30 @@ TEST_CASE("MaxPool's Indices output: max_pool2d_with_indices, flattened over the
                    "storage_order 2"));
 }
 
+TEST_CASE("opsets 1-6: legacy broadcast and axis, Reshape's shape attribute, Concat's default axis, is_test") {
+    // Add-6 with broadcast = 1 and axis = 1 aligns B [2] with A's dimension 1 (not the last one).
+    check_floats(run1({"Add", {floats({1, 2, 3, 4, 5, 6}, {1, 2, 3}), floats({10, 20})},
+                       {attr_i("broadcast", 1), attr_i("axis", 1)}, 6}),
+                 {1, 2, 3}, {11, 12, 13, 24, 25, 26});
+    // Without 'broadcast' the shapes must be equal, as the old spec says.
+    CHECK(contains(error_of({"Mul", {floats({1, 2}), floats({2}, {1})}, {}, 6}), "'broadcast' is not set"));
+    // Without 'axis', B aligns at the end (NumPy-style suffix).
+    check_floats(run1({"Sub", {floats({1, 2, 3, 4}, {2, 2}), floats({1, 2})}, {attr_i("broadcast", 1)}, 1}), {2, 2},
+                 {0, 0, 2, 2});
+    // Reshape-1..4 take the shape as an attribute; Concat-1..3 default to axis 1.
+    check_floats(run1({"Reshape", {floats({1, 2, 3, 4})}, {attr_ints("shape", {2, -1})}, 4}), {2, 2}, {1, 2, 3, 4});
+    check_floats(run1({"Concat", {floats({1, 2}, {1, 2}), floats({3}, {1, 1})}, {}, 3}), {1, 3}, {1, 2, 3});
+    // Relu-1's consumed_inputs is an in-place hint: ignored.
+    check_floats(run1({"Relu", {floats({-1, 1})}, {attr_ints("consumed_inputs", {0})}, 1}), {2}, {0, 1});
+    // Training-mode BatchNormalization and Dropout (is_test = 0, the old default) are refused.
+    const Value c = floats({1});
+    CHECK(contains(error_of({"BatchNormalization", {floats({1}, {1, 1}), c, c, c, c}, {}, 6}), "is_test = 0"));
+    CHECK(contains(error_of({"Dropout", {c}, {}, 6}), "is_test = 0"));
+    check_floats(run1({"Dropout", {c}, {attr_i("is_test", 1)}, 6}), {1}, {1});
+    // An operator whose old form differs (or did not exist) is refused naming the opset.
+    CHECK(contains(error_of({"Upsample", {floats({1}, {1, 1}), floats({1, 2})}, {}, 6}), "Upsample at opset 6"));
+}
+
 TEST_CASE("typed ops refuse absurd sizes and wrong types with clear errors") {
     const std::string huge = error_of({"ConstantOfShape", {ints({1 << 20, 1 << 20})}});
     CHECK(contains(huge, "more than 2^30 elements"));
