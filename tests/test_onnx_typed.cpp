@@ -457,6 +457,28 @@ TEST_CASE("MaxPool's Indices output: max_pool2d_with_indices, flattened over the
                    "storage_order 2"));
 }
 
+TEST_CASE("MaxPool with dilations: each window reads every d-th element") {
+    // 1-D [0..6], kernel 2, dilation 3, stride 1: windows {x0, x3}, {x1, x4}, {x2, x5}, {x3, x6}.
+    const Value x = floats({5, 1, 7, 2, 9, 0, 3}, {1, 1, 7});
+    check_floats(run1({"MaxPool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {3})}}), {1, 1, 4},
+                 {5, 9, 7, 3});
+    // 2-D 4x4, kernel 2x2, dilation 2: window (r, c) reads (r, c), (r, c+2), (r+2, c), (r+2, c+2).
+    const Value m = floats({100, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, {1, 1, 4, 4});
+    check_floats(run1({"MaxPool", {m}, {attr_ints("kernel_shape", {2, 2}), attr_ints("dilations", {2, 2})}}),
+                 {1, 1, 2, 2}, {100, 12, 15, 16});
+    // ceil_mode, 6 elements, kernel 2, dilation 2 (extent 3), stride 2: a third window starts at 4
+    // and reads x4 and the −inf end pad.
+    check_floats(run1({"MaxPool", {floats({1, 2, 3, 4, 5, 6}, {1, 1, 6})},
+                       {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2}), attr_ints("strides", {2}),
+                        attr_i("ceil_mode", 1)}}),
+                 {1, 1, 3}, {3, 5, 5});
+    // Dilated AveragePool (opset 19) and dilations with the Indices output are refused by name.
+    CHECK(contains(error_of({"AveragePool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2})}}),
+                   "dilations != 1 in AveragePool"));
+    CHECK(contains(error_of({"MaxPool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2})}, 17, 2}),
+                   "with the Indices output"));
+}
+
 TEST_CASE("opsets 1-6: legacy broadcast and axis, Reshape's shape attribute, Concat's default axis, is_test") {
     // Add-6 with broadcast = 1 and axis = 1 aligns B [2] with A's dimension 1 (not the last one).
     check_floats(run1({"Add", {floats({1, 2, 3, 4, 5, 6}, {1, 2, 3}), floats({10, 20})},

@@ -126,6 +126,31 @@ inline Pair2d ceil_end_pads(const Tensor& x4, Pair2d k, Pair2d s, Pair2d pb, Pai
     return Pair2d(end(x4.size(2), k.h, s.h, pb.h, pe.h), end(x4.size(3), k.w, s.w, pb.w, pe.w));
 }
 
+/// MaxPool with dilations, which nanotorch's max_pool2d does not take: the input padded with −inf
+/// (ceil_mode extends the end pads as for undilated windows, with the dilated extent), then, for
+/// each kernel tap in row-major order, the strided slice of the elements that tap sees in every
+/// window, folded with max_pool2d's rule (a larger value or the first NaN wins; ties keep the
+/// earlier tap). The same windows and the same choice of element as a dilated max_pool2d would make.
+inline Tensor dilated_max_pool(const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe, bool ceil) {
+    const Pair2d ke((k.h - 1) * d.h + 1, (k.w - 1) * d.w + 1);  // the dilated window's extent
+    const Pair2d pe2 = ceil ? ceil_end_pads(x4, ke, s, pb, pe) : pe;
+    check_result_size({x4.size(0), x4.size(1), x4.size(2) + pb.h + pe2.h, x4.size(3) + pb.w + pe2.w}, "MaxPool");
+    const Tensor xp = pad_hw(x4, pb, pe2, -std::numeric_limits<float>::infinity());
+    const std::int64_t Hp = xp.size(2), Wp = xp.size(3);
+    NANOTORCH_CHECK(Hp >= ke.h && Wp >= ke.w, shape_error, "MaxPool: the dilated window ", ke.h, "x", ke.w,
+                    " is larger than the padded input ", Hp, "x", Wp);
+    const Shape out{xp.size(0), xp.size(1), (Hp - ke.h) / s.h + 1, (Wp - ke.w) / s.w + 1};
+    Tensor best;
+    for (std::int64_t i = 0; i < k.h; ++i)
+        for (std::int64_t j = 0; j < k.w; ++j) {
+            const Tensor tap = strided_slice(xp, {0, 0, i * d.h, j * d.w}, {1, 1, s.h, s.w}, out);
+            best = !best.defined() ? tap : ops::detail::map_binary_same(best, tap, [](float b, float v) {
+                return v > b || (std::isnan(v) && !std::isnan(b)) ? v : b;
+            });
+        }
+    return best;
+}
+
 template <bool Max>
 inline std::vector<Value> run_pool(const OpArgs& a) {
     const Tensor& x = a.tensor(0);
@@ -136,7 +161,8 @@ inline std::vector<Value> run_pool(const OpArgs& a) {
     check_window_result(x, x.size(1), win, a.node.op_type);
     const bool include_pad = attr_int(a.node, "count_include_pad", 0) != 0;
     const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0;
-    return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d, Pair2d pb, Pair2d pe) {
+    return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
+        if (Max && !(d == Pair2d(1))) return dilated_max_pool(x4, k, s, d, pb, pe, ceil);
         if (native_pads(k, pb, pe))
             return Max ? max_pool2d(x4, k, s, pb, 1, ceil) : avg_pool2d(x4, k, s, pb, include_pad, ceil);
         const std::int64_t H = x4.size(2), W = x4.size(3);
@@ -205,8 +231,11 @@ inline std::vector<Value> run_max_pool(const OpArgs& a) {
 inline std::string check_pool(const NodeProto& n, std::int64_t) {
     const std::int64_t order = attr_int(n, "storage_order", 0);
     if (order != 0 && order != 1) return "storage_order " + std::to_string(order);
-    for (std::int64_t d : attr_ints(n, "dilations"))
-        if (d != 1) return "dilations != 1 in pooling";
+    for (std::int64_t d : attr_ints(n, "dilations")) {
+        if (d == 1) continue;
+        if (n.op_type != "MaxPool") return "dilations != 1 in " + n.op_type;
+        if (n.output.size() > 1 && !n.output[1].empty()) return "dilations != 1 with the Indices output";
+    }
     const AttributeProto* k = find_attr(n, "kernel_shape");
     if (!k) return "missing kernel_shape";
     return check_window(n, k->ints.size());
