@@ -211,7 +211,7 @@ TEST_CASE("comparisons and logic broadcast and return BOOL: Equal, Less, Greater
     CHECK(contains(error_of({"And", {floats({1}), q}}), "must be BOOL, got FLOAT"));
 }
 
-TEST_CASE("integer and DOUBLE arithmetic keep their type: Add, Sub, Mul, Div, Neg, Abs, Sign, Mod, Pow") {
+TEST_CASE("integer and DOUBLE arithmetic keep their type: Add, Sub, Mul, Div, Neg, Abs, Sign, Mod, Pow, Clip") {
     const auto u8 = DataType::uint8;
     check_ints(run1({"Add", {ints({250, 3}, {2}, u8), ints({10, 4}, {2}, u8)}}), u8, {2}, {4, 7});  // wraps mod 256
     check_ints(run1({"Sub", {ints({1}, {1}, u8), ints({2}, {1}, u8)}}), u8, {1}, {255});
@@ -233,6 +233,15 @@ TEST_CASE("integer and DOUBLE arithmetic keep their type: Add, Sub, Mul, Div, Ne
     CHECK(contains(error_of({"Mod", {floats({1}), floats({2})}}), "fmod = 1"));
     // Pow: the result has the base's type.
     check_ints(run1({"Pow", {ints({2, 3}), floats({3, 2})}}), DataType::int64, {2}, {8, 9});
+    // Clip on integers (exporters clamp int64 indices) with bounds of the same type; either optional.
+    check_ints(run1({"Clip", {ints({-5, 0, 5}), ints({-1}, {}), ints({3}, {})}}), DataType::int64, {3}, {-1, 0, 3});
+    onnx::ModelProto clip = model_of({"Clip", {ints({-128, 100}, {2}, DataType::int8), ints({50}, {}, DataType::int8)}});
+    clip.graph.node[0].input = {"x0", "", "x1"};  // no lower bound
+    const auto clipped = onnx::Runtime(clip).run_values({{"x0", ints({-128, 100}, {2}, DataType::int8)},
+                                                           {"x1", ints({50}, {}, DataType::int8)}});
+    check_ints(clipped[0].second, DataType::int8, {2}, {-128, 50});
+    check_ints(run1({"Clip", {ints({-5, 5}), ints({0}, {})}}), DataType::int64, {2}, {0, 5});  // no upper bound
+    CHECK(contains(error_of({"Clip", {ints({1}), floats({0}, {})}}), "element types INT64 and FLOAT"));
     check_floats(run1({"Pow", {floats({2, 3}), ints({3, 2})}}), {2}, {8, 9});
 }
 

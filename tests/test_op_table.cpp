@@ -55,7 +55,7 @@ struct Row {
 #define CAST_IMPORT "test_onnx_typed: Cast and CastLike between FLOAT, DOUBLE, the integer types and BOOL: truncation, wrapping, != 0"
 #define SHAPE_IMPORT "test_onnx_typed: an int64 shape subgraph as exporters write it: Shape, Size, ConstantOfShape, Expand, Range, Where"
 #define LOGIC_IMPORT "test_onnx_typed: comparisons and logic broadcast and return BOOL: Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Xor, Not"
-#define INT_ARITH_IMPORT "test_onnx_typed: integer and DOUBLE arithmetic keep their type: Add, Sub, Mul, Div, Neg, Abs, Sign, Mod, Pow"
+#define INT_ARITH_IMPORT "test_onnx_typed: integer and DOUBLE arithmetic keep their type: Add, Sub, Mul, Div, Neg, Abs, Sign, Mod, Pow, Clip"
 #define VARIADIC_IMPORT "test_onnx_typed: variadic Max, Min, Sum and Mean broadcast over any number of inputs and types"
 #define MOVE_IMPORT "test_onnx_typed: Tile, Split and Trilu move elements of any type"
 #define ARG_IMPORT "test_onnx_typed: ArgMax and ArgMin: axis, keepdims and select_last_index"

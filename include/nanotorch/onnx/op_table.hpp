@@ -325,7 +325,34 @@ inline std::vector<Value> run_softplus(const OpArgs& a) {
     // kSoftplusExactThreshold, so its linear branch equals that to the last bit.
     return one(softplus(a.tensor(0)));
 }
+/// Clip on integer or DOUBLE values (Clip-12+ takes every numeric type; exporters clamp int64
+/// indices): bounds of the input's own type, compared exactly.
+inline std::vector<Value> run_clip_typed(const OpArgs& a) {
+    const Value& x = a.value(0);
+    auto bound = [&](std::size_t k) -> const Value* {
+        if (!a.has(k)) return nullptr;
+        const Value& b = a.value(k);
+        same_type(x, b, "Clip");
+        NANOTORCH_CHECK(b.numel() == 1, shape_error, "Clip: bound #", k, " must hold one element, got shape ",
+                        shape_str(b.shape));
+        return &b;
+    };
+    const Value* lo = bound(1);
+    const Value* hi = bound(2);
+    auto clip = [&](auto v, auto lo_v, auto hi_v) {
+        if (lo) v = std::max(lo_v, v);
+        return hi ? std::min(hi_v, v) : v;
+    };
+    if (x.is_int)
+        return {unary_map(
+            x, [&](std::int64_t v) { return clip(v, lo ? lo->i[0] : 0, hi ? hi->i[0] : 0); }, [](double v) { return v; })};
+    return {unary_map(
+        x, [](std::int64_t v) { return v; },
+        [&](double v) { return clip(v, lo ? lo->d[0] : 0.0, hi ? hi->d[0] : 0.0); })};
+}
+
 inline std::vector<Value> run_clip(const OpArgs& a) {
+    if (a.opset >= 11 && !a.value(0).is_float()) return run_clip_typed(a);
     float lo, hi;
     if (a.opset < 11) {  // attributes, defaulting to the float range (as the opset-6 spec says)
         lo = attr_float(a.node, "min", std::numeric_limits<float>::lowest());

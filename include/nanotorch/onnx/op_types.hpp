@@ -26,9 +26,10 @@ namespace nanotorch::onnx::rt_detail {
 /// What input 0 of an operator may be.
 enum class Accepts { any, floating, float32 };
 
-inline Accepts accepted_types(const std::string& op) {
+inline Accepts accepted_types(const std::string& op, std::int64_t opset) {
+    if (op == "Clip" && opset < 11) return Accepts::float32;  // Clip-1..6's bounds are float attributes
     static const std::set<std::string> any = {
-        "Abs", "Add", "And", "ArgMax", "ArgMin", "Cast", "CastLike", "Concat", "Constant", "ConstantOfShape", "Div",
+        "Abs", "Add", "And", "ArgMax", "ArgMin", "Cast", "CastLike", "Clip", "Concat", "Constant", "ConstantOfShape", "Div",
         "Dropout", "Equal", "Expand", "Flatten", "Gather", "Greater", "GreaterOrEqual", "Identity", "Less",
         "LessOrEqual", "Max", "Min", "Mod", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reshape", "Shape", "Sign",
         "Size", "Slice", "Split", "Squeeze", "Sub", "Sum", "Tile", "Transpose", "Trilu", "Unsqueeze", "Where", "Xor"};
@@ -72,9 +73,9 @@ inline DataType output_type(const NodeProto& n, std::int64_t opset, const std::v
 }
 
 /// "" when node n can take an input 0 of type `t`, else the reason.
-inline std::string check_input_type(const NodeProto& n, DataType t) {
+inline std::string check_input_type(const NodeProto& n, std::int64_t opset, DataType t) {
     if (t == DataType::undefined || n.input.empty()) return "";
-    const Accepts a = accepted_types(n.op_type);
+    const Accepts a = accepted_types(n.op_type, opset);
     if (a == Accepts::any || t == DataType::float32 || (a == Accepts::floating && t == DataType::float64)) return "";
     return n.op_type + " on " + dtype_name(t) + " input '" + n.input[0] + "' (nanotorch runs it on " +
            (a == Accepts::floating ? "FLOAT and DOUBLE" : "FLOAT") + " only)";

@@ -181,7 +181,7 @@ public:
                     why = e.what();
                 }
             }
-            if (why.empty()) why = check_input_type(n, in_types.empty() ? DataType::undefined : in_types[0]);
+            if (why.empty()) why = check_input_type(n, opset, in_types.empty() ? DataType::undefined : in_types[0]);
             if (why.empty() && outputs > spec.max_outputs)
                 why = str_cat("optional output #", outputs, " ('", n.output[outputs - 1], "') is not implemented");
             if (!why.empty()) out.push_back({where, n.op_type, why});
