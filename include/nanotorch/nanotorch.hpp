@@ -68,6 +68,7 @@
 #include <nanotorch/onnx/ops_resize.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
 #include <nanotorch/onnx/ops_typed.hpp>
+#include <nanotorch/onnx/ops_window.hpp>
 #include <nanotorch/onnx/proto.hpp>
 #include <nanotorch/onnx/runtime.hpp>
 #include <nanotorch/onnx/schema.hpp>
