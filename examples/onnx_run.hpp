@@ -183,11 +183,13 @@ inline ImageTarget image_target(const onnx::ValueInfoProto& info) {
                       ", which takes no image: expected [1, 1, H, W] (grayscale) or a flat 4*S*S RGBA canvas");
 }
 
-/// Zeros of the input's declared shape (FLOAT or INT64). Throws as declared_shape.
+/// Zeros of the input's declared shape and element type. Throws as declared_shape.
 inline onnx::Value zeros_input(const onnx::ValueInfoProto& info) {
     const Shape s = declared_shape(info);
-    if (info.elem_type == static_cast<std::int32_t>(onnx::DataType::int64))
-        return onnx::Value::of_ints(std::vector<std::int64_t>(static_cast<std::size_t>(shape_numel(s)), 0), s);
+    const auto type = static_cast<onnx::DataType>(info.elem_type);
+    const auto n = static_cast<std::size_t>(shape_numel(s));
+    if (onnx::integer_type(type)) return onnx::Value::of_ints(std::vector<std::int64_t>(n, 0), s, type);
+    if (type == onnx::DataType::float64) return onnx::Value::of_doubles(std::vector<double>(n, 0.0), s);
     return onnx::Value::of(zeros(s));
 }
 
@@ -300,6 +302,8 @@ inline LoadedInput load_input(const std::string& spec, const onnx::ValueInfoProt
     const std::string what = str_cat("tensor ", spec, " ", shape_str(dims));
     if (info.elem_type == static_cast<std::int32_t>(onnx::DataType::int64))
         return {onnx::Value::of_ints(onnx::tensor_to_int64s(tp), dims), what};
+    if (info.elem_type != static_cast<std::int32_t>(onnx::DataType::float32))  // BOOL, DOUBLE, INT32, ...: as stored
+        return {onnx::value_from_proto(tp), what};
     return {onnx::Value::of(tensor(onnx::tensor_to_floats(tp), dims)), what};
 }
 
@@ -319,7 +323,7 @@ inline std::string output_line(const std::string& name, const onnx::Value& v, st
     std::ostringstream os;
     os << "output " << name << " " << shape_str(v.shape) << ":";
     const std::size_t n = static_cast<std::size_t>(v.numel());
-    const std::vector<float> f = v.is_int ? std::vector<float>() : v.f.to_vector();
+    const std::vector<double> f = v.is_int ? std::vector<double>() : v.to_doubles();
     for (std::size_t i = 0; i < n && i < max_values; ++i) {
         os << ' ';
         if (v.is_int) os << v.i[i];
@@ -331,9 +335,7 @@ inline std::string output_line(const std::string& name, const onnx::Value& v, st
 
 /// All values of an output as doubles (for prediction_line).
 inline std::vector<double> output_values(const onnx::Value& v) {
-    if (v.is_int) return std::vector<double>(v.i.begin(), v.i.end());
-    const std::vector<float> f = v.f.to_vector();
-    return std::vector<double>(f.begin(), f.end());
+    return v.to_doubles();
 }
 
 /// The files --output names for the model's outputs, in order: one path per output, or, when a
@@ -365,15 +367,7 @@ inline std::vector<std::string> output_paths(const std::vector<std::string>& spe
 
 /// Writes one output as a TensorProto named after it. Throws io_error naming the path.
 inline void write_output(const std::string& name, const onnx::Value& v, const std::string& path) {
-    const std::vector<std::int64_t> dims(v.shape.begin(), v.shape.end());
-    onnx::TensorProto tp;
-    if (v.is_int) {
-        tp = onnx::make_int64_tensor(name, dims, v.i.data());
-    } else {
-        const Tensor c = v.f.contiguous();
-        tp = onnx::make_float_tensor(name, dims, c.data_ptr());
-    }
-    const std::vector<unsigned char> bytes = onnx::encode_tensor(tp);
+    const std::vector<unsigned char> bytes = onnx::encode_tensor(onnx::value_to_proto(name, v));  // its own element type
     util::write_file_atomic(path, bytes.data(), bytes.size());
 }
 

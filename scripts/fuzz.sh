@@ -118,9 +118,13 @@ fuzz_one() {
   seed "$t" "$seeds"
   local budget=(-max_total_time="$SECONDS_PER_TARGET")
   [ -n "$RUNS" ] && budget=(-runs="$RUNS")
+  local dict=()  # op types and attribute names steer mutations toward the operators (tests/fuzz/<target>.dict)
+  [ -f "$ROOT/tests/fuzz/$t.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$t.dict")
   log="$BUILD/$t.log"
   echo "== fuzzing $t (${budget[*]}; log $log)"
-  if TMPDIR="${TMPDIR:-/tmp}" "$bin" "${budget[@]}" -max_len="$(max_len "$t")" -timeout=1 \
+  # -rss_limit_mb / -malloc_limit_mb catch runaway memory even where the in-target heap rule
+  # (fuzz_common.hpp) does not look; -timeout=1 makes any input slower than 1 s a finding.
+  if TMPDIR="${TMPDIR:-/tmp}" "$bin" "${budget[@]}" "${dict[@]}" -max_len="$(max_len "$t")" -timeout=1 \
        -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
        -artifact_prefix="$artifacts/" "$corpus" "$seeds" >"$log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

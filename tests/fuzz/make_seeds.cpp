@@ -6,7 +6,9 @@
 //   tests/fuzz/make_seeds.cpp -o /tmp/make_seeds && /tmp/make_seeds tests/fuzz/seeds
 //
 //   fuzz_onnx/, fuzz_wire/   two tiny exported models (conv, pool, relu, flatten, gemm, softmax)
-//                            at opset 9 and 13, the second with a symbolic batch dimension
+//                            at opset 9 and 13, the second with a symbolic batch dimension;
+//                            fuzz_onnx/ also a hand-built opset-17 graph of typed shape
+//                            arithmetic and the runtime-only ops, and an opset-3 legacy graph
 //   fuzz_state_dict/         the weights of fuzz_state_dict's own module (loads strictly)
 //   fuzz_idx/                IDX images/labels of ranks 1..4, and gzip forms (stored, fixed and
 //                            dynamic Huffman blocks, optional header fields)
@@ -94,6 +96,117 @@ void sink(void* ctx, void* data, int n) {
     b->insert(b->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + n);
 }
 
+// ---- hand-built ONNX graphs (the ops and element types exporters other than ours write) ----
+
+onnx::AttributeProto attr_i(const char* name, std::int64_t v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::int_, a.i = v;
+    return a;
+}
+onnx::AttributeProto attr_f(const char* name, float v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::float_, a.f = v;
+    return a;
+}
+onnx::AttributeProto attr_is(const char* name, std::vector<std::int64_t> v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::ints, a.ints = std::move(v);
+    return a;
+}
+onnx::AttributeProto attr_s(const char* name, const char* v) {
+    onnx::AttributeProto a;
+    a.name = name, a.type = onnx::AttributeType::string, a.s = v;
+    return a;
+}
+onnx::NodeProto op(const char* type, std::vector<std::string> in, std::vector<std::string> out,
+                   std::vector<onnx::AttributeProto> attrs = {}) {
+    onnx::NodeProto n;
+    n.op_type = type, n.input = std::move(in), n.output = std::move(out), n.attribute = std::move(attrs);
+    n.name = n.output[0];
+    return n;
+}
+onnx::ValueInfoProto value_info(const char* name, onnx::DataType t, std::vector<std::int64_t> dims) {
+    onnx::ValueInfoProto v;
+    v.name = name, v.elem_type = static_cast<std::int32_t>(t), v.has_shape = true;
+    for (const auto d : dims) {
+        onnx::Dimension dim;
+        dim.has_value = true, dim.value = d;
+        v.shape.push_back(dim);
+    }
+    return v;
+}
+onnx::TensorProto ints_init(const char* name, std::vector<std::int64_t> v) {
+    return onnx::make_int64_tensor(name, {static_cast<std::int64_t>(v.size())}, v.data());
+}
+onnx::TensorProto floats_init(const char* name, std::vector<std::int64_t> dims, std::vector<float> v) {
+    return onnx::make_float_tensor(name, std::move(dims), v.data());
+}
+onnx::ModelProto graph_model(std::int64_t opset, std::vector<onnx::NodeProto> nodes, std::vector<onnx::TensorProto> inits,
+                             std::vector<std::pair<const char*, onnx::DataType>> outputs) {
+    onnx::ModelProto m;
+    m.ir_version = opset >= 13 ? 7 : 3;
+    m.opset_import.push_back({"", opset});
+    m.graph.name = "seed";
+    m.graph.node = std::move(nodes);
+    m.graph.initializer = std::move(inits);
+    m.graph.input.push_back(value_info("x", onnx::DataType::float32, {1, 2, 4, 4}));
+    for (const auto& [name, type] : outputs) {
+        onnx::ValueInfoProto v;
+        v.name = name, v.elem_type = static_cast<std::int32_t>(type);
+        m.graph.output.push_back(v);
+    }
+    return m;
+}
+
+// Shape arithmetic on INT64/BOOL/INT32/DOUBLE values and the runtime-only ops, at opset 17.
+onnx::ModelProto typed_graph() {
+    using DT = onnx::DataType;
+    const auto to = [](DT t) { return attr_i("to", static_cast<std::int64_t>(t)); };
+    std::vector<onnx::NodeProto> n = {
+        op("Shape", {"x"}, {"s"}), op("Size", {"x"}, {"size"}), op("Equal", {"s", "ones"}, {"is1"}),
+        op("Not", {"is1"}, {"not1"}), op("Or", {"is1", "not1"}, {"all"}), op("And", {"all", "is1"}, {"and"}),
+        op("Xor", {"and", "not1"}, {"xor"}), op("Where", {"xor", "s", "ones"}, {"shape2"}),
+        op("Cast", {"shape2"}, {"s32"}, {to(DT::int32)}), op("Cast", {"s32"}, {"s64"}, {to(DT::int64)}),
+        op("ConstantOfShape", {"s64"}, {"zeros"}), op("Expand", {"x", "s64"}, {"ex"}),
+        op("Range", {"zero", "four", "one"}, {"r"}), op("Less", {"r", "s"}, {"lt"}),
+        op("Sum", {"ex", "zeros", "x"}, {"sum"}), op("Max", {"sum", "x"}, {"mx"}), op("Min", {"mx", "x"}, {"mn"}),
+        op("Mean", {"mn", "x"}, {"mean"}), op("ArgMax", {"mean"}, {"am"}, {attr_i("axis", 1)}),
+        op("Tile", {"mean", "tiles"}, {"tiled"}), op("Split", {"tiled"}, {"a", "b"}, {attr_i("axis", 3)}),
+        op("Cast", {"a"}, {"ad"}, {to(DT::float64)}), op("Add", {"ad", "ad"}, {"add_d"}),
+        op("Cast", {"add_d"}, {"u8"}, {to(DT::uint8)}), op("Mod", {"u8", "three"}, {"mod"}),
+        op("Resize", {"b", "", "scales"}, {"up"}, {attr_s("mode", "linear")}),
+        op("ConvTranspose", {"up", "wt"}, {"ct"}, {attr_is("strides", {2, 2}), attr_i("group", 2)}),
+        op("LayerNormalization", {"ct", "gamma"}, {"ln"}, {attr_i("axis", -1)}),
+        op("InstanceNormalization", {"ln", "ch", "ch"}, {"inorm"}), op("LRN", {"inorm"}, {"lrn"}, {attr_i("size", 3)}),
+        op("ReduceL2", {"lrn"}, {"l2"}, {attr_is("axes", {2})}), op("ReduceMin", {"l2"}, {"rmin"}),
+        op("Floor", {"l2"}, {"fl"}), op("Sin", {"fl"}, {"sin"}), op("PRelu", {"sin", "ch3"}, {"pr"}),
+        op("Selu", {"pr"}, {"selu"}), op("Trilu", {"selu"}, {"tri"}), op("Hardmax", {"tri"}, {"hm"}),
+    };
+    std::vector<onnx::TensorProto> inits = {
+        ints_init("ones", {1, 1, 1, 1}), ints_init("tiles", {1, 1, 1, 2}), floats_init("scales", {4}, {1, 1, 2, 1}),
+        floats_init("wt", {2, 1, 2, 2}, {1, -1, 0.5f, 2, 0, 1, -2, 0.25f}), floats_init("gamma", {8}, std::vector<float>(8, 1)),
+        floats_init("ch", {2}, {1, 0.5f}), floats_init("ch3", {2, 1, 1}, {0.1f, 0.2f})};
+    for (const auto& [name, v] : std::vector<std::pair<const char*, std::int64_t>>{{"zero", 0}, {"four", 4}, {"one", 1}})
+        inits.push_back(onnx::make_int64_tensor(name, {}, &v));
+    const std::int64_t three = 3;
+    inits.push_back(onnx::make_integer_tensor("three", {}, &three, DT::uint8));
+    return graph_model(17, std::move(n), std::move(inits), {{"size", DT::int64}, {"lt", DT::boolean}, {"am", DT::int64}, {"mod", DT::uint8}, {"rmin", DT::float32}, {"hm", DT::float32}});
+}
+
+// A 2017-style graph at opset 3: legacy broadcast/axis, Reshape's shape attribute, Concat's
+// default axis, Cast's string 'to', is_test on BatchNormalization and Dropout.
+onnx::ModelProto legacy_graph() {
+    std::vector<onnx::NodeProto> n = {
+        op("Add", {"x", "bias"}, {"biased"}, {attr_i("broadcast", 1), attr_i("axis", 1)}),
+        op("BatchNormalization", {"biased", "ch", "ch", "ch", "ch"}, {"bn"}, {attr_i("is_test", 1), attr_i("consumed_inputs", 0)}),
+        op("Dropout", {"bn"}, {"drop"}, {attr_i("is_test", 1), attr_f("ratio", 0.5f)}),
+        op("Concat", {"drop", "x"}, {"cat"}), op("Reshape", {"cat"}, {"flat"}, {attr_is("shape", {1, -1})}),
+        op("Cast", {"flat"}, {"y"}, {attr_s("to", "DOUBLE")}),
+    };
+    return graph_model(3, std::move(n), {floats_init("bias", {2}, {1, -1}), floats_init("ch", {2}, {1, 2})},
+                       {{"y", onnx::DataType::float64}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +229,11 @@ int main(int argc, char** argv) {
     for (const char* t : {"fuzz_onnx", "fuzz_wire"}) {
         put(t, "tiny_opset9.onnx", m9);
         put(t, "tiny_opset13_batch.onnx", m13);
+    }
+    // Runs in the runtime as they are (the fuzz target's run phase reaches the new ops and types).
+    for (const auto& [name, m] : {std::make_pair("typed_opset17.onnx", typed_graph()), std::make_pair("legacy_opset3.onnx", legacy_graph())}) {
+        onnx::Runtime check(m);  // a seed that does not load would only teach the fuzzer the refusal
+        put("fuzz_onnx", name, onnx::encode_model(m));
     }
 
     // ---- state_dict: the module fuzz_state_dict.cpp loads into (same seed, same layers) ----

@@ -33,6 +33,7 @@ using nanotorch::leaky_relu;
 using nanotorch::linear;
 using nanotorch::log_softmax;
 using nanotorch::max_pool2d;
+using nanotorch::max_pool2d_with_indices;
 using nanotorch::mse_loss;
 using nanotorch::nll_loss;
 using nanotorch::relu;

@@ -60,37 +60,38 @@ inline std::vector<std::filesystem::path> find_test_dirs(const std::filesystem::
     return out;
 }
 
-/// "" when `got` matches `expected` (same kind, same shape, every element within tolerance),
-/// else a description of the first difference.
+/// "" when `got` matches `expected` (same element type, same shape, integers equal, FLOAT and
+/// DOUBLE elements within tolerance), else a description of the first difference.
 /// @throws value_error when a FLOAT Value holds no tensor (an undefined Value::f).
 inline std::string compare(const Value& expected, const Value& got, const Options& opt = {}) {
     std::ostringstream os;
-    if (expected.is_int != got.is_int) {
-        os << "expected " << (expected.is_int ? "INT64" : "FLOAT") << ", got " << (got.is_int ? "INT64" : "FLOAT");
-        return os.str();
-    }
+    if (expected.type != got.type) return "expected " + dtype_name(expected.type) + ", got " + dtype_name(got.type);
     if (expected.shape != got.shape)
         return "expected shape " + shape_str(expected.shape) + ", got " + shape_str(got.shape);
-    const std::vector<float> ef = expected.is_int ? std::vector<float>() : expected.f.to_vector();
-    const std::vector<float> gf = got.is_int ? std::vector<float>() : got.f.to_vector();
-    const std::size_t n = expected.is_int ? expected.i.size() : ef.size();
+    NANOTORCH_CHECK(!expected.is_float() || expected.f.defined(), value_error, "compare: undefined expected tensor");
+    NANOTORCH_CHECK(!got.is_float() || got.f.defined(), value_error, "compare: undefined tensor");
     // Hand-built Values may disagree with their own shape; never index past the shorter one.
-    const std::size_t n_got = got.is_int ? got.i.size() : gf.size();
+    const std::size_t n = static_cast<std::size_t>(expected.is_int ? expected.i.size() : expected.is_double() ? expected.d.size() : expected.f.numel());
+    const std::size_t n_got = static_cast<std::size_t>(got.is_int ? got.i.size() : got.is_double() ? got.d.size() : got.f.numel());
     if (n != n_got) {
         os << "expected " << n << " elements, got " << n_got;
         return os.str();
     }
-    for (std::size_t k = 0; k < n; ++k) {
-        if (expected.is_int) {
+    if (expected.is_int) {
+        for (std::size_t k = 0; k < n; ++k) {
             if (expected.i[k] == got.i[k]) continue;
             os << "element " << k << ": expected " << expected.i[k] << ", got " << got.i[k];
             return os.str();
         }
-        const double b = ef[k], a = gf[k];
+        return "";
+    }
+    const std::vector<double> e = expected.to_doubles(), g = got.to_doubles();  // FLOAT widens exactly
+    for (std::size_t k = 0; k < n; ++k) {
+        const double b = e[k], a = g[k];
         const bool close = a == b || (std::isnan(a) && std::isnan(b)) ||
                            std::fabs(a - b) <= opt.atol + opt.rtol * std::fabs(b);
         if (close) continue;
-        os.precision(9);
+        os.precision(17);
         os << "element " << k << ": expected " << b << ", got " << a << " (|diff| " << std::fabs(a - b) << ")";
         return os.str();
     }

@@ -11,7 +11,10 @@
 // same windows. Opset-dependent forms (attributes that became inputs, Softmax's 2-D coercion
 // before opset 13, Reshape's allowzero) are chosen by the opset passed in. Deliberately absent:
 // graph validation and input binding (onnx/runtime.hpp), autograd (the runtime runs under
-// NoGradGuard), and operator versions outside opsets 7..17.
+// NoGradGuard), and operator versions outside opsets 1..17 (before 7, only those of oldest_opset()).
+// Operators on other element types and float math training has no op for live in
+// onnx/ops_typed.hpp and onnx/ops_math.hpp, the windowed ones (Conv, the pools) in
+// onnx/ops_window.hpp; this file holds the rest and the table of all of them.
 #pragma once
 
 #include <algorithm>  // std::clamp, std::min/max
@@ -27,7 +30,13 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
+#include <nanotorch/onnx/op_args.hpp>
+#include <nanotorch/onnx/ops_conv_transpose.hpp>
+#include <nanotorch/onnx/ops_math.hpp>
+#include <nanotorch/onnx/ops_resize.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
+#include <nanotorch/onnx/ops_typed.hpp>
+#include <nanotorch/onnx/ops_window.hpp>
 #include <nanotorch/ops/activation.hpp>
 #include <nanotorch/ops/clamp.hpp>
 #include <nanotorch/ops/conv.hpp>
@@ -41,176 +50,6 @@
 #include <nanotorch/ops/shape.hpp>
 
 namespace nanotorch::onnx::rt_detail {
-
-// ---- op interface ----
-
-/// What an op's run function sees: the node, the model's default opset, and one pointer per
-/// node input (nullptr for an omitted optional input, "" in the NodeProto).
-struct OpArgs {
-    const NodeProto& node;
-    std::int64_t opset;
-    std::vector<const Value*> in;
-
-    bool has(std::size_t k) const { return k < in.size() && in[k] != nullptr; }
-    const Value& value(std::size_t k) const {
-        NANOTORCH_CHECK(has(k), value_error, "required input #", k, " is missing");
-        return *in[k];
-    }
-    const Tensor& tensor(std::size_t k) const {
-        const Value& v = value(k);
-        NANOTORCH_CHECK(!v.is_int, value_error, "input #", k, " ('", node.input[k], "') must be float32, got int64");
-        return v.f;
-    }
-    const std::vector<std::int64_t>& ints(std::size_t k) const {
-        const Value& v = value(k);
-        NANOTORCH_CHECK(v.is_int, value_error, "input #", k, " ('", node.input[k], "') must be int64, got float32");
-        return v.i;
-    }
-    /// A one-element float input (Clip bounds, Pad's constant_value).
-    float scalar(std::size_t k) const {
-        const Tensor& t = tensor(k);
-        NANOTORCH_CHECK(t.numel() == 1, shape_error, "input #", k, " ('", node.input[k],
-                        "') must hold one element, got shape ", shape_str(t.shape()));
-        return t.to_vector()[0];
-    }
-};
-
-using CheckFn = std::string (*)(const NodeProto&, std::int64_t opset);
-using RunFn = std::vector<Value> (*)(const OpArgs&);
-
-/// One table entry. Input counts are the bounds over all supported opsets (check() narrows them
-/// per opset); outputs beyond max_outputs are optional outputs nanotorch does not produce.
-struct OpSpec {
-    std::size_t min_inputs = 1, max_inputs = 1, max_outputs = 1;
-    CheckFn check = nullptr;
-    RunFn run = nullptr;
-};
-
-// ---- spatial windows (Conv, MaxPool, AveragePool) ----
-
-/// Checks the attributes every windowed op shares; "" when supported.
-inline std::string check_window(const NodeProto& n, std::size_t spatial) {
-    const std::string mode = attr_str(n, "auto_pad", "NOTSET");
-    if (mode != "NOTSET" && mode != "VALID" && mode != "SAME_UPPER" && mode != "SAME_LOWER")
-        return "auto_pad '" + mode + "'";
-    if (spatial != 1 && spatial != 2) return std::to_string(spatial) + "-D windows (only 1-D and 2-D)";
-    return "";
-}
-
-/// Runs a 2-D op on x (rank 2 + spatial, spatial 1 or 2): a 1-D problem [N, C, L] becomes
-/// [N, C, 1, L] with a (1, k) window. `fn(x4, kernel, stride, dilation, pb, pe)` gets Pair2d's.
-template <class Fn>
-inline Tensor as_2d(const Tensor& x, const Window& w, Fn&& fn) {
-    const bool one_d = w.kernel.size() == 1;
-    auto pair = [&](const Shape& v) { return one_d ? Pair2d(1, v[0]) : Pair2d(v[0], v[1]); };
-    auto pad_pair = [&](const Shape& v) { return one_d ? Pair2d(0, v[0]) : Pair2d(v[0], v[1]); };
-    const Shape& s = x.shape();
-    const Tensor x4 = one_d ? reshape(x, {s[0], s[1], 1, s[2]}) : x;
-    const Tensor y = fn(x4, pair(w.kernel), pair(w.stride), pair(w.dilation), pad_pair(w.pad_begin),
-                        pad_pair(w.pad_end));
-    return one_d ? reshape(y, {y.size(0), y.size(1), y.size(3)}) : y;
-}
-
-/// x padded on its last two dims by (pb.h, pb.w) before and (pe.h, pe.w) after with `value`.
-inline Tensor pad_hw(const Tensor& x, Pair2d pb, Pair2d pe, float value) {
-    Shape b(4, 0), e(4, 0);
-    b[2] = pb.h, b[3] = pb.w, e[2] = pe.h, e[3] = pe.w;
-    return pad(x, b, e, PadMode::constant, value);
-}
-
-// nanotorch's pooling pads symmetrically by at most half the kernel; anything else is padded
-// explicitly first (with -inf for max, zeros for average), which gives the same windows.
-inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
-    return pb == pe && 2 * pb.h <= k.h && 2 * pb.w <= k.w;
-}
-
-inline std::vector<Value> run_conv(const OpArgs& a) {
-    const Tensor& x = a.tensor(0);
-    Tensor w = a.tensor(1);
-    const Tensor b = a.has(2) ? a.tensor(2) : Tensor();
-    const std::int64_t sp = w.dim() - 2;
-    NANOTORCH_CHECK(sp == 1 || sp == 2, unsupported_error, "Conv with ", sp, " spatial dimensions (only 1-D and 2-D)");
-    NANOTORCH_CHECK(x.dim() == w.dim(), shape_error, "Conv: input of shape ", shape_str(x.shape()),
-                    " does not match weight of shape ", shape_str(w.shape()));
-    const Shape kernel(w.shape().begin() + 2, w.shape().end());
-    NANOTORCH_CHECK(attr_ints(a.node, "kernel_shape", kernel) == kernel, shape_error, "Conv: kernel_shape ",
-                    shape_str(attr_ints(a.node, "kernel_shape")), " does not match weight of shape ",
-                    shape_str(w.shape()));
-    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    check_window_result(x, w.size(0), win, "Conv");
-    const std::int64_t group = attr_int(a.node, "group", 1);  // conv2d checks it against the shapes
-    if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
-    return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
-        if (pb == pe) return conv2d(x4, w, b, s, pb, d, group);
-        return conv2d(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group);  // asymmetric: zero-pad explicitly
-    }));
-}
-
-inline std::string check_conv(const NodeProto& n, std::int64_t) {
-    const AttributeProto* k = find_attr(n, "kernel_shape");
-    return check_window(n, k ? k->ints.size() : 2);
-}
-
-template <bool Max>
-inline std::vector<Value> run_pool(const OpArgs& a) {
-    const Tensor& x = a.tensor(0);
-    const Shape kernel = attr_ints(a.node, "kernel_shape");
-    NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kernel.size()) + 2, shape_error, a.node.op_type,
-                    ": input of shape ", shape_str(x.shape()), " does not match kernel_shape ", shape_str(kernel));
-    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    check_window_result(x, x.size(1), win, a.node.op_type);
-    const bool include_pad = attr_int(a.node, "count_include_pad", 0) != 0;
-    const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0;
-    return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d, Pair2d pb, Pair2d pe) {
-        if (native_pads(k, pb, pe))
-            return Max ? max_pool2d(x4, k, s, pb, 1, ceil) : avg_pool2d(x4, k, s, pb, include_pad, ceil);
-        const std::int64_t H = x4.size(2), W = x4.size(3);
-        // ceil_mode with explicit padding: extend the end pads to cover the last window (PyTorch's
-        // rule: a window must start inside the input or its begin padding), then pool in floor mode.
-        auto ceil_end = [](std::int64_t n, std::int64_t kk, std::int64_t st, std::int64_t b, std::int64_t e) {
-            std::int64_t out = (n + b + e - kk + st - 1) / st + 1;
-            if ((out - 1) * st >= n + b) --out;
-            return std::max(e, (out - 1) * st + kk - n - b);
-        };
-        const Pair2d pe2 = ceil ? Pair2d(ceil_end(H, k.h, s.h, pb.h, pe.h), ceil_end(W, k.w, s.w, pb.w, pe.w)) : pe;
-        const float fill = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
-        Tensor y = Max ? max_pool2d(pad_hw(x4, pb, pe2, fill), k, s, 0) : avg_pool2d(pad_hw(x4, pb, pe2, 0.0f), k, s, 0);
-        if (Max || (include_pad && pe2 == pe)) return y;
-        // Rescale the k.h*k.w average to the divisor ONNX uses: the window's real (non-pad)
-        // elements, or with count_include_pad its extent clipped to the padded input [−pb, n + pe).
-        const std::int64_t oh = y.size(2), ow = y.size(3);
-        auto span = [](std::int64_t o, std::int64_t st, std::int64_t kk, std::int64_t lo, std::int64_t hi) {
-            return std::max<std::int64_t>(0, std::min(o * st + kk, hi) - std::max(o * st, lo));
-        };
-        std::vector<float> scale(static_cast<std::size_t>(oh * ow));
-        for (std::int64_t i = 0; i < oh; ++i)
-            for (std::int64_t j = 0; j < ow; ++j) {
-                const std::int64_t div = include_pad ? span(i, s.h, k.h, 0, pb.h + H + pe.h) *
-                                                           span(j, s.w, k.w, 0, pb.w + W + pe.w)
-                                                     : span(i, s.h, k.h, pb.h, pb.h + H) * span(j, s.w, k.w, pb.w, pb.w + W);
-                scale[static_cast<std::size_t>(i * ow + j)] = static_cast<float>(k.h * k.w) / static_cast<float>(div);
-            }
-        return mul(y, tensor(scale, {oh, ow}));
-    }));
-}
-
-inline std::string check_pool(const NodeProto& n, std::int64_t) {
-    for (std::int64_t d : attr_ints(n, "dilations"))
-        if (d != 1) return "dilations != 1 in pooling";
-    const AttributeProto* k = find_attr(n, "kernel_shape");
-    if (!k) return "missing kernel_shape";
-    return check_window(n, k->ints.size());
-}
-
-inline std::vector<Value> run_global_avg(const OpArgs& a) {
-    const Tensor& x = a.tensor(0);
-    NANOTORCH_CHECK(x.dim() >= 3, shape_error, "GlobalAveragePool: expected (N, C, D1, ...), got ",
-                    shape_str(x.shape()));
-    if (x.dim() == 4) return one(adaptive_avg_pool2d(x, 1));  // the op nn::AdaptiveAvgPool2d(1) runs
-    Shape dims;
-    for (std::int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-    return one(mean(x, dims, true));
-}
 
 // ---- dense ----
 
@@ -250,28 +89,6 @@ inline std::vector<Value> run_matmul(const OpArgs& a) {
     return one(matmul(x, y));
 }
 
-template <int Kind>  // 0 add, 1 sub, 2 mul, 3 div
-inline std::vector<Value> run_arith(const OpArgs& a) {
-    const Value& x = a.value(0);
-    const Value& y = a.value(1);
-    NANOTORCH_CHECK(x.is_int == y.is_int, value_error, a.node.op_type, ": inputs mix int64 and float32");
-    if (!x.is_int) {
-        check_result_size(broadcast_shapes(x.shape, y.shape, a.node.op_type.c_str()), a.node.op_type);
-        Tensor (*const fns[])(const Tensor&, const Tensor&) = {&add, &sub, &mul, &div};
-        return one(fns[Kind](x.f, y.f));
-    }
-    const Shape os = broadcast_shapes(x.shape, y.shape, a.node.op_type.c_str());
-    check_result_size(os, a.node.op_type);
-    const std::vector<std::int64_t> ox = broadcast_offsets(x.shape, os), oy = broadcast_offsets(y.shape, os);
-    std::vector<std::int64_t> out(ox.size());
-    for (std::size_t k = 0; k < out.size(); ++k) {
-        const std::int64_t p = x.i[static_cast<std::size_t>(ox[k])], q = y.i[static_cast<std::size_t>(oy[k])];
-        NANOTORCH_CHECK(Kind != 3 || q != 0, value_error, "Div: integer division by zero");
-        out[k] = Kind == 0 ? p + q : Kind == 1 ? p - q : Kind == 2 ? p * q : p / q;  // Div truncates, like C
-    }
-    return {Value::of_ints(std::move(out), os)};
-}
-
 // ---- activations and pointwise math ----
 
 /// [prod(s[:axis]), prod(s[axis:])]: the 2-D view Flatten and pre-13 Softmax use.
@@ -308,14 +125,34 @@ inline std::vector<Value> run_softplus(const OpArgs& a) {
     // kSoftplusExactThreshold, so its linear branch equals that to the last bit.
     return one(softplus(a.tensor(0)));
 }
-/// For operators newer than the runtime's oldest opset (7): Erf (9), HardSwish (14).
-template <std::int64_t Since>
-inline std::string check_since(const NodeProto& n, std::int64_t opset) {
-    return opset >= Since ? ""
-                          : str_cat(n.op_type, " at opset ", opset, " (the operator exists from opset ", Since, ")");
+/// Clip on integer or DOUBLE values (Clip-12+ takes every numeric type; exporters clamp int64
+/// indices): bounds of the input's own type, compared exactly.
+inline std::vector<Value> run_clip_typed(const OpArgs& a) {
+    const Value& x = a.value(0);
+    auto bound = [&](std::size_t k) -> const Value* {
+        if (!a.has(k)) return nullptr;
+        const Value& b = a.value(k);
+        same_type(x, b, "Clip");
+        NANOTORCH_CHECK(b.numel() == 1, shape_error, "Clip: bound #", k, " must hold one element, got shape ",
+                        shape_str(b.shape));
+        return &b;
+    };
+    const Value* lo = bound(1);
+    const Value* hi = bound(2);
+    auto clip = [&](auto v, auto lo_v, auto hi_v) {
+        if (lo) v = std::max(lo_v, v);
+        return hi ? std::min(hi_v, v) : v;
+    };
+    if (x.is_int)
+        return {unary_map(
+            x, [&](std::int64_t v) { return clip(v, lo ? lo->i[0] : 0, hi ? hi->i[0] : 0); }, [](double v) { return v; })};
+    return {unary_map(
+        x, [](std::int64_t v) { return v; },
+        [&](double v) { return clip(v, lo ? lo->d[0] : 0.0, hi ? hi->d[0] : 0.0); })};
 }
 
 inline std::vector<Value> run_clip(const OpArgs& a) {
+    if (a.opset >= 11 && !a.value(0).is_float()) return run_clip_typed(a);
     float lo, hi;
     if (a.opset < 11) {  // attributes, defaulting to the float range (as the opset-6 spec says)
         lo = attr_float(a.node, "min", std::numeric_limits<float>::lowest());
@@ -336,6 +173,7 @@ inline std::vector<Value> run_batch_norm(const OpArgs& a) {
 }
 
 inline std::string check_batch_norm(const NodeProto& n, std::int64_t opset) {
+    if (opset < 7 && attr_int(n, "is_test", 0) == 0) return "is_test = 0 (training mode) at opset " + std::to_string(opset);
     if (opset >= 14 && attr_int(n, "training_mode", 0) != 0) return "training_mode = 1";
     if (opset < 9 && attr_int(n, "spatial", 1) == 0) return "spatial = 0";
     return "";
@@ -372,25 +210,11 @@ inline std::vector<Value> run_reduce_max(const OpArgs& a) {
     return one(x);
 }
 
-/// Pow with a float base and a float exponent (broadcast); a one-element exponent goes through
-/// nanotorch::pow, which is what the exporter emits for x.pow(p).
-inline std::vector<Value> run_pow(const OpArgs& a) {
-    if (a.value(0).is_int || a.value(1).is_int)
-        throw unsupported_error("Pow on int64 values (only float32 base and exponent)");
-    const Tensor& x = a.tensor(0);
-    const Tensor& e = a.tensor(1);
-    if (e.numel() == 1 && broadcast_shapes(x.shape(), e.shape(), "Pow") == x.shape())
-        return one(nanotorch::pow(x, e.to_vector()[0]));
-    const Shape s = broadcast_shapes(x.shape(), e.shape(), "Pow");
-    return one(ops::detail::map_binary_same(ops::detail::expand_copy(x, s), ops::detail::expand_copy(e, s),
-                                            [](float b, float p) { return std::pow(b, p); }));
-}
-
 // ---- layout ----
 
 inline std::vector<Value> run_reshape(const OpArgs& a) {
     const Value& x = a.value(0);
-    Shape target = a.ints(1);
+    Shape target = a.opset < 5 ? attr_ints(a.node, "shape") : a.ints(1);  // Reshape-1: a 'shape' attribute
     const bool allow_zero = a.opset >= 14 && attr_int(a.node, "allowzero", 0) != 0;
     for (std::size_t d = 0; d < target.size() && !allow_zero; ++d) {
         if (target[d] != 0) continue;  // 0 copies the input's extent at the same position
@@ -421,7 +245,7 @@ inline std::vector<Value> run_transpose(const OpArgs& a) {
 inline std::vector<Value> run_concat(const OpArgs& a) {
     std::vector<const Value*> xs;
     for (std::size_t k = 0; k < a.in.size(); ++k) xs.push_back(&a.value(k));
-    const std::int64_t axis = attr_int(a.node, "axis", 0);
+    const std::int64_t axis = attr_int(a.node, "axis", a.opset < 4 ? 1 : 0);  // Concat-1 defaults to axis 1
     return {apply_layout(xs, [&](const std::vector<Tensor>& t) { return cat(t, axis); })};
 }
 
@@ -586,8 +410,7 @@ inline std::string check_constant(const NodeProto& n, std::int64_t) {
     if (v && v->t.size() == 1) {
         if (v->t[0].data_location == 1) return "external data";
         const std::int32_t dt = v->t[0].data_type;
-        if (dt != static_cast<std::int32_t>(DataType::float32) && dt != static_cast<std::int32_t>(DataType::int64))
-            return "value of element type " + dtype_name(dt);
+        if (!runtime_type(dt)) return "value of element type " + dtype_name(dt);
     }
     return "";
 }
@@ -595,6 +418,7 @@ inline std::string check_constant(const NodeProto& n, std::int64_t) {
 inline std::vector<Value> run_identity(const OpArgs& a) { return {a.value(0)}; }
 
 inline std::string check_dropout(const NodeProto& n, std::int64_t opset) {
+    if (opset < 7 && attr_int(n, "is_test", 0) == 0) return "is_test = 0 (training mode) at opset " + std::to_string(opset);
     return opset >= 12 && n.input.size() > 2 && !n.input[2].empty() ? "training_mode input" : "";
 }
 
@@ -603,25 +427,63 @@ inline std::vector<Value> run_unary(const OpArgs& a) {
     return one(F(a.tensor(0)));
 }
 
-inline std::vector<Value> run_neg(const OpArgs& a) {
-    const Value& x = a.value(0);
-    if (!x.is_int) return one(neg(x.f));
-    std::vector<std::int64_t> out(x.i.size());
-    for (std::size_t k = 0; k < out.size(); ++k) out[k] = -x.i[k];
-    return {Value::of_ints(std::move(out), x.shape)};
-}
-
-// Input counts that change at opset `At` (an attribute became an input): Lo0..Hi0 before it,
-// Lo1..Hi1 from it on. The table's own bounds cover every opset at once.
-template <std::int64_t At, std::size_t Lo0, std::size_t Hi0, std::size_t Lo1, std::size_t Hi1>
-inline std::string check_inputs(const NodeProto& n, std::int64_t opset) {
-    const std::size_t lo = opset < At ? Lo0 : Lo1, hi = opset < At ? Hi0 : Hi1;
-    if (n.input.size() >= lo && n.input.size() <= hi) return "";
-    return str_cat(n.input.size(), " inputs at opset ", opset, " (expected ", lo, "..", hi, ")");
-}
-
 inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset) {
     return check_inputs<11, 1, 1, 2, 3>(n, opset);
+}
+
+// ---- opsets 1..6 ----
+
+/// Binary ops before opset 7 broadcast only when asked (broadcast = 1), aligning B with A at
+/// `axis` (default: at the end, as NumPy does); without it the shapes must be equal. B is reshaped
+/// to the NumPy form and the op runs as from opset 7.
+template <RunFn F>
+inline std::vector<Value> legacy_broadcast(const OpArgs& a) {
+    if (a.opset >= 7) return F(a);
+    const Value& x = a.value(0);
+    const Value& y = a.value(1);
+    if (attr_int(a.node, "broadcast", 0) == 0) {
+        NANOTORCH_CHECK(x.shape == y.shape, shape_error, a.node.op_type, " at opset ", a.opset, ": shapes ",
+                        shape_str(x.shape), " and ", shape_str(y.shape), " differ and 'broadcast' is not set");
+        return F(a);
+    }
+    const auto r = static_cast<std::int64_t>(x.shape.size()), rb = static_cast<std::int64_t>(y.shape.size());
+    NANOTORCH_CHECK(rb <= r, shape_error, a.node.op_type, ": B of shape ", shape_str(y.shape),
+                    " has a higher rank than A ", shape_str(x.shape));
+    const AttributeProto* ax = typed_attr(a.node, "axis", AttributeType::int_, "an INT");
+    const std::int64_t axis = ax ? wrap_axis(ax->i, std::max<std::int64_t>(r, 1), "axis") : r - rb;
+    NANOTORCH_CHECK(axis + rb <= r, shape_error, a.node.op_type, ": B of shape ", shape_str(y.shape),
+                    " does not fit A ", shape_str(x.shape), " at axis ", axis);
+    Shape target = y.shape;
+    target.insert(target.end(), static_cast<std::size_t>(r - axis - rb), 1);  // trailing ones align B at axis
+    const Value yb = apply_layout({&y}, [&](const std::vector<Tensor>& t) { return reshape(t[0], target); });
+    OpArgs moved{a.node, a.opset, {&x, &yb}};
+    return F(moved);
+}
+
+/// The oldest opset whose form of `op` the runtime implements. Operators not listed changed
+/// before opset 7 in ways the runtime does not follow (or did not exist) and are refused in
+/// models older than 7. The listed ones differ before 7 only in attributes the runtime reads
+/// by opset (Reshape's 'shape', Concat's default axis, Cast's string 'to', the legacy
+/// broadcast/axis of binary ops, BatchNormalization's and Dropout's is_test) or ignores
+/// (consumed_inputs, an optimisation hint for in-place buffers).
+inline std::int64_t oldest_opset(const std::string& op) {
+    static const std::map<std::string, std::int64_t> since = {
+        {"Abs", 1}, {"Add", 1}, {"And", 1}, {"ArgMax", 1}, {"ArgMin", 1}, {"AveragePool", 1},
+        {"BatchNormalization", 1}, {"Cast", 1}, {"Ceil", 1}, {"Clip", 1}, {"Concat", 1}, {"Constant", 1},
+        {"Conv", 1}, {"Div", 1}, {"Dropout", 1}, {"Elu", 1}, {"Equal", 1}, {"Exp", 1}, {"Flatten", 1},
+        {"Floor", 1}, {"Gather", 1}, {"Gemm", 1}, {"GlobalAveragePool", 1}, {"GlobalMaxPool", 1}, {"Greater", 1},
+        {"HardSigmoid", 1}, {"Hardmax", 1}, {"Identity", 1}, {"InstanceNormalization", 1}, {"LRN", 1},
+        {"LeakyRelu", 1}, {"Less", 1}, {"Log", 1}, {"LogSoftmax", 1}, {"MatMul", 1}, {"Max", 1}, {"MaxPool", 1},
+        {"Mean", 1}, {"Min", 1}, {"Mul", 1}, {"Neg", 1}, {"Not", 1}, {"Or", 1}, {"PRelu", 1}, {"Pad", 2}, {"ConvTranspose", 1},
+        {"Pow", 1}, {"Reciprocal", 1}, {"ReduceL1", 1}, {"ReduceL2", 1}, {"ReduceLogSum", 1},
+        {"ReduceLogSumExp", 1}, {"ReduceMax", 1}, {"ReduceMean", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
+        {"ReduceSum", 1}, {"ReduceSumSquare", 1}, {"Relu", 1}, {"Reshape", 1}, {"Selu", 1}, {"Shape", 1},
+        {"Sigmoid", 1}, {"Size", 1}, {"Slice", 1}, {"Softmax", 1}, {"Softplus", 1}, {"Softsign", 1},
+        {"Split", 2}, {"Sqrt", 1}, {"Squeeze", 1}, {"Sub", 1}, {"Sum", 1}, {"Tanh", 1}, {"Tile", 6},
+        {"Transpose", 1}, {"Unsqueeze", 1}, {"Xor", 1},
+    };
+    const auto it = since.find(op);
+    return it == since.end() ? 7 : it->second;
 }
 
 // ---- the table ----
@@ -629,50 +491,116 @@ inline std::string check_inputs_pad(const NodeProto& n, std::int64_t opset) {
 /// Every operator the runtime implements (default domain), with its input/output bounds.
 inline const std::map<std::string, OpSpec>& op_table() {
     static const std::map<std::string, OpSpec> table = {
-        {"Add", {2, 2, 1, nullptr, &run_arith<0>}},
+        {"Abs", {1, 1, 1, nullptr, &run_abs_sign<false>}},
+        {"Acos", {1, 1, 1, nullptr, &run_math<Fn::acos>}},
+        {"Acosh", {1, 1, 1, &check_since<9>, &run_math<Fn::acosh>}},
+        {"Add", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<0>>}},
+        {"And", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<0>>}},
+        {"ArgMax", {1, 1, 1, nullptr, &run_arg_extreme<true>}},
+        {"ArgMin", {1, 1, 1, nullptr, &run_arg_extreme<false>}},
+        {"Asin", {1, 1, 1, nullptr, &run_math<Fn::asin>}},
+        {"Asinh", {1, 1, 1, &check_since<9>, &run_math<Fn::asinh>}},
+        {"Atan", {1, 1, 1, nullptr, &run_math<Fn::atan>}},
+        {"Atanh", {1, 1, 1, &check_since<9>, &run_math<Fn::atanh>}},
         {"AveragePool", {1, 1, 1, &check_pool, &run_pool<false>}},
         {"BatchNormalization", {5, 5, 1, &check_batch_norm, &run_batch_norm}},
+        {"Cast", {1, 1, 1, &check_cast, &run_cast}},
+        {"CastLike", {2, 2, 1, &check_since<15>, &run_cast_like}},
+        {"Ceil", {1, 1, 1, nullptr, &run_math<Fn::ceil>}},
+        {"Celu", {1, 1, 1, &check_since<12>, &run_celu}},
         {"Clip", {1, 3, 1, &check_inputs<11, 1, 1, 1, 3>, &run_clip}},
         {"Concat", {1, std::size_t(-1), 1, nullptr, &run_concat}},
         {"Constant", {0, 0, 1, &check_constant, &run_constant}},
+        {"ConstantOfShape", {1, 1, 1, &check_constant_of_shape, &run_constant_of_shape}},
         {"Conv", {2, 3, 1, &check_conv, &run_conv}},
-        {"Div", {2, 2, 1, nullptr, &run_arith<3>}},
+        {"ConvTranspose", {2, 3, 1, &check_conv_transpose, &run_conv_transpose}},
+        {"Cos", {1, 1, 1, nullptr, &run_math<Fn::cos>}},
+        {"Cosh", {1, 1, 1, &check_since<9>, &run_math<Fn::cosh>}},
+        {"Div", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<3>>}},
         {"Dropout", {1, 3, 1, &check_dropout, &run_identity}},
         {"Elu", {1, 1, 1, nullptr, &run_elu}},
+        {"Equal", {2, 2, 1, nullptr, &legacy_broadcast<&run_compare<0>>}},
         {"Erf", {1, 1, 1, &check_since<9>, &run_unary<&nanotorch::erf>}},
         {"Exp", {1, 1, 1, nullptr, &run_unary<&nanotorch::exp>}},
+        {"Expand", {2, 2, 1, &check_since<8>, &run_expand}},
         {"Flatten", {1, 1, 1, nullptr, &run_flatten}},
+        {"Floor", {1, 1, 1, nullptr, &run_math<Fn::floor>}},
         {"Gather", {2, 2, 1, nullptr, &run_gather}},
         {"Gemm", {2, 3, 1, nullptr, &run_gemm}},
         {"GlobalAveragePool", {1, 1, 1, nullptr, &run_global_avg}},
+        {"GlobalMaxPool", {1, 1, 1, nullptr, &run_global_max}},
+        {"Greater", {2, 2, 1, nullptr, &legacy_broadcast<&run_compare<2>>}},
+        {"GreaterOrEqual", {2, 2, 1, &check_since<12>, &run_compare<4>}},
         {"HardSigmoid", {1, 1, 1, nullptr, &run_hard_sigmoid}},
         {"HardSwish", {1, 1, 1, &check_since<14>, &run_unary<&nanotorch::hardswish>}},
+        {"Hardmax", {1, 1, 1, nullptr, &run_hardmax}},
         {"Identity", {1, 1, 1, nullptr, &run_identity}},
+        {"InstanceNormalization", {3, 3, 1, nullptr, &run_instance_norm}},
+        {"IsInf", {1, 1, 1, &check_since<10>, &run_is_special<false>}},
+        {"IsNaN", {1, 1, 1, &check_since<9>, &run_is_special<true>}},
+        {"LRN", {1, 1, 1, nullptr, &run_lrn}},
+        {"LayerNormalization", {2, 3, 3, &check_layer_norm, &run_layer_norm}},
         {"LeakyRelu", {1, 1, 1, nullptr, &run_leaky_relu}},
+        {"Less", {2, 2, 1, nullptr, &legacy_broadcast<&run_compare<1>>}},
+        {"LessOrEqual", {2, 2, 1, &check_since<12>, &run_compare<3>}},
         {"Log", {1, 1, 1, nullptr, &run_unary<&nanotorch::log>}},
         {"LogSoftmax", {1, 1, 1, nullptr, &run_softmax<true>}},
         {"MatMul", {2, 2, 1, nullptr, &run_matmul}},
-        {"MaxPool", {1, 1, 1, &check_pool, &run_pool<true>}},
-        {"Mul", {2, 2, 1, nullptr, &run_arith<2>}},
+        {"Max", {1, std::size_t(-1), 1, nullptr, &run_variadic<0>}},
+        {"MaxPool", {1, 1, 2, &check_pool, &run_max_pool}},
+        {"Mean", {1, std::size_t(-1), 1, nullptr, &run_variadic<3>}},
+        {"Min", {1, std::size_t(-1), 1, nullptr, &run_variadic<1>}},
+        {"Mod", {2, 2, 1, &check_since<10>, &run_mod}},
+        {"Mul", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<2>>}},
         {"Neg", {1, 1, 1, nullptr, &run_neg}},
+        {"Not", {1, 1, 1, nullptr, &run_not}},
+        {"Or", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<1>>}},
+        {"PRelu", {2, 2, 1, nullptr, &run_prelu}},
         {"Pad", {1, 3, 1, &check_pad, &run_pad}},
-        {"Pow", {2, 2, 1, nullptr, &run_pow}},
+        {"Pow", {2, 2, 1, nullptr, &legacy_broadcast<&run_pow>}},
+        {"Range", {3, 3, 1, &check_since<11>, &run_range}},
+        {"Reciprocal", {1, 1, 1, nullptr, &run_math<Fn::reciprocal>}},
+        {"ReduceL1", {1, 1, 1, nullptr, &run_reduce_more<Red::l1>}},
+        {"ReduceL2", {1, 1, 1, nullptr, &run_reduce_more<Red::l2>}},
+        {"ReduceLogSum", {1, 1, 1, nullptr, &run_reduce_more<Red::log_sum>}},
+        {"ReduceLogSumExp", {1, 1, 1, nullptr, &run_reduce_more<Red::log_sum_exp>}},
         {"ReduceMax", {1, 1, 1, &check_inputs<18, 1, 1, 1, 1>, &run_reduce_max}},
         {"ReduceMean", {1, 1, 1, nullptr, &run_reduce<true>}},
+        {"ReduceMin", {1, 1, 1, nullptr, &run_reduce_more<Red::min>}},
+        {"ReduceProd", {1, 1, 1, nullptr, &run_reduce_more<Red::prod>}},
         {"ReduceSum", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_reduce<false>}},
+        {"ReduceSumSquare", {1, 1, 1, nullptr, &run_reduce_more<Red::sum_square>}},
         {"Relu", {1, 1, 1, nullptr, &run_unary<&nanotorch::relu>}},
-        {"Reshape", {2, 2, 1, nullptr, &run_reshape}},
+        {"Reshape", {1, 2, 1, &check_inputs<5, 1, 1, 2, 2>, &run_reshape}},
+        {"Resize", {1, 4, 1, &check_resize, &run_resize}},
+        {"Round", {1, 1, 1, &check_since<11>, &run_math<Fn::round>}},
+        {"Selu", {1, 1, 1, nullptr, &run_selu}},
         {"Shape", {1, 1, 1, nullptr, &run_shape}},
+        {"Shrink", {1, 1, 1, &check_since<9>, &run_shrink}},
         {"Sigmoid", {1, 1, 1, nullptr, &run_unary<&nanotorch::sigmoid>}},
+        {"Sign", {1, 1, 1, &check_since<9>, &run_abs_sign<true>}},
+        {"Sin", {1, 1, 1, nullptr, &run_math<Fn::sin>}},
+        {"Sinh", {1, 1, 1, &check_since<9>, &run_math<Fn::sinh>}},
+        {"Size", {1, 1, 1, nullptr, &run_size}},
         {"Slice", {1, 5, 1, &check_inputs<10, 1, 1, 3, 5>, &run_slice}},
         {"Softmax", {1, 1, 1, nullptr, &run_softmax<false>}},
         {"Softplus", {1, 1, 1, nullptr, &run_softplus}},
+        {"Softsign", {1, 1, 1, nullptr, &run_math<Fn::softsign>}},
+        {"Split", {1, 2, std::size_t(-1), &check_inputs<13, 1, 1, 1, 2>, &run_split}},
         {"Sqrt", {1, 1, 1, nullptr, &run_unary<&nanotorch::sqrt>}},
         {"Squeeze", {1, 2, 1, &check_inputs<13, 1, 1, 1, 2>, &run_squeeze<false>}},
-        {"Sub", {2, 2, 1, nullptr, &run_arith<1>}},
+        {"Sub", {2, 2, 1, nullptr, &legacy_broadcast<&run_arith<1>>}},
+        {"Sum", {1, std::size_t(-1), 1, nullptr, &run_variadic<2>}},
+        {"Tan", {1, 1, 1, nullptr, &run_math<Fn::tan>}},
         {"Tanh", {1, 1, 1, nullptr, &run_unary<&nanotorch::tanh>}},
+        {"ThresholdedRelu", {1, 1, 1, &check_since<10>, &run_thresholded_relu}},
+        {"Tile", {2, 2, 1, nullptr, &run_tile}},
         {"Transpose", {1, 1, 1, nullptr, &run_transpose}},
+        {"Trilu", {1, 2, 1, &check_since<14>, &run_trilu}},
         {"Unsqueeze", {1, 2, 1, &check_inputs<13, 1, 1, 2, 2>, &run_squeeze<true>}},
+        {"Upsample", {1, 2, 1, &check_resize, &run_resize}},
+        {"Where", {3, 3, 1, &check_since<9>, &run_where}},
+        {"Xor", {2, 2, 1, nullptr, &legacy_broadcast<&run_logic<2>>}},
     };
     return table;
 }

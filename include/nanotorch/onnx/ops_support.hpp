@@ -1,13 +1,11 @@
-// nanotorch/onnx/ops_support.hpp — what the ONNX runtime's operators are written with: the Value
-// type (a float32 Tensor or an int64 array), TensorProto -> Value conversion, typed attribute access,
-// a result-size guard, window geometry (kernel/strides/dilations/pads with auto_pad resolved), and
+// nanotorch/onnx/ops_support.hpp — what the ONNX runtime's operators are written with: typed
+// attribute access, a result-size guard, window geometry (kernel/strides/dilations/pads with auto_pad resolved), and
 // the few data-movement helpers nanotorch has no op for (strided Slice, broadcast index maps).
 //
 // Split from onnx/op_table.hpp (the operator table) to keep both headers small. Everything here
-// works on contiguous row-major data and knows nothing of graphs or operator semantics; int64
-// values travel through float layout code via apply_layout (element indices, exact below 2^24).
-// Deliberately absent: any arithmetic nanotorch's ops already provide, and dtypes other than
-// float32/int64.
+// works on contiguous row-major data and knows nothing of graphs or operator semantics; values of
+// other element types (onnx/value.hpp) travel through float layout code via apply_layout (element
+// indices, exact below 2^24). Deliberately absent: any arithmetic nanotorch's ops already provide.
 #pragma once
 
 #include <algorithm>  // std::copy, std::max
@@ -21,66 +19,9 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
-#include <nanotorch/onnx/proto.hpp>  // tensor_to_floats / tensor_to_int64s
+#include <nanotorch/onnx/value.hpp>
 
 namespace nanotorch::onnx {
-
-// ---- Value ----
-
-/// One runtime value: a float32 Tensor (is_int == false) or a row-major int64 array (is_int == true),
-/// which ONNX graphs use for shapes, indices and Slice/Pad/Reshape arguments. `shape` always holds
-/// the value's shape (for a float value it equals f.shape()).
-struct Value {
-    Tensor f;
-    std::vector<std::int64_t> i;
-    Shape shape;
-    bool is_int = false;
-
-    static Value of(Tensor t) {
-        Value v;
-        v.shape = t.shape();
-        v.f = std::move(t);
-        return v;
-    }
-    /// Throws shape_error when `data` does not fill `shape`.
-    static Value of_ints(std::vector<std::int64_t> data, Shape shape) {
-        NANOTORCH_CHECK(shape_numel(shape) == static_cast<std::int64_t>(data.size()), shape_error, "int64 value: ",
-                        data.size(), " elements do not fill shape ", shape_str(shape));
-        Value v;
-        v.i = std::move(data);
-        v.shape = std::move(shape);
-        v.is_int = true;
-        return v;
-    }
-    std::int64_t numel() const { return shape_numel(shape); }
-    /// The value as a float32 tensor (int64 elements are converted, exactly below 2^24).
-    Tensor to_tensor() const {
-        if (!is_int) return f;
-        std::vector<float> v(i.begin(), i.end());
-        return tensor(v, shape);
-    }
-};
-
-/// "FLOAT", "INT64", "UINT8", ... for TensorProto.DataType numbers (error messages, skip lists).
-inline std::string dtype_name(std::int32_t t) {
-    static const char* const names[] = {"UNDEFINED", "FLOAT",  "UINT8",  "INT8",   "UINT16",    "INT16",
-                                        "INT32",     "INT64",  "STRING", "BOOL",   "FLOAT16",   "DOUBLE",
-                                        "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
-    if (t >= 0 && t < static_cast<std::int32_t>(sizeof(names) / sizeof(names[0]))) return names[t];
-    return "type " + std::to_string(t);
-}
-
-/// A TensorProto (initializer, Constant, test data) as a Value. Throws unsupported_error for
-/// external data or an element type other than FLOAT/INT64; the codec's errors for bad payloads.
-inline Value value_from_proto(const TensorProto& t) {
-    const std::string what = t.name.empty() ? std::string("tensor") : "tensor '" + t.name + "'";
-    NANOTORCH_CHECK(t.data_location != 1, unsupported_error, what, " keeps its data in an external file");
-    const Shape shape(t.dims.begin(), t.dims.end());
-    if (t.data_type == static_cast<std::int32_t>(DataType::float32))
-        return Value::of(tensor(tensor_to_floats(t), shape));
-    if (t.data_type == static_cast<std::int32_t>(DataType::int64)) return Value::of_ints(tensor_to_int64s(t), shape);
-    throw unsupported_error(what + " has element type " + dtype_name(t.data_type) + " (only FLOAT and INT64)");
-}
 
 namespace rt_detail {
 
@@ -145,37 +86,47 @@ inline void check_result_size(const Shape& s, const std::string& op) {
 
 // ---- int64 values through float layout code ----
 
-/// Runs the layout function `fn` (vector<Tensor> -> Tensor; it may only move elements) on float
-/// inputs directly, or, when every input is int64, on tensors holding element *indices* into the
-/// concatenated int64 inputs, then gathers the int64 elements those indices name. One code path
-/// per layout op; exact because indices stay below 2^24.
+/// Runs the layout function `fn` (vector<Tensor> -> Tensor; it may only move elements) on FLOAT
+/// inputs directly, or, when every input has the same other element type, on tensors holding
+/// element *indices* into the concatenated inputs, then gathers the elements those indices name.
+/// One code path per layout op, for every element type; exact because indices stay below 2^24.
 template <class Fn>
 inline Value apply_layout(const std::vector<const Value*>& xs, Fn&& fn) {
-    bool any_int = false, all_int = true;
-    for (const Value* x : xs) {
-        any_int = any_int || x->is_int;
-        all_int = all_int && x->is_int;
-    }
     std::vector<Tensor> ts;
-    if (!any_int) {
-        for (const Value* x : xs) ts.push_back(x->f);
+    if (xs.empty() || xs[0]->is_float()) {
+        for (const Value* x : xs) {
+            NANOTORCH_CHECK(x->is_float(), value_error, "inputs mix FLOAT and ", dtype_name(x->type), " tensors");
+            ts.push_back(x->f);
+        }
         return Value::of(fn(ts));
     }
-    NANOTORCH_CHECK(all_int, value_error, "inputs mix int64 and float32 tensors");
-    std::vector<std::int64_t> pool;
+    const DataType type = xs[0]->type;
+    std::vector<std::int64_t> ipool;
+    std::vector<double> dpool;
+    std::size_t total = 0;
     for (const Value* x : xs) {
-        NANOTORCH_CHECK(pool.size() + x->i.size() <= (std::size_t(1) << 24), unsupported_error,
-                        "layout ops on int64 tensors with more than 2^24 elements");
+        NANOTORCH_CHECK(x->type == type, value_error, "inputs mix ", dtype_name(type), " and ", dtype_name(x->type),
+                        " tensors");
+        const auto n = static_cast<std::size_t>(x->numel());
+        NANOTORCH_CHECK(total + n <= (std::size_t(1) << 24), unsupported_error, "layout ops on ", dtype_name(type),
+                        " tensors with more than 2^24 elements");
         Tensor t = empty(x->shape);
-        for (std::size_t k = 0; k < x->i.size(); ++k) t.data_ptr()[k] = static_cast<float>(pool.size() + k);
-        pool.insert(pool.end(), x->i.begin(), x->i.end());
+        for (std::size_t k = 0; k < n; ++k) t.data_ptr()[k] = static_cast<float>(total + k);
+        total += n;
+        if (x->is_int) ipool.insert(ipool.end(), x->i.begin(), x->i.end());
+        else dpool.insert(dpool.end(), x->d.begin(), x->d.end());
         ts.push_back(t);
     }
     const Tensor r = fn(ts);
     const std::vector<float> idx = r.to_vector();
+    if (type == DataType::float64) {
+        std::vector<double> out(idx.size());
+        for (std::size_t k = 0; k < idx.size(); ++k) out[k] = dpool[static_cast<std::size_t>(idx[k])];
+        return Value::of_doubles(std::move(out), r.shape());
+    }
     std::vector<std::int64_t> out(idx.size());
-    for (std::size_t k = 0; k < idx.size(); ++k) out[k] = pool[static_cast<std::size_t>(idx[k])];
-    return Value::of_ints(std::move(out), r.shape());
+    for (std::size_t k = 0; k < idx.size(); ++k) out[k] = ipool[static_cast<std::size_t>(idx[k])];
+    return Value::of_ints(std::move(out), r.shape(), type);
 }
 
 /// For each element of a broadcast result of shape `out` (row-major), the offset of the element

@@ -4,13 +4,15 @@
 // A Runtime is built from a decoded ModelProto and validates everything before it will run: the
 // graph must be wired (each node reads graph inputs, initializers or outputs of *earlier* nodes,
 // value_error naming the node otherwise), and every feature it uses must be implemented (default
-// domain opset 7..17, FLOAT/INT64 tensors only, no external data, and the operators and
+// domain opset 1..17 (before 7 only the operators whose old forms op_table.hpp follows), the
+// element types of onnx/value.hpp (FLOAT, DOUBLE, BOOL, INT8..INT64, UINT8..UINT32), no external
+// data, and the operators and
 // attributes of onnx/op_table.hpp). All unsupported features are reported together in one
 // unsupported_error, one "where: reason" per node, so a user sees the whole gap at once. run()
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
 // outputs. Deliberately not here: graph optimisation, shape inference, subgraphs (If/Loop),
-// training, and any dtype beyond float32 and int64.
+// training, and FLOAT16/BFLOAT16/UINT64/STRING values.
 #pragma once
 
 #include <algorithm>  // std::max
@@ -29,12 +31,13 @@
 #include <nanotorch/nn/serialize.hpp>  // load_state_dict(module, entries, strict, source)
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/op_table.hpp>
+#include <nanotorch/onnx/op_types.hpp>
 #include <nanotorch/onnx/proto.hpp>
 
 namespace nanotorch::onnx {
 
 /// The default-domain opsets the runtime implements.
-inline constexpr std::int64_t runtime_min_opset = 7;
+inline constexpr std::int64_t runtime_min_opset = 1;  // before 7 only the operators of oldest_opset()
 inline constexpr std::int64_t runtime_max_opset = 17;
 
 /// Named inputs/outputs of run() and run_values(), in graph order for outputs.
@@ -55,9 +58,7 @@ inline std::string node_label(const NodeProto& n, std::size_t index) {
     return (n.name.empty() ? "node #" + std::to_string(index) : "node '" + n.name + "'") + " (" + n.op_type + ")";
 }
 
-inline bool supported_elem_type(std::int32_t t) {
-    return t == static_cast<std::int32_t>(DataType::float32) || t == static_cast<std::int32_t>(DataType::int64);
-}
+inline bool supported_elem_type(std::int32_t t) { return runtime_type(t); }
 
 inline std::string shape_text(const ValueInfoProto& v) {
     std::string s = "[";
@@ -142,9 +143,18 @@ public:
         check_io(model.graph.input, "input");
         check_io(model.graph.output, "output");
         const auto& table = op_table();
+        std::map<std::string, DataType> types;  // element types known at load (onnx/op_types.hpp)
+        for (const auto& v : model.graph.input) types[v.name] = static_cast<DataType>(v.elem_type);
+        for (const auto& t : model.graph.initializer) types[t.name] = static_cast<DataType>(t.data_type);
         for (std::size_t k = 0; k < model.graph.node.size(); ++k) {
             const NodeProto& n = model.graph.node[k];
             const std::string where = node_label(n, k);
+            std::vector<DataType> in_types;
+            for (const auto& name : n.input) {
+                const auto t = types.find(name);
+                in_types.push_back(t == types.end() ? DataType::undefined : t->second);
+            }
+            for (std::size_t j = 0; j < n.output.size(); ++j) types[n.output[j]] = output_type(n, opset, in_types, j);
             if (!n.domain.empty() && n.domain != "ai.onnx") {
                 out.push_back({where, n.op_type, "operator domain '" + n.domain + "'"});
                 continue;
@@ -158,8 +168,12 @@ public:
             std::size_t outputs = n.output.size();
             while (outputs > 0 && n.output[outputs - 1].empty()) --outputs;  // trailing "" = not requested
             std::string why;
-            if (n.input.size() < spec.min_inputs || n.input.size() > spec.max_inputs)
+            if (opset >= 1 && opset < oldest_opset(n.op_type))
+                why = str_cat(n.op_type, " at opset ", opset, " (nanotorch implements it from opset ",
+                              oldest_opset(n.op_type), ")");
+            if (why.empty() && (n.input.size() < spec.min_inputs || n.input.size() > spec.max_inputs)) {
                 why = str_cat(n.input.size(), " inputs (expected ", spec.min_inputs, "..", spec.max_inputs, ")");
+            }
             if (why.empty() && spec.check && opset >= runtime_min_opset && opset <= runtime_max_opset) {
                 try {
                     why = spec.check(n, opset);
@@ -167,6 +181,7 @@ public:
                     why = e.what();
                 }
             }
+            if (why.empty()) why = check_input_type(n, opset, in_types.empty() ? DataType::undefined : in_types[0]);
             if (why.empty() && outputs > spec.max_outputs)
                 why = str_cat("optional output #", outputs, " ('", n.output[outputs - 1], "') is not implemented");
             if (!why.empty()) out.push_back({where, n.op_type, why});
@@ -175,7 +190,7 @@ public:
     }
 
     /// Runs the graph on float inputs, by graph-input name; returns the graph outputs in order
-    /// (int64 outputs converted to float). Outputs may share storage with the inputs or the
+    /// (outputs of other element types converted to float). Outputs may share storage with the inputs or the
     /// model's weights (Identity, Reshape are views): clone() one before modifying it in place.
     /// Thread-safe: run() keeps all per-call state local. Throws value_error for a missing,
     /// unknown, repeated or wrongly typed input, shape_error naming the input when its shape
@@ -189,7 +204,8 @@ public:
         return out;
     }
 
-    /// run() on Values, for models with int64 inputs or outputs; int64 outputs stay exact.
+    /// run() on Values, for models with inputs or outputs of other element types (INT64, BOOL,
+    /// DOUBLE, ...: onnx/value.hpp); their outputs stay exact.
     NamedValues run_values(const NamedValues& inputs) const {
         using namespace rt_detail;
         NoGradGuard no_grad;
@@ -239,7 +255,7 @@ public:
                             "' was not produced (its node returned fewer outputs)");
             out.emplace_back(model_.graph.output[k].name, *v);
             Value& o = out.back().second;  // a Slice or Reshape view: hand out row-major data
-            if (!o.is_int && !o.f.is_contiguous()) o.f = o.f.contiguous();
+            if (o.is_float() && !o.f.is_contiguous()) o.f = o.f.contiguous();
         }
         return out;
     }
@@ -366,10 +382,9 @@ private:
         }
         NANOTORCH_CHECK(!bound[k], value_error, "run: input '", name, "' given twice");
         const ValueInfoProto& info = inputs_[k];
-        const bool want_int = info.elem_type == static_cast<std::int32_t>(DataType::int64);
-        NANOTORCH_CHECK(v.is_int == want_int, value_error, "run: input '", name, "' must be ",
-                        dtype_name(info.elem_type), ", got ", v.is_int ? "INT64" : "FLOAT");
-        NANOTORCH_CHECK(v.is_int || v.f.defined(), value_error, "run: input '", name, "' is an undefined tensor");
+        NANOTORCH_CHECK(static_cast<std::int32_t>(v.type) == info.elem_type, value_error, "run: input '", name,
+                        "' must be ", dtype_name(info.elem_type), ", got ", dtype_name(v.type));
+        NANOTORCH_CHECK(!v.is_float() || v.f.defined(), value_error, "run: input '", name, "' is an undefined tensor");
         if (info.has_shape) {
             bool ok = v.shape.size() == info.shape.size();
             for (std::size_t d = 0; ok && d < v.shape.size(); ++d)

@@ -1,9 +1,9 @@
 // nanotorch/onnx/tensor_data.hpp — the contents of a TensorProto: data types, payload checks and
 // typed access.
 //
-// Provides tensor_to_floats / tensor_to_int64s (FLOAT/DOUBLE and the integer types, from raw_data
-// or the typed field onnx.proto assigns to each type), make_float_tensor / make_int64_tensor
-// (little-endian raw_data), and, in detail, the check the decoder applies to every tensor: the
+// Provides tensor_to_floats / tensor_to_doubles / tensor_to_int64s (FLOAT/DOUBLE and the integer
+// types, from raw_data or the typed field onnx.proto assigns to each type), make_float_tensor /
+// make_double_tensor / make_int64_tensor / make_integer_tensor (little-endian raw_data), and, in detail, the check the decoder applies to every tensor: the
 // payload of a known data type must be exactly its dims' worth of elements, in raw_data or in the
 // one typed field for that type, and dims may not declare more than a limit of elements.
 #pragma once
@@ -193,6 +193,24 @@ inline std::vector<float> tensor_to_floats(const TensorProto& t) {
     return out;
 }
 
+/// The elements of a FLOAT or DOUBLE tensor as doubles (FLOAT widened exactly), from raw_data
+/// (little-endian) or float_data / double_data: how the runtime reads DOUBLE values without
+/// rounding them to float.
+/// @throws as tensor_to_floats.
+inline std::vector<double> tensor_to_doubles(const TensorProto& t) {
+    if (t.data_type == static_cast<std::int32_t>(DataType::float32)) {
+        const std::vector<float> f = tensor_to_floats(t);
+        return std::vector<double>(f.begin(), f.end());
+    }
+    if (t.data_type != static_cast<std::int32_t>(DataType::float64))
+        detail::unsupported_type(t, "tensor_to_doubles", "FLOAT or DOUBLE");
+    const std::size_t n = detail::checked_count(t);
+    std::vector<double> out(n);
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = t.raw_data.empty() ? t.double_data[i] : util::bits_double(detail::raw_element(t, i, 8, false));
+    return out;
+}
+
 /// The elements of an INT64, INT32, INT16, INT8, UINT32, UINT16, UINT8 or BOOL tensor, widened
 /// to int64, from raw_data (little-endian) or the typed field onnx.proto assigns to the type.
 /// @throws unsupported_error for any other data type; parse_error (offset 0) if the payload
@@ -259,6 +277,40 @@ inline TensorProto make_float_tensor(const std::string& name, std::vector<std::i
                                    [](unsigned char* p, float v) {
                                        util::store_le32(p, util::float_bits(v));
                                    });
+}
+
+/// A DOUBLE tensor holding data[0, prod(dims)) as little-endian raw_data.
+/// @throws value_error as make_float_tensor.
+inline TensorProto make_double_tensor(const std::string& name, std::vector<std::int64_t> dims,
+                                      const double* data) {
+    return detail::make_raw_tensor(name, std::move(dims), data, DataType::float64,
+                                   [](unsigned char* p, double v) {
+                                       util::store_le64(p, util::double_bits(v));
+                                   });
+}
+
+/// A tensor of integer or BOOL type `type` (INT8 ... UINT32, BOOL) holding data[0, prod(dims))
+/// narrowed to the type's width, little-endian in raw_data. The values must already be in the
+/// type's range (the runtime keeps them so); INT64 is make_int64_tensor.
+/// @throws value_error as make_float_tensor, and for a type that is not an integer or BOOL.
+inline TensorProto make_integer_tensor(const std::string& name, std::vector<std::int64_t> dims,
+                                       const std::int64_t* data, DataType type) {
+    const std::size_t size = detail::type_info(static_cast<std::int32_t>(type)).size;
+    const bool integer = type == DataType::int8 || type == DataType::uint8 || type == DataType::int16 ||
+                         type == DataType::uint16 || type == DataType::int32 || type == DataType::uint32 ||
+                         type == DataType::int64 || type == DataType::boolean;
+    NANOTORCH_CHECK(integer, value_error, "tensor '", name, "': make_integer_tensor cannot write data_type ",
+                    static_cast<int>(type));
+    TensorProto t = detail::make_raw_tensor(name, std::move(dims), data, DataType::int64,
+                                            [](unsigned char* p, std::int64_t v) {
+                                                util::store_le64(p, static_cast<std::uint64_t>(v));
+                                            });
+    t.data_type = static_cast<std::int32_t>(type);
+    std::string narrow(t.raw_data.size() / 8 * size, '\0');
+    for (std::size_t i = 0; i < t.raw_data.size() / 8; ++i)  // little-endian: the low bytes come first
+        for (std::size_t b = 0; b < size; ++b) narrow[i * size + b] = t.raw_data[i * 8 + b];
+    t.raw_data = std::move(narrow);
+    return t;
 }
 
 /// An INT64 tensor holding data[0, prod(dims)) as little-endian raw_data.

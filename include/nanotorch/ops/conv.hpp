@@ -18,6 +18,7 @@
 #include <ostream>
 #include <sstream>  // emit_pool's and adaptive_avg_pool2d's export messages
 #include <string>
+#include <utility>  // std::pair (max_pool2d_with_indices)
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
@@ -308,6 +309,35 @@ inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size, Pair2d stride, Pai
     if (auto* tr = trace::active())
         ops::detail::emit_pool(*tr, "max_pool2d", x, out, kernel_size, stride, padding, ceil_mode, win, false, false);
     return out;
+}
+/// max_pool2d that also returns where each maximum came from (PyTorch's return_indices = true):
+/// for every output element, the flat position ih·W + iw inside its input plane, from the same
+/// kernel pass (the kernel's ties-first / NaN rule). The values, their gradient and their traced
+/// ONNX node are exactly max_pool2d's. ONNX MaxPool's Indices output is this plus each plane's
+/// offset.
+/// Throws as max_pool2d.
+inline std::pair<Tensor, std::vector<std::int64_t>> max_pool2d_with_indices(const Tensor& x, Pair2d kernel_size,
+                                                                            Pair2d stride, Pair2d padding = 0,
+                                                                            Pair2d dilation = 1, bool ceil_mode = false) {
+    NANOTORCH_CHECK(dilation == Pair2d(1), value_error, "max_pool2d_with_indices: dilation ", dilation,
+                    " is not supported (only 1)");
+    std::int64_t planes = 0;
+    const kernels::Window2d win =
+        ops::detail::pool_window("max_pool2d_with_indices", x, kernel_size, stride, padding, ceil_mode, planes);
+    const Tensor xc = ops::detail::as_contiguous(x);
+    Tensor out = empty(ops::detail::pooled_shape(x, win));
+    std::vector<std::int64_t> indices(static_cast<std::size_t>(out.numel()));
+    if (out.numel() > 0) kernels::max_pool2d_forward(out.data_ptr(), indices.data(), xc.data_ptr(), planes, win);
+    if (autograd::any_requires_grad({&x})) {
+        auto n = std::make_shared<MaxPool2dBackward>();
+        n->input = xc.detach();
+        n->win = win;
+        n->planes = planes;
+        autograd::attach(out, n, {x});
+    }
+    if (auto* tr = trace::active())  // the values export as max_pool2d's MaxPool; indices are not a tensor
+        ops::detail::emit_pool(*tr, "max_pool2d", x, out, kernel_size, stride, padding, ceil_mode, win, false, false);
+    return {out, std::move(indices)};
 }
 /// max_pool2d with stride = kernel_size and no padding (PyTorch's default).
 inline Tensor max_pool2d(const Tensor& x, Pair2d kernel_size) { return max_pool2d(x, kernel_size, kernel_size, 0); }
