@@ -206,6 +206,68 @@ TEST_CASE("batch_norm gradient checks: input, weight and bias on 2-D, 3-D and 4-
     }
 }
 
+// A group of one process: the all-reduce is the identity (tests/mpi/test_mpi.cpp checks 2 and 3).
+const StatsAllReduce one_process = [](std::vector<double>&) {};
+
+TEST_CASE("sync_batch_norm gradient checks (a group of one process): input, weight and bias") {
+    using V = std::vector<Tensor>;
+    for (const Shape& s : std::vector<Shape>{{5, 3}, {3, 2, 5}, {2, 3, 3, 4}}) {
+        CAPTURE(shape_str(s));
+        const std::int64_t C = s[1];
+        Generator g(22);
+        Tensor x = normal(s, 1.0f, 1.5f, g).requires_grad_();
+        Tensor w = uniform({C}, 0.5f, 1.5f, g).requires_grad_();
+        Tensor b = uniform({C}, -1.0f, 1.0f, g).requires_grad_();
+        CHECK(testing::gradcheck(
+            "sync_batch_norm",
+            [](const V& v) { return sync_batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], 0.1, 1e-5, one_process); },
+            {x, w, b}));
+    }
+}
+
+TEST_CASE("sync_batch_norm in a group of one process is batch_norm bit for bit, running statistics included") {
+    Generator g(5);
+    const Tensor x0 = normal({4, 3, 5, 6}, 2.0f, 3.0f, g), gy = randn({4, 3, 5, 6}, g);
+    const Tensor w0 = uniform({3}, 0.5f, 1.5f, g), b0 = uniform({3}, -1.0f, 1.0f, g);
+    auto run = [&](bool sync) {
+        Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+        Tensor rm = zeros({3}), rv = ones({3});
+        const Tensor y = sync ? sync_batch_norm(x, rm, rv, w, b, 0.1, 1e-5, one_process)
+                              : batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+        (y * gy).sum().backward();
+        return std::vector<std::vector<float>>{y.to_vector(), rm.to_vector(), rv.to_vector(), x.grad().to_vector(),
+                                               w.grad().to_vector(), b.grad().to_vector()};
+    };
+    const auto plain = run(false), synced = run(true);
+    const char* names[] = {"output", "running_mean", "running_var", "grad input", "grad weight", "grad bias"};
+    for (std::size_t k = 0; k < plain.size(); ++k) {
+        CAPTURE(names[k]);
+        CHECK(plain[k] == synced[k]);
+    }
+}
+
+TEST_CASE("sync_batch_norm and BatchNorm's all-reduce: errors, and eval mode is untouched") {
+    Generator g(9);
+    const Tensor x = randn({4, 2, 3, 3}, g);
+    CHECK_THROWS_WITH_AS(sync_batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, StatsAllReduce()),
+                         doctest::Contains("all_reduce is empty"), value_error);
+    CHECK_THROWS_WITH_AS(sync_batch_norm(randn({1, 2}, g), Tensor(), Tensor(), Tensor(), Tensor(), 0.1, 1e-5, one_process),
+                         doctest::Contains("more than 1 value per channel over all processes"), value_error);
+    CHECK_THROWS_AS(sync_batch_norm(x, Tensor(), Tensor(), ones({3}), Tensor(), 0.1, 1e-5, one_process), shape_error);
+    // A module with an all-reduce calls it twice per training forward and once per backward, and
+    // never in eval mode.
+    nn::BatchNorm2d bn(2);
+    int calls = 0;
+    bn->set_stats_all_reduce([&calls](std::vector<double>&) { ++calls; });
+    CHECK(bn->synchronises_stats());
+    bn->forward(x.clone().requires_grad_()).sum().backward();
+    CHECK(calls == 3);
+    bn->eval();
+    const Tensor y = bn->forward(x);
+    CHECK(calls == 3);
+    CHECK(y.to_vector() == batch_norm(x, bn->running_mean, bn->running_var, bn->weight, bn->bias, false).to_vector());
+}
+
 TEST_CASE("batch_norm with only weight requiring grad leaves the others without gradient") {
     Generator g(3);
     const Tensor x = randn({4, 2, 3}, g);

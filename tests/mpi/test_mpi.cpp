@@ -124,6 +124,63 @@ TEST_CASE("GradientReducer: weighted sum over ranks, buckets, parameters without
     }
 }
 
+TEST_CASE("convert_sync_batchnorm: each rank's shard is normalised as the whole batch is in one process") {
+    const int world = dist::world_size(), me = dist::rank();
+    const std::int64_t B = 6, C = 3;  // 6 rows split evenly over 2 or 3 ranks
+    Generator g(17);  // the same data on every rank; each takes its rows
+    const Tensor x_all = normal({B, C, 4, 5}, 1.5f, 2.0f, g), gy_all = randn({B, C, 4, 5}, g);
+    const Tensor w0 = uniform({C}, 0.5f, 1.5f, g), b0 = uniform({C}, -1.0f, 1.0f, g);
+    // One process, the whole batch: the reference.
+    nn::BatchNorm2d ref(C);
+    {
+        NoGradGuard ng;
+        ref->weight.copy_(w0);
+        ref->bias.copy_(b0);
+    }
+    Tensor x_ref = x_all.clone().requires_grad_();
+    const Tensor y_ref = ref->forward(x_ref);
+    (y_ref * gy_all).sum().backward();
+    // This rank's shard through a converted module.
+    nn::BatchNorm2d bn(C);
+    {
+        NoGradGuard ng;
+        bn->weight.copy_(w0);
+        bn->bias.copy_(b0);
+    }
+    CHECK(dist::convert_sync_batchnorm(*bn) == 1);
+    const std::int64_t rows = B / world, first = me * rows;
+    Tensor x = x_all.narrow(0, first, rows).contiguous().requires_grad_();
+    const Tensor y = bn->forward(x);
+    (y * gy_all.narrow(0, first, rows).contiguous()).sum().backward();
+    // Tolerance: the same sums in another order (per rank, then across ranks) in double, rounded
+    // to float: a few float ulps of values of order 1-10, so 1e-5 absolute + relative.
+    auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
+        if (a.size() != b.size()) return false;
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (std::fabs(a[i] - b[i]) > 1e-5 * (1.0 + std::fabs(b[i]))) return false;
+        return true;
+    };
+    CHECK(close(y.to_vector(), y_ref.narrow(0, first, rows).contiguous().to_vector()));
+    CHECK(close(x.grad().to_vector(), x_ref.grad().narrow(0, first, rows).contiguous().to_vector()));
+    CHECK(close(bn->running_mean.to_vector(), ref->running_mean.to_vector()));
+    CHECK(close(bn->running_var.to_vector(), ref->running_var.to_vector()));
+    // Weight and bias gradients are each rank's part; their sum over ranks is the whole batch's.
+    std::vector<double> parts;
+    for (float v : bn->weight.grad().to_vector()) parts.push_back(v);
+    for (float v : bn->bias.grad().to_vector()) parts.push_back(v);
+    parts = dist::allreduce_sum(parts);
+    std::vector<float> summed(parts.begin(), parts.end());
+    std::vector<float> want = ref->weight.grad().to_vector();
+    for (float v : ref->bias.grad().to_vector()) want.push_back(v);
+    CHECK(close(summed, want));
+    // Every rank holds the same running statistics, bit for bit (the sum of N equal floats in
+    // double is exactly N times one of them).
+    const std::vector<float> var = bn->running_var.to_vector();
+    const std::vector<double> mine(var.begin(), var.end());
+    const std::vector<double> total = dist::allreduce_sum(mine);
+    for (std::size_t c = 0; c < mine.size(); ++c) CHECK(total[c] == mine[c] * world);
+}
+
 TEST_CASE("sharded DataLoader: the ranks' slices, concatenated in rank order, are the unsharded batches") {
     const int world = dist::world_size(), me = dist::rank();
     data::Dataset ds;

@@ -10,6 +10,8 @@
 //                          order, in buckets, so all ranks hold the same bits
 //   allreduce_sum          the same deterministic sum for a few doubles (losses, counts)
 //   check_same             every rank passed the same value (seed, batch size, ...) or all throw
+//   convert_sync_batchnorm every BatchNorm of a model normalises with the global batch's
+//                          statistics (PyTorch's SyncBatchNorm), summed by the same ring
 // The sampler is data::DataLoaderOptions::shard(rank(), world_size()) (data/dataloader.hpp): each
 // rank gets its slice of every global batch of one seeded permutation per epoch, resumable like
 // any DataLoader. Dropout masks match a one-process run under BatchShardGuard (ops/dropout.hpp).
@@ -27,8 +29,9 @@
 // measured in) an overlapping reducer needs a progress thread competing with backward for that
 // core, and Open MPI advances non-blocking transfers only inside MPI calls, so there is nothing
 // to win for nets whose gradients take tens of microseconds to reduce (the README's model says
-// when overlap would start to matter). SyncBatchNorm: BatchNorm statistics stay per rank, as in
-// PyTorch's DDP; rank 0's running statistics are the ones evaluated and saved.
+// when overlap would start to matter).
+// BatchNorm statistics stay per rank by default, as in PyTorch's DDP (rank 0's running statistics
+// are the ones evaluated and saved); convert_sync_batchnorm makes them the global batch's.
 //
 // Errors. MPI failures use MPI's default handler (MPI_ERRORS_ARE_FATAL): a failed collective
 // cannot be recovered, and mpirun then ends every rank and names the failing one (a killed rank
@@ -56,6 +59,7 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/nn/module.hpp>
+#include <nanotorch/nn/norm.hpp>
 
 namespace nanotorch::distributed {
 
@@ -289,6 +293,30 @@ inline void broadcast_module(nn::Module& module, int root = 0) {
         MPI_Bcast(c.data_ptr(), static_cast<int>(c.numel()), MPI_FLOAT, root, MPI_COMM_WORLD);
         if (!t.is_contiguous()) t.copy_(c);
     }
+}
+
+/// PyTorch's SyncBatchNorm.convert_sync_batchnorm, in place: every BatchNorm1d/BatchNorm2d in
+/// `module` (itself included, at any depth) normalises in training with the statistics of the
+/// whole global batch, summed over all ranks by the ring of ring_allreduce_sum (so every rank
+/// normalises with the same bits and keeps the same running statistics); see sync_batch_norm.
+/// Forward and backward of those layers become collective: every rank must run them. Eval mode
+/// and the state_dict are unchanged. With equal shards of the global batch (each rank's loss the
+/// mean over its shard, GradientReducer weighting each rank 1/N) the gradients are those of one
+/// process running the whole batch, as with PyTorch's SyncBatchNorm. Returns how many layers were
+/// converted.
+/// @throws value_error as rank() (MPI not initialised).
+inline int convert_sync_batchnorm(nn::Module& module) {
+    (void)world_size();  // fail now, not inside a forward pass, when MPI is not initialised
+    int converted = 0;
+    if (auto* bn = dynamic_cast<nn::BatchNormImplBase*>(&module)) {
+        bn->set_stats_all_reduce([](std::vector<double>& values) {
+            std::vector<double> scratch;
+            ring_allreduce_sum(values.data(), static_cast<std::int64_t>(values.size()), scratch);
+        });
+        ++converted;
+    }
+    for (const auto& child : module.named_children()) converted += convert_sync_batchnorm(*child.second);
+    return converted;
 }
 
 /// Averages gradients across ranks after backward(): gradient = Σ_r weight_r · grad_r, summed

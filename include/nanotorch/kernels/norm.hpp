@@ -70,6 +70,70 @@ inline void batch_norm_forward(float* y, const float* x, const float* mean, cons
     });
 }
 
+// ---- statistics summed across processes (SyncBatchNorm, ops/norm.hpp) ----
+// The same sums as above, split so that a caller can add them up over processes between the
+// passes: each channel's planes are summed in the order n = 0..N−1 as in batch_norm_stats and
+// batch_norm_backward, so with one process the results are theirs, bit for bit.
+
+// sum [C] ← Σ x per channel.
+inline void batch_norm_channel_sum(double* sum_x, const float* x, std::int64_t N, std::int64_t C, std::int64_t inner) {
+    parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+            double s = 0.0;
+            for (std::int64_t n = 0; n < N; ++n) s += sum(x + (n * C + c) * inner, inner);
+            sum_x[c] = s;
+        }
+    });
+}
+
+// sq [C] ← Σ (x − mean_c)² per channel.
+inline void batch_norm_channel_sq_dev(double* sq, const float* x, const float* mean, std::int64_t N, std::int64_t C,
+                                      std::int64_t inner) {
+    parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+            double ss = 0.0;
+            for (std::int64_t n = 0; n < N; ++n) ss += sum_sq_dev(x + (n * C + c) * inner, mean[c], inner);
+            sq[c] = ss;
+        }
+    });
+}
+
+// sum_g, dot_g [C] ← Σ gy and Σ gy·(x − mean_c) per channel.
+inline void batch_norm_backward_reduce(double* sum_g, double* dot_g, const float* gy, const float* x, const float* mean,
+                                       std::int64_t N, std::int64_t C, std::int64_t inner) {
+    parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+            double s = 0.0, d = 0.0;
+            for (std::int64_t n = 0; n < N; ++n) {
+                const std::int64_t off = (n * C + c) * inner;
+                s += sum(gy + off, inner);
+                d += dot_dev(gy + off, x + off, mean[c], inner);
+            }
+            sum_g[c] = s;
+            dot_g[c] = d;
+        }
+    });
+}
+
+// gx [N, C, inner] ← the batch-statistics input gradient from the per-channel sums Σ gy and
+// Σ gy·(x − mean_c) over all M values that the statistics came from (M may count values of
+// other processes, whose sums the caller added in):
+//   gx = (gy − sum_g_c/M − (x − mean_c)·invstd_c²·dot_g_c/M) · weight_c·invstd_c.
+inline void batch_norm_backward_input(float* gx, const float* gy, const float* x, const float* mean, const float* invstd,
+                                      const float* weight, const float* sum_g, const float* dot_g, double M,
+                                      std::int64_t N, std::int64_t C, std::int64_t inner) {
+    parallel_for(0, N * C, detail::norm_grain(inner), [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+            const std::int64_t c = p % C;
+            const float k = (weight ? weight[c] : 1.0f) * invstd[c];
+            const double is = invstd[c];
+            const auto gm = static_cast<float>(sum_g[c] / M);
+            const auto proj = static_cast<float>(dot_g[c] * is * is / M);
+            center_project_scale(gx + p * inner, gy + p * inner, x + p * inner, mean[c], gm, proj, k, inner);
+        }
+    });
+}
+
 // ---- backward ----
 // gx, gw, gb ← gy, x [N, C, inner], the forward's mean and invstd [C], weight [C] (null = 1).
 // Any output may be null. Per channel, over all N·inner = M values:
@@ -83,39 +147,29 @@ inline void batch_norm_backward(float* gx, float* gw, float* gb, const float* gy
     const double M = static_cast<double>(N * inner);
     std::vector<float> sum_g, dot_g;  // per channel: Σ gy and Σ gy·(x − mean)
     if (gw || gb || (gx && batch_stats)) {
-        sum_g.resize(static_cast<std::size_t>(C));
-        dot_g.resize(static_cast<std::size_t>(C));
-        parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
-            for (std::int64_t c = c0; c < c1; ++c) {
-                double s = 0.0, d = 0.0;
-                for (std::int64_t n = 0; n < N; ++n) {
-                    const std::int64_t off = (n * C + c) * inner;
-                    s += sum(gy + off, inner);
-                    d += dot_dev(gy + off, x + off, mean[c], inner);
-                }
-                sum_g[static_cast<std::size_t>(c)] = static_cast<float>(s);
-                dot_g[static_cast<std::size_t>(c)] = static_cast<float>(d);
-                if (gb) gb[c] = static_cast<float>(s);
-                if (gw) gw[c] = static_cast<float>(d * invstd[c]);
-            }
-        });
+        const auto nc = static_cast<std::size_t>(C);
+        std::vector<double> s(nc), d(nc);
+        batch_norm_backward_reduce(s.data(), d.data(), gy, x, mean, N, C, inner);
+        sum_g.resize(nc);
+        dot_g.resize(nc);
+        for (std::size_t c = 0; c < nc; ++c) {
+            sum_g[c] = static_cast<float>(s[c]);
+            dot_g[c] = static_cast<float>(d[c]);
+            if (gb) gb[c] = static_cast<float>(s[c]);
+            if (gw) gw[c] = static_cast<float>(d[c] * invstd[c]);
+        }
     }
     if (!gx) return;
-    parallel_for(0, N * C, detail::norm_grain(inner), [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-            const std::int64_t c = p % C;
-            const float k = (weight ? weight[c] : 1.0f) * invstd[c];
-            if (!batch_stats) {
-                mul_scalar(gx + p * inner, gy + p * inner, k, inner);
-                continue;
+    if (!batch_stats) {
+        parallel_for(0, N * C, detail::norm_grain(inner), [&](std::int64_t p0, std::int64_t p1) {
+            for (std::int64_t p = p0; p < p1; ++p) {
+                const std::int64_t c = p % C;
+                mul_scalar(gx + p * inner, gy + p * inner, (weight ? weight[c] : 1.0f) * invstd[c], inner);
             }
-            const auto cs = static_cast<std::size_t>(c);
-            const double is = invstd[c];
-            const auto gm = static_cast<float>(sum_g[cs] / M);
-            const auto proj = static_cast<float>(dot_g[cs] * is * is / M);
-            center_project_scale(gx + p * inner, gy + p * inner, x + p * inner, mean[c], gm, proj, k, inner);
-        }
-    });
+        });
+        return;
+    }
+    batch_norm_backward_input(gx, gy, x, mean, invstd, weight, sum_g.data(), dot_g.data(), M, N, C, inner);
 }
 
 // ---- scalar references ----

@@ -1,7 +1,8 @@
 // nanotorch/nn/norm.hpp — BatchNorm1d and BatchNorm2d, with PyTorch's options, initialisation,
 // buffers and state_dict names (weight, bias, running_mean, running_var, num_batches_tracked).
 //
-// Both run ops/norm.hpp's batch_norm; they differ only in the input ranks they accept
+// Both run ops/norm.hpp's batch_norm (sync_batch_norm in training once set_stats_all_reduce has
+// given them a group of processes: SyncBatchNorm); they differ only in the input ranks they accept
 // (BatchNorm1d: [N, C] or [N, C, L]; BatchNorm2d: [N, C, H, W]), as in PyTorch.
 // num_batches_tracked: PyTorch keeps it as an int64 0-D tensor; nanotorch tensors are float32, so
 // it is a 0-D float32 buffer. Every count up to 2^24 = 16,777,216 batches is exact (and saved and
@@ -14,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>  // std::move
 
 #include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/tensor.hpp>
@@ -108,9 +110,20 @@ public:
         }
         const bool use_batch_stats = is_training() || !options_.track_running_stats();
         const bool pass_running = !is_training() || options_.track_running_stats();
+        if (is_training() && all_reduce_)
+            return sync_batch_norm(x, pass_running ? running_mean : Tensor(), pass_running ? running_var : Tensor(),
+                                   weight, bias, factor, options_.eps(), all_reduce_);
         return batch_norm(x, pass_running ? running_mean : Tensor(), pass_running ? running_var : Tensor(), weight,
                           bias, use_batch_stats, factor, options_.eps());
     }
+
+    /// Makes training normalise with the statistics of the batch of a whole group of processes
+    /// (PyTorch's SyncBatchNorm; see sync_batch_norm): `all_reduce` sums per-channel values over
+    /// the group. distributed::convert_sync_batchnorm (distributed/mpi.hpp) sets it on every
+    /// BatchNorm of a model. Empty (the default): this process's batch only. Eval mode is not
+    /// affected (running statistics), nor the state_dict.
+    void set_stats_all_reduce(StatsAllReduce all_reduce) { all_reduce_ = std::move(all_reduce); }
+    bool synchronises_stats() const { return static_cast<bool>(all_reduce_); }
 
     std::string extra_repr() const override {
         std::ostringstream os;
@@ -135,6 +148,7 @@ protected:
 
     BatchNormOptions options_;
     const char* name_;
+    StatsAllReduce all_reduce_;
 };
 
 /// Batch normalisation of [N, C] or [N, C, L] input (after Linear or Conv1d).

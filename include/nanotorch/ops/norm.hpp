@@ -8,12 +8,15 @@
 // BatchNormalization in inference form in both export profiles (opset 9 and 10..17; at opset 9
 // a rank-2 input is wrapped in Unsqueeze/Squeeze, because ONNX.js wants rank >= 3);
 // the ONNX runtime's BatchNormalization (onnx/op_table.hpp) calls this op, so export and
-// import compute the same thing. Not provided: training-mode export (BatchNormalization's
+// import compute the same thing. sync_batch_norm is its training-mode twin with statistics over
+// the batches of several processes (SyncBatchNorm; the collective comes from the caller, e.g.
+// distributed/mpi.hpp). Not provided: training-mode export (BatchNormalization's
 // training outputs), instance/layer/group norm.
 #pragma once
 
 #include <cmath>  // std::sqrt, std::isfinite
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -26,6 +29,51 @@
 #include <nanotorch/ops/elementwise.hpp>  // ops::detail::wants_grad
 
 namespace nanotorch {
+
+namespace norm_detail {
+
+// The argument checks batch_norm and sync_batch_norm share (all but the per-channel count, which
+// sync_batch_norm checks over every process). `op` names the caller in the messages.
+inline void check_batch_norm_args(const char* op, const Tensor& input, const Tensor& running_mean,
+                                  const Tensor& running_var, const Tensor& weight, const Tensor& bias, bool training,
+                                  double momentum, double eps) {
+    NANOTORCH_CHECK(input.defined() && input.dim() >= 2, shape_error,
+                    op, ": expected an input of rank >= 2 (N, C, ...), got shape ",
+                    (input.defined() ? shape_str(input.shape()) : std::string("undefined")));
+    const Shape& xs = input.shape();
+    const std::int64_t C = xs[1];
+    auto check_c = [&](const Tensor& t, const char* what) {
+        NANOTORCH_CHECK(!t.defined() || t.shape() == Shape{C}, shape_error, op, ": ", what, " of shape ",
+                        (t.defined() ? shape_str(t.shape()) : std::string()), " does not match the input's ", C,
+                        " channels (input shape ", shape_str(xs), "); expected [", C, "]");
+    };
+    check_c(running_mean, "running_mean");
+    check_c(running_var, "running_var");
+    check_c(weight, "weight");
+    check_c(bias, "bias");
+    NANOTORCH_CHECK(running_mean.defined() == running_var.defined(), value_error,
+                    op, ": running_mean and running_var must be given together (got only ",
+                    (running_mean.defined() ? "running_mean" : "running_var"), ")");
+    NANOTORCH_CHECK(training || running_mean.defined(), value_error,
+                    op, ": running_mean and running_var are required when training is false");
+    NANOTORCH_CHECK(std::isfinite(momentum) && momentum >= 0.0, value_error, op, ": momentum must be a finite "
+                    "value >= 0, got ", momentum);
+    NANOTORCH_CHECK(std::isfinite(eps) && eps >= 0.0, value_error, op, ": eps must be a finite value >= 0, got ",
+                    eps);
+}
+
+// running = (1 − momentum)·running + momentum·batch, in place and outside autograd (they are
+// state, not inputs).
+inline void update_running(const Tensor& running, const Tensor& batch, double momentum) {
+    const float* b = batch.data_ptr();
+    std::int64_t c = 0;
+    running.for_each_element([&](float& r) {
+        r = static_cast<float>(momentum * b[c] + (1.0 - momentum) * r);
+        ++c;
+    });
+}
+
+}  // namespace norm_detail
 
 // ---- batch_norm ----
 struct BatchNormBackward : autograd::Node {
@@ -69,30 +117,11 @@ struct BatchNormBackward : autograd::Node {
 inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                          double momentum = 0.1, double eps = 1e-5) {
-    NANOTORCH_CHECK(input.defined() && input.dim() >= 2, shape_error,
-                    "batch_norm: expected an input of rank >= 2 (N, C, ...), got shape ",
-                    (input.defined() ? shape_str(input.shape()) : std::string("undefined")));
+    norm_detail::check_batch_norm_args("batch_norm", input, running_mean, running_var, weight, bias, training,
+                                       momentum, eps);
     const Shape& xs = input.shape();
     const std::int64_t N = xs[0], C = xs[1];
     const std::int64_t inner = N > 0 && C > 0 ? input.numel() / (N * C) : 0;
-    auto check_c = [&](const Tensor& t, const char* what) {
-        NANOTORCH_CHECK(!t.defined() || t.shape() == Shape{C}, shape_error, "batch_norm: ", what, " of shape ",
-                        (t.defined() ? shape_str(t.shape()) : std::string()), " does not match the input's ", C,
-                        " channels (input shape ", shape_str(xs), "); expected [", C, "]");
-    };
-    check_c(running_mean, "running_mean");
-    check_c(running_var, "running_var");
-    check_c(weight, "weight");
-    check_c(bias, "bias");
-    NANOTORCH_CHECK(running_mean.defined() == running_var.defined(), value_error,
-                    "batch_norm: running_mean and running_var must be given together (got only ",
-                    (running_mean.defined() ? "running_mean" : "running_var"), ")");
-    NANOTORCH_CHECK(training || running_mean.defined(), value_error,
-                    "batch_norm: running_mean and running_var are required when training is false");
-    NANOTORCH_CHECK(std::isfinite(momentum) && momentum >= 0.0, value_error, "batch_norm: momentum must be a finite "
-                    "value >= 0, got ", momentum);
-    NANOTORCH_CHECK(std::isfinite(eps) && eps >= 0.0, value_error, "batch_norm: eps must be a finite value >= 0, got ",
-                    eps);
     NANOTORCH_CHECK(!training || N * inner > 1, value_error,
                     "batch_norm: expected more than 1 value per channel when training, got input of shape ",
                     shape_str(xs));
@@ -106,17 +135,9 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
                                       inner);
         const float* v = var.data_ptr();
         for (std::int64_t c = 0; c < C; ++c) invstd.data_ptr()[c] = static_cast<float>(1.0 / std::sqrt(v[c] + eps));
-        if (running_mean.defined()) {  // in place, outside autograd (they are state, not inputs)
-            auto update = [momentum](const Tensor& running, const Tensor& batch) {
-                const float* b = batch.data_ptr();
-                std::int64_t c = 0;
-                running.for_each_element([&](float& r) {
-                    r = static_cast<float>(momentum * b[c] + (1.0 - momentum) * r);
-                    ++c;
-                });
-            };
-            update(running_mean, mean);
-            update(running_var, var_unbiased);
+        if (running_mean.defined()) {
+            norm_detail::update_running(running_mean, mean, momentum);
+            norm_detail::update_running(running_var, var_unbiased, momentum);
         }
     } else {
         // In float, as PyTorch's CPU kernel does in eval mode; an eps that went through a float
@@ -174,6 +195,129 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
             in.insert(in.end(), params.begin(), params.end());
             tr->emit("BatchNormalization", in, {out}, attrs);
         }
+    }
+    return out;
+}
+
+// ---- sync_batch_norm ----
+/// Adds per-channel statistics up over every process of a SyncBatchNorm group, in place, giving
+/// every process the same bits (the caller's collective; distributed/mpi.hpp provides one over
+/// MPI). With one process it is the identity, and sync_batch_norm is batch_norm bit for bit.
+using StatsAllReduce = std::function<void(std::vector<double>&)>;
+
+struct SyncBatchNormBackward : autograd::Node {
+    Tensor input, weight, mean, invstd;  // as BatchNormBackward
+    double count = 0.0;                  // values per channel over all processes
+    StatsAllReduce all_reduce;
+    std::vector<Tensor> apply(const Tensor& g) override {
+        const Tensor gc = ops::detail::as_contiguous(g);
+        const Shape& xs = input.shape();
+        const std::int64_t N = xs[0], C = xs[1], inner = C > 0 && N > 0 ? input.numel() / (N * C) : 0;
+        const auto nc = static_cast<std::size_t>(C);
+        // [Σ gy | Σ gy·(x − mean)] per channel, this process's values first.
+        std::vector<double> sums(2 * nc);
+        kernels::batch_norm_backward_reduce(sums.data(), sums.data() + nc, gc.data_ptr(), input.data_ptr(),
+                                            mean.data_ptr(), N, C, inner);
+        Tensor gi, gw, gb;
+        // Weight and bias gradients from this process's values, as PyTorch's SyncBatchNorm: the
+        // data-parallel gradient reduction then combines them like every other parameter's.
+        if (ops::detail::wants_grad(*this, 1)) {
+            gw = empty({C});
+            for (std::size_t c = 0; c < nc; ++c) gw.data_ptr()[c] = static_cast<float>(sums[nc + c] * invstd.data_ptr()[c]);
+        }
+        if (ops::detail::wants_grad(*this, 2)) {
+            gb = empty({C});
+            for (std::size_t c = 0; c < nc; ++c) gb.data_ptr()[c] = static_cast<float>(sums[c]);
+        }
+        // Every process takes part in the reduction, whether or not it needs the input gradient.
+        all_reduce(sums);
+        if (ops::detail::wants_grad(*this, 0)) {
+            gi = empty(xs);
+            std::vector<float> sum_g(nc), dot_g(nc);
+            for (std::size_t c = 0; c < nc; ++c) {
+                sum_g[c] = static_cast<float>(sums[c]);
+                dot_g[c] = static_cast<float>(sums[nc + c]);
+            }
+            if (gi.numel() > 0)
+                kernels::batch_norm_backward_input(gi.data_ptr(), gc.data_ptr(), input.data_ptr(), mean.data_ptr(),
+                                                   invstd.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr,
+                                                   sum_g.data(), dot_g.data(), count, N, C, inner);
+        }
+        return {gi, gw, gb};
+    }
+    void release_saved() override {
+        input = weight = mean = invstd = Tensor();
+        all_reduce = nullptr;
+    }
+    const char* name() const override { return "SyncBatchNormBackward"; }
+};
+
+/// batch_norm in training mode with statistics over the batch of every process in a group
+/// (PyTorch's SyncBatchNorm): `all_reduce` adds up the per-channel sums of all processes, so each
+/// process normalises its slice of the global batch with the global batch's mean and variance,
+/// and updates the running statistics with them (every process alike). Backward reduces Σ gy and
+/// Σ gy·(x − mean) the same way for the input gradient; the weight and bias gradients are this
+/// process's, for the data-parallel gradient reduction to combine. Two passes as batch_norm
+/// (mean first, then Σ (x − mean)²), each one all_reduce of C (+1) doubles; the backward one more.
+/// Every process must call it (and run backward) collectively, in the same order.
+/// Throws as batch_norm (the "more than 1 value per channel" check counts every process's values);
+/// value_error when all_reduce is empty; unsupported_error under an ONNX export trace (export in
+/// eval mode: the module then runs batch_norm with the running statistics).
+inline Tensor sync_batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                              const Tensor& weight, const Tensor& bias, double momentum, double eps,
+                              const StatsAllReduce& all_reduce) {
+    norm_detail::check_batch_norm_args("sync_batch_norm", input, running_mean, running_var, weight, bias,
+                                       /*training=*/true, momentum, eps);
+    NANOTORCH_CHECK(static_cast<bool>(all_reduce), value_error,
+                    "sync_batch_norm: all_reduce is empty (use batch_norm for statistics of this process only)");
+    if (auto* tr = trace::active())
+        tr->unsupported("sync_batch_norm", "it normalises with the statistics of a batch spread over processes; "
+                        "export in eval mode (the module then runs batch_norm with the running statistics)");
+    const Shape& xs = input.shape();
+    const std::int64_t N = xs[0], C = xs[1];
+    const std::int64_t inner = N > 0 && C > 0 ? input.numel() / (N * C) : 0;
+    const auto nc = static_cast<std::size_t>(C);
+    const Tensor xc = ops::detail::as_contiguous(input);
+
+    // Pass 1: [Σ x per channel | this process's count] over all processes -> the mean.
+    std::vector<double> sums(nc + 1, 0.0);
+    if (N * inner > 0) kernels::batch_norm_channel_sum(sums.data(), xc.data_ptr(), N, C, inner);
+    sums[nc] = static_cast<double>(N * inner);
+    all_reduce(sums);
+    const double M = sums[nc];
+    NANOTORCH_CHECK(M > 1.0, value_error, "sync_batch_norm: expected more than 1 value per channel over all "
+                    "processes when training, got ", M, " (this process's input has shape ", shape_str(xs), ")");
+    Tensor mean = empty({C}), invstd = empty({C}), var_unbiased = empty({C});
+    for (std::size_t c = 0; c < nc; ++c) mean.data_ptr()[c] = static_cast<float>(sums[c] / M);
+    // Pass 2: Σ (x − mean)² per channel over all processes -> the variances.
+    std::vector<double> sq(nc, 0.0);
+    if (N * inner > 0) kernels::batch_norm_channel_sq_dev(sq.data(), xc.data_ptr(), mean.data_ptr(), N, C, inner);
+    all_reduce(sq);
+    for (std::size_t c = 0; c < nc; ++c) {
+        const auto var = static_cast<float>(sq[c] / M);
+        invstd.data_ptr()[c] = static_cast<float>(1.0 / std::sqrt(var + eps));
+        var_unbiased.data_ptr()[c] = static_cast<float>(sq[c] / (M - 1.0));
+    }
+    if (running_mean.defined()) {
+        norm_detail::update_running(running_mean, mean, momentum);
+        norm_detail::update_running(running_var, var_unbiased, momentum);
+    }
+    const Tensor wc = weight.defined() ? ops::detail::as_contiguous(weight) : Tensor();
+    const Tensor bc = bias.defined() ? ops::detail::as_contiguous(bias) : Tensor();
+    Tensor out = empty(xs);
+    if (out.numel() > 0)
+        kernels::batch_norm_forward(out.data_ptr(), xc.data_ptr(), mean.data_ptr(), invstd.data_ptr(),
+                                    wc.defined() ? wc.data_ptr() : nullptr, bc.defined() ? bc.data_ptr() : nullptr, N,
+                                    C, inner);
+    if (autograd::any_requires_grad({&input, &weight, &bias})) {
+        auto n = std::make_shared<SyncBatchNormBackward>();
+        n->input = xc.detach();
+        n->weight = wc.defined() ? wc.detach() : Tensor();
+        n->mean = mean;
+        n->invstd = invstd;
+        n->count = M;
+        n->all_reduce = all_reduce;
+        autograd::attach(out, n, {input, weight, bias});
     }
     return out;
 }
