@@ -162,10 +162,12 @@ public:
         history_.push_back({epoch, train_loss, ev.loss, ev.accuracy});
     }
 
-    /// Writes curves.svg (this run's epochs) and confusion.svg (the last evaluation).
+    /// Writes curves.svg (this run's epochs) and confusion.svg (the last evaluation). A run that
+    /// trained no epoch (resumed from a checkpoint written after the last one) leaves curves.svg
+    /// as the interrupted run wrote it.
     /// @throws io_error when a file cannot be written.
     void write_plots(const Evaluation& last, const std::vector<std::string>& names, const std::string& title) const {
-        svg_plots::write_curves(path("curves.svg"), history_, title);
+        if (!history_.empty()) svg_plots::write_curves(path("curves.svg"), history_, title);
         char sub[96];
         std::snprintf(sub, sizeof sub, " — test accuracy %.2f %%", last.accuracy);
         svg_plots::write_confusion(path("confusion.svg"), last.confusion, names, title + sub);

@@ -144,7 +144,9 @@ TEST_CASE("BatchShardGuard: each shard's mask is its rows of the global batch's 
     const std::uint64_t after_whole = whole_gen.next_u64();
     const std::int64_t per_row = 3 * 2 * 2;
     const std::vector<std::pair<std::int64_t, std::int64_t>> shards = {{0, 3}, {3, 2}, {5, 2}};
-    for (const auto& [offset, rows] : shards) {
+    for (const auto& shard : shards) {
+        // Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda (C++17).
+        const std::int64_t offset = shard.first, rows = shard.second;
         CAPTURE(offset);
         Generator gen(41);
         BatchShardGuard guard(offset, 7);
