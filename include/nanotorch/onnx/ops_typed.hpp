@@ -76,7 +76,8 @@ inline Value take(const Value& x, const std::vector<std::int64_t>& src, const Sh
     const Tensor c = x.f.contiguous();
     const float* p = c.data_ptr();
     Tensor t = empty(out);
-    for (std::size_t k = 0; k < src.size(); ++k) t.data_ptr()[k] = p[src[k]];
+    float* q = t.data_ptr();  // once: Tensor::data_ptr goes through a shared_ptr
+    for (std::size_t k = 0; k < src.size(); ++k) q[k] = p[src[k]];
     return Value::of(t);
 }
 
@@ -453,12 +454,20 @@ inline std::vector<Value> run_tile(const OpArgs& a) {
     check_result_size(os, "Tile");
     const Shape ist = contiguous_strides(x.shape);
     std::vector<std::int64_t> src(static_cast<std::size_t>(shape_numel(os)));
-    std::vector<std::int64_t> idx(os.size(), 0);
-    for (std::size_t k = 0; k < src.size(); ++k) {
-        std::int64_t off = 0;
-        for (std::size_t d = 0; d < os.size(); ++d) off += (idx[d] % x.shape[d]) * ist[d];
-        src[k] = off;
-        for (std::size_t d = os.size(); d-- > 0;) {
+    if (src.empty() || os.empty()) return {take(x, std::vector<std::int64_t>(src.size(), 0), os)};
+    // Row by row over the last dim: the row's source offset once, then the source row repeated
+    // (a counter, not a modulo per element: hostile repeats make this loop long).
+    const std::size_t last = os.size() - 1;
+    const std::int64_t row_in = x.shape[last], row_out = os[last];
+    std::vector<std::int64_t> idx(last, 0);
+    for (std::size_t k = 0; k < src.size(); k += static_cast<std::size_t>(row_out)) {
+        std::int64_t base = 0;
+        for (std::size_t d = 0; d < last; ++d) base += (idx[d] % x.shape[d]) * ist[d];
+        for (std::int64_t j = 0, i = 0; j < row_out; ++j) {
+            src[k + static_cast<std::size_t>(j)] = base + i;
+            if (++i == row_in) i = 0;
+        }
+        for (std::size_t d = last; d-- > 0;) {
             if (++idx[d] < os[d]) break;
             idx[d] = 0;
         }
