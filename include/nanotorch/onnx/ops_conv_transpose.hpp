@@ -89,6 +89,9 @@ inline std::vector<Value> run_conv_transpose(const OpArgs& a) {
     };
     const Shape xin = three(x.shape(), 2, 1), ker = three(kernel, 0, 1), st = three(stride, 0, 1),
                 dl = three(dil, 0, 1), pb = three(pads, 0, 0), os = three(out, 2, 1);
+    // An empty output (a spatial extent cropped to 0 by pads, or no channels) has nothing to
+    // accumulate into; the loops below index its first element per (n, m) plane.
+    if (shape_numel(out) == 0) return one(zeros(out));
     const std::vector<float> xv = x.to_vector(), wv = w.to_vector();
     std::vector<float> y(static_cast<std::size_t>(shape_numel(out)), 0.0f);
     const std::int64_t xsp = xin[0] * xin[1] * xin[2], ksp = ker[0] * ker[1] * ker[2], osp = os[0] * os[1] * os[2];
