@@ -17,6 +17,14 @@
 // NANOTORCH_NO_THREADS: parallel_for runs serially and no thread is ever created.
 // NANOTORCH_DEFAULT_NUM_THREADS: thread count when neither set_num_threads() nor the
 //   NANOTORCH_NUM_THREADS environment variable says otherwise (0 = hardware concurrency).
+// NANOTORCH_ONNX_OPS_EXTERN: a build-time saving for programs of many translation units. The ONNX
+//   runtime's op table (onnx/op_table.hpp) holds every operator's kernel, and a translation unit
+//   that runs a model compiles all of them; with this switch defined in every translation unit,
+//   they only declare the table, and the one that also defines NANOTORCH_ONNX_OPS_IMPLEMENTATION
+//   (before its first nanotorch include) compiles it, once. Same behaviour, one copy of the code.
+#if defined(NANOTORCH_ONNX_OPS_IMPLEMENTATION) && !defined(NANOTORCH_ONNX_OPS_EXTERN)
+#error "NANOTORCH_ONNX_OPS_IMPLEMENTATION needs NANOTORCH_ONNX_OPS_EXTERN, defined in every translation unit"
+#endif
 #ifndef NANOTORCH_DEFAULT_NUM_THREADS
 #define NANOTORCH_DEFAULT_NUM_THREADS 0
 #endif

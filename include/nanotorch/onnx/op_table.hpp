@@ -489,7 +489,16 @@ inline std::int64_t oldest_opset(const std::string& op) {
 // ---- the table ----
 
 /// Every operator the runtime implements (default domain), with its input/output bounds.
-inline const std::map<std::string, OpSpec>& op_table() {
+/// Under NANOTORCH_ONNX_OPS_EXTERN (config.hpp) only the translation unit that defines
+/// NANOTORCH_ONNX_OPS_IMPLEMENTATION compiles it (as an ordinary, non-inline function), so the
+/// kernels it points to are generated there and nowhere else.
+#if defined(NANOTORCH_ONNX_OPS_EXTERN) && !defined(NANOTORCH_ONNX_OPS_IMPLEMENTATION)
+const std::map<std::string, OpSpec>& op_table();
+#else
+#ifndef NANOTORCH_ONNX_OPS_EXTERN
+inline
+#endif
+const std::map<std::string, OpSpec>& op_table() {
     static const std::map<std::string, OpSpec> table = {
         {"Abs", {1, 1, 1, nullptr, &run_abs_sign<false>}},
         {"Acos", {1, 1, 1, nullptr, &run_math<Fn::acos>}},
@@ -604,5 +613,6 @@ inline const std::map<std::string, OpSpec>& op_table() {
     };
     return table;
 }
+#endif  // NANOTORCH_ONNX_OPS_EXTERN
 
 }  // namespace nanotorch::onnx::rt_detail
