@@ -5,7 +5,7 @@
 # missing, so reruns are fast), then builds and tests every configuration we support:
 #   lists          tests/suites.txt matches tests/test_*.cpp (a forgotten line = an unbuilt suite)
 #   gcc-release    CMake + g++     Release, -march=native: suites, examples, bench --quick (kernel
-#                  validation), conformance, + header self-containment check; with Open MPI
+#                  validation), conformance; with Open MPI
 #                  (NANOTORCH_MPI=AUTO) also the MPI ctests: test_mpi at 2 and 3 ranks, mpi_equivalence
 #                  (mnist_train --distributed vs one process, kill + resume), mpi_rank_failure and
 #                  bench_ddp_quick (~10 s together)
@@ -23,26 +23,26 @@
 #                  the doctest suites as wasm, run under node; then tests/js/wasm_api.test.mjs checks the wasm
 #                  API (examples/web/nanotorch.js) against native nanotorch and onnxruntime-node (docs/WASM.md)
 #   clang-release  (only when named) CMake + clang++ Release, -march=native (suites and bench; the MPI ctests too)
-#   gcc-scalar     CMake + g++     -O1, NANOTORCH_FORCE_NO_SIMD (the scalar kernels), no -march, suites only,
-#                  + header self-containment check (without xsimd's transitive includes); no MPI (it
-#                  adds nothing the SIMD builds do not check)
-#   clang-asan     CMake + clang++ Debug, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
+#   gcc-scalar     Meson + g++ -O1, NANOTORCH_NO_SIMD (the scalar kernels), no -march: every suite, the
+#                  ODR test and test_mpi under `meson test` (meson.build's check too); then every
+#                  public header compiled alone without xsimd's transitive includes (CMake target
+#                  nanotorch_header_check)
+#   clang-asan     CMake + clang++ -O0 -gline-tables-only, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
 #                  fuzz targets' seeds and regression inputs replayed as ctests; no MPI: LeakSanitizer
 #                  reports Open MPI's own never-freed allocations
 #   clang-tsan     CMake + clang++ -O1 -gline-tables-only, ThreadSanitizer, every suite with 3 pool threads
 #                  (suites only: no examples, no bench); no MPI: Open MPI's uninstrumented
 #                  shared-memory transport and progress engine make TSan report races that are not
 #                  ours (our MPI code is single-threaded: MPI_THREAD_FUNNELED)
-#   meson-gcc      Meson + g++ (ninja), debug (-O0), `meson test`
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
 #   fuzz           scripts/fuzz.sh: every libFuzzer target (tests/fuzz) for 60 s under ASan+UBSan (one per core),
 #                  seeded from real files, then every committed seed and regression input replayed
 #   valgrind       scripts/valgrind.sh: memcheck (leaks included) on a short mnist_train run and on
 #                  onnx_run with IDX, PNG and zero inputs and on its error path
-# The CMake builds set NANOTORCH_SEPARATE_ONNX_OPS (the ONNX op table compiled once, not in each
-# program: a third of the build time); the header-only default is what install, wasm, fuzz and
-# valgrind build. Build trees live in build/ci-<step>. Every step runs even after a failure; the script exits
+# The test builds set NANOTORCH_SEPARATE_ONNX_OPS / separate_onnx_ops (the ONNX op table compiled
+# once, not in each program: a third of the build time); the header-only default is what install,
+# the header check, the wasm page module, fuzz and valgrind build. Build trees live in build/ci-<step>. Every step runs even after a failure; the script exits
 # non-zero if any step failed and ends with the line `test.sh: N passed, N failed`.
 set -uo pipefail  # no -e here: a failing step is recorded, and the remaining steps still run
 
@@ -63,7 +63,7 @@ APT_PACKAGES=(
 )
 # nodejs + npm come from Debian only when no npm is on the PATH (lib.sh need_npm): a machine that
 # already has a newer Node.js keeps it.
-ALL_STEPS=(lists gcc-release onnx-interop browser wasm gcc-scalar clang-asan clang-tsan meson-gcc install fuzz valgrind)
+ALL_STEPS=(lists gcc-release onnx-interop browser wasm gcc-scalar clang-asan clang-tsan install fuzz valgrind)
 # Steps that run only when named (bash scripts/test.sh clang-release): clang-release repeats what
 # gcc-release checks with the other compiler, which clang-asan (warnings, every program) and
 # clang-tsan (optimised, -march=native) already cover; it stays for bench numbers under clang.
@@ -189,7 +189,7 @@ cmake_build_test() {
 # Everything: suites, examples, bench (its --quick runs validate the SIMD kernels), headers alone.
 step_gcc_release() {
   cmake_build_test gcc-release g++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=ON -DNANOTORCH_SEPARATE_ONNX_OPS=ON
+    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON
 }
 # The second compiler's warnings and optimised codegen: suites and bench (clang-asan builds the
 # examples with the same warning flags).
@@ -197,19 +197,33 @@ step_clang_release() {
   cmake_build_test clang-release clang++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
     -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON
 }
-# The scalar kernels through every suite; the headers alone without xsimd's transitive includes.
-# No bench (it times the SIMD kernels this build leaves out), no examples (built and run by the
-# other configurations; they add no kernel of their own). At -O1 with assertions on: what this
-# build checks (the scalar kernels' results) does not depend on the optimisation level, and -O1
-# compiles in half the time of -O3.
+# The scalar kernels through every suite, built by Meson (so this step is also meson.build's
+# check: its suites, the ODR test and the MPI tests under `meson test`); then every public header
+# compiled alone, without xsimd's transitive includes (CMake's header-check target, header-only
+# default). No -march, -O1 with assertions on: what this build checks (the scalar kernels'
+# results) does not depend on the optimisation level, and -O1 compiles in half the time of -O3.
 step_gcc_scalar() {
-  cmake_build_test gcc-scalar g++ Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
-    -DNANOTORCH_NATIVE=OFF -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=ON \
-    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=ON -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_MPI=OFF \
-    -DNANOTORCH_SEPARATE_ONNX_OPS=ON
+  local dir=build/ci-gcc-scalar
+  local -a opts=(-Doptimization=1 -Ddebug=false -Dtests=enabled -Dnative=false -Dforce_no_simd=true
+    -Dseparate_onnx_ops=true)
+  if [ -f "$dir/meson-private/coredata.dat" ]; then
+    meson setup --reconfigure "$dir" "${opts[@]}"
+  else
+    rm -rf "$dir"
+    CXX=g++ meson setup "$dir" "${opts[@]}"
+  fi
+  meson compile -C "$dir" -j "$jobs"
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+  echo "--- every public header alone (NANOTORCH_NO_SIMD)"
+  cmake -S . -B build/ci-header-check "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
+    -DNANOTORCH_BUILD_TESTS=ON -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_MPI=OFF \
+    -DNANOTORCH_NATIVE=OFF -DNANOTORCH_FORCE_NO_SIMD=ON -DNANOTORCH_HEADER_CHECK=ON
+  cmake --build build/ci-header-check --target nanotorch_header_check -j"$jobs"
 }
+# -O0 with line tables only: ASan's reports name file and line, and full debug info would add a
+# seventh to the compile time.
 step_clang_asan() {
-  cmake_build_test clang-asan clang++ Debug -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
+  cmake_build_test clang-asan clang++ Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -gline-tables-only" -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
     -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON -DNANOTORCH_MPI=OFF \
     -DNANOTORCH_SEPARATE_ONNX_OPS=ON
 }
@@ -307,20 +321,6 @@ step_wasm() {
   node tests/js/wasm_api.test.mjs "$out/web/nanotorch_wasm.wasm" "$out/ref/canvas_opset9.onnx" "$out/ref/native.f32" \
     data/mnist || rc=1
   return "$rc"
-}
-
-# Checks meson.build (the suites and the ODR test built and run through Meson), at -O0: the optimised
-# g++ build of the same suites is gcc-release's, and -O0 compiles them several times faster.
-step_meson_gcc() {
-  local dir=build/ci-meson-gcc
-  if [ -f "$dir/meson-private/coredata.dat" ]; then
-    meson setup --reconfigure "$dir" --buildtype=debug -Dtests=enabled -Dnative=true -Dseparate_onnx_ops=true
-  else
-    rm -rf "$dir"
-    CXX=g++ meson setup "$dir" --buildtype=debug -Dtests=enabled -Dnative=true -Dseparate_onnx_ops=true
-  fi
-  meson compile -C "$dir" -j "$jobs"
-  meson test -C "$dir" --print-errorlogs --num-processes 2
 }
 
 step_install() {
