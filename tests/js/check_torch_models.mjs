@@ -23,12 +23,9 @@
 // the same as well.
 // A model with "reference_file" (the opset-6 graph: onnxruntime has no kernels below opset 7) is
 // run by onnxruntime in that file's form, its opset-7 twin, and by nanotorch as written.
-// A model with "known_failure" is a gap nanotorch reports at load: it is still run, and counted
-// as skipped with its reason while it fails; once it passes the check fails, so that the entry is
-// removed and the case counts again.
 // Prints one line per model and batch (PASS/FAIL and the largest difference), then
-// "N passed, M failed, K skipped" (K: the combinations make_torch_models.py could not export and
-// the known failures); exits 1 on any failure, 2 on a usage error.
+// "N passed, M failed, K skipped" (K: the combinations make_torch_models.py could not export);
+// exits 1 on any failure, 2 on a usage error.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -183,7 +180,7 @@ async function main(argv) {
   console.log(`node ${process.version}; onnxruntime-node ${ort.env?.versions?.node ?? '?'} (cpu, 1 thread) vs ${onnxRun} ` +
     `(--threads 1); ${manifest.models.length} models from ${dir}; tolerance max|diff| <= ${TOLERANCE.toExponential()} * max(1, max|ort|)`);
   const t0 = performance.now();
-  let passed = 0, failed = 0, known = 0, worst = 0;
+  let passed = 0, failed = 0, worst = 0;
   for (const model of manifest.models) {
     let session = null;
     for (const run of model.runs) {
@@ -209,35 +206,19 @@ async function main(argv) {
         });
         const ok = results.every((r) => r.ok);
         const text = results.map((r) => r.text).join('; ') + (model.reference_file ? ` (onnxruntime ran ${model.reference_file})` : '');
-        if (model.known_failure) {
-          if (ok) {
-            console.log(`FAIL ${label}  passes now, though listed as a known failure (${model.known_failure}): remove the entry. ${text}`);
-            ++failed;
-          } else {
-            console.log(`skip ${label}  known failure: ${model.known_failure}; got: ${text}`);
-            ++known;
-          }
-          continue;
-        }
         for (const r of results) if (Number.isFinite(r.scaled)) worst = Math.max(worst, r.scaled);
         console.log(`${ok ? 'PASS' : 'FAIL'} ${label}  ${text}`);
         ok ? ++passed : ++failed;
       } catch (e) {
-        const msg = e?.message ?? e;
-        if (model.known_failure) {
-          console.log(`skip ${label}  known failure: ${model.known_failure}; got: ${msg}`);
-          ++known;
-        } else {
-          console.log(`FAIL ${label}  ${msg}`);
-          ++failed;
-        }
+        console.log(`FAIL ${label}  ${e?.message ?? e}`);
+        ++failed;
       }
     }
   }
   for (const s of manifest.skipped) console.log(`skip ${s.name.padEnd(30)} ${s.reason}`);
   console.log(`largest difference (scaled by max(1, max|ort|)): ${worst.toExponential(2)}; ` +
     `${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  console.log(`${passed} passed, ${failed} failed, ${manifest.skipped.length + known} skipped`);
+  console.log(`${passed} passed, ${failed} failed, ${manifest.skipped.length} skipped`);
   return failed ? 1 : 0;
 }
 

@@ -298,33 +298,20 @@ def hand_graphs(onnx, np):
     graphs.append(("hand_tf2onnx_nhwc", g, 13, (8, 8, 3), ["features:0", "dense/Softmax:0"], [False, True], {}))
 
     # MaxPool's second output: the flat index of each maximum, counted over the whole NCHW input
-    # (so batch 3 checks the batch term too): padded, and in ceil_mode with a last window that
-    # hangs over the edge (8 wide, kernel 3, stride 2: 4 windows, not 3). Next to them a dilated
-    # ceil_mode MaxPool (effective kernel 3). Random inputs have no ties, so the indices are unique.
+    # (so batch 3 checks the batch term too): padded, in ceil_mode with a last window that hangs
+    # over the edge (8 wide, kernel 3, stride 2: 4 windows, not 3), and dilated in ceil_mode
+    # (effective kernel 3, the same 4 windows). Random inputs have no ties, so the indices are unique.
     nodes = [
         helper.make_node("MaxPool", ["x"], ["y", "indices"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
         helper.make_node("MaxPool", ["x"], ["y_ceil", "indices_ceil"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
-        helper.make_node("MaxPool", ["x"], ["y_dilated"], kernel_shape=[2, 2], strides=[2, 2], dilations=[2, 2],
-                         ceil_mode=1),
+        helper.make_node("MaxPool", ["x"], ["y_dilated", "indices_dilated"], kernel_shape=[2, 2], strides=[2, 2],
+                         dilations=[2, 2], ceil_mode=1),
     ]
+    outputs = ["y", "indices", "y_ceil", "indices_ceil", "y_dilated", "indices_dilated"]
     g = helper.make_graph(nodes, "maxpool_indices", [io_info("x", ["batch", 2, 8, 8])],
-                          [io_info("y", ["batch", 2, 4, 4]), io_info("indices", ["batch", 2, 4, 4], TensorProto.INT64),
-                           io_info("y_ceil", ["batch", 2, 4, 4]),
-                           io_info("indices_ceil", ["batch", 2, 4, 4], TensorProto.INT64),
-                           io_info("y_dilated", ["batch", 2, 4, 4])], [])
-    graphs.append(("hand_maxpool_indices", g, 12, (2, 8, 8), ["y", "indices", "y_ceil", "indices_ceil", "y_dilated"],
-                   [False] * 5, {}))
-
-    # The Indices output of a dilated MaxPool: onnxruntime computes it, nanotorch refuses it at
-    # load ("dilations != 1 with the Indices output", a documented gap of onnx/ops_window.hpp).
-    # Listed as a known failure so that the check reports it, and fails once it starts passing.
-    g = helper.make_graph([helper.make_node("MaxPool", ["x"], ["y", "indices"], kernel_shape=[2, 2], strides=[2, 2],
-                                            dilations=[2, 2], ceil_mode=1)],
-                          "maxpool_dilated_indices", [io_info("x", ["batch", 2, 8, 8])],
-                          [io_info("y", ["batch", 2, 4, 4]), io_info("indices", ["batch", 2, 4, 4], TensorProto.INT64)], [])
-    graphs.append(("hand_maxpool_dilated_indices", g, 12, (2, 8, 8), ["y", "indices"], [False] * 2,
-                   {"known_failure": "nanotorch refuses MaxPool's Indices output with dilations != 1 "
-                                     "(onnx/ops_window.hpp check_pool)"}))
+                          [io_info(o, ["batch", 2, 4, 4], TensorProto.INT64 if o.startswith("indices") else TensorProto.FLOAT)
+                           for o in outputs], [])
+    graphs.append(("hand_maxpool_indices", g, 12, (2, 8, 8), outputs, [False] * len(outputs), {}))
     return graphs
 
 
@@ -353,8 +340,6 @@ def build_hand(onnx, np, out, models):
                 continue
             entry["reference_file"] = f"{name}_ort_opset{twin_opset}.onnx"
             onnx.save(twin_model, os.path.join(out, entry["reference_file"]))
-        if "known_failure" in extra:
-            entry["known_failure"] = extra["known_failure"]
         ok &= save_model(onnx, out, name, "onnx.helper", make_hand_model(onnx, graph, opset), shape,
                          [{"name": o, "class_vector": c} for o, c in zip(outputs, classes)], models, entry)
     return ok
