@@ -13,7 +13,10 @@
 #                  variant) at opsets 9 and 13 with 100 MNIST test digits and nanotorch's outputs, and
 #                  fashion_train's ResNet8 (weights from a 1-epoch fashion_train smoke run on 2000
 #                  images) with 100 Fashion-MNIST test images; onnx.checker (python3-onnx),
-#                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree
+#                  onnxruntime-node and ONNX.js 0.1.8 (node_modules, from package-lock.json) must agree;
+#                  then models other exporters write (python3-torch exports at opsets 9-17, hand-built
+#                  older-converter and tf2onnx-style graphs) must give onnx_run's outputs within 1e-5 of
+#                  onnxruntime-node's at batch 1 and 3
 #   browser        trains the seed's net for one epoch (gcc-release's mnist_train), then draws 50 MNIST
 #                  test digits with real mouse strokes on the demo page in Debian's chromium
 #                  (playwright-core), under onnxruntime-web, ONNX.js and nanotorch-wasm (the wasm step's
@@ -53,6 +56,7 @@ APT_PACKAGES=(
   libxsimd-dev doctest-dev libstb-dev
   libclang-rt-14-dev  # clang's sanitizer runtime (clang-asan)
   python3-onnx        # onnx.checker for onnx-interop (run with /usr/bin/python3)
+  python3-torch       # onnx-interop: PyTorch 1.13 exports the models tests/python/make_torch_models.py checks
   libonnx-testdata    # ONNX 1.12 backend node tests: the onnx_conformance ctest
   chromium            # the draw-a-digit page's end-to-end test (driven by npm playwright-core)
   python3             # python3 -m http.server for scripts/serve.sh
@@ -273,7 +277,7 @@ step_onnx_interop() {
     cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=g++ \
       -DNANOTORCH_BUILD_EXAMPLES=ON -DNANOTORCH_NATIVE=ON
   fi
-  cmake --build "$build" --target export_check fashion_train -j"$jobs"
+  cmake --build "$build" --target export_check fashion_train onnx_run -j"$jobs"
   if [ ! -d node_modules/onnxruntime-node ] || [ ! -d node_modules/onnxjs ]; then
     echo "node_modules is missing onnxruntime-node/onnxjs: run without --no-install, or ONNXRUNTIME_NODE_INSTALL=skip npm ci" >&2
     return 1
@@ -295,6 +299,14 @@ step_onnx_interop() {
   /usr/bin/python3 tests/python/check_models.py "$out" || rc=1
   echo "--- onnxruntime-node and ONNX.js"
   node tests/js/check_runtimes.mjs "$out" || rc=1
+  echo "--- models other exporters write (python3-torch, onnx.helper): onnx_run vs onnxruntime-node"
+  /usr/bin/python3 tests/python/make_torch_models.py "$out/torch_models" || rc=1
+  if [ -f "$out/torch_models/manifest.json" ]; then
+    node tests/js/check_torch_models.mjs "$out/torch_models" "$build/examples/onnx_run" || rc=1
+  else
+    echo "make_torch_models.py wrote no manifest.json" >&2
+    rc=1
+  fi
   return "$rc"
 }
 

@@ -481,11 +481,41 @@ TEST_CASE("MaxPool with dilations: each window reads every d-th element") {
                        {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2}), attr_ints("strides", {2}),
                         attr_i("ceil_mode", 1)}}),
                  {1, 1, 3}, {3, 5, 5});
-    // Dilated AveragePool (opset 19) and dilations with the Indices output are refused by name.
+    // Dilated AveragePool (opset 19) is refused by name.
     CHECK(contains(error_of({"AveragePool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2})}}),
                    "dilations != 1 in AveragePool"));
-    CHECK(contains(error_of({"MaxPool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2})}, 17, 2}),
-                   "with the Indices output"));
+}
+
+TEST_CASE("MaxPool with dilations and the Indices output: the dilated choices, flattened as ONNX counts") {
+    // The 1-D case above over two planes (the second reversed): windows {x0, x3}, {x1, x4}, {x2, x5},
+    // {x3, x6} pick positions 0, 4, 2, 6 and, in [3, 0, 9, 2, 7, 1, 5], 0, 4, 2, 6 again (+7 for the plane).
+    const Value x = floats({5, 1, 7, 2, 9, 0, 3, 3, 0, 9, 2, 7, 1, 5}, {1, 2, 7});
+    const auto out = run({"MaxPool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {3})}, 12, 2});
+    check_floats(out[0], {1, 2, 4}, {5, 9, 7, 3, 3, 7, 9, 5});
+    check_ints(out[1], DataType::int64, {1, 2, 4}, {0, 4, 2, 6, 7, 11, 9, 13});
+    // The values are the ones without the Indices output asks for.
+    check_floats(run1({"MaxPool", {x}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {3})}}), {1, 2, 4},
+                 {5, 9, 7, 3, 3, 7, 9, 5});
+    // 2-D 4x4, kernel 2x2, dilation 2: 100 at (0,0), 12 at (2,3), 15 at (3,2), 16 at (3,3);
+    // storage_order = 1 counts them column-major: (h, w) -> w * 4 + h.
+    const Value m = floats({100, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, {1, 1, 4, 4});
+    const auto m2 = run({"MaxPool", {m}, {attr_ints("kernel_shape", {2, 2}), attr_ints("dilations", {2, 2})}, 12, 2});
+    check_floats(m2[0], {1, 1, 2, 2}, {100, 12, 15, 16});
+    check_ints(m2[1], DataType::int64, {1, 1, 2, 2}, {0, 11, 14, 15});
+    const auto col = run({"MaxPool", {m}, {attr_ints("kernel_shape", {2, 2}), attr_ints("dilations", {2, 2}),
+                                           attr_i("storage_order", 1)}, 12, 2});
+    check_ints(col[1], DataType::int64, {1, 1, 2, 2}, {0, 14, 11, 15});
+    // ceil_mode: the third window starts at 4 and reads x4 and the −inf end pad, so it picks x4;
+    // with pads 1 the first window reads the −inf begin pad and x1: positions are of the input.
+    const Value six = floats({1, 2, 3, 4, 5, 6}, {1, 1, 6});
+    const auto ceil = run({"MaxPool", {six}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2}),
+                                              attr_ints("strides", {2}), attr_i("ceil_mode", 1)}, 12, 2});
+    check_floats(ceil[0], {1, 1, 3}, {3, 5, 5});
+    check_ints(ceil[1], DataType::int64, {1, 1, 3}, {2, 4, 4});
+    const auto padded = run({"MaxPool", {six}, {attr_ints("kernel_shape", {2}), attr_ints("dilations", {2}),
+                                                attr_ints("strides", {2}), attr_ints("pads", {1, 1})}, 12, 2});
+    check_floats(padded[0], {1, 1, 3}, {2, 4, 6});
+    check_ints(padded[1], DataType::int64, {1, 1, 3}, {1, 3, 5});
 }
 
 TEST_CASE("opsets 1-6: legacy broadcast and axis, Reshape's shape attribute, Concat's default axis, is_test") {

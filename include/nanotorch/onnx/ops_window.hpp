@@ -108,19 +108,26 @@ inline Pair2d ceil_end_pads(const Tensor& x4, Pair2d k, Pair2d s, Pair2d pb, Pai
     return Pair2d(end(x4.size(2), k.h, s.h, pb.h, pe.h), end(x4.size(3), k.w, s.w, pb.w, pe.w));
 }
 
-/// MaxPool with dilations, which nanotorch's max_pool2d does not take: the input padded with −inf
-/// (ceil_mode extends the end pads as for undilated windows, with the dilated extent), then, for
-/// each kernel tap in row-major order, the strided slice of the elements that tap sees in every
-/// window, folded with max_pool2d's rule (a larger value or the first NaN wins; ties keep the
-/// earlier tap). The same windows and the same choice of element as a dilated max_pool2d would make.
-inline Tensor dilated_max_pool(const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe, bool ceil) {
-    const Pair2d ke((k.h - 1) * d.h + 1, (k.w - 1) * d.w + 1);  // the dilated window's extent
+/// The input of a dilated MaxPool padded with −inf (ceil_mode extends the end pads as for
+/// undilated windows, with the dilated extent `ke`), checked to hold at least one window.
+inline Tensor pad_for_dilated_max(const Tensor& x4, Pair2d ke, Pair2d s, Pair2d pb, Pair2d pe, bool ceil) {
     const Pair2d pe2 = ceil ? ceil_end_pads(x4, ke, s, pb, pe) : pe;
     check_result_size({x4.size(0), x4.size(1), x4.size(2) + pb.h + pe2.h, x4.size(3) + pb.w + pe2.w}, "MaxPool");
     const Tensor xp = pad_hw(x4, pb, pe2, -std::numeric_limits<float>::infinity());
+    NANOTORCH_CHECK(xp.size(2) >= ke.h && xp.size(3) >= ke.w, shape_error, "MaxPool: the dilated window ", ke.h, "x",
+                    ke.w, " is larger than the padded input ", xp.size(2), "x", xp.size(3));
+    return xp;
+}
+
+/// MaxPool with dilations, which nanotorch's max_pool2d does not take: the input padded with −inf
+/// (pad_for_dilated_max), then, for each kernel tap in row-major order, the strided slice of the
+/// elements that tap sees in every window, folded with max_pool2d's rule (a larger value or the
+/// first NaN wins; ties keep the earlier tap). The same windows and the same choice of element as
+/// a dilated max_pool2d would make.
+inline Tensor dilated_max_pool(const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe, bool ceil) {
+    const Pair2d ke((k.h - 1) * d.h + 1, (k.w - 1) * d.w + 1);  // the dilated window's extent
+    const Tensor xp = pad_for_dilated_max(x4, ke, s, pb, pe, ceil);
     const std::int64_t Hp = xp.size(2), Wp = xp.size(3);
-    NANOTORCH_CHECK(Hp >= ke.h && Wp >= ke.w, shape_error, "MaxPool: the dilated window ", ke.h, "x", ke.w,
-                    " is larger than the padded input ", Hp, "x", Wp);
     const Shape out{xp.size(0), xp.size(1), (Hp - ke.h) / s.h + 1, (Wp - ke.w) / s.w + 1};
     Tensor best;
     for (std::int64_t i = 0; i < k.h; ++i)
@@ -131,6 +138,37 @@ inline Tensor dilated_max_pool(const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, P
             });
         }
     return best;
+}
+
+/// A dilated MaxPool over an already padded input xp (pad_for_dilated_max) that also reports where
+/// each maximum is: its position row * Wp + col in the padded plane, as max_pool2d_with_indices
+/// reports positions. One scalar pass per output element over the taps in row-major order with
+/// dilated_max_pool's rule (a larger value or the first NaN wins; ties keep the earlier tap), so
+/// the values are dilated_max_pool's. Only for the Indices output, which models rarely ask for.
+inline std::pair<Tensor, std::vector<std::int64_t>> dilated_max_pool_with_positions(const Tensor& xp, Pair2d k,
+                                                                                    Pair2d s, Pair2d d) {
+    const Pair2d ke((k.h - 1) * d.h + 1, (k.w - 1) * d.w + 1);
+    const std::int64_t planes = xp.size(0) * xp.size(1), Hp = xp.size(2), Wp = xp.size(3);
+    const std::int64_t oh = (Hp - ke.h) / s.h + 1, ow = (Wp - ke.w) / s.w + 1;
+    const Tensor xc = xp.contiguous();
+    const float* src = xc.data_ptr();
+    std::vector<float> y(static_cast<std::size_t>(planes * oh * ow));
+    std::vector<std::int64_t> at(y.size());
+    std::size_t o = 0;
+    for (std::int64_t p = 0; p < planes; ++p)
+        for (std::int64_t i = 0; i < oh; ++i)
+            for (std::int64_t j = 0; j < ow; ++j, ++o) {
+                float best = 0.0f;
+                std::int64_t where = -1;
+                for (std::int64_t a = 0; a < k.h; ++a)
+                    for (std::int64_t b = 0; b < k.w; ++b) {
+                        const std::int64_t pos = (i * s.h + a * d.h) * Wp + j * s.w + b * d.w;
+                        const float v = src[p * Hp * Wp + pos];
+                        if (where < 0 || v > best || (std::isnan(v) && !std::isnan(best))) best = v, where = pos;
+                    }
+                y[o] = best, at[o] = where;
+            }
+    return {tensor(std::move(y), {xp.size(0), xp.size(1), oh, ow}), std::move(at)};
 }
 
 template <bool Max>
@@ -171,9 +209,10 @@ inline std::vector<Value> run_pool(const OpArgs& a) {
 }
 
 /// MaxPool with its Indices output: nanotorch's max_pool2d_with_indices (the same kernel pass as
-/// max_pool2d), its per-plane positions turned into ONNX's flat indices over the whole input
-/// (row-major, or with storage_order = 1 column-major within each plane). Explicit padding the
-/// op cannot express is applied first, as in run_pool, and subtracted from the positions again.
+/// max_pool2d), or with dilations dilated_max_pool_with_positions, its per-plane positions turned
+/// into ONNX's flat indices over the whole input (row-major, or with storage_order = 1
+/// column-major within each plane). Explicit padding the op cannot express is applied first, as
+/// in run_pool, and subtracted from the positions again.
 inline std::vector<Value> run_max_pool(const OpArgs& a) {
     if (a.node.output.size() < 2 || a.node.output[1].empty()) return run_pool<true>(a);
     const Tensor& x = a.tensor(0);
@@ -185,7 +224,14 @@ inline std::vector<Value> run_max_pool(const OpArgs& a) {
     const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0, column_major = attr_int(a.node, "storage_order", 0) != 0;
     std::vector<std::int64_t> idx;
     std::int64_t Wp = 0, top = 0, left = 0;  // the pooled tensor's width and the explicit pads
-    const Tensor y = as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d, Pair2d pb, Pair2d pe) {
+    const Tensor y = as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
+        if (!(d == Pair2d(1))) {
+            const Tensor xp = pad_for_dilated_max(x4, Pair2d((k.h - 1) * d.h + 1, (k.w - 1) * d.w + 1), s, pb, pe, ceil);
+            Wp = xp.size(3), top = pb.h, left = pb.w;
+            auto r = dilated_max_pool_with_positions(xp, k, s, d);
+            idx = std::move(r.second);
+            return r.first;
+        }
         if (native_pads(k, pb, pe)) {
             Wp = x4.size(3);
             auto r = max_pool2d_with_indices(x4, k, s, pb, 1, ceil);
@@ -216,7 +262,6 @@ inline std::string check_pool(const NodeProto& n, std::int64_t) {
     for (std::int64_t d : attr_ints(n, "dilations")) {
         if (d == 1) continue;
         if (n.op_type != "MaxPool") return "dilations != 1 in " + n.op_type;
-        if (n.output.size() > 1 && !n.output[1].empty()) return "dilations != 1 with the Indices output";
     }
     const AttributeProto* k = find_attr(n, "kernel_shape");
     if (!k) return "missing kernel_shape";
