@@ -39,7 +39,7 @@
 #                  ours (our MPI code is single-threaded: MPI_THREAD_FUNNELED)
 #   install        install to a scratch prefix (CMake and Meson), then build and run the consumer
 #                  app via find_package, via pkg-config (both .pc files) and via add_subdirectory
-#   fuzz           scripts/fuzz.sh: every libFuzzer target (tests/fuzz) for 60 s under ASan+UBSan (one per core),
+#   fuzz           scripts/fuzz.sh: every libFuzzer target (tests/fuzz) for 45 s under ASan+UBSan (one per core),
 #                  seeded from real files, then every committed seed and regression input replayed
 #   valgrind       scripts/valgrind.sh: memcheck (leaks included) on a short mnist_train run and on
 #                  onnx_run with IDX, PNG and zero inputs and on its error path
@@ -374,7 +374,7 @@ step_install() {
 
 step_fuzz() {
   bash scripts/fetch_mnist.sh data/mnist  # MNIST slices seed fuzz_idx
-  NANOTORCH_FUZZ_BUILD_DIR=$root/build/ci-fuzz bash scripts/fuzz.sh --seconds "${NANOTORCH_FUZZ_SECONDS:-60}" --jobs "$jobs"
+  NANOTORCH_FUZZ_BUILD_DIR=$root/build/ci-fuzz bash scripts/fuzz.sh --seconds "${NANOTORCH_FUZZ_SECONDS:-45}" --jobs "$jobs"
 }
 
 step_valgrind() {
