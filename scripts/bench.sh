@@ -14,7 +14,9 @@
 #                        of examples/fashion_net.hpp and of PyTorch's examples/mnist net, with the
 #                        share of the FMA peak it measures
 #   bench/torch_nets.py  the same two nets and workloads in PyTorch
-# and then measures the umbrella header's compile time (g++ -fsyntax-only, and a full -O2 -c of a
+# then, once, bench/ort_models.mjs: onnx_run against onnxruntime-node at 1 thread, batch 1 and 64, on
+# the models bench_e2e, export_check (its ResNet8 needs data/fashion-mnist) and
+# tests/python/make_torch_models.py (needs PyTorch) write; and then measures the umbrella header's compile time (g++ -fsyntax-only, and a full -O2 -c of a
 # file that includes <nanotorch/nanotorch.hpp>) and mnist_train's peak RSS (one epoch). It ends with
 # one table of ratios: "x faster" = the other's time / nanotorch's time (or nanotorch's img/s / the
 # other's), so above 1 means nanotorch is faster. Nothing is downloaded: a missing PyTorch or
@@ -37,7 +39,7 @@ keep=""
 while (($#)); do
   case "$1" in
     -h | --help)
-      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     --quick) quick=1 ;;
@@ -80,12 +82,14 @@ bin=build/bench
 if ((build)); then
   echo "==> building $bin (Release, -march=native)"
   cmake -S . -B "$bin" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$bin" --target bench_e2e bench_nets mnist_train
+  cmake --build "$bin" --target bench_e2e bench_nets mnist_train onnx_run export_check
 fi
-if [ ! -x "$bin/bench/bench_e2e" ] || [ ! -x "$bin/bench/bench_nets" ] || [ ! -x "$bin/examples/mnist_train" ]; then
-  echo "bench.sh: $bin/bench/bench_e2e, bench_nets or mnist_train missing (run without --no-build)" >&2
-  exit 1
-fi
+for exe in bench/bench_e2e bench/bench_nets examples/mnist_train examples/onnx_run examples/export_check; do
+  if [ ! -x "$bin/$exe" ]; then
+    echo "bench.sh: $bin/$exe missing (run without --no-build)" >&2
+    exit 1
+  fi
+done
 
 # ---- what can run ----
 python=/usr/bin/python3
@@ -136,6 +140,24 @@ for t in $threads_list; do
   run_logged "nets-nanotorch-$t" "$bin/bench/bench_nets" --threads "$t" "${quick_flag[@]}"
   ((have_torch)) && run_logged "nets-torch-$t" "$python" bench/torch_nets.py --threads "$t" "${quick_flag[@]}"
 done
+
+# ---- issue #13's table: onnx_run vs onnxruntime-node, 1 thread, more models, batch 1 and 64 ----
+if ((have_ort)); then
+  ort_dirs=(--e2e "$work/onnx")
+  echo
+  echo "==> exporting the models for bench/ort_models.mjs"
+  if "$bin/examples/export_check" "$work/export" --count 64 >"$work/export_check.log" 2>&1; then
+    ort_dirs+=(--export-check "$work/export")
+  else
+    echo "note: export_check did not write the models (MNIST missing?): $(tail -1 "$work/export_check.log")"
+  fi
+  if ((have_torch)) && "$python" tests/python/make_torch_models.py "$work/torch" >"$work/torch_models.log" 2>&1; then
+    ort_dirs+=(--torch "$work/torch")
+  else
+    echo "note: no PyTorch-exported models (see $work/torch_models.log when PyTorch is installed)"
+  fi
+  run_logged ort-models node bench/ort_models.mjs "$bin/examples/onnx_run" "${ort_dirs[@]}" "${quick_flag[@]}"
+fi
 
 # ---- compile time of the umbrella header ----
 echo
