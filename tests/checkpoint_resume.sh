@@ -78,90 +78,90 @@ run_with_kills() {
   # not a fault, so a sequence with fewer than three random kills starts again from scratch,
   # up to three times, before it counts as a failure.
   for round in 1 2 3; do
-  random_kills=0 write_kill=0
-  rm -rf "$dir" "$ck" "$ck".tmp.*
-  : >"$log"
-  for attempt in $(seq 1 40); do
-    local -a run=("$tool" "${common[@]}" "${args[@]}" --out "$dir" --checkpoint "$ck" --checkpoint-every 3)
-    [[ -f $ck ]] && run+=(--resume "$ck")
-    # Emptied here, not by the child's redirection, so no poll below can read the last run's log.
-    : >"$scratch/$name.run.log"
-    if ((write_kill == 0 && random_kills >= 1)) && [[ -f $ck ]]; then
-      # The kill during the checkpoint write: wait until the temporary file is complete and
-      # the process sleeps before renaming it.
-      cp "$ck" "$scratch/$name.before"
-      NANOTORCH_CHECKPOINT_PAUSE_MS=60000 "${run[@]}" >"$scratch/$name.run.log" 2>&1 &
-      pid=$!
-      local waited=0
-      while ! grep -q "checkpoint: paused before rename" "$scratch/$name.run.log" && ((waited < 600)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-        waited=$((waited + 1))
-      done
-      if ! grep -q "checkpoint: paused before rename" "$scratch/$name.run.log"; then
-        cat "$scratch/$name.run.log"
-        fail "$name: the run never reached a checkpoint write"
-        kill -9 "$pid" 2>/dev/null
+    random_kills=0 write_kill=0
+    rm -rf "$dir" "$ck" "$ck".tmp.*
+    : >"$log"
+    for attempt in $(seq 1 40); do
+      local -a run=("$tool" "${common[@]}" "${args[@]}" --out "$dir" --checkpoint "$ck" --checkpoint-every 3)
+      [[ -f $ck ]] && run+=(--resume "$ck")
+      # Emptied here, not by the child's redirection, so no poll below can read the last run's log.
+      : >"$scratch/$name.run.log"
+      if ((write_kill == 0 && random_kills >= 1)) && [[ -f $ck ]]; then
+        # The kill during the checkpoint write: wait until the temporary file is complete and
+        # the process sleeps before renaming it.
+        cp "$ck" "$scratch/$name.before"
+        NANOTORCH_CHECKPOINT_PAUSE_MS=60000 "${run[@]}" >"$scratch/$name.run.log" 2>&1 &
+        pid=$!
+        local waited=0
+        while ! grep -q "checkpoint: paused before rename" "$scratch/$name.run.log" && ((waited < 600)); do
+          kill -0 "$pid" 2>/dev/null || break
+          sleep 0.1
+          waited=$((waited + 1))
+        done
+        if ! grep -q "checkpoint: paused before rename" "$scratch/$name.run.log"; then
+          cat "$scratch/$name.run.log"
+          fail "$name: the run never reached a checkpoint write"
+          kill -9 "$pid" 2>/dev/null
+          wait "$pid" 2>/dev/null
+          return
+        fi
+        kill -9 "$pid"
         wait "$pid" 2>/dev/null
-        return
-      fi
-      kill -9 "$pid"
-      wait "$pid" 2>/dev/null
-      cat "$scratch/$name.run.log" >>"$log"
-      write_kill=1
-      echo "$name: killed during a checkpoint write (attempt $attempt)"
-      if cmp -s "$ck" "$scratch/$name.before"; then
-        echo "PASS: $name: the previous checkpoint is intact after a kill between write and rename"
-      else
-        fail "$name: the checkpoint changed although the kill came before the rename"
-      fi
-      ls "$ck".tmp.* >/dev/null 2>&1 || fail "$name: no temporary file left by the interrupted write (was the kill really during the write?)"
-      rm -f "$ck".tmp.*
-      continue
-    fi
-    "${run[@]}" >"$scratch/$name.run.log" 2>&1 &
-    pid=$!
-    if ((random_kills < 4)); then
-      # A random point: after a random number of steps (mnist_train prints one
-      # progress line per batch here), plus 0..29 ms, so kills land in training, evaluation,
-      # checkpoint writes and the final save, and every restart makes progress.
-      local start=0 target lines waited=0
-      # "Resumed from" is printed before the first batch's line.
-      while ! grep -q "batches, loss" "$scratch/$name.run.log" && kill -0 "$pid" 2>/dev/null && ((waited < 2400)); do
-        sleep 0.02
-        waited=$((waited + 1))
-      done
-      start=$(sed -n 's/^Resumed from .*, step \([0-9]*\)$/\1/p' "$scratch/$name.run.log")
-      start=${start:-0}
-      # At most a third of what is left, so that four kills fit before the run ends.
-      target=$((start + 1 + RANDOM % ((total_steps - start) / 3 + 1)))
-      while lines=$(grep -c "batches, loss" "$scratch/$name.run.log"); ((start + lines < target)) &&
-        kill -0 "$pid" 2>/dev/null && ((waited < 2400)); do
-        sleep 0.02
-        waited=$((waited + 1))
-      done
-      delay=$((RANDOM % 30))
-      sleep "0.0$(printf '%02d' "$delay")"
-      if kill -9 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null
-        random_kills=$((random_kills + 1))
         cat "$scratch/$name.run.log" >>"$log"
-        echo "$name: SIGKILL after step $((start + lines)) (+${delay} ms; resumed at step $start; attempt $attempt)"
+        write_kill=1
+        echo "$name: killed during a checkpoint write (attempt $attempt)"
+        if cmp -s "$ck" "$scratch/$name.before"; then
+          echo "PASS: $name: the previous checkpoint is intact after a kill between write and rename"
+        else
+          fail "$name: the checkpoint changed although the kill came before the rename"
+        fi
+        ls "$ck".tmp.* >/dev/null 2>&1 || fail "$name: no temporary file left by the interrupted write (was the kill really during the write?)"
+        rm -f "$ck".tmp.*
         continue
       fi
-    fi
-    wait "$pid"
-    rc=$?
-    cat "$scratch/$name.run.log" >>"$log"
-    if ((rc != 0)); then
-      cat "$scratch/$name.run.log"
-      fail "$name: mnist_train exited with $rc"
-      return
-    fi
-    break
-  done
-  ((random_kills >= 3)) && break
-  ((round < 3)) && echo "$name: the run ended after $random_kills random kills; the sequence again from scratch"
+      "${run[@]}" >"$scratch/$name.run.log" 2>&1 &
+      pid=$!
+      if ((random_kills < 4)); then
+        # A random point: after a random number of steps (mnist_train prints one
+        # progress line per batch here), plus 0..29 ms, so kills land in training, evaluation,
+        # checkpoint writes and the final save, and every restart makes progress.
+        local start=0 target lines waited=0
+        # "Resumed from" is printed before the first batch's line.
+        while ! grep -q "batches, loss" "$scratch/$name.run.log" && kill -0 "$pid" 2>/dev/null && ((waited < 2400)); do
+          sleep 0.02
+          waited=$((waited + 1))
+        done
+        start=$(sed -n 's/^Resumed from .*, step \([0-9]*\)$/\1/p' "$scratch/$name.run.log")
+        start=${start:-0}
+        # At most a third of what is left, so that four kills fit before the run ends.
+        target=$((start + 1 + RANDOM % ((total_steps - start) / 3 + 1)))
+        while lines=$(grep -c "batches, loss" "$scratch/$name.run.log"); ((start + lines < target)) &&
+          kill -0 "$pid" 2>/dev/null && ((waited < 2400)); do
+          sleep 0.02
+          waited=$((waited + 1))
+        done
+        delay=$((RANDOM % 30))
+        sleep "0.0$(printf '%02d' "$delay")"
+        if kill -9 "$pid" 2>/dev/null; then
+          wait "$pid" 2>/dev/null
+          random_kills=$((random_kills + 1))
+          cat "$scratch/$name.run.log" >>"$log"
+          echo "$name: SIGKILL after step $((start + lines)) (+${delay} ms; resumed at step $start; attempt $attempt)"
+          continue
+        fi
+      fi
+      wait "$pid"
+      rc=$?
+      cat "$scratch/$name.run.log" >>"$log"
+      if ((rc != 0)); then
+        cat "$scratch/$name.run.log"
+        fail "$name: mnist_train exited with $rc"
+        return
+      fi
+      break
+    done
+    ((random_kills >= 3)) && break
+    ((round < 3)) && echo "$name: the run ended after $random_kills random kills; the sequence again from scratch"
   done
   resumes=$(grep -c "^Resumed from" "$log")
   echo "$name: $random_kills random kills, $write_kill kill during a write, $resumes resumes:"
