@@ -20,7 +20,7 @@
 // For each model and batch the input is written as a TensorProto .pb, and the outputs are checked
 // first: onnx_run MODEL --input X.pb --output DIR/ --threads 1 must give every output within
 // 1e-5 * max(1, max|ort|) of onnxruntime's (tests/js/onnx_run_io.mjs, the bound the interop check
-// uses and explains), so a wrong answer is never timed. Then R rounds (default 7) alternate the two
+// uses and explains), so a wrong answer is never timed. Then R rounds (default 9) alternate the two
 // runtimes, the first to go swapping every round so that a load change hits both alike:
 //   nanotorch         onnx_run MODEL --input X.pb --time N --threads 1 --quiet: a fresh process that
 //                     loads the model, runs it once untimed, then N timed runs; its median
@@ -30,7 +30,7 @@
 //                     gets out of the box), warmed up once; N awaited session.run calls, each timed
 //                     alone; their median is the round's figure. This includes onnxruntime-node's
 //                     JS <-> native marshalling (a few us per call), as a Node user sees it.
-// N is picked per model so that a block takes about --block-ms (default 300 ms). Reported: the median
+// N is picked per model so that a block takes about --block-ms (default 400 ms). Reported: the median
 // of the R round medians for each runtime, the range of the round medians, and the ratio ORT time /
 // nanotorch time (> 1: nanotorch is faster). Output: one line per model and batch, a Markdown table of
 // the same rows for the README, and `RESULT ort_models <model> <batch> <nanotorch_us> <ort_us> <ratio>`
