@@ -490,6 +490,64 @@ TEST_CASE("kernels: conv2d_forward/backward vs the direct reference") {
     }
 }
 
+TEST_CASE("kernels: conv2d_forward's implicit im2col equals im2col + sgemm bit for bit") {
+    // Where detail::implicit_im2col_pays, conv2d_forward packs the GEMM's B panels straight from
+    // the (zero-padded) images instead of materialising im2col. The packed values are the same,
+    // so the result must be the explicit path's exactly: im2col of each chunk of images side by
+    // side (detail::conv_chunk), one sgemm, the bias added, as conv2d_forward did before. Widths
+    // are multiples of gemm_nr (whatever the ISA) so the implicit path is taken; batches leave a
+    // partial last chunk; groups, padding, dilation and no padding all occur.
+    struct Case {
+        std::int64_t n, c, o, h, w, k, pad, dil, groups;
+    };
+    const std::int64_t nr = kernels::gemm_nr;
+    const std::vector<Case> cases = {
+        {5, 8, 5, 7, 2 * nr, 3, 1, 1, 1},        // 3x3 pad 1, K = 72
+        {3, 16, 6, 5, nr, 3, 1, 1, 2},           // two groups of 8 channels
+        {4, 3, 7, 9, nr + 4, 5, 0, 1, 1},        // 5x5 without padding, K = 75
+        {2, 8, 4, 6, nr, 3, 2, 2, 1},            // dilation 2, pad 2
+        {70, 9, 3, 3, nr, 3, 1, 1, 1},           // many images per chunk, then a partial one
+    };
+    Generator gen(21);
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.w);
+        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad, t.dil, t.dil);
+        const std::int64_t cg = t.c / t.groups, og = t.o / t.groups, ckk = cg * t.k * t.k, len = w.out_plane();
+        REQUIRE(kernels::detail::implicit_im2col_pays(ckk, w));
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV b = random_vec(t.o, gen);
+        FV y(static_cast<std::size_t>(t.n * t.o * len), 7.0f), expect(y.size(), -7.0f);
+        kernels::conv2d_forward(y.data(), x.data(), wt.data(), b.data(), t.n, t.c, t.o, w, t.groups);
+
+        const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
+        bool blocked = false;
+        for (std::int64_t n0 = 0; n0 < t.n; n0 += chunk) {
+            const std::int64_t nb = std::min(chunk, t.n - n0), cols = nb * len;
+            blocked = blocked || kernels::detail::gemm_path(false, false, og, cols, ckk) ==
+                                     kernels::detail::GemmPath::blocked;
+            FV col(static_cast<std::size_t>(ckk * cols)), g(static_cast<std::size_t>(og * cols));
+            for (std::int64_t gr = 0; gr < t.groups; ++gr) {
+                for (std::int64_t i = 0; i < nb; ++i)
+                    kernels::im2col(col.data() + i * len, x.data() + ((n0 + i) * t.c + gr * cg) * w.in_plane(), cg, w,
+                                    cols);
+                kernels::sgemm(false, false, og, cols, ckk, 1.0f, wt.data() + gr * og * ckk, ckk, col.data(), cols,
+                               0.0f, g.data(), cols);
+                for (std::int64_t i = 0; i < nb; ++i)
+                    for (std::int64_t o = 0; o < og; ++o)
+                        kernels::add_scalar(expect.data() + ((n0 + i) * t.o + gr * og + o) * len,
+                                            g.data() + o * cols + i * len, b[static_cast<std::size_t>(gr * og + o)],
+                                            len);
+            }
+        }
+        REQUIRE(blocked);  // the shape really runs the blocked GEMM the implicit path replaces
+        CHECK(bit_equal(y, expect));
+        FV y_ref(y.size());
+        kernels::ref::conv2d_forward(y_ref.data(), x.data(), wt.data(), b.data(), t.n, t.c, t.o, w, t.groups);
+        check_close(y, y_ref, conv_tol, "forward vs the direct reference");  // K <= 75: conv_tol's bound holds
+    }
+}
+
 TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {
     // 32·32·37·37 = 1,401,856 weights: detail::conv_partial_budget (2^22 floats) holds the partials
     // of only 2 images, so 5 images run as blocks 2 + 2 + 1. The sum must not notice.

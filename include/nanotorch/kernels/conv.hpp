@@ -4,7 +4,8 @@
 // Provides the window geometry (Window2d, make_window, the pooling precondition used by
 // kernels/pool.hpp), im2col / col2im with stride, padding, dilation and a row pitch (so several
 // images' columns can sit side by side), conv2d forward/backward as im2col + one kernels::sgemm
-// per chunk of images, and in kernels::ref the per-element-bounds-checked im2col/col2im twins plus
+// per chunk of images (the forward packs the GEMM's panels straight from the images where that
+// measured faster: detail::ConvColumns, the same result bit for bit), and in kernels::ref the per-element-bounds-checked im2col/col2im twins plus
 // a direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
 // knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
 // the kernels can be validated and timed on raw buffers. Grouped convolution (weight
@@ -27,6 +28,7 @@
 
 #include <algorithm>  // std::min/max/fill/copy
 #include <cstdint>
+#include <memory>     // the offset tables of the implicit im2col
 
 #include <nanotorch/config.hpp>
 #include <nanotorch/error.hpp>
@@ -181,13 +183,53 @@ template <int N>
 inline void copy_rows_fixed(float* dst, const float* src, std::int64_t rows, std::int64_t src_stride) {
     for (std::int64_t r = 0; r < rows; ++r, dst += N, src += src_stride) copy_floats(dst, src, N);
 }
-}  // namespace detail
 
-// col[C·kH·kW, ld] ← im[C, H, W]: row r of the result starts at col + r·ld and holds the oH·oW
-// values of ref::im2col's row r (ld >= oH·oW; conv2d uses ld > oH·oW to lay the columns of
-// several images side by side). Same values as ref::im2col. Serial: conv2d calls it per image
-// from inside a parallel loop over chunks of images.
-inline void im2col(float* col, const float* im, std::int64_t channels, const Window2d& w, std::int64_t ld) {
+// Padded stride-1 windows: im2col and col2im first copy the image into zero-padded planes (or
+// accumulate into them and crop), then run the same window with no padding, which is the dense
+// path: every row an unguarded copy. On 3x3 pad-1 layers that measured 1.6x faster than testing
+// each row for the border. Worth it when the padded planes are no larger than the columns
+// written from them (always, unless the padding dwarfs the kernel). A strided window gains
+// nothing (its rows are gathers either way; measured 15 % slower with the extra copy).
+inline bool pad_first(const Window2d& w) {
+    if (w.pad_h == 0 && w.pad_w == 0) return false;
+    if (w.stride_h != 1 || w.stride_w != 1 || w.dilation_h != 1 || w.dilation_w != 1) return false;
+    const std::int64_t padded = (w.in_h + 2 * w.pad_h) * (w.in_w + 2 * w.pad_w);
+    return padded <= w.kernel_h * w.kernel_w * w.out_plane();
+}
+// w over the padded planes: the same outputs and taps, no padding.
+inline Window2d without_padding(const Window2d& w) {
+    Window2d u = w;
+    u.in_h += 2 * w.pad_h;
+    u.in_w += 2 * w.pad_w;
+    u.pad_h = u.pad_w = 0;
+    return u;
+}
+// dst[C, H + 2·pH, W + 2·pW] = src[C, H, W] inside a zero border.
+inline void pad_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
+    const std::int64_t pw = w.in_w + 2 * w.pad_w, top = w.pad_h * pw;
+    for (std::int64_t c = 0; c < channels; ++c) {
+        std::fill(dst, dst + top, 0.0f);
+        dst += top;
+        for (std::int64_t r = 0; r < w.in_h; ++r, dst += pw, src += w.in_w) {
+            for (std::int64_t j = 0; j < w.pad_w; ++j) dst[j] = dst[w.pad_w + w.in_w + j] = 0.0f;
+            copy_row(dst + w.pad_w, src, w.in_w);
+        }
+        std::fill(dst, dst + top, 0.0f);
+        dst += top;
+    }
+}
+// dst[C, H, W] = the interior of src[C, H + 2·pH, W + 2·pW].
+inline void crop_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
+    const std::int64_t pw = w.in_w + 2 * w.pad_w;
+    for (std::int64_t c = 0; c < channels; ++c) {
+        src += w.pad_h * pw + w.pad_w;
+        for (std::int64_t r = 0; r < w.in_h; ++r, dst += w.in_w, src += pw) copy_row(dst, src, w.in_w);
+        src += w.pad_h * pw - w.pad_w;
+    }
+}
+
+// im2col's body, for any window (padding tested row by row).
+inline void im2col_rows(float* col, const float* im, std::int64_t channels, const Window2d& w, std::int64_t ld) {
     const std::int64_t ow_n = w.out_w;
     if (detail::is_dense_window(w)) {  // every tap is in bounds: rows are plain copies
         for (std::int64_t c = 0; c < channels; ++c)
@@ -235,14 +277,31 @@ inline void im2col(float* col, const float* im, std::int64_t channels, const Win
         }
     }
 }
+}  // namespace detail
+
+// col[C·kH·kW, ld] ← im[C, H, W]: row r of the result starts at col + r·ld and holds the oH·oW
+// values of ref::im2col's row r (ld >= oH·oW; conv2d uses ld > oH·oW to lay the columns of
+// several images side by side). Same values as ref::im2col. Serial: conv2d calls it per image
+// from inside a parallel loop over chunks of images. Padded stride-1 windows go through
+// zero-padded planes (detail::pad_first).
+inline void im2col(float* col, const float* im, std::int64_t channels, const Window2d& w, std::int64_t ld) {
+    if (detail::pad_first(w)) {
+        const Window2d u = detail::without_padding(w);
+        float* padded = detail::scratch(detail::Scratch::conv_padded, channels * u.in_plane());
+        detail::pad_planes(padded, im, channels, w);
+        detail::im2col_rows(col, padded, channels, u, ld);
+    } else {
+        detail::im2col_rows(col, im, channels, w, ld);
+    }
+}
 /// im2col with the rows packed back to back (ld = oH·oW), exactly ref::im2col's layout.
 inline void im2col(float* col, const float* im, std::int64_t channels, const Window2d& w) {
     im2col(col, im, channels, w, w.out_plane());
 }
 
-// im[C, H, W] = col2im(col[C·kH·kW, ld]) (row r at col + r·ld, as im2col writes it); overwrites
-// im; bit-identical to ref::col2im (same order of additions). Serial, like im2col.
-inline void col2im(float* im, const float* col, std::int64_t channels, const Window2d& w, std::int64_t ld) {
+namespace detail {
+// col2im's body, for any window (padding tested row by row).
+inline void col2im_rows(float* im, const float* col, std::int64_t channels, const Window2d& w, std::int64_t ld) {
     std::fill(im, im + channels * w.in_plane(), 0.0f);
     const std::int64_t ow_n = w.out_w;
     if (detail::is_dense_window(w)) {  // every tap is in bounds: rows are plain vector adds
@@ -280,6 +339,20 @@ inline void col2im(float* im, const float* col, std::int64_t channels, const Win
                 }
             }
         }
+    }
+}
+}  // namespace detail
+
+// im[C, H, W] = col2im(col[C·kH·kW, ld]) (row r at col + r·ld, as im2col writes it); overwrites
+// im; bit-identical to ref::col2im (same order of additions). Serial, like im2col.
+inline void col2im(float* im, const float* col, std::int64_t channels, const Window2d& w, std::int64_t ld) {
+    if (detail::pad_first(w)) {  // the border cells' sums are computed and dropped
+        const Window2d u = detail::without_padding(w);
+        float* padded = detail::scratch(detail::Scratch::conv_padded, channels * u.in_plane());
+        detail::col2im_rows(padded, col, channels, u, ld);
+        detail::crop_planes(im, padded, channels, w);
+    } else {
+        detail::col2im_rows(im, col, channels, w, ld);
     }
 }
 /// col2im reading ref::col2im's packed layout (ld = oH·oW).
@@ -396,6 +469,81 @@ inline std::int64_t conv_chunk(std::int64_t ckk, std::int64_t len) {
 }
 }  // namespace detail
 
+// ---- implicit im2col: GEMM panels packed straight from the images ----
+
+namespace detail {
+
+// The im2col matrix of a chunk of images, one group, read where it lies instead of copied:
+// element (k, j), k = (c, ki, kj) and j = (image, oh, ow), is planes[row_off[k] + col_off[j]],
+// the planes being the chunk's images (zero-padded first when the window pads). gemm_driver
+// packs its panels from here through the pack_b_block / pack_a_panel overloads below, which
+// write exactly the values the StridedMatrix packers would read from a materialised im2col, so
+// the product is sgemm's on that matrix bit for bit, without writing and re-reading
+// C·kH·kW·oH·oW floats per image (for a 64-channel 32×32 layer, 2.4 MB per image: far past L2).
+// It is only ever gemm_driver's B: the Cᵀ = colᵀ·Wᵀ formulation packs colᵀ in narrow panels,
+// where finding the runs cost more than the copy saved.
+struct ConvColumns {
+    const float* planes;
+    const std::int64_t* row_off;  // per k
+    const std::int64_t* col_off;  // per j
+};
+
+// A run of columns whose elements are contiguous in the planes (one output row of a stride-1
+// window, cut where a row or image ends): dst[t .. t + len) = src[off .. off + len).
+struct ColumnRun {
+    std::int64_t t, len, off;
+};
+inline int column_runs(ColumnRun* runs, const std::int64_t* col_off, std::int64_t n) {
+    int count = 0;
+    for (std::int64_t t = 0; t < n;) {
+        std::int64_t e = t + 1;
+        while (e < n && col_off[e] == col_off[e - 1] + 1) ++e;
+        runs[count++] = {t, e - t, col_off[t]};
+        t = e;
+    }
+    return count;
+}
+inline void copy_runs(float* dst, const float* src, const ColumnRun* runs, int count) {
+    for (int r = 0; r < count; ++r) copy_floats(dst + runs[r].t, src + runs[r].off, runs[r].len);
+}
+
+// pack_b_block's layout (kernels/gemm.hpp) for B = col.
+inline void pack_b_block(float* dst, const ConvColumns& B, std::int64_t k0, std::int64_t kc, std::int64_t j0,
+                         std::int64_t nc) {
+    ColumnRun runs[gemm_nr];
+    for (std::int64_t jp = 0; jp < nc; jp += gemm_nr, dst += kc * gemm_nr) {
+        const std::int64_t n = std::min(gemm_nr, nc - jp);
+        if (n < gemm_nr) std::fill(dst, dst + kc * gemm_nr, 0.0f);
+        const int count = column_runs(runs, B.col_off + j0 + jp, n);
+        for (std::int64_t k = 0; k < kc; ++k) copy_runs(dst + k * gemm_nr, B.planes + B.row_off[k0 + k], runs, count);
+    }
+}
+
+// Where packing from the images beats materialising im2col (measured on the conv shapes of
+// bench_kernels and of the VGG, ResNet8 and seed nets, 1 thread): stride-1 columns whose output
+// rows are whole panels (oW a multiple of gemm_nr), so every packed panel row is one vector copy
+// from the planes, as from a materialised im2col; and a K of at least 64, so that the K slice a
+// panel's runs are found for is long enough to pay for finding them. Panels that straddle rows
+// (oW = 8, 24 or 28 with 16-column panels) are copied in two runs, and that measured 5-15 %
+// slower than im2col's dense copies followed by the plain pack; a strided window would gather
+// them one element at a time (2-3x slower).
+inline bool implicit_im2col_pays(std::int64_t ckk, const Window2d& w) {
+    return w.stride_w == 1 && w.out_w % gemm_nr == 0 && ckk >= 64;
+}
+
+// A per-thread table of offsets that only grows (the steady state allocates nothing).
+inline std::int64_t* offset_table(int which, std::int64_t n) {
+    thread_local std::unique_ptr<std::int64_t[]> tables[2];
+    thread_local std::int64_t sizes[2] = {0, 0};
+    if (sizes[which] < n) {
+        tables[which].reset(new std::int64_t[static_cast<std::size_t>(n)]);
+        sizes[which] = n;
+    }
+    return tables[which].get();
+}
+
+}  // namespace detail
+
 // out[N, O, oH, oW] = conv(in[N, C, H, W], weight[O, C/groups, kH, kW]) + bias[O]; bias may be
 // null. Per chunk of images (detail::conv_chunk) and per group g (its C/groups input channels and
 // O/groups weight rows, read in place): col[(C/groups)·kH·kW, chunk·oH·oW] = the images' im2col
@@ -413,15 +561,46 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
     if (batch <= 0 || len <= 0 || out_channels <= 0) return;
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
+    // Where sgemm would run its blocked path on the im2col matrix, pack the panels from the
+    // images instead (detail::ConvColumns): the same result, without the copy. The offset tables
+    // are built once here, by the calling thread, and only read by the tasks.
+    const bool pad = w.pad_h > 0 || w.pad_w > 0;
+    const std::int64_t pitch = w.in_w + 2 * w.pad_w, plane = (w.in_h + 2 * w.pad_h) * pitch;
+    const std::int64_t image_stride = pad ? cg * plane : channels * w.in_plane();
+    std::int64_t* row_off = detail::offset_table(0, ckk);
+    std::int64_t* col_off = detail::offset_table(1, chunk * len);
+    for (std::int64_t ci = 0, k = 0; ci < cg; ++ci)
+        for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
+                row_off[k++] = ci * plane + ki * w.dilation_h * pitch + kj * w.dilation_w;
+    for (std::int64_t n = 0, j = 0; n < chunk; ++n)
+        for (std::int64_t oh = 0; oh < w.out_h; ++oh)
+            for (std::int64_t ow = 0; ow < w.out_w; ++ow)
+                col_off[j++] = n * image_stride + oh * w.stride_h * pitch + ow * w.stride_w;
     parallel_for(0, chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
             const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
-            float* col = detail::scratch(detail::Scratch::conv_col, ckk * cols);
+            const detail::GemmPath path = detail::gemm_path(false, false, og, cols, ckk);
+            const bool implicit = path == detail::GemmPath::blocked && detail::implicit_im2col_pays(ckk, w);
+            float* col = implicit ? nullptr : detail::scratch(detail::Scratch::conv_col, ckk * cols);
+            float* padded = implicit && pad ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane) : nullptr;
             float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * cols);
             for (std::int64_t g = 0; g < groups; ++g) {
-                for (std::int64_t n = 0; n < nb; ++n)
-                    im2col(col + n * len, in + ((n0 + n) * channels + g * cg) * w.in_plane(), cg, w, cols);
-                sgemm(false, false, og, cols, ckk, 1.0f, weight + g * og * ckk, ckk, col, cols, 0.0f, y, cols);
+                const float* wg = weight + g * og * ckk;
+                const float* images = in + (n0 * channels + g * cg) * w.in_plane();
+                if (!implicit) {
+                    for (std::int64_t n = 0; n < nb; ++n)
+                        im2col(col + n * len, images + n * channels * w.in_plane(), cg, w, cols);
+                    sgemm(false, false, og, cols, ckk, 1.0f, wg, ckk, col, cols, 0.0f, y, cols);
+                } else {
+                    if (pad)
+                        for (std::int64_t n = 0; n < nb; ++n)
+                            detail::pad_planes(padded + n * cg * plane, images + n * channels * w.in_plane(), cg, w);
+                    // As sgemm's blocked path: y = W · col.
+                    const detail::ConvColumns cols_view{pad ? padded : images, row_off, col_off};
+                    detail::gemm_driver(og, cols, ckk, 1.0f, detail::StridedMatrix{wg, ckk, 1}, cols_view, 0.0f, y,
+                                        cols, 1);
+                }
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < og; ++o) {
                         float* dst = out + ((n0 + n) * out_channels + g * og + o) * len;

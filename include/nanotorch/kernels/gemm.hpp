@@ -197,10 +197,13 @@ inline void write_tile(float* c, std::int64_t rs, std::int64_t cs, std::int64_t 
 }
 
 // One task: C(i0 .. i0+mc, j0 .. j0+nc) over all of K, slice by slice in ascending order; the
-// first slice applies beta, the later ones add (beta = 1).
+// first slice applies beta, the later ones add (beta = 1). A and B are StridedMatrix, or any
+// operand with pack_a_panel / pack_b_block overloads that write the same packed layout (the
+// convolution's implicit im2col, kernels/conv.hpp): the packed values alone decide the result.
+template <class ASource, class BSource>
 inline void gemm_block(std::int64_t i0, std::int64_t mc, std::int64_t j0, std::int64_t nc, std::int64_t K,
-                       float alpha, const StridedMatrix& A, const StridedMatrix& B, float beta, float* C,
-                       std::int64_t rs_c, std::int64_t cs_c) {
+                       float alpha, const ASource& A, const BSource& B, float beta, float* C, std::int64_t rs_c,
+                       std::int64_t cs_c) {
     float* const abuf = gemm_a_buffer();
     float* const bbuf = gemm_b_buffer();
     alignas(64) float tile[gemm_mr * gemm_nr];
@@ -227,8 +230,9 @@ inline void gemm_block(std::int64_t i0, std::int64_t mc, std::int64_t j0, std::i
 }
 
 // C (element (i, j) at C[i * rs_c + j * cs_c]) = alpha·A·B + beta·C for M, N, K >= 1.
-inline void gemm_driver(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const StridedMatrix& A,
-                        const StridedMatrix& B, float beta, float* C, std::int64_t rs_c, std::int64_t cs_c) {
+template <class ASource, class BSource>
+inline void gemm_driver(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const ASource& A,
+                        const BSource& B, float beta, float* C, std::int64_t rs_c, std::int64_t cs_c) {
     const std::int64_t mblocks = (M + gemm_mc - 1) / gemm_mc;
     const std::int64_t nblocks = (N + gemm_nc - 1) / gemm_nc;
     // Enough multiply-adds per chunk (~1 MFLOP) that waking a worker pays off.
@@ -326,6 +330,22 @@ inline bool gemm_prefers_transposed(std::int64_t M, std::int64_t N) {
     return swapped * 5.0 <= direct * 4.0;
 }
 
+/// The path sgemm takes for a shape (see the file comment), from the flags and sizes alone.
+enum class GemmPath { dot, small_n, small_n_transposed, blocked_transposed, blocked };
+
+inline GemmPath gemm_path(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K) {
+    if (gemm_has_small_n && !trans_a && trans_b && M * N <= 1024 && K >= 256) return GemmPath::dot;
+    // Not when all of M is one partial row block with a long K (a weight gradient such as
+    // 10x25x36864 TN): the blocked path keeps its K slices in cache, where the small-N path
+    // would copy those rows whole (measured 0.65x of the blocked path).
+    if (gemm_has_small_n && N <= 2 * gemm_nr && (M >= gemm_mr || K <= 4 * gemm_kc)) return GemmPath::small_n;
+    // Few rows and a Bᵀ that the blocked path would have to transpose while packing: the
+    // small-N path on Cᵀ = op(B)ᵀ·op(A)ᵀ reads B in place and packs only the small op(A).
+    if (gemm_has_small_n && trans_b && M <= gemm_nr && (N >= gemm_mr || K <= 4 * gemm_kc))
+        return GemmPath::small_n_transposed;
+    return gemm_prefers_transposed(M, N) ? GemmPath::blocked_transposed : GemmPath::blocked;
+}
+
 }  // namespace detail
 
 /// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C[M,N], row-major, where op(X) is X or Xᵀ
@@ -349,27 +369,30 @@ inline void sgemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
     const detail::StridedMatrix a = trans_a ? detail::StridedMatrix{A, 1, lda} : detail::StridedMatrix{A, lda, 1};
     const detail::StridedMatrix b = trans_b ? detail::StridedMatrix{B, 1, ldb} : detail::StridedMatrix{B, ldb, 1};
     // Which path, from the shape alone (so never from the thread count); see the file comment.
-    if (gemm_has_small_n && !trans_a && trans_b && M * N <= 1024 && K >= 256) {
-        detail::gemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    } else if (gemm_has_small_n && N <= 2 * gemm_nr && (M >= gemm_mr || K <= 4 * gemm_kc)) {
-        // Not when all of M is one partial row block with a long K (a weight gradient such as
-        // 10x25x36864 TN): the blocked path keeps its K slices in cache, where the small-N path
-        // would copy those rows whole (measured 0.65x of the blocked path).
-        if (N <= simd_width) detail::gemm_small_n<1>(M, N, K, alpha, a, b, beta, C, ldc, 1);
-        else if (N <= 2 * simd_width) detail::gemm_small_n<2>(M, N, K, alpha, a, b, beta, C, ldc, 1);
-        else if (N <= 3 * simd_width) detail::gemm_small_n<3>(M, N, K, alpha, a, b, beta, C, ldc, 1);
-        else detail::gemm_small_n<4>(M, N, K, alpha, a, b, beta, C, ldc, 1);
-    } else if (gemm_has_small_n && trans_b && M <= gemm_nr && (N >= gemm_mr || K <= 4 * gemm_kc)) {
-        // Few rows and a Bᵀ that the blocked path would have to transpose while packing: the
-        // small-N path on Cᵀ = op(B)ᵀ·op(A)ᵀ reads B in place and packs only the small op(A).
-        const detail::StridedMatrix at{a.p, a.cs, a.rs}, bt{b.p, b.cs, b.rs};
-        if (M <= simd_width) detail::gemm_small_n<1>(N, M, K, alpha, bt, at, beta, C, 1, ldc);
-        else detail::gemm_small_n<2>(N, M, K, alpha, bt, at, beta, C, 1, ldc);
-    } else if (detail::gemm_prefers_transposed(M, N)) {
-        // Cᵀ[N,M] = op(B)ᵀ · op(A)ᵀ: transposing a strided operand swaps its strides.
-        detail::gemm_driver(N, M, K, alpha, {b.p, b.cs, b.rs}, {a.p, a.cs, a.rs}, beta, C, 1, ldc);
-    } else {
-        detail::gemm_driver(M, N, K, alpha, a, b, beta, C, ldc, 1);
+    switch (detail::gemm_path(trans_a, trans_b, M, N, K)) {
+        case detail::GemmPath::dot:
+            detail::gemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            break;
+        case detail::GemmPath::small_n:
+            if (N <= simd_width) detail::gemm_small_n<1>(M, N, K, alpha, a, b, beta, C, ldc, 1);
+            else if (N <= 2 * simd_width) detail::gemm_small_n<2>(M, N, K, alpha, a, b, beta, C, ldc, 1);
+            else if (N <= 3 * simd_width) detail::gemm_small_n<3>(M, N, K, alpha, a, b, beta, C, ldc, 1);
+            else detail::gemm_small_n<4>(M, N, K, alpha, a, b, beta, C, ldc, 1);
+            break;
+        case detail::GemmPath::small_n_transposed: {
+            const detail::StridedMatrix at{a.p, a.cs, a.rs}, bt{b.p, b.cs, b.rs};
+            if (M <= simd_width) detail::gemm_small_n<1>(N, M, K, alpha, bt, at, beta, C, 1, ldc);
+            else detail::gemm_small_n<2>(N, M, K, alpha, bt, at, beta, C, 1, ldc);
+            break;
+        }
+        case detail::GemmPath::blocked_transposed:
+            // Cᵀ[N,M] = op(B)ᵀ · op(A)ᵀ: transposing a strided operand swaps its strides.
+            detail::gemm_driver(N, M, K, alpha, detail::StridedMatrix{b.p, b.cs, b.rs},
+                                detail::StridedMatrix{a.p, a.cs, a.rs}, beta, C, 1, ldc);
+            break;
+        case detail::GemmPath::blocked:
+            detail::gemm_driver(M, N, K, alpha, a, b, beta, C, ldc, 1);
+            break;
     }
 }
 

@@ -37,16 +37,29 @@
 
 namespace nanotorch::kernels {
 
+// Forced inlining for the unroll helpers below: when one of them is left out of line, the
+// accumulator array it touches must live in memory, and the kernel runs at a fraction of its
+// speed. GCC did that to sgemm_micro_kernel's write-back once a second instantiation of
+// gemm_block (kernels/conv.hpp's implicit im2col) grew the inlining budget past its limit, and
+// then left the micro-kernel itself out of gemm_block (14 % slower on a seed-net layer).
+#if defined(__GNUC__) || defined(__clang__)
+#define NANOTORCH_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define NANOTORCH_ALWAYS_INLINE __forceinline
+#else
+#define NANOTORCH_ALWAYS_INLINE inline
+#endif
+
 namespace detail {
 // Calls f(std::integral_constant<std::size_t, I>{}) for I = 0 .. N-1, unrolled by construction
 // (a fold expression), so the accumulator array below is indexed by constants only and lives
 // in registers whatever the optimizer's unrolling heuristics decide.
 template <class F, std::size_t... I>
-inline void unroll_impl(F& f, std::index_sequence<I...>) {
+NANOTORCH_ALWAYS_INLINE void unroll_impl(F& f, std::index_sequence<I...>) {
     (f(std::integral_constant<std::size_t, I>{}), ...);
 }
 template <std::size_t N, class F>
-inline void unroll(F&& f) {
+NANOTORCH_ALWAYS_INLINE void unroll(F&& f) {
     unroll_impl(f, std::make_index_sequence<N>{});
 }
 }  // namespace detail
@@ -458,8 +471,8 @@ inline constexpr std::int64_t gemm_nr = 2 * simd_width;
 /// written as C[r·ldc + c] = alpha·acc + beta·C (beta == 0 reads no C, so NaN there is ignored);
 /// when c is null, acc is stored row-major to tile[gemm_mr·gemm_nr] for the caller to write.
 /// b must be 64-byte aligned (gemm_nr floats per k keep every vector aligned). Never throws.
-inline void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha, float beta, float* c,
-                               std::int64_t ldc, float* tile) {
+NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha,
+                                                float beta, float* c, std::int64_t ldc, float* tile) {
     constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
     fbatch acc[2 * MR];
@@ -572,8 +585,8 @@ inline constexpr std::int64_t gemm_mr = 4;
 inline constexpr std::int64_t gemm_nr = 4;
 
 // The scalar build's tile: same contract as the SIMD version above (plain multiply-add).
-inline void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha, float beta, float* c,
-                               std::int64_t ldc, float* tile) {
+NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha,
+                                                float beta, float* c, std::int64_t ldc, float* tile) {
     float acc[gemm_mr * gemm_nr] = {};
     for (std::int64_t k = 0; k < kc; ++k, a += gemm_mr, b += gemm_nr)
         for (std::int64_t r = 0; r < gemm_mr; ++r)
