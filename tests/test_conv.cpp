@@ -38,6 +38,10 @@ const std::vector<Geo> conv_geos = {
     {3, 1, 9, 8, 2, 3, 2, 2, 3, 1, 1, 2, 1, true},  {2, 4, 5, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, true},
     {1, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 2, 2, false}, {5, 2, 8, 8, 3, 5, 5, 1, 1, 2, 2, 1, 1, true},
     {2, 2, 3, 3, 2, 5, 5, 1, 1, 1, 1, 1, 1, false}, {2, 3, 10, 7, 5, 1, 1, 2, 2, 0, 0, 1, 1, true},
+    // Rows of at least one vector that are not whole vectors, padded and not (im2col's
+    // overlapping row copies), whatever the ISA's vector width.
+    {2, 2, 4, 2 * kernels::simd_width + 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, true},
+    {1, 2, 5, kernels::simd_width + 2, 2, 3, 3, 1, 1, 0, 0, 1, 1, false},
 };
 
 kernels::Window2d window(const Geo& g) {

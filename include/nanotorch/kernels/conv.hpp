@@ -184,6 +184,20 @@ inline void copy_rows_fixed(float* dst, const float* src, std::int64_t rows, std
     for (std::int64_t r = 0; r < rows; ++r, dst += N, src += src_stride) copy_floats(dst, src, N);
 }
 
+// copy_rows_fixed for a width known only at run time, at least one vector: every row but the
+// last is copied as whole vectors that run up to simd_width − 1 floats past its end, into the
+// next row of dst (written next, so the overrun is overwritten) and from the next row of src
+// (which exists: the caller guarantees rows rows of src_stride >= simd_width floats); the last
+// row is copied exactly. Rows of 28 or 14 floats take whole vectors instead of a scalar tail each.
+inline void copy_rows_overlapping(float* dst, const float* src, std::int64_t rows, std::int64_t n,
+                                  std::int64_t src_stride) {
+    const std::int64_t whole = (n + simd_width - 1) / simd_width * simd_width;
+    std::int64_t r = 0;
+    for (; r + 1 < rows; ++r, dst += n, src += src_stride)
+        for (std::int64_t i = 0; i < whole; i += simd_width) copy_floats(dst + i, src + i, simd_width);
+    if (rows > 0) copy_floats(dst, src, n);
+}
+
 // Padded stride-1 windows: im2col and col2im first copy the image into zero-padded planes (or
 // accumulate into them and crop), then run the same window with no padding, which is the dense
 // path: every row an unguarded copy. On 3x3 pad-1 layers that measured 1.6x faster than testing
@@ -241,6 +255,10 @@ inline void im2col_rows(float* col, const float* im, std::int64_t channels, cons
                         case 16: detail::copy_rows_fixed<16>(col, src, w.out_h, w.in_w); break;
                         case 24: detail::copy_rows_fixed<24>(col, src, w.out_h, w.in_w); break;
                         default:
+                            if (ow_n >= simd_width && w.in_w >= simd_width) {
+                                detail::copy_rows_overlapping(col, src, w.out_h, ow_n, w.in_w);
+                                break;
+                            }
                             for (std::int64_t oh = 0; oh < w.out_h; ++oh)
                                 detail::copy_row(col + oh * ow_n, src + oh * w.in_w, ow_n);
                     }
