@@ -26,14 +26,14 @@
 # shapes likewise, and an SVG chart of the shares (--svg), checked to parse as XML. Nothing is
 # downloaded: a missing PyTorch or node_modules/onnxruntime-node skips that column and says how to
 # install it.
-#   --quick      a CI smoke run (~1 min): 6400 training images scaled to an epoch, fewer samples
+#   --quick      a smoke run (~4 min): 6400 training images scaled to an epoch, fewer samples
 #   --threads L  thread counts to measure (default "1 2")
 #   --no-build   use the binaries already in build/bench
 #   --keep DIR   keep the logs and exported models in DIR (default: a temporary directory)
 #   --svg PATH   where to write the share-of-peak chart (default out/bench/share_of_peak.svg)
 # Timings on a shared machine are noisy: compare the ratios of one run, not absolute numbers
 # across runs. Exit status: 0 when every program ran and the chart parses (targets missed are
-# reported, not failed). A full run at --threads "1 2" takes about 15 minutes on 2 cores, --quick 4.
+# reported, not failed). At --threads "1 2" a full run took 17 min on 2 busy cores, --quick 4.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +47,7 @@ svg=out/bench/share_of_peak.svg
 while (($#)); do
   case "$1" in
     -h | --help)
-      sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     --quick) quick=1 ;;
