@@ -196,7 +196,7 @@ void run(const Options& o, const Budget& b) {
     Peaks peaks;
     peaks.one = nanotorch_bench::measure_peak(1);
     peaks.all = all_threads > 1 ? nanotorch_bench::measure_peak(std::min(all_threads, hw)) : peaks.one;
-    std::printf("  measured FMA peak       %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads (12 independent\n"
+    std::printf("  measured FMA peak       %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads (16 independent\n"
                 "                          %s fma chains; %%peak below divides by the one for the row's threads)\n",
                 peaks.one, peaks.all, std::min(all_threads, hw), k::simd_arch_name());
     std::printf("Columns: GF/s = 2*M*N*K / median time; opt = kernels::sgemm, blas = OpenBLAS cblas_sgemm with\n"
