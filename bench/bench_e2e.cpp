@@ -19,7 +19,8 @@
 // bit for bit (both run the same kernels in the same order), and exits 1 if not.
 //
 // Output: a human table plus machine-readable lines `RESULT nanotorch <threads> <metric> <value>
-// <unit>`. With --export-dir DIR it also writes, for ort_e2e.mjs: net28.onnx (Net, opset 13, ends
+// <unit>`, with the seed net's flop counts (flops_train_epoch, flops_infer_b1000) for the share
+// of peak. With --export-dir DIR it also writes, for ort_e2e.mjs: net28.onnx (Net, opset 13, ends
 // in LogSoftmax), canvas.onnx (InferenceNet, opset 9: the demo's model), input_net28.f32,
 // input_canvas.f32 and expected_net28.f32 / expected_canvas.f32 (the module's outputs; raw
 // little-endian float32). When the MNIST files are missing from --data it uses deterministic
@@ -214,6 +215,15 @@ void result(const char* metric, double value, const char* unit) {
 
 // ---- workloads ----
 
+// Multiply-adds of one image's forward pass through the seed Net's conv and linear layers
+// (examples/mnist_net.hpp), for issue #12's share of peak: scripts/bench.sh divides the flop
+// counts below by the times and by bench_nets' measured FMA peak, counting a training step as
+// three times the forward (forward, input gradient, weight gradient), as bench_nets does.
+constexpr double seed_net_macs = 10.0 * 1 * 5 * 5 * 24 * 24    // conv1 1->10 5x5 -> 24x24
+                                 + 20.0 * 10 * 5 * 5 * 8 * 8   // conv2 10->20 5x5 -> 8x8
+                                 + 320.0 * 50 + 50.0 * 10;     // fc1, fc2
+static_assert(seed_net_macs == 480'500.0, "the seed net's forward multiply-adds per image");
+
 // One pass over `n` training images (the seed's loop); returns seconds.
 double train_pass(mnist::Net& model, optim::SGD& opt, const data::Dataset& train, Generator& gen) {
     model.train();
@@ -387,8 +397,14 @@ int main(int argc, char** argv) {
             std::printf("%-34s %9.1f us  q1 %.1f, q3 %.1f, %zu calls\n", v.label, median(v.samples) * 1e6,
                         quantile(v.samples, 0.25) * 1e6, quantile(v.samples, 0.75) * 1e6, v.samples.size());
         std::printf("%-34s %9.1f MB\n\n", "peak RSS of this process", rss_mb);
-        if (cfg.train) result("train_epoch", epoch_s, "s");
-        if (cfg.infer) result("infer_b1000", 1.0 / median(pass_s), "img/s");
+        if (cfg.train) {
+            result("train_epoch", epoch_s, "s");
+            result("flops_train_epoch", 3.0 * 2.0 * seed_net_macs * 60000.0, "flop");
+        }
+        if (cfg.infer) {
+            result("infer_b1000", 1.0 / median(pass_s), "img/s");
+            result("flops_infer_b1000", 2.0 * seed_net_macs * 1000.0, "flop");
+        }
         for (const auto& v : variants) result(v.metric, median(v.samples) * 1e6, "us");
         result("peak_rss", rss_mb, "MB");
         if (!d.real) std::printf("NOTE synthetic data\n");

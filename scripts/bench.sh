@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — nanotorch end to end against PyTorch and onnxruntime-node, in one invocation.
 #
-#   bash scripts/bench.sh [--quick] [--threads "1 2"] [--no-build] [--keep DIR]
+#   bash scripts/bench.sh [--quick] [--threads "1 2"] [--no-build] [--keep DIR] [--svg PATH]
 #
 # Builds the Release tree build/bench (-march=native), then for each thread count runs, one after
 # the other so that all three see the same machine load:
@@ -11,22 +11,29 @@
 #   bench/torch_e2e.py   the same work in PyTorch (/usr/bin/python3, Debian python3-torch)
 #   bench/ort_e2e.mjs    the exported models' batch-1 latency in onnxruntime-node
 #   bench/bench_nets     nanotorch: training step (batch 64) and batch-1000 inference of the ResNet8
-#                        of examples/fashion_net.hpp and of PyTorch's examples/mnist net, with the
-#                        share of the FMA peak it measures
-#   bench/torch_nets.py  the same two nets and workloads in PyTorch
+#                        of examples/fashion_net.hpp, of PyTorch's examples/mnist net and of issue
+#                        #12's VGG-style CIFAR net, and conv2d forward + backward on five shapes in
+#                        none of the nets, with the FMA peak it measures and the flop counts
+#   bench/torch_nets.py  the same nets, workloads and conv shapes in PyTorch
 # then, once, bench/ort_models.mjs: onnx_run against onnxruntime-node at 1 thread, batch 1 and 64, on
 # the models bench_e2e, export_check (its ResNet8 needs data/fashion-mnist) and
 # tests/python/make_torch_models.py (needs PyTorch) write; and then measures the umbrella header's compile time (g++ -fsyntax-only, and a full -O2 -c of a
 # file that includes <nanotorch/nanotorch.hpp>) and mnist_train's peak RSS (one epoch). It ends with
 # one table of ratios: "x faster" = the other's time / nanotorch's time (or nanotorch's img/s / the
-# other's), so above 1 means nanotorch is faster. Nothing is downloaded: a missing PyTorch or
-# node_modules/onnxruntime-node skips that column and says how to install it.
-#   --quick      a CI smoke run (~1 min): 6400 training images scaled to an epoch, fewer samples
+# other's), so above 1 means nanotorch is faster. Then issue #12's table (bench/share_of_peak.py):
+# a row per net (seed, mnist_example, resnet8, vgg), workload and thread count with both
+# frameworks' share of the measured FMA peak and the issue's targets ("met" / "not met"), the conv
+# shapes likewise, and an SVG chart of the shares (--svg), checked to parse as XML. Nothing is
+# downloaded: a missing PyTorch or node_modules/onnxruntime-node skips that column and says how to
+# install it.
+#   --quick      a smoke run (~4 min): 6400 training images scaled to an epoch, fewer samples
 #   --threads L  thread counts to measure (default "1 2")
 #   --no-build   use the binaries already in build/bench
 #   --keep DIR   keep the logs and exported models in DIR (default: a temporary directory)
+#   --svg PATH   where to write the share-of-peak chart (default out/bench/share_of_peak.svg)
 # Timings on a shared machine are noisy: compare the ratios of one run, not absolute numbers
-# across runs. Exit status: 0 when every program ran (targets missed are reported, not failed).
+# across runs. Exit status: 0 when every program ran and the chart parses (targets missed are
+# reported, not failed). At --threads "1 2" a full run took 17 min on 2 busy cores, --quick 4.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,10 +43,11 @@ quick=0
 threads_list="1 2"
 build=1
 keep=""
+svg=out/bench/share_of_peak.svg
 while (($#)); do
   case "$1" in
     -h | --help)
-      sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     --quick) quick=1 ;;
@@ -49,6 +57,11 @@ while (($#)); do
       shift
       ;;
     --no-build) build=0 ;;
+    --svg)
+      [ $# -ge 2 ] || { echo "bench.sh: --svg needs a path" >&2; exit 2; }
+      svg=$2
+      shift
+      ;;
     --keep)
       [ $# -ge 2 ] || { echo "bench.sh: --keep needs a directory" >&2; exit 2; }
       keep=$2
@@ -121,6 +134,7 @@ echo "os:         $( (. /etc/os-release && echo "$PRETTY_NAME") 2>/dev/null || u
 echo "compiler:   $(c++ --version | head -1) (CMake Release: -O3 -march=native via NANOTORCH_NATIVE)"
 ((have_torch)) && echo "pytorch:    $("$python" -c 'import torch; print(torch.__version__)')"
 ((have_ort)) && echo "ort-node:   $(node -p 'require("./node_modules/onnxruntime-node/package.json").version')"
+read -r load_start _ < /proc/loadavg
 echo "load:       $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
 echo "mode:       $( ((quick)) && echo "--quick" || echo full), threads: $threads_list"
 
@@ -312,6 +326,13 @@ for (impl, t, metric), (v, unit) in sorted(rows.items()):
 for n in sorted(notes):
     print(f"NOTE: {n}")
 EOF
+
+# ---- issue #12: shares of the FMA peak per net, workload and thread count, and the chart ----
+echo
+echo "==> issue #12: share of the measured FMA peak, nanotorch beside PyTorch ($mode_note)"
+"$python" bench/share_of_peak.py "$results" --svg "$svg" \
+  --title-note "${cpu:-unknown cpu}, $simd; load $load_start at start; $( ((quick)) && echo "--quick" || echo "full run")"
+
 echo
 read -r load_end _ < /proc/loadavg
 if awk -v l="$load_end" -v c="$(nproc)" 'BEGIN { exit !(l > c) }'; then
