@@ -131,7 +131,10 @@ inline void pack_a_panel(float* dst, const StridedMatrix& A, std::int64_t i0, st
                          std::int64_t kc) {
     if (m < gemm_mr) std::fill(dst, dst + kc * gemm_mr, 0.0f);
     if (A.cs == 1) {  // rows contiguous along k: read each row sequentially
-        for (std::int64_t r = 0; r < m; ++r) {
+        std::int64_t r = 0;
+        if (has_transpose_rows_4)  // four rows at a time, as 4x4 blocks
+            for (; r + 4 <= m; r += 4) transpose_rows_4(dst + r, gemm_mr, A.p + (i0 + r) * A.rs + k0, A.rs, kc);
+        for (; r < m; ++r) {
             const float* src = A.p + (i0 + r) * A.rs + k0;
             for (std::int64_t k = 0; k < kc; ++k) dst[k * gemm_mr + r] = src[k];
         }
@@ -161,7 +164,7 @@ inline void pack_b_block(float* dst, const StridedMatrix& B, std::int64_t k0, st
             }
         } else if (B.rs == 1) {  // columns contiguous along k (a transposed B): read each column sequentially
             std::int64_t j = 0;
-            if (has_transpose_rows_4)  // wasm: four columns at a time, as 4x4 blocks
+            if (has_transpose_rows_4)  // four columns at a time, as 4x4 blocks (SSE2, wasm)
                 for (; j + 4 <= n; j += 4) transpose_rows_4(dst + j, gemm_nr, B.p + (j0 + jp + j) * B.cs + k0, B.cs, kc);
             for (; j < n; ++j) {
                 const float* src = B.p + (j0 + jp + j) * B.cs + k0;
