@@ -5,8 +5,9 @@
 // kernels/pool.hpp), im2col / col2im with stride, padding, dilation and a row pitch (so several
 // images' columns can sit side by side), conv2d forward/backward as im2col + one kernels::sgemm
 // per chunk of images (the forward packs the GEMM's panels straight from the images where that
-// measured faster: detail::ConvColumns, the same result bit for bit), and in kernels::ref the per-element-bounds-checked im2col/col2im twins plus
-// a direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
+// measured faster: detail::ConvColumns, the same result bit for bit), and in kernels::ref the
+// per-element-bounds-checked im2col/col2im twins plus a direct (non-im2col) conv2d
+// forward/backward that tests use as the oracle. It deliberately
 // knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
 // the kernels can be validated and timed on raw buffers. Grouped convolution (weight
 // [O, C/groups, kH, kW]) runs the same im2col + sgemm per group, reading each group's channels and
@@ -494,8 +495,8 @@ namespace detail {
 // The im2col matrix of a chunk of images, one group, read where it lies instead of copied:
 // element (k, j), k = (c, ki, kj) and j = (image, oh, ow), is planes[row_off[k] + col_off[j]],
 // the planes being the chunk's images (zero-padded first when the window pads). gemm_driver
-// packs its panels from here through the pack_b_block / pack_a_panel overloads below, which
-// write exactly the values the StridedMatrix packers would read from a materialised im2col, so
+// packs its B panels from here through the pack_b_block overload below, which writes exactly
+// the values the StridedMatrix packer would read from a materialised im2col, so
 // the product is sgemm's on that matrix bit for bit, without writing and re-reading
 // C·kH·kW·oH·oW floats per image (for a 64-channel 32×32 layer, 2.4 MB per image: far past L2).
 // It is only ever gemm_driver's B: the Cᵀ = colᵀ·Wᵀ formulation packs colᵀ in narrow panels,
