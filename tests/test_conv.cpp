@@ -494,13 +494,16 @@ TEST_CASE("kernels: conv2d_forward/backward vs the direct reference") {
     }
 }
 
-TEST_CASE("kernels: conv2d_forward's implicit im2col equals im2col + sgemm bit for bit") {
-    // Where detail::implicit_im2col_pays, conv2d_forward packs the GEMM's B panels straight from
-    // the (zero-padded) images instead of materialising im2col. The packed values are the same,
-    // so the result must be the explicit path's exactly: im2col of each chunk of images side by
-    // side (detail::conv_chunk), one sgemm, the bias added, as conv2d_forward did before. Widths
-    // are multiples of gemm_nr (whatever the ISA) so the implicit path is taken; batches leave a
-    // partial last chunk; groups, padding, dilation and no padding all occur.
+TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal im2col + sgemm bit for bit") {
+    // Two paths read the (zero-padded) images where they lie instead of materialising im2col:
+    // where detail::direct_conv_pays, the direct path (its micro-kernel reads B's rows from the
+    // planes, over pitched columns); else where detail::implicit_im2col_pays, the blocked GEMM
+    // with its B panels packed from the images. Both multiply the same values in the same order
+    // as the blocked GEMM on the im2col matrix, so the result must be the explicit path's
+    // exactly: im2col of each chunk of images side by side (detail::conv_chunk), one sgemm, the
+    // bias added. The cases cover both paths: widths that are and are not whole panels
+    // (whatever the ISA), output channels that are not whole micro-kernel rows, K past one
+    // gemm_kc slice, batches with a partial last chunk, groups, padding, dilation, no padding.
     struct Case {
         std::int64_t n, c, o, h, w, k, pad, dil, groups;
     };
@@ -511,20 +514,30 @@ TEST_CASE("kernels: conv2d_forward's implicit im2col equals im2col + sgemm bit f
         {4, 3, 7, 9, nr + 4, 5, 0, 1, 1},        // 5x5 without padding, K = 75
         {2, 8, 4, 6, nr, 3, 2, 2, 1},            // dilation 2, pad 2
         {70, 9, 3, 3, nr, 3, 1, 1, 1},           // many images per chunk, then a partial one
+        {3, 8, 96, 8, nr, 3, 1, 1, 1},           // many output channels on whole-panel rows: packed
+        {3, 16, 16, 28, 28, 3, 1, 1, 1},         // ResNet8's first block: 28 columns, K = 144
+        {5, 32, 13, 7, 7, 3, 1, 1, 1},           // 7x7 planes, 13 output rows, K = 288 (two slices)
+        {2, 12, 10, 11, 13, 5, 2, 1, 1},         // 5x5 pad 2 on an odd plane
+        {3, 10, 20, 12, 12, 5, 0, 1, 1},         // 5x5 without padding, K = 250
+        {2, 24, 18, 9, 10, 3, 2, 2, 2},          // dilation 2, two groups, K = 108
+        {9, 40, 11, 5, 6, 3, 1, 1, 1},           // K = 360, partial chunk
     };
+    bool took_direct = false, took_packed = false;
     Generator gen(21);
     for (const Case& t : cases) {
         CAPTURE(t.c);
         CAPTURE(t.w);
         const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad, t.dil, t.dil);
         const std::int64_t cg = t.c / t.groups, og = t.o / t.groups, ckk = cg * t.k * t.k, len = w.out_plane();
-        REQUIRE(kernels::detail::implicit_im2col_pays(ckk, w));
+        const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
+        const bool direct = kernels::detail::direct_conv_pays(og, ckk, w, chunk);
+        REQUIRE((direct || kernels::detail::implicit_im2col_pays(ckk, w)));
+        (direct ? took_direct : took_packed) = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen);
         FV y(static_cast<std::size_t>(t.n * t.o * len), 7.0f), expect(y.size(), -7.0f);
         kernels::conv2d_forward(y.data(), x.data(), wt.data(), b.data(), t.n, t.c, t.o, w, t.groups);
 
-        const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
         bool blocked = false;
         for (std::int64_t n0 = 0; n0 < t.n; n0 += chunk) {
             const std::int64_t nb = std::min(chunk, t.n - n0), cols = nb * len;
@@ -546,10 +559,18 @@ TEST_CASE("kernels: conv2d_forward's implicit im2col equals im2col + sgemm bit f
         }
         REQUIRE(blocked);  // the shape really runs the blocked GEMM the implicit path replaces
         CHECK(bit_equal(y, expect));
-        FV y_ref(y.size());
+        const auto abs_of = [](FV v) {
+            for (auto& e : v) e = std::fabs(e);
+            return v;
+        };
+        FV y_ref(y.size()), y_mag(y.size());
         kernels::ref::conv2d_forward(y_ref.data(), x.data(), wt.data(), b.data(), t.n, t.c, t.o, w, t.groups);
-        check_close(y, y_ref, conv_tol, "forward vs the direct reference");  // K <= 75: conv_tol's bound holds
+        kernels::ref::conv2d_forward(y_mag.data(), abs_of(x).data(), abs_of(wt).data(), abs_of(b).data(), t.n, t.c,
+                                     t.o, w, t.groups);
+        check_within_sum_bound(y, y_ref, y_mag, static_cast<double>(ckk + 1), "forward vs the reference");
     }
+    CHECK(took_direct);
+    CHECK(took_packed);
 }
 
 TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {

@@ -4,8 +4,9 @@
 // Provides the window geometry (Window2d, make_window, the pooling precondition used by
 // kernels/pool.hpp), im2col / col2im with stride, padding, dilation and a row pitch (so several
 // images' columns can sit side by side), conv2d forward/backward as im2col + one kernels::sgemm
-// per chunk of images (the forward packs the GEMM's panels straight from the images where that
-// measured faster: detail::ConvColumns, the same result bit for bit), and in kernels::ref the
+// per chunk of images (the forward reads the images in place where that measured faster: the
+// direct path, detail::conv_direct_product, or B panels packed from the images,
+// detail::ConvColumns; both the same result bit for bit), and in kernels::ref the
 // per-element-bounds-checked im2col/col2im twins plus a direct (non-im2col) conv2d
 // forward/backward that tests use as the oracle. It deliberately
 // knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
@@ -550,6 +551,45 @@ inline bool implicit_im2col_pays(std::int64_t ckk, const Window2d& w) {
     return w.stride_w == 1 && w.out_w % gemm_nr == 0 && ckk >= 64;
 }
 
+// ---- direct convolution: B read from the images in place ----
+//
+// conv_direct_product computes a stride-1 window's product without im2col and without packing
+// B: the micro-kernel reads each row of B straight from the zero-padded planes
+// (sgemm_offsets_micro_kernel). That needs every panel row to be gemm_nr consecutive floats of
+// the planes, so the product runs over "pitched" columns: per image, every column
+// jj = oh·pitch + ow (pitch = the padded row length) from the first output to the last,
+// (oH − 1)·pitch + oW of them, rounded up to whole panels. Column jj reads the planes at
+// row_off[k] + jj; the columns with ow ≥ oW read the next row's left edge (in bounds) and are
+// dropped when the result is copied out. The kept columns are the im2col columns, with the same K
+// slices and the same order of multiply-adds as sgemm's blocked path, so the result is the same
+// bit for bit. The dropped columns are the price; packing and im2col are what it saves, and those
+// weigh most where few output channels share each packed column.
+
+// Product columns per image on the direct path (its last panel is a partial one).
+inline std::int64_t pitched_columns(const Window2d& w) {
+    const std::int64_t pitch = w.in_w + 2 * w.pad_w;
+    return (w.out_h - 1) * pitch + w.out_w;
+}
+
+// Whether the direct path beats im2col (or the packed implicit im2col) + sgemm, by a cost model
+// fitted to 1-thread timings of 17 layer shapes (bench_kernels' conv shapes and those of the
+// seed, VGG, ResNet8 and examples/mnist nets; AVX2, Zen 2). Both compute og·K multiply-adds per
+// column of their panels: the direct path over ceil(pitched / gemm_nr) panels per image, the
+// GEMM over ceil(chunk·oH·oW / gemm_nr) per chunk of images. What the GEMM pays on top, copying
+// every column twice (im2col, packing), is shared by its og rows: it measured like 12 more rows
+// of multiply-adds for K >= 64 (1.7x the direct path's speed at 16 output channels, 1.2x at 64,
+// none at 256), like 4 for shorter K (the micro-kernel's start-up weighs more there), and
+// im2col of rows narrower than a vector costs about a quarter more. The direct path is chosen
+// where its panels, so weighted, are at least 3 % fewer. It needs stride 1 and 16 taps or more.
+inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& w, std::int64_t chunk) {
+    if (w.stride_h != 1 || w.stride_w != 1 || ckk < 16 || og < 1 || chunk < 1) return false;
+    const auto panels = [](std::int64_t cols) { return static_cast<double>((cols + gemm_nr - 1) / gemm_nr); };
+    const double direct = panels(pitched_columns(w));
+    const double gemm = panels(chunk * w.out_plane()) / static_cast<double>(chunk);
+    const double copies = (ckk >= 64 ? 12.0 : 4.0) / static_cast<double>(og) + (w.out_w < simd_width ? 0.25 : 0.0);
+    return direct < 0.97 * gemm * (1.0 + copies);
+}
+
 // A per-thread table of offsets that only grows (the steady state allocates nothing).
 inline std::int64_t* offset_table(int which, std::int64_t n) {
     thread_local std::unique_ptr<std::int64_t[]> tables[2];
@@ -559,6 +599,44 @@ inline std::int64_t* offset_table(int which, std::int64_t n) {
         sizes[which] = n;
     }
     return tables[which].get();
+}
+
+// y[o, n·vlen + jj] = Σ_k weight[o, k] · planes[n·image_stride + row_off[k] + jj] for o < og,
+// n < nb, jj < vlen, k < K (= C/groups·kH·kW): the product sgemm's blocked path computes on the
+// im2col matrix, with its K slices (gemm_kc, ascending; the first stored, the others added) and
+// its gemm_mr-row panels of A, but B read in place (sgemm_offsets_micro_kernel) rather than
+// packed. The planes must be readable gemm_nr floats past the last image's last column. Serial.
+inline void conv_direct_product(float* y, std::int64_t ldy, const float* weight, std::int64_t og, std::int64_t K,
+                                const float* planes, std::int64_t image_stride, std::int64_t nb, std::int64_t vlen,
+                                const std::int64_t* row_off) {
+    const std::int64_t panels = (og + gemm_mr - 1) / gemm_mr;
+    float* a = scratch(Scratch::conv_weight_panels, panels * K * gemm_mr);
+    for (std::int64_t p = 0; p < panels; ++p)  // a[p][k][r] = weight[p·gemm_mr + r, k], zero past og
+        for (std::int64_t k = 0; k < K; ++k)
+            for (std::int64_t r = 0; r < gemm_mr; ++r) {
+                const std::int64_t o = p * gemm_mr + r;
+                a[(p * K + k) * gemm_mr + r] = o < og ? weight[o * K + k] : 0.0f;
+            }
+    alignas(64) float tile[gemm_mr * gemm_nr];
+    for (std::int64_t n = 0; n < nb; ++n)
+        for (std::int64_t p = 0; p < panels; ++p) {
+            const std::int64_t m = std::min(gemm_mr, og - p * gemm_mr);
+            for (std::int64_t j = 0; j < vlen; j += gemm_nr) {
+                const std::int64_t cols = std::min(gemm_nr, vlen - j);
+                float* c = y + p * gemm_mr * ldy + n * vlen + j;
+                const float* b = planes + n * image_stride + j;
+                for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
+                    const std::int64_t kc = std::min(gemm_kc, K - k0);
+                    const float* ap = a + (p * K + k0) * gemm_mr;
+                    if (m == gemm_mr && cols == gemm_nr) {
+                        sgemm_offsets_micro_kernel(kc, ap, b, row_off + k0, k0 > 0, c, ldy, nullptr);
+                    } else {
+                        sgemm_offsets_micro_kernel(kc, ap, b, row_off + k0, false, nullptr, 0, tile);
+                        write_tile(c, ldy, 1, m, cols, tile, gemm_nr, 1.0f, k0 > 0 ? 1.0f : 0.0f);
+                    }
+                }
+            }
+        }
 }
 
 }  // namespace detail
@@ -580,52 +658,71 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
     if (batch <= 0 || len <= 0 || out_channels <= 0) return;
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
-    // Where sgemm would run its blocked path on the im2col matrix, pack the panels from the
-    // images instead (detail::ConvColumns): the same result, without the copy. The offset tables
-    // are built once here, by the calling thread, and only read by the tasks.
+    // Three ways to the same product, chosen from the shapes alone (so the same for every thread
+    // count): the direct path (detail::conv_direct_product) where it pays; else, where sgemm would
+    // run its blocked path on the im2col matrix and the output rows are whole panels, that GEMM
+    // with its B panels packed from the images (detail::ConvColumns); else im2col + sgemm. The
+    // offset tables are built once here, by the calling thread, and only read by the tasks.
+    const bool direct = detail::direct_conv_pays(og, ckk, w, chunk);
+    const bool packed_from_images = !direct && detail::implicit_im2col_pays(ckk, w);
     const bool pad = w.pad_h > 0 || w.pad_w > 0;
+    const bool copy = direct || pad;  // read the images from zero-padded copies
     const std::int64_t pitch = w.in_w + 2 * w.pad_w, plane = (w.in_h + 2 * w.pad_h) * pitch;
-    const std::int64_t image_stride = pad ? cg * plane : channels * w.in_plane();
-    std::int64_t* row_off = detail::offset_table(0, ckk);
-    std::int64_t* col_off = detail::offset_table(1, chunk * len);
-    for (std::int64_t ci = 0, k = 0; ci < cg; ++ci)
-        for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
-            for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
-                row_off[k++] = ci * plane + ki * w.dilation_h * pitch + kj * w.dilation_w;
-    for (std::int64_t n = 0, j = 0; n < chunk; ++n)
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh)
-            for (std::int64_t ow = 0; ow < w.out_w; ++ow)
-                col_off[j++] = n * image_stride + oh * w.stride_h * pitch + ow * w.stride_w;
+    const std::int64_t image_stride = copy ? cg * plane : channels * w.in_plane();
+    const std::int64_t ylen = direct ? detail::pitched_columns(w) : len;  // product columns per image
+    std::int64_t* row_off = direct || packed_from_images ? detail::offset_table(0, ckk) : nullptr;
+    if (row_off)
+        for (std::int64_t ci = 0, k = 0; ci < cg; ++ci)
+            for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
+                for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
+                    row_off[k++] = ci * plane + ki * w.dilation_h * pitch + kj * w.dilation_w;
+    std::int64_t* col_off = packed_from_images ? detail::offset_table(1, chunk * len) : nullptr;
+    if (col_off)
+        for (std::int64_t n = 0, j = 0; n < chunk; ++n)
+            for (std::int64_t oh = 0; oh < w.out_h; ++oh)
+                for (std::int64_t ow = 0; ow < w.out_w; ++ow)
+                    col_off[j++] = n * image_stride + oh * w.stride_h * pitch + ow * w.stride_w;
     parallel_for(0, chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
-            const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
-            const detail::GemmPath path = detail::gemm_path(false, false, og, cols, ckk);
-            const bool implicit = path == detail::GemmPath::blocked && detail::implicit_im2col_pays(ckk, w);
-            float* col = implicit ? nullptr : detail::scratch(detail::Scratch::conv_col, ckk * cols);
-            float* padded = implicit && pad ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane) : nullptr;
-            float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * cols);
+            const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len, ycols = nb * ylen;
+            const bool implicit = packed_from_images &&
+                                  detail::gemm_path(false, false, og, cols, ckk) == detail::GemmPath::blocked;
+            const bool im2col_cols = !direct && !implicit;
+            float* col = im2col_cols ? detail::scratch(detail::Scratch::conv_col, ckk * cols) : nullptr;
+            // (gemm_nr floats of slack: the direct path's last panel reads past the last image)
+            float* padded = !im2col_cols && copy
+                                ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane + gemm_nr)
+                                : nullptr;
+            if (padded) std::fill(padded + nb * cg * plane, padded + nb * cg * plane + gemm_nr, 0.0f);
+            float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * ycols);
             for (std::int64_t g = 0; g < groups; ++g) {
                 const float* wg = weight + g * og * ckk;
                 const float* images = in + (n0 * channels + g * cg) * w.in_plane();
-                if (!implicit) {
+                if (padded)
+                    for (std::int64_t n = 0; n < nb; ++n)
+                        detail::pad_planes(padded + n * cg * plane, images + n * channels * w.in_plane(), cg, w);
+                if (direct) {
+                    detail::conv_direct_product(y, ycols, wg, og, ckk, padded, cg * plane, nb, ylen, row_off);
+                } else if (implicit) {  // as sgemm's blocked path: y = W · col
+                    const detail::ConvColumns cols_view{padded ? padded : images, row_off, col_off};
+                    detail::gemm_driver(og, cols, ckk, 1.0f, detail::StridedMatrix{wg, ckk, 1}, cols_view, 0.0f, y,
+                                        cols, 1);
+                } else {
                     for (std::int64_t n = 0; n < nb; ++n)
                         im2col(col + n * len, images + n * channels * w.in_plane(), cg, w, cols);
                     sgemm(false, false, og, cols, ckk, 1.0f, wg, ckk, col, cols, 0.0f, y, cols);
-                } else {
-                    if (pad)
-                        for (std::int64_t n = 0; n < nb; ++n)
-                            detail::pad_planes(padded + n * cg * plane, images + n * channels * w.in_plane(), cg, w);
-                    // As sgemm's blocked path: y = W · col.
-                    const detail::ConvColumns cols_view{pad ? padded : images, row_off, col_off};
-                    detail::gemm_driver(og, cols, ckk, 1.0f, detail::StridedMatrix{wg, ckk, 1}, cols_view, 0.0f, y,
-                                        cols, 1);
                 }
+                // out[n, o] = y[o, n's columns] + bias[o]: whole planes, or row by row from the
+                // direct path's pitched columns.
+                const std::int64_t run = direct ? w.out_w : len, ystep = direct ? pitch : len;
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < og; ++o) {
                         float* dst = out + ((n0 + n) * out_channels + g * og + o) * len;
-                        const float* src = y + o * cols + n * len;
-                        if (bias) add_scalar(dst, src, bias[g * og + o], len);
-                        else detail::copy_row(dst, src, len);
+                        const float* src = y + o * ycols + n * ylen;
+                        for (std::int64_t r = 0; r < len; r += run, dst += run, src += ystep) {
+                            if (bias) add_scalar(dst, src, bias[g * og + o], run);
+                            else detail::copy_row(dst, src, run);
+                        }
                     }
             }
         }

@@ -537,6 +537,41 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
     });
 }
 
+/// sgemm_micro_kernel with B read in place: row k of the tile's B is the gemm_nr floats at
+/// b + b_off[k] (any alignment) instead of a packed panel. kernels/conv.hpp's direct convolution
+/// passes the zero-padded input planes and the offset of each (channel, tap), so the columns of
+/// a stride-1 window come straight from the image, with no im2col and no packing. The same
+/// products in the same order as sgemm_micro_kernel on the packed copy, so the same result:
+/// acc[r][c] = Σ_{k < kc} a[k·gemm_mr + r] · b[b_off[k] + c]. Then c (when non-null) gets
+/// acc (accumulate false) or c + acc (true); when c is null, acc goes row-major to tile. Never throws.
+NANOTORCH_ALWAYS_INLINE void sgemm_offsets_micro_kernel(std::int64_t kc, const float* a, const float* b,
+                                                        const std::int64_t* b_off, bool accumulate, float* c,
+                                                        std::int64_t ldc, float* tile) {
+    constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
+    constexpr std::size_t W = static_cast<std::size_t>(simd_width);
+    fbatch acc[2 * MR];
+    detail::unroll<2 * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
+    for (std::int64_t k = 0; k < kc; ++k) {
+        const float* bk = b + b_off[k];
+        const fbatch b0 = fbatch::load_unaligned(bk), b1 = fbatch::load_unaligned(bk + W);
+        detail::unroll<MR>([&](auto r) {
+            const fbatch ar(a[r]);
+            acc[2 * r] = vfma(ar, b0, acc[2 * r]);
+            acc[2 * r + 1] = vfma(ar, b1, acc[2 * r + 1]);
+        });
+        a += MR;
+    }
+    if (!c) {
+        detail::unroll<2 * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+        return;
+    }
+    detail::unroll<2 * MR>([&](auto i) {
+        float* p = c + static_cast<std::int64_t>(i / 2) * ldc + static_cast<std::int64_t>((i % 2) * W);
+        if (accumulate) (acc[i] + fbatch::load_unaligned(p)).store_unaligned(p);
+        else acc[i].store_unaligned(p);
+    });
+}
+
 /// Whether sgemm_small_n_kernel exists (it needs SIMD vectors to be worth a second path).
 inline constexpr bool gemm_has_small_n = true;
 
@@ -639,6 +674,26 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
             }
             float& x = c[r * ldc + j];
             x = beta == 0.0f ? alpha * v : alpha * v + beta * x;
+        }
+}
+
+// The same for sgemm_offsets_micro_kernel (B's row k read at b + b_off[k]).
+NANOTORCH_ALWAYS_INLINE void sgemm_offsets_micro_kernel(std::int64_t kc, const float* a, const float* b,
+                                                        const std::int64_t* b_off, bool accumulate, float* c,
+                                                        std::int64_t ldc, float* tile) {
+    float acc[gemm_mr * gemm_nr] = {};
+    for (std::int64_t k = 0; k < kc; ++k, a += gemm_mr)
+        for (std::int64_t r = 0; r < gemm_mr; ++r)
+            for (std::int64_t j = 0; j < gemm_nr; ++j) acc[r * gemm_nr + j] += a[r] * b[b_off[k] + j];
+    for (std::int64_t r = 0; r < gemm_mr; ++r)
+        for (std::int64_t j = 0; j < gemm_nr; ++j) {
+            const float v = acc[r * gemm_nr + j];
+            if (!c && tile) {  // (both tested, as above)
+                tile[r * gemm_nr + j] = v;
+                continue;
+            }
+            float& x = c[r * ldc + j];
+            x = accumulate ? v + x : v;
         }
 }
 
