@@ -573,6 +573,57 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     CHECK(took_packed);
 }
 
+TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
+    // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, >= 16 input and <= 64
+    // output channels per group), grad_in is conv2d_forward of grad_out with the flipped,
+    // channel-swapped weights instead of Wᵀ·grad_out + col2im: a different order of additions,
+    // so it is checked against the double-precision reference within the float32 bound of
+    // O/groups·kH·kW terms, with groups, dilation and 5x5 kernels. Which cases take the path
+    // depends on the ISA's panel width; the 28x28 ones take it on every ISA.
+    struct Case {
+        std::int64_t n, c, o, h, w, k, pad, dil, groups;
+    };
+    const std::vector<Case> cases = {
+        {2, 16, 16, 28, 28, 3, 1, 1, 1},   // ResNet8's first block
+        {3, 32, 24, 28, 28, 3, 1, 1, 2},   // two groups of 16 input channels
+        {2, 16, 8, 28, 28, 3, 2, 2, 1},    // dilation 2
+        {2, 16, 20, 28, 28, 5, 2, 1, 1},   // 5x5
+        {3, 32, 32, 7, 7, 3, 1, 1, 1},     // a 7x7 plane
+        {2, 24, 40, 13, 11, 3, 1, 1, 1},   // odd sizes
+    };
+    Generator gen(31);
+    int took = 0;
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.h);
+        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad, t.dil, t.dil);
+        REQUIRE(w.out_plane() == w.in_plane());
+        const bool path = kernels::detail::input_grad_as_conv_pays(t.c / t.groups, t.o / t.groups, w);
+        took += path ? 1 : 0;
+        const std::int64_t ckk = t.c / t.groups * t.k * t.k;
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
+        FV gi(x.size(), 5.0f), gi_ref(x.size()), gi_mag(x.size());
+        kernels::conv2d_backward(gi.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w,
+                                 t.groups);
+        kernels::ref::conv2d_backward(gi_ref.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
+                                      w, t.groups);
+        const auto abs_of = [](FV v) {
+            for (auto& e : v) e = std::fabs(e);
+            return v;
+        };
+        kernels::ref::conv2d_backward(gi_mag.data(), nullptr, nullptr, abs_of(go).data(), x.data(),
+                                      abs_of(wt).data(), t.n, t.c, t.o, w, t.groups);
+        check_within_sum_bound(gi, gi_ref, gi_mag, static_cast<double>(t.o / t.groups * t.k * t.k + 1), "grad_input");
+        // With the other gradients requested too, grad_in is the same bit for bit.
+        FV gi2(x.size(), -5.0f), gw(wt.size()), gb(static_cast<std::size_t>(t.o));
+        kernels::conv2d_backward(gi2.data(), gw.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w,
+                                 t.groups);
+        CHECK(bit_equal(gi2, gi));
+    }
+    CHECK(took >= 2);
+}
+
 TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {
     // 32·32·37·37 = 1,401,856 weights: detail::conv_partial_budget (2^22 floats) holds the partials
     // of only 2 images, so 5 images run as blocks 2 + 2 + 1. The sum must not notice.
