@@ -43,7 +43,8 @@ using namespace nanotorch;
 namespace {
 
 struct StepCount {
-    std::int64_t all = 0, large = 0, large_bytes = 0;
+    std::int64_t all = 0, large = 0, large_bytes = 0;  // per step (averaged)
+    std::int64_t large_total = 0;                      // over all measured steps
 };
 
 // Average allocations of `steps` training steps after `warmup` steps (which grow the per-thread
@@ -70,7 +71,8 @@ StepCount count_steps(int threads, int warmup, int steps) {
     for (int i = 0; i < steps; ++i) step();
     StepCount c;
     c.all = (allocations.load() - a0) / steps;
-    c.large = (large_allocations.load() - l0) / steps;
+    c.large_total = large_allocations.load() - l0;
+    c.large = c.large_total / steps;
     c.large_bytes = (large_bytes_total.load() - b0) / steps;
     set_num_threads(saved);
     return c;
@@ -79,14 +81,16 @@ StepCount count_steps(int threads, int warmup, int steps) {
 }  // namespace
 
 TEST_CASE("a steady-state training step of the seed net stays within its allocation budget") {
-    // Large (>= 64 KiB) allocations a step cannot avoid while every op returns a fresh tensor:
-    // the 7 forward outputs of at least 64 KiB (conv1 [64,10,24,24], its max_pool2d and relu
-    // [64,10,12,12], conv2 and dropout2d [64,20,8,8], max_pool2d and relu [64,20,4,4]) and the
-    // 7 gradients of those shapes flowing back: 14 (what this counts today). 16 leaves room for
-    // one mask or contiguous copy; what it rules out is per-image, per-chunk or per-plane scratch
-    // (conv2d would add 8+ per call at chunks of 8 images), which kernels/workspace.hpp reuses
-    // across steps, and max_pool2d's old int64 index arrays (now recomputed from the input).
-    constexpr std::int64_t max_large = 16;
+    // Large (>= 64 KiB) allocations: every op returns a fresh tensor (the 7 forward outputs of at
+    // least 64 KiB, conv1 [64,10,24,24] down to relu [64,20,4,4], and the 7 gradients of those
+    // shapes flowing back), but their buffers come from the buffer cache (core/buffer_cache.hpp),
+    // which the warm-up steps fill: a steady-state step at 1 thread allocates nothing large.
+    // With 2 threads, which pool thread runs which task varies from run to run, so a worker can
+    // meet a kind of task for the first time after the warm-up and grow its scratch buffers
+    // (kernels/workspace.hpp) once: a few such allocations over the measured steps are allowed,
+    // not one per step. What this rules out is per-image, per-chunk or per-plane scratch
+    // (conv2d would add 8+ per call at chunks of 8 images) and tensors that bypass the cache.
+    const auto max_large_total = [](int threads) { return threads == 1 ? 0 : 3; };
     // All allocations: per op a handful of small objects (tensor storage + data, autograd node,
     // its edge and saved-tensor vectors, parallel_for's task), ~20 ops forward and ~20 backward,
     // plus the optimizer's loop over 8 parameters: a few hundred. 1000 is the budget; a kernel
@@ -97,7 +101,7 @@ TEST_CASE("a steady-state training step of the seed net stays within its allocat
         CAPTURE(threads);
         MESSAGE("threads ", threads, ": ", c.all, " allocations per step, ", c.large, " of them >= 64 KiB (",
                 c.large_bytes / 1024, " KiB)");
-        CHECK(c.large <= max_large);
+        CHECK(c.large_total <= max_large_total(threads));
         CHECK(c.all <= max_all);
         CHECK(c.all > 0);  // the counter is live (a step does allocate its output tensors)
     }

@@ -1,9 +1,13 @@
 // Tensor core: shapes, storage, views, factories, element access, printing, the generator.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include <nanotorch/nanotorch.hpp>
 
@@ -268,4 +272,79 @@ TEST_CASE("printing looks like PyTorch's") {
     std::ostringstream os4;
     os4 << 1.5;  // the caller's stream formatting is left alone
     CHECK(os4.str() == "1.5");
+}
+
+// ---- the buffer cache (core/buffer_cache.hpp) ----
+
+TEST_CASE("buffer cache: a freed large buffer serves the next tensor of its size class") {
+    empty_buffer_cache();
+    const std::int64_t n = 100000;  // 400 KB: above buffer_cache_min_bytes
+    float* first = nullptr;
+    {
+        Tensor a = empty({n});
+        first = a.data_ptr();
+        for (std::int64_t i = 0; i < n; ++i) first[i] = 7.0f;  // leave it dirty
+    }
+    const BufferCacheStats before = buffer_cache_stats();
+    CHECK(before.cached_bytes >= static_cast<std::size_t>(n) * sizeof(float));
+    const Tensor b = zeros({n - 10});  // same 4 KiB size class
+    CHECK(b.data_ptr() == first);
+    const BufferCacheStats after = buffer_cache_stats();
+    CHECK(after.hits == before.hits + 1);
+    CHECK(after.cached_bytes < before.cached_bytes);
+    // A recycled buffer is not cleared by the cache; zeros() clears it, as it does a fresh one.
+    bool all_zero = true;
+    for (std::int64_t i = 0; i < n - 10; ++i) all_zero = all_zero && b.data_ptr()[i] == 0.0f;
+    CHECK(all_zero);
+    CHECK(reinterpret_cast<std::uintptr_t>(b.data_ptr()) % Storage::alignment == 0);
+}
+
+TEST_CASE("buffer cache: small buffers bypass it, and the limit bounds it") {
+    empty_buffer_cache();
+    { const Tensor small = empty({1000}); }  // 4 KB
+    CHECK(buffer_cache_stats().cached_bytes == 0);
+
+    const std::size_t limit = buffer_cache_stats().limit_bytes;
+    CHECK(limit == (std::size_t{256} << 20));  // the documented default
+    set_buffer_cache_limit(std::size_t{1} << 20);  // 1 MiB: room for two 400 KB buffers, not three
+    {
+        const Tensor a = empty({100000}), b = empty({100000}), c = empty({100000});
+    }
+    const BufferCacheStats s = buffer_cache_stats();
+    CHECK(s.cached_bytes <= s.limit_bytes);
+    CHECK(s.cached_bytes == 2 * detail::BufferCache::size_class(400000));
+    set_buffer_cache_limit(0);  // off: frees what it holds, keeps nothing
+    CHECK(buffer_cache_stats().cached_bytes == 0);
+    { const Tensor d = empty({100000}); }
+    CHECK(buffer_cache_stats().cached_bytes == 0);
+    set_buffer_cache_limit(limit);
+}
+
+TEST_CASE("buffer cache: threads allocating and freeing at once keep their data and the accounting") {
+    // ThreadSanitizer (CI's clang-tsan step) checks the locking; here each thread checks that no
+    // other thread was handed its live buffer, and the cache's accounting stays within its limit.
+    empty_buffer_cache();
+    std::atomic<int> corrupted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([t, &corrupted] {
+            for (int i = 0; i < 200; ++i) {
+                const std::int64_t n = 20000 + 4096 * ((i * 7 + t) % 5);  // 5 size classes, all >= 80 KB
+                Tensor x = empty({n});
+                float* p = x.data_ptr();
+                for (std::int64_t k = 0; k < n; k += 1024) p[k] = static_cast<float>(t);
+                Tensor y = empty({n});  // a second live buffer of the same class
+                float* q = y.data_ptr();
+                for (std::int64_t k = 0; k < n; k += 1024) q[k] = static_cast<float>(-t - 1);
+                for (std::int64_t k = 0; k < n; k += 1024)
+                    if (p[k] != static_cast<float>(t)) corrupted.fetch_add(1);
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(corrupted.load() == 0);
+    const BufferCacheStats s = buffer_cache_stats();
+    CHECK(s.cached_bytes <= s.limit_bytes);
+    CHECK(s.cached_bytes > 0);
+    empty_buffer_cache();
+    CHECK(buffer_cache_stats().cached_bytes == 0);
 }

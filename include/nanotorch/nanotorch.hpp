@@ -13,6 +13,7 @@
 #include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/random.hpp>
 #include <nanotorch/core/shape.hpp>
+#include <nanotorch/core/buffer_cache.hpp>
 #include <nanotorch/core/storage.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/core/trace.hpp>

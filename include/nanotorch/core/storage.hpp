@@ -1,8 +1,8 @@
 // nanotorch/core/storage.hpp — the reference-counted float buffer behind every tensor.
 //
-// Owned storage is 64-byte aligned (one cache line; enough for AVX-512 aligned loads) and
-// zero-initialised only when asked. Borrowed storage (from_blob) wraps a caller's buffer
-// without owning it. Several tensors (views) share one Storage through shared_ptr.
+// Owned storage is 64-byte aligned (one cache line; enough for AVX-512 aligned loads),
+// zero-initialised only when asked, and recycled by size when large (core/buffer_cache.hpp).
+// Borrowed storage (from_blob) wraps a caller's buffer without owning it. Several tensors (views) share one Storage through shared_ptr.
 #pragma once
 
 #include <cstddef>
@@ -10,9 +10,9 @@
 #include <cstring>
 #include <functional>  // the deleter of borrowed buffers
 #include <memory>
-#include <new>  // aligned operator new
 
 #include <nanotorch/config.hpp>
+#include <nanotorch/core/buffer_cache.hpp>
 #include <nanotorch/error.hpp>
 
 namespace nanotorch {
@@ -26,12 +26,12 @@ public:
         NANOTORCH_CHECK(n >= 0, value_error, "Storage: negative size ", n);
         NANOTORCH_CHECK(static_cast<std::uint64_t>(n) <= (std::uint64_t(1) << 40), value_error,
                         "Storage: refusing to allocate ", n, " floats (more than 2^40)");
+        const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(float);
         if (n > 0) {
-            data_ = static_cast<float*>(::operator new(static_cast<std::size_t>(n) * sizeof(float),
-                                                       std::align_val_t(alignment)));
-            if (zero) std::memset(data_, 0, static_cast<std::size_t>(n) * sizeof(float));
+            data_ = static_cast<float*>(detail::acquire_buffer(bytes));  // large ones recycled: core/buffer_cache.hpp
+            if (zero) std::memset(data_, 0, bytes);
         }
-        deleter_ = [](float* p) { ::operator delete(p, std::align_val_t(alignment)); };
+        deleter_ = [bytes](float* p) { detail::release_buffer(p, bytes); };
     }
 
     /// Wraps memory the caller owns; `deleter` (may be empty) runs when the last user lets go.
