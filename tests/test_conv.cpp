@@ -503,9 +503,10 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     // exactly: im2col of each chunk of images side by side (detail::conv_chunk), one sgemm, the
     // bias added. The cases cover both paths: widths that are and are not whole panels
     // (whatever the ISA), output channels that are not whole micro-kernel rows, K past one
-    // gemm_kc slice, batches with a partial last chunk, groups, padding, dilation, no padding.
+    // gemm_kc slice, batches with a partial last chunk, groups, padding, dilation, no padding,
+    // and strides 2 and 3 (the direct path over phase planes, detail::phase_planes).
     struct Case {
-        std::int64_t n, c, o, h, w, k, pad, dil, groups;
+        std::int64_t n, c, o, h, w, k, pad, dil, groups, stride = 1;
     };
     const std::int64_t nr = kernels::gemm_nr;
     const std::vector<Case> cases = {
@@ -521,18 +522,26 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {3, 10, 20, 12, 12, 5, 0, 1, 1},         // 5x5 without padding, K = 250
         {2, 24, 18, 9, 10, 3, 2, 2, 2},          // dilation 2, two groups, K = 108
         {9, 40, 11, 5, 6, 3, 1, 1, 1},           // K = 360, partial chunk
+        {3, 16, 32, 28, 28, 3, 1, 1, 1, 2},      // stride 2 (phase planes): ResNet8's 16 -> 32 block
+        {2, 24, 40, 30, 29, 3, 1, 1, 1, 2},      // stride 2 on an odd width
+        {2, 32, 64, 14, 14, 3, 1, 1, 1, 2},      // stride 2, K = 288 (two slices)
+        {2, 12, 18, 17, 19, 5, 2, 1, 1, 2},      // 5x5 stride 2
+        {2, 16, 16, 15, 15, 3, 2, 2, 2, 2},      // stride 2, dilation 2, two groups
+        {2, 16, 8, 20, 20, 3, 0, 1, 1, 3},       // stride 3, no padding
     };
-    bool took_direct = false, took_packed = false;
+    bool took_direct = false, took_packed = false, took_strided = false;
     Generator gen(21);
     for (const Case& t : cases) {
         CAPTURE(t.c);
         CAPTURE(t.w);
-        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad, t.dil, t.dil);
+        CAPTURE(t.stride);
+        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, t.stride, t.stride, t.pad, t.pad, t.dil, t.dil);
         const std::int64_t cg = t.c / t.groups, og = t.o / t.groups, ckk = cg * t.k * t.k, len = w.out_plane();
         const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
         const bool direct = kernels::detail::direct_conv_pays(og, ckk, w, chunk);
         REQUIRE((direct || kernels::detail::implicit_im2col_pays(ckk, w)));
         (direct ? took_direct : took_packed) = true;
+        took_strided = took_strided || (direct && t.stride > 1);
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen);
         FV y(static_cast<std::size_t>(t.n * t.o * len), 7.0f), expect(y.size(), -7.0f);
@@ -571,6 +580,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     }
     CHECK(took_direct);
     CHECK(took_packed);
+    CHECK(took_strided);
 }
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {

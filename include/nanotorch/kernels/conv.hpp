@@ -567,8 +567,29 @@ inline bool implicit_im2col_pays(std::int64_t ckk, const Window2d& w) {
 
 // Product columns per image on the direct path (its last panel is a partial one).
 inline std::int64_t pitched_columns(const Window2d& w) {
-    const std::int64_t pitch = w.in_w + 2 * w.pad_w;
+    const std::int64_t pitch = (w.in_w + 2 * w.pad_w + w.stride_w - 1) / w.stride_w;  // phase_planes' rows
     return (w.out_h - 1) * pitch + w.out_w;
+}
+
+// Strided windows on the direct path: each channel's zero-padded plane split into
+// stride_h·stride_w phase planes of ceil((H + 2·pad_h) / stride_h) rows and
+// ceil((W + 2·pad_w) / stride_w) columns, phase (a, b) holding the padded pixels (i·stride_h + a,
+// j·stride_w + b). Tap (ki, kj) of output (oh, ow) is then pixel (oh + ki·dh / sh, ow + kj·dw / sw)
+// of phase (ki·dh mod sh, kj·dw mod sw): a unit-stride read, so a strided window's columns are
+// pitched columns of the phase planes. For stride 1 this is pad_planes' layout.
+inline void phase_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
+    const std::int64_t sh = w.stride_h, sw = w.stride_w;
+    const std::int64_t rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh, cols = (w.in_w + 2 * w.pad_w + sw - 1) / sw;
+    for (std::int64_t c = 0; c < channels; ++c, src += w.in_plane())
+        for (std::int64_t a = 0; a < sh; ++a)
+            for (std::int64_t b = 0; b < sw; ++b)
+                for (std::int64_t i = 0; i < rows; ++i, dst += cols) {
+                    const std::int64_t h = i * sh + a - w.pad_h;
+                    for (std::int64_t j = 0; j < cols; ++j) {
+                        const std::int64_t x = j * sw + b - w.pad_w;
+                        dst[j] = h >= 0 && h < w.in_h && x >= 0 && x < w.in_w ? src[h * w.in_w + x] : 0.0f;
+                    }
+                }
 }
 
 // Whether the direct path beats im2col (or the packed implicit im2col) + sgemm, by a cost model
@@ -580,9 +601,12 @@ inline std::int64_t pitched_columns(const Window2d& w) {
 // of multiply-adds for K >= 64 (1.7x the direct path's speed at 16 output channels, 1.2x at 64,
 // none at 256), like 4 for shorter K (the micro-kernel's start-up weighs more there), and
 // im2col of rows narrower than a vector costs about a quarter more. The direct path is chosen
-// where its panels, so weighted, are at least 3 % fewer. It needs stride 1 and 16 taps or more.
+// where its panels, so weighted, are at least 3 % fewer. It needs 16 taps or more.
 inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& w, std::int64_t chunk) {
-    if (w.stride_h != 1 || w.stride_w != 1 || ckk < 16 || og < 1 || chunk < 1) return false;
+    // A strided window reads every phase plane only when its taps reach past the stride.
+    if (ckk < 16 || og < 1 || chunk < 1 || (w.kernel_h - 1) * w.dilation_h + 1 < w.stride_h ||
+        (w.kernel_w - 1) * w.dilation_w + 1 < w.stride_w)
+        return false;
     const auto panels = [](std::int64_t cols) { return static_cast<double>((cols + gemm_nr - 1) / gemm_nr); };
     const double direct = panels(pitched_columns(w));
     const double gemm = panels(chunk * w.out_plane()) / static_cast<double>(chunk);
@@ -666,16 +690,21 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
     const bool direct = detail::direct_conv_pays(og, ckk, w, chunk);
     const bool packed_from_images = !direct && detail::implicit_im2col_pays(ckk, w);
     const bool pad = w.pad_h > 0 || w.pad_w > 0;
-    const bool copy = direct || pad;  // read the images from zero-padded copies
-    const std::int64_t pitch = w.in_w + 2 * w.pad_w, plane = (w.in_h + 2 * w.pad_h) * pitch;
+    const bool copy = direct || pad;  // read the images from zero-padded copies (phase planes if strided)
+    const bool phases = direct && (w.stride_h > 1 || w.stride_w > 1);
+    const std::int64_t sh = direct ? w.stride_h : 1, sw = direct ? w.stride_w : 1;  // phases per axis
+    const std::int64_t pitch = (w.in_w + 2 * w.pad_w + sw - 1) / sw, rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh;
+    const std::int64_t plane = sh * sw * rows * pitch;  // one channel's planes
     const std::int64_t image_stride = copy ? cg * plane : channels * w.in_plane();
     const std::int64_t ylen = direct ? detail::pitched_columns(w) : len;  // product columns per image
     std::int64_t* row_off = direct || packed_from_images ? detail::offset_table(0, ckk) : nullptr;
     if (row_off)
         for (std::int64_t ci = 0, k = 0; ci < cg; ++ci)
             for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
-                for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
-                    row_off[k++] = ci * plane + ki * w.dilation_h * pitch + kj * w.dilation_w;
+                for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
+                    const std::int64_t th = ki * w.dilation_h, tw = kj * w.dilation_w;
+                    row_off[k++] = ci * plane + ((th % sh) * sw + tw % sw) * rows * pitch + th / sh * pitch + tw / sw;
+                }
     std::int64_t* col_off = packed_from_images ? detail::offset_table(1, chunk * len) : nullptr;
     if (col_off)
         for (std::int64_t n = 0, j = 0; n < chunk; ++n)
@@ -699,8 +728,11 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
                 const float* wg = weight + g * og * ckk;
                 const float* images = in + (n0 * channels + g * cg) * w.in_plane();
                 if (padded)
-                    for (std::int64_t n = 0; n < nb; ++n)
-                        detail::pad_planes(padded + n * cg * plane, images + n * channels * w.in_plane(), cg, w);
+                    for (std::int64_t n = 0; n < nb; ++n) {
+                        const float* image = images + n * channels * w.in_plane();
+                        if (phases) detail::phase_planes(padded + n * cg * plane, image, cg, w);
+                        else detail::pad_planes(padded + n * cg * plane, image, cg, w);
+                    }
                 if (direct) {
                     detail::conv_direct_product(y, ycols, wg, og, ckk, padded, cg * plane, nb, ylen, row_off);
                 } else if (implicit) {  // as sgemm's blocked path: y = W · col
