@@ -325,22 +325,26 @@ TEST_CASE("buffer cache: threads allocating and freeing at once keep their data 
     // other thread was handed its live buffer, and the cache's accounting stays within its limit.
     empty_buffer_cache();
     std::atomic<int> corrupted{0};
+    const auto work = [&corrupted](int t) {
+        for (int i = 0; i < 200; ++i) {
+            const std::int64_t n = 20000 + 4096 * ((i * 7 + t) % 5);  // 5 size classes, all >= 80 KB
+            Tensor x = empty({n});
+            float* p = x.data_ptr();
+            for (std::int64_t k = 0; k < n; k += 1024) p[k] = static_cast<float>(t);
+            Tensor y = empty({n});  // a second live buffer of the same class
+            float* q = y.data_ptr();
+            for (std::int64_t k = 0; k < n; k += 1024) q[k] = static_cast<float>(-t - 1);
+            for (std::int64_t k = 0; k < n; k += 1024)
+                if (p[k] != static_cast<float>(t)) corrupted.fetch_add(1);
+        }
+    };
+#if defined(NANOTORCH_NO_THREADS)  // no std::thread here (the WebAssembly build): one after another
+    for (int t = 0; t < 4; ++t) work(t);
+#else
     std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t)
-        threads.emplace_back([t, &corrupted] {
-            for (int i = 0; i < 200; ++i) {
-                const std::int64_t n = 20000 + 4096 * ((i * 7 + t) % 5);  // 5 size classes, all >= 80 KB
-                Tensor x = empty({n});
-                float* p = x.data_ptr();
-                for (std::int64_t k = 0; k < n; k += 1024) p[k] = static_cast<float>(t);
-                Tensor y = empty({n});  // a second live buffer of the same class
-                float* q = y.data_ptr();
-                for (std::int64_t k = 0; k < n; k += 1024) q[k] = static_cast<float>(-t - 1);
-                for (std::int64_t k = 0; k < n; k += 1024)
-                    if (p[k] != static_cast<float>(t)) corrupted.fetch_add(1);
-            }
-        });
+    for (int t = 0; t < 4; ++t) threads.emplace_back(work, t);
     for (auto& th : threads) th.join();
+#endif
     CHECK(corrupted.load() == 0);
     const BufferCacheStats s = buffer_cache_stats();
     CHECK(s.cached_bytes <= s.limit_bytes);
