@@ -2,7 +2,8 @@
 //
 // Owned storage is 64-byte aligned (one cache line; enough for AVX-512 aligned loads),
 // zero-initialised only when asked, and recycled by size when large (core/buffer_cache.hpp).
-// Borrowed storage (from_blob) wraps a caller's buffer without owning it. Several tensors (views) share one Storage through shared_ptr.
+// Borrowed storage (from_blob) wraps a caller's buffer without owning it. Several tensors
+// (views) share one Storage through shared_ptr.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +20,7 @@ namespace nanotorch {
 
 class Storage {
 public:
-    static constexpr std::size_t alignment = 64;
+    static constexpr std::size_t alignment = detail::BufferCache::alignment;  // 64: the cache allocates
 
     /// Allocates `n` floats; `zero` fills them with 0.
     explicit Storage(std::int64_t n, bool zero = false) : size_(n) {
@@ -28,7 +29,7 @@ public:
                         "Storage: refusing to allocate ", n, " floats (more than 2^40)");
         const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(float);
         if (n > 0) {
-            data_ = static_cast<float*>(detail::acquire_buffer(bytes));  // large ones recycled: core/buffer_cache.hpp
+            data_ = static_cast<float*>(detail::acquire_buffer(bytes));  // large ones are recycled
             if (zero) std::memset(data_, 0, bytes);
         }
         deleter_ = [bytes](float* p) { detail::release_buffer(p, bytes); };

@@ -539,8 +539,9 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
 
 /// sgemm_micro_kernel with B read in place: row k of the tile's B is the gemm_nr floats at
 /// b + b_off[k] (any alignment) instead of a packed panel. kernels/conv.hpp's direct convolution
-/// passes the zero-padded input planes and the offset of each (channel, tap), so the columns of
-/// a stride-1 window come straight from the image, with no im2col and no packing. The same
+/// passes the zero-padded input planes (phase planes for a strided window) and the offset of each
+/// (channel, tap), so a window's columns come straight from the image, with no im2col and no
+/// packing. The same
 /// products in the same order as sgemm_micro_kernel on the packed copy, so the same result:
 /// acc[r][c] = Σ_{k < kc} a[k·gemm_mr + r] · b[b_off[k] + c]. Then c (when non-null) gets
 /// acc (accumulate false) or c + acc (true); when c is null, acc goes row-major to tile. Never throws.
