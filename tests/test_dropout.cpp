@@ -132,6 +132,27 @@ TEST_CASE("dropout: same seed gives the same mask, another seed a different one"
     CHECK(prefix == std::vector<float>(ma.begin(), ma.begin() + 10));
 }
 
+TEST_CASE("dropout: the mask is one gen.bernoulli(p) draw per element, in order") {
+    // dropout compares the draws with an integer threshold instead of calling bernoulli; the
+    // mask must be exactly what bernoulli gives, at probabilities whose p·2^53 is and is not an
+    // integer, and the generator must end where n bernoulli calls leave it.
+    for (float p : {0.5f, 0.25f, 0.1f, 0.3f, 1e-7f, 0.9999999f}) {
+        CAPTURE(p);
+        Generator g1(5), g2(5);
+        const std::int64_t n = 5000;
+        const auto m = dropout(ones({n}), p, true, g1).to_vector();
+        const float scale = 1.0f / (1.0f - p);
+        for (std::int64_t i = 0; i < n; ++i) {
+            const float want = g2.bernoulli(static_cast<double>(p)) ? 0.0f : scale;
+            if (m[static_cast<std::size_t>(i)] != want) {
+                FAIL_CHECK("element " << i << ": " << m[static_cast<std::size_t>(i)] << " != " << want);
+                break;
+            }
+        }
+        CHECK(g1.next_u64() == g2.next_u64());
+    }
+}
+
 TEST_CASE("BatchShardGuard: each shard's mask is its rows of the global batch's mask") {
     // A global batch of 7 rows split 3 / 2 / 2 (as DataLoaderOptions::shard gives 3 ranks):
     // every shard, from a generator in the same state, draws exactly its rows of the mask that

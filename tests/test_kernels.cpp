@@ -14,6 +14,8 @@
 //   * sum/dot: within (n + 1)·eps·Σ|term|. The vector version keeps one partial sum per lane
 //     and adds them at the end, which reorders the additions; any order of n additions is within
 //     (n − 1)·eps/2·Σ|term| of the exact sum, so two orders are within twice that of each other.
+// The pointwise kernels spread over the thread pool (kernels/pointwise.hpp) must equal one serial
+// call of simd.hpp's kernel bit for bit, for 1, 2 and 3 threads, at sizes around their blocks.
 // sgemm is compared with ref::sgemm for all trans combinations at awkward sizes with padded
 // leading dimensions (tolerance 2·(K + 2)·eps·(|alpha|·Σ_k|a·b| + |beta·c|): the optimized version
 // folds alpha into each term and fuses multiply-adds, so each of the K accumulation steps may
@@ -23,6 +25,7 @@
 
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/pointwise.hpp>
 #include <nanotorch/kernels/reference.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/core/random.hpp>
@@ -361,6 +364,44 @@ TEST_CASE("kernels: sgemm is bit-identical for 1, 2 and 3 threads") {
     }
     nanotorch::set_num_threads(saved);
     CHECK(nanotorch::get_num_threads() == saved);
+}
+
+TEST_CASE("kernels: the pointwise kernels spread over threads equal one serial call bit for bit") {
+    const int saved = nanotorch::get_num_threads();
+    Generator gen(21);
+    namespace kd = k::detail;
+    // Below the grain (serial), exactly two grains, and sizes that end mid-block and mid-vector.
+    const std::int64_t sizes[] = {0, 5, kd::pointwise_grain - 1, 2 * kd::pointwise_grain,
+                                  2 * kd::pointwise_grain + 1, 5 * kd::pointwise_grain + kd::pointwise_block / 2 + 3};
+    for (std::int64_t n : sizes) {
+        CAPTURE(n);
+        const Buf a = random_buf(n, gen), b = random_buf(n, gen), d = divisor_buf(n, gen);
+        const Buf y0 = random_buf(n, gen);
+        // Each case: the serial kernel into `want`, the parallel one into `got`, from the same start.
+        const auto same = [&](auto serial, auto parallel) {
+            for (int threads : {1, 2, 3}) {
+                nanotorch::set_num_threads(threads);
+                std::vector<float> want(y0.storage.begin() + 1, y0.storage.end());
+                std::vector<float> got = want;
+                serial(want.data());
+                parallel(got.data());
+                CHECK(bits_equal(want.data(), got.data(), n));
+            }
+        };
+        same([&](float* o) { k::add(o, a.p(), b.p(), n); }, [&](float* o) { k::parallel_add(o, a.p(), b.p(), n); });
+        same([&](float* o) { k::sub(o, a.p(), b.p(), n); }, [&](float* o) { k::parallel_sub(o, a.p(), b.p(), n); });
+        same([&](float* o) { k::mul(o, a.p(), b.p(), n); }, [&](float* o) { k::parallel_mul(o, a.p(), b.p(), n); });
+        same([&](float* o) { k::div(o, a.p(), d.p(), n); }, [&](float* o) { k::parallel_div(o, a.p(), d.p(), n); });
+        same([&](float* o) { k::mul_scalar(o, a.p(), 0.3f, n); },
+             [&](float* o) { k::parallel_mul_scalar(o, a.p(), 0.3f, n); });
+        same([&](float* o) { k::axpy(o, 0.7f, a.p(), n); }, [&](float* o) { k::parallel_axpy(o, 0.7f, a.p(), n); });
+        same([&](float* o) { k::axpby(o, 0.7f, a.p(), -1.3f, n); },
+             [&](float* o) { k::parallel_axpby(o, 0.7f, a.p(), -1.3f, n); });
+        same([&](float* o) { k::relu_forward(o, a.p(), n); }, [&](float* o) { k::parallel_relu_forward(o, a.p(), n); });
+        same([&](float* o) { k::relu_backward(o, b.p(), a.p(), n); },
+             [&](float* o) { k::parallel_relu_backward(o, b.p(), a.p(), n); });
+    }
+    nanotorch::set_num_threads(saved);
 }
 
 TEST_CASE("parallel_for: covers every index exactly once with chunks of at least grain") {

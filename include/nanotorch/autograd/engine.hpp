@@ -18,7 +18,7 @@
 #include <nanotorch/autograd/node.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
-#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/pointwise.hpp>
 
 namespace nanotorch::autograd {
 
@@ -36,7 +36,7 @@ inline Tensor sum_grads(const Tensor& acc, const Tensor& g) {
     Tensor a = acc.is_contiguous() ? acc : fresh_copy(acc);
     Tensor b = g.is_contiguous() ? g : fresh_copy(g);
     Tensor out = empty(acc.shape());
-    kernels::add(out.data_ptr(), a.data_ptr(), b.data_ptr(), out.numel());
+    kernels::parallel_add(out.data_ptr(), a.data_ptr(), b.data_ptr(), out.numel());
     return out;
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <algorithm>  // std::max
+#include <cmath>      // std::ceil
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -27,6 +28,7 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/pointwise.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 
@@ -84,8 +86,8 @@ inline float dropout_scale(float p) { return 1.0f / (1.0f - p); }
 /// The n values are `rows` rows of dim 0; under a BatchShardGuard the draws of the global
 /// batch's other rows are skipped (one next_u64 each, as bernoulli takes), before and after.
 /// @throws shape_error when the rows do not fit in the guard's global batch (`op` names the caller).
-inline std::vector<float> draw_dropout_mask(std::int64_t n, std::int64_t rows, float p, float scale, Generator& gen,
-                                            const char* op) {
+inline void fill_dropout_mask(float* mask, std::int64_t n, std::int64_t rows, float p, float scale, Generator& gen,
+                              const char* op) {
     const BatchShard shard = current_batch_shard();
     std::int64_t skip_before = 0, skip_after = 0;
     if (shard.total > 0 && rows > 0) {
@@ -96,10 +98,18 @@ inline std::vector<float> draw_dropout_mask(std::int64_t n, std::int64_t rows, f
         skip_after = (shard.total - shard.offset - rows) * per_row;
     }
     for (std::int64_t i = 0; i < skip_before; ++i) gen.next_u64();
-    std::vector<float> mask(static_cast<std::size_t>(n));
-    const double pd = p;
-    for (auto& m : mask) m = gen.bernoulli(pd) ? 0.0f : scale;
+    // gen.bernoulli(p) is uniform_double() < p with uniform_double() = (next_u64() >> 11) · 2^-53,
+    // i.e. (next_u64() >> 11) < p · 2^53 (exact: a power-of-2 scaling), i.e. < ceil(p · 2^53) for
+    // an integer draw. The same draws and the same mask as calling bernoulli, without the
+    // conversion to double per element.
+    const auto threshold = static_cast<std::uint64_t>(std::ceil(static_cast<double>(p) * 9007199254740992.0));
+    for (std::int64_t i = 0; i < n; ++i) mask[i] = (gen.next_u64() >> 11) < threshold ? 0.0f : scale;
     for (std::int64_t i = 0; i < skip_after; ++i) gen.next_u64();
+}
+inline std::vector<float> draw_dropout_mask(std::int64_t n, std::int64_t rows, float p, float scale, Generator& gen,
+                                            const char* op) {
+    std::vector<float> mask(static_cast<std::size_t>(n));
+    fill_dropout_mask(mask.data(), n, rows, p, scale, gen, op);
     return mask;
 }
 
@@ -111,7 +121,7 @@ struct DropoutBackward : autograd::Node {
     std::vector<Tensor> apply(const Tensor& g) override {
         const Tensor gc = ops::detail::as_contiguous(g);
         Tensor dx = empty(mask.shape());
-        kernels::mul(dx.data_ptr(), gc.data_ptr(), mask.data_ptr(), dx.numel());
+        kernels::parallel_mul(dx.data_ptr(), gc.data_ptr(), mask.data_ptr(), dx.numel());
         return {dx};
     }
     void release_saved() override { mask = Tensor(); }
@@ -130,11 +140,12 @@ inline Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = 
         tr->unsupported("dropout", "it is active (training mode); export calls module.eval() first");
     const Tensor xc = ops::detail::as_contiguous(x);
     const std::int64_t rows = x.dim() == 0 ? 1 : x.size(0);
-    const std::vector<float> m =
-        ops::detail::draw_dropout_mask(x.numel(), rows, p, ops::detail::dropout_scale(p), gen, "dropout");
-    Tensor mask = tensor(m, x.shape());
+    // The mask is drawn straight into its tensor (a recycled buffer, see core/buffer_cache.hpp),
+    // serially: the draws' order is what a seed reproduces.
+    Tensor mask = empty(x.shape());
+    ops::detail::fill_dropout_mask(mask.data_ptr(), x.numel(), rows, p, ops::detail::dropout_scale(p), gen, "dropout");
     Tensor out = empty(x.shape());
-    kernels::mul(out.data_ptr(), xc.data_ptr(), mask.data_ptr(), out.numel());
+    kernels::parallel_mul(out.data_ptr(), xc.data_ptr(), mask.data_ptr(), out.numel());
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<DropoutBackward>();
         n->mask = mask;

@@ -15,6 +15,7 @@
 #include <nanotorch/autograd/node.hpp>
 #include <nanotorch/core/trace.hpp>
 #include <nanotorch/core/tensor.hpp>
+#include <nanotorch/kernels/pointwise.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 
@@ -73,7 +74,7 @@ struct AddBackward : autograd::Node {
     const char* name() const override { return "AddBackward"; }
 };
 inline Tensor add(const Tensor& a, const Tensor& b) {
-    Tensor out = ops::detail::binary_forward(a, b, &kernels::add, "add");
+    Tensor out = ops::detail::binary_forward(a, b, &kernels::parallel_add, "add");
     if (auto* tr = trace::active()) tr->emit("Add", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<AddBackward>();
@@ -94,7 +95,7 @@ struct SubBackward : autograd::Node {
     const char* name() const override { return "SubBackward"; }
 };
 inline Tensor sub(const Tensor& a, const Tensor& b) {
-    Tensor out = ops::detail::binary_forward(a, b, &kernels::sub, "sub");
+    Tensor out = ops::detail::binary_forward(a, b, &kernels::parallel_sub, "sub");
     if (auto* tr = trace::active()) tr->emit("Sub", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<SubBackward>();
@@ -118,7 +119,7 @@ struct MulBackward : autograd::Node {
     const char* name() const override { return "MulBackward"; }
 };
 inline Tensor mul(const Tensor& a, const Tensor& b) {
-    Tensor out = ops::detail::binary_forward(a, b, &kernels::mul, "mul");
+    Tensor out = ops::detail::binary_forward(a, b, &kernels::parallel_mul, "mul");
     if (auto* tr = trace::active()) tr->emit("Mul", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<MulBackward>();
@@ -135,7 +136,7 @@ struct DivBackward : autograd::Node {
     std::vector<Tensor> apply(const Tensor& g) override {
         Tensor ga, gb;
         if (ops::detail::wants_grad(*this, 0))
-            ga = ops::detail::sum_to(ops::detail::binary_forward(g, b, &kernels::div, "div"), a.shape());
+            ga = ops::detail::sum_to(ops::detail::binary_forward(g, b, &kernels::parallel_div, "div"), a.shape());
         if (ops::detail::wants_grad(*this, 1)) {
             // d(a/b)/db = -a / b^2
             const Shape s = broadcast_shapes(a.shape(), b.shape(), "div");
@@ -151,7 +152,7 @@ struct DivBackward : autograd::Node {
     const char* name() const override { return "DivBackward"; }
 };
 inline Tensor div(const Tensor& a, const Tensor& b) {
-    Tensor out = ops::detail::binary_forward(a, b, &kernels::div, "div");
+    Tensor out = ops::detail::binary_forward(a, b, &kernels::parallel_div, "div");
     if (auto* tr = trace::active()) tr->emit("Div", {trace::value(a), trace::value(b)}, {out});
     if (autograd::any_requires_grad({&a, &b})) {
         auto n = std::make_shared<DivBackward>();
@@ -170,7 +171,7 @@ struct AffineBackward : autograd::Node {
         if (scale == 1.0f) return {g};
         Tensor gc = ops::detail::as_contiguous(g);
         Tensor out = empty(g.shape());
-        kernels::mul_scalar(out.data_ptr(), gc.data_ptr(), scale, out.numel());
+        kernels::parallel_mul_scalar(out.data_ptr(), gc.data_ptr(), scale, out.numel());
         return {out};
     }
     const char* name() const override { return "AffineBackward"; }
@@ -179,7 +180,7 @@ struct AffineBackward : autograd::Node {
 inline Tensor affine(const Tensor& x, float scale, float shift) {
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor out = empty(x.shape());
-    kernels::mul_scalar(out.data_ptr(), xc.data_ptr(), scale, out.numel());
+    kernels::parallel_mul_scalar(out.data_ptr(), xc.data_ptr(), scale, out.numel());
     if (auto* tr = trace::active()) {
         // The graph repeats our arithmetic exactly: one float multiply, then one float add.
         // x·1 and x+0 are exact, so those steps are left out; x·(−1) is Neg.
@@ -300,7 +301,7 @@ struct ReluBackward : autograd::Node {
     std::vector<Tensor> apply(const Tensor& g) override {
         const Tensor gc = ops::detail::as_contiguous(g);
         Tensor dx = empty(g.shape());
-        kernels::relu_backward(dx.data_ptr(), gc.data_ptr(), y.data_ptr(), dx.numel());
+        kernels::parallel_relu_backward(dx.data_ptr(), gc.data_ptr(), y.data_ptr(), dx.numel());
         return {dx};
     }
     void release_saved() override { y = Tensor(); }
@@ -309,7 +310,7 @@ struct ReluBackward : autograd::Node {
 inline Tensor relu(const Tensor& x) {
     const Tensor xc = ops::detail::as_contiguous(x);
     Tensor y = empty(x.shape());
-    kernels::relu_forward(y.data_ptr(), xc.data_ptr(), y.numel());
+    kernels::parallel_relu_forward(y.data_ptr(), xc.data_ptr(), y.numel());
     if (auto* tr = trace::active()) tr->emit("Relu", {trace::value(x)}, {y});
     if (autograd::any_requires_grad({&x})) {
         auto n = std::make_shared<ReluBackward>();

@@ -18,7 +18,7 @@
 #include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
-#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/pointwise.hpp>
 #include <nanotorch/optim/optimizer.hpp>
 
 namespace nanotorch::optim {
@@ -75,7 +75,7 @@ public:
             const float* d = g.data_ptr();
             if (wd != 0.0f) {  // d = g + wd * p, in a scratch copy so .grad is left untouched
                 scratch_.assign(g.data_ptr(), g.data_ptr() + n);
-                kernels::axpy(scratch_.data(), wd, p, n);
+                kernels::parallel_axpy(scratch_.data(), wd, p, n);
                 d = scratch_.data();
             }
             if (mom != 0.0f) {
@@ -84,17 +84,17 @@ public:
                     buf = empty(params_[i].shape());
                     std::copy(d, d + n, buf.data_ptr());
                 } else {
-                    kernels::axpby(buf.data_ptr(), one_minus_damp, d, mom, n);  // b = mom*b + (1-damp)*d
+                    kernels::parallel_axpby(buf.data_ptr(), one_minus_damp, d, mom, n);  // b = mom*b + (1-damp)*d
                 }
                 if (options_.nesterov()) {
                     if (d != scratch_.data()) scratch_.assign(d, d + n);
-                    kernels::axpy(scratch_.data(), mom, buf.data_ptr(), n);  // d = d + mom*b
+                    kernels::parallel_axpy(scratch_.data(), mom, buf.data_ptr(), n);  // d = d + mom*b
                     d = scratch_.data();
                 } else {
                     d = buf.data_ptr();
                 }
             }
-            kernels::axpy(p, -lr, d, n);  // p = p - lr*d
+            kernels::parallel_axpy(p, -lr, d, n);  // p = p - lr*d
         }
     }
 
