@@ -36,7 +36,8 @@
 #   --svg PATH   where to write the share-of-peak chart (default out/bench/share_of_peak.svg)
 # Timings on a shared machine are noisy: compare the ratios of one run, not absolute numbers
 # across runs. Exit status: 0 when every program ran and the chart parses (targets missed are
-# reported, not failed). At --threads "1 2" a full run took 17 min on 2 busy cores, --quick 4.
+# reported, not failed). At --threads "1 2" a full run (two rounds) took 27 min on 2 quiet cores,
+# --quick (one round) about 4.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,7 +52,7 @@ svg=out/bench/share_of_peak.svg
 while (($#)); do
   case "$1" in
     -h | --help)
-      sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     --quick) quick=1 ;;
