@@ -36,7 +36,7 @@
 #   --svg PATH   where to write the share-of-peak chart (default out/bench/share_of_peak.svg)
 # Timings on a shared machine are noisy: compare the ratios of one run, not absolute numbers
 # across runs. Exit status: 0 when every program ran and the chart parses (targets missed are
-# reported, not failed). At --threads "1 2" a full run (two rounds) took 27 min on 2 quiet cores,
+# reported, not failed). At --threads "1 2" a full run (two rounds) took 12 min on 2 quiet cores,
 # --quick (one round) about 4.
 set -euo pipefail
 
