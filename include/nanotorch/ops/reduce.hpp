@@ -22,6 +22,7 @@
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/pointwise.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/ops/broadcast.hpp>
 #include <nanotorch/ops/elementwise.hpp>  // ops::detail::wants_grad
@@ -142,7 +143,7 @@ struct SumBackward : autograd::Node {
         const Tensor e = ops::detail::expand_copy(gk, input_shape);  // may alias g when nothing was reduced
         if (scale == 1.0f) return {e};
         Tensor out = empty(input_shape);
-        kernels::mul_scalar(out.data_ptr(), e.data_ptr(), scale, out.numel());
+        kernels::parallel_mul_scalar(out.data_ptr(), e.data_ptr(), scale, out.numel());
         return {out};
     }
     const char* name() const override { return op_name; }
