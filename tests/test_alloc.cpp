@@ -87,17 +87,21 @@ TEST_CASE("a steady-state training step of the seed net stays within its allocat
     // which the warm-up steps fill: a steady-state step at 1 thread allocates nothing large.
     // With 2 threads, which pool thread runs which task varies from run to run, so a worker can
     // meet a kind of task for the first time after the warm-up and grow its scratch buffers
-    // (kernels/workspace.hpp) once: a few such allocations over the measured steps are allowed,
-    // not one per step. What this rules out is per-image, per-chunk or per-plane scratch
-    // (conv2d would add 8+ per call at chunks of 8 images) and tensors that bypass the cache.
-    const auto max_large_total = [](int threads) { return threads == 1 ? 0 : 3; };
+    // (kernels/workspace.hpp) once. A worker that wakes late (the pool's wake-up is 10-50 us, and
+    // the calling thread may drain a kernel's chunks before it) can meet conv2d's backward for
+    // the first time even after several warm-up steps, and then grows four buffers of it at once
+    // (seen once in CI, 4 over the measured steps). So at 2 threads the warm-up is longer and up
+    // to 8 such growths are allowed in total. What this rules out is per-image, per-chunk or
+    // per-plane scratch (conv2d would add 8+ per call at chunks of 8 images, so 100+ over the 4
+    // measured steps) and tensors that bypass the cache.
+    const auto max_large_total = [](int threads) { return threads == 1 ? 0 : 8; };
     // All allocations: per op a handful of small objects (tensor storage + data, autograd node,
     // its edge and saved-tensor vectors, parallel_for's task), ~20 ops forward and ~20 backward,
     // plus the optimizer's loop over 8 parameters: a few hundred. 1000 is the budget; a kernel
     // that allocated per image (64 per call) or per plane (640+) would blow through it.
     constexpr std::int64_t max_all = 1000;
     for (int threads : {1, 2}) {
-        const StepCount c = count_steps(threads, /*warmup=*/3, /*steps=*/4);
+        const StepCount c = count_steps(threads, /*warmup=*/threads == 1 ? 3 : 8, /*steps=*/4);
         CAPTURE(threads);
         MESSAGE("threads ", threads, ": ", c.all, " allocations per step, ", c.large, " of them >= 64 KiB (",
                 c.large_bytes / 1024, " KiB)");
