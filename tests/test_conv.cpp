@@ -504,7 +504,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     // bias added. The cases cover both paths: widths that are and are not whole panels
     // (whatever the ISA), output channels that are not whole micro-kernel rows, K past one
     // gemm_kc slice, batches with a partial last chunk, groups, padding, dilation, no padding,
-    // and strides 2 and 3 (the direct path over phase planes, detail::phase_planes).
+    // and strides 2 and 3 (the direct path over phase planes, detail::phase_planes). The direct
+    // path runs in both of its tile shapes (detail::direct_tile_alt): they must give the same bits.
     struct Case {
         std::int64_t n, c, o, h, w, k, pad, dil, groups, stride = 1;
     };
@@ -529,7 +530,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {2, 16, 16, 15, 15, 3, 2, 2, 2, 2},      // stride 2, dilation 2, two groups
         {2, 16, 8, 20, 20, 3, 0, 1, 1, 3},       // stride 3, no padding
     };
-    bool took_direct = false, took_packed = false, took_strided = false;
+    bool took_direct = false, took_packed = false, took_strided = false, took_tile[2] = {false, false};
     Generator gen(21);
     for (const Case& t : cases) {
         CAPTURE(t.c);
@@ -542,6 +543,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         REQUIRE((direct || kernels::detail::implicit_im2col_pays(ckk, w)));
         (direct ? took_direct : took_packed) = true;
         took_strided = took_strided || (direct && t.stride > 1);
+        if (direct) took_tile[kernels::detail::direct_tile_alt(og, kernels::detail::pitched_columns(w)) ? 1 : 0] = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen);
         FV y(static_cast<std::size_t>(t.n * t.o * len), 7.0f), expect(y.size(), -7.0f);
@@ -581,6 +583,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     CHECK(took_direct);
     CHECK(took_packed);
     CHECK(took_strided);
+    CHECK(took_tile[0]);
+    CHECK(took_tile[1]);
 }
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {

@@ -625,42 +625,75 @@ inline std::int64_t* offset_table(int which, std::int64_t n) {
     return tables[which].get();
 }
 
+// Whether conv_direct_product runs og output channels over vlen pitched columns per image in
+// conv_tile_mr x conv_tile_nr tiles rather than gemm_mr x gemm_nr. Both shapes hold the same
+// number of accumulators; the narrow one loads fewer A values per multiply-add and pads fewer
+// rows where og is a multiple of its height (gemm_mr = 6 pads 16 output channels to 18, 32 to 36;
+// gemm_mr = 12 pads 16 to 24, 64 to 72), but its wider rows of B cost more where an image has few
+// column blocks. Taken where it pads no more rows and an image fills at least four of its column
+// blocks. Measured on 3x3 "same" windows, 1 thread, AVX2 (Zen 2; the direct product alone,
+// GFLOP/s of the 4 x 24 tile over the 6 x 16 one): 1.25 at 16 channels on 28x28, 1.10-1.15 at
+// 16-256 channels on 10x10 to 14x14, 1.05-1.07 at 64-256 on 16x16 to 32x32, but 0.88-0.97 on 7x7
+// and 8x8 planes (under four blocks). The AVX-512 shapes (12 x 32 against 8 x 48) follow the same
+// rule unmeasured: no host here had AVX-512 when it was written.
+inline bool direct_tile_alt(std::int64_t og, std::int64_t vlen) {
+    const auto padded = [og](std::int64_t mr) { return (og + mr - 1) / mr * mr; };
+    return padded(conv_tile_mr) <= padded(gemm_mr) && vlen >= 4 * conv_tile_nr;
+}
+
+// The slack past the last image that the direct path's last panel may read (its widest tile).
+inline constexpr std::int64_t direct_slack = std::max(gemm_nr, conv_tile_nr);
+
 // y[o, n·vlen + jj] = Σ_k weight[o, k] · planes[n·image_stride + row_off[k] + jj] for o < og,
 // n < nb, jj < vlen, k < K (= C/groups·kH·kW): the product sgemm's blocked path computes on the
-// im2col matrix, with its K slices (gemm_kc, ascending; the first stored, the others added) and
-// its gemm_mr-row panels of A, but B read in place (sgemm_offsets_micro_kernel) rather than
-// packed. The planes must be readable gemm_nr floats past the last image's last column. Serial.
-inline void conv_direct_product(float* y, std::int64_t ldy, const float* weight, std::int64_t og, std::int64_t K,
-                                const float* planes, std::int64_t image_stride, std::int64_t nb, std::int64_t vlen,
-                                const std::int64_t* row_off) {
-    const std::int64_t panels = (og + gemm_mr - 1) / gemm_mr;
-    float* a = scratch(Scratch::conv_weight_panels, panels * K * gemm_mr);
-    for (std::int64_t p = 0; p < panels; ++p)  // a[p][k][r] = weight[p·gemm_mr + r, k], zero past og
+// im2col matrix, with its K slices (gemm_kc, ascending; the first stored, the others added), but
+// with MR-row panels of A and B read in place (sgemm_offsets_tile) rather than packed. Each
+// element's sum is the same chain of multiply-adds whatever the tile shape, so the result is too.
+// The planes must be readable NR floats past the last image's last column. Serial.
+template <std::int64_t MR, std::int64_t NR>
+inline void conv_direct_tiles(float* y, std::int64_t ldy, const float* weight, std::int64_t og, std::int64_t K,
+                              const float* planes, std::int64_t image_stride, std::int64_t nb, std::int64_t vlen,
+                              const std::int64_t* row_off) {
+    constexpr auto mr = static_cast<std::size_t>(MR), nr = static_cast<std::size_t>(NR);
+    const std::int64_t panels = (og + MR - 1) / MR;
+    float* a = scratch(Scratch::conv_weight_panels, panels * K * MR);
+    for (std::int64_t p = 0; p < panels; ++p)  // a[p][k][r] = weight[p·MR + r, k], zero past og
         for (std::int64_t k = 0; k < K; ++k)
-            for (std::int64_t r = 0; r < gemm_mr; ++r) {
-                const std::int64_t o = p * gemm_mr + r;
-                a[(p * K + k) * gemm_mr + r] = o < og ? weight[o * K + k] : 0.0f;
+            for (std::int64_t r = 0; r < MR; ++r) {
+                const std::int64_t o = p * MR + r;
+                a[(p * K + k) * MR + r] = o < og ? weight[o * K + k] : 0.0f;
             }
-    alignas(64) float tile[gemm_mr * gemm_nr];
+    alignas(64) float tile[MR * NR];
     for (std::int64_t n = 0; n < nb; ++n)
         for (std::int64_t p = 0; p < panels; ++p) {
-            const std::int64_t m = std::min(gemm_mr, og - p * gemm_mr);
-            for (std::int64_t j = 0; j < vlen; j += gemm_nr) {
-                const std::int64_t cols = std::min(gemm_nr, vlen - j);
-                float* c = y + p * gemm_mr * ldy + n * vlen + j;
+            const std::int64_t m = std::min(MR, og - p * MR);
+            for (std::int64_t j = 0; j < vlen; j += NR) {
+                const std::int64_t cols = std::min(NR, vlen - j);
+                float* c = y + p * MR * ldy + n * vlen + j;
                 const float* b = planes + n * image_stride + j;
                 for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
                     const std::int64_t kc = std::min(gemm_kc, K - k0);
-                    const float* ap = a + (p * K + k0) * gemm_mr;
-                    if (m == gemm_mr && cols == gemm_nr) {
-                        sgemm_offsets_micro_kernel(kc, ap, b, row_off + k0, k0 > 0, c, ldy, nullptr);
+                    const float* ap = a + (p * K + k0) * MR;
+                    if (m == MR && cols == NR) {
+                        sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, k0 > 0, c, ldy, nullptr);
                     } else {
-                        sgemm_offsets_micro_kernel(kc, ap, b, row_off + k0, false, nullptr, 0, tile);
-                        write_tile(c, ldy, 1, m, cols, tile, gemm_nr, 1.0f, k0 > 0 ? 1.0f : 0.0f);
+                        sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, false, nullptr, 0, tile);
+                        write_tile(c, ldy, 1, m, cols, tile, NR, 1.0f, k0 > 0 ? 1.0f : 0.0f);
                     }
                 }
             }
         }
+}
+
+// conv_direct_tiles in the tile shape direct_tile_alt picks. The planes must be readable
+// direct_slack floats past the last image's last column.
+inline void conv_direct_product(float* y, std::int64_t ldy, const float* weight, std::int64_t og, std::int64_t K,
+                                const float* planes, std::int64_t image_stride, std::int64_t nb, std::int64_t vlen,
+                                const std::int64_t* row_off) {
+    if (direct_tile_alt(og, vlen))
+        conv_direct_tiles<conv_tile_mr, conv_tile_nr>(y, ldy, weight, og, K, planes, image_stride, nb, vlen, row_off);
+    else
+        conv_direct_tiles<gemm_mr, gemm_nr>(y, ldy, weight, og, K, planes, image_stride, nb, vlen, row_off);
 }
 
 }  // namespace detail
@@ -718,11 +751,11 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
                                   detail::gemm_path(false, false, og, cols, ckk) == detail::GemmPath::blocked;
             const bool im2col_cols = !direct && !implicit;
             float* col = im2col_cols ? detail::scratch(detail::Scratch::conv_col, ckk * cols) : nullptr;
-            // (gemm_nr floats of slack: the direct path's last panel reads past the last image)
+            // (direct_slack floats of slack: the direct path's last panel reads past the last image)
             float* padded = !im2col_cols && copy
-                                ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane + gemm_nr)
+                                ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane + detail::direct_slack)
                                 : nullptr;
-            if (padded) std::fill(padded + nb * cg * plane, padded + nb * cg * plane + gemm_nr, 0.0f);
+            if (padded) std::fill(padded + nb * cg * plane, padded + nb * cg * plane + detail::direct_slack, 0.0f);
             float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * ycols);
             for (std::int64_t g = 0; g < groups; ++g) {
                 const float* wg = weight + g * og * ckk;

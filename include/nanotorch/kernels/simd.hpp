@@ -537,40 +537,62 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
     });
 }
 
-/// sgemm_micro_kernel with B read in place: row k of the tile's B is the gemm_nr floats at
+/// The direct convolution's second tile shape (kernels/conv.hpp): two thirds of gemm_mr rows by
+/// three vectors, the same number of accumulators as gemm_mr rows by two. Output-channel counts
+/// that are multiples of 4 or 8 (16, 32, 64, ...: most CNNs) fill its panels where gemm_mr = 6 or
+/// 12 pads them (16 to 18 or 24); conv.hpp's direct_tile_alt decides which shape runs.
+#if defined(NANOTORCH_SIMD_WASM)
+inline constexpr std::int64_t conv_tile_mr = 2;
+#else
+inline constexpr std::int64_t conv_tile_mr = gemm_mr * 2 / 3;
+#endif
+inline constexpr std::int64_t conv_tile_nr = 3 * simd_width;
+
+/// A gemm_mr x gemm_nr (or conv_tile_mr x conv_tile_nr: MR rows by NR columns, NR a multiple of
+/// the vector width) tile with B read in place: row k of the tile's B is the NR floats at
 /// b + b_off[k] (any alignment) instead of a packed panel. kernels/conv.hpp's direct convolution
 /// passes the zero-padded input planes (phase planes for a strided window) and the offset of each
 /// (channel, tap), so a window's columns come straight from the image, with no im2col and no
-/// packing. The same
-/// products in the same order as sgemm_micro_kernel on the packed copy, so the same result:
-/// acc[r][c] = Σ_{k < kc} a[k·gemm_mr + r] · b[b_off[k] + c]. Then c (when non-null) gets
-/// acc (accumulate false) or c + acc (true); when c is null, acc goes row-major to tile. Never throws.
-NANOTORCH_ALWAYS_INLINE void sgemm_offsets_micro_kernel(std::int64_t kc, const float* a, const float* b,
-                                                        const std::int64_t* b_off, bool accumulate, float* c,
-                                                        std::int64_t ldc, float* tile) {
-    constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
+/// packing. The same products in the same order as sgemm_micro_kernel on the packed copy, so the
+/// same result: acc[r][c] = Σ_{k < kc} a[k·MR + r] · b[b_off[k] + c]. Then c (when non-null) gets
+/// acc (accumulate false) or c + acc (true); when c is null, acc goes row-major to tile
+/// [MR·NR]. Never throws.
+template <std::size_t MR, std::size_t NR>
+NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a, const float* b,
+                                                const std::int64_t* b_off, bool accumulate, float* c,
+                                                std::int64_t ldc, float* tile) {
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
-    fbatch acc[2 * MR];
-    detail::unroll<2 * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
+    static_assert(NR % W == 0, "sgemm_offsets_tile: NR must be whole vectors");
+    constexpr std::size_t NV = NR / W;
+    fbatch acc[NV * MR];
+    detail::unroll<NV * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
     for (std::int64_t k = 0; k < kc; ++k) {
         const float* bk = b + b_off[k];
-        const fbatch b0 = fbatch::load_unaligned(bk), b1 = fbatch::load_unaligned(bk + W);
+        fbatch bv[NV];
+        detail::unroll<NV>([&](auto v) { bv[v] = fbatch::load_unaligned(bk + v * W); });
         detail::unroll<MR>([&](auto r) {
             const fbatch ar(a[r]);
-            acc[2 * r] = vfma(ar, b0, acc[2 * r]);
-            acc[2 * r + 1] = vfma(ar, b1, acc[2 * r + 1]);
+            detail::unroll<NV>([&](auto v) { acc[NV * r + v] = vfma(ar, bv[v], acc[NV * r + v]); });
         });
         a += MR;
     }
     if (!c) {
-        detail::unroll<2 * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+        detail::unroll<NV * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
         return;
     }
-    detail::unroll<2 * MR>([&](auto i) {
-        float* p = c + static_cast<std::int64_t>(i / 2) * ldc + static_cast<std::int64_t>((i % 2) * W);
+    detail::unroll<NV * MR>([&](auto i) {
+        float* p = c + static_cast<std::int64_t>(i / NV) * ldc + static_cast<std::int64_t>((i % NV) * W);
         if (accumulate) (acc[i] + fbatch::load_unaligned(p)).store_unaligned(p);
         else acc[i].store_unaligned(p);
     });
+}
+
+/// sgemm_offsets_tile in sgemm_micro_kernel's shape (gemm_mr x gemm_nr).
+NANOTORCH_ALWAYS_INLINE void sgemm_offsets_micro_kernel(std::int64_t kc, const float* a, const float* b,
+                                                        const std::int64_t* b_off, bool accumulate, float* c,
+                                                        std::int64_t ldc, float* tile) {
+    sgemm_offsets_tile<static_cast<std::size_t>(gemm_mr), static_cast<std::size_t>(gemm_nr)>(kc, a, b, b_off,
+                                                                                             accumulate, c, ldc, tile);
 }
 
 /// Whether sgemm_small_n_kernel exists (it needs SIMD vectors to be worth a second path).
@@ -678,24 +700,36 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
         }
 }
 
-// The same for sgemm_offsets_micro_kernel (B's row k read at b + b_off[k]).
+// The direct convolution's second tile shape, as in the SIMD build (two thirds of the rows).
+inline constexpr std::int64_t conv_tile_mr = 2;
+inline constexpr std::int64_t conv_tile_nr = 6;
+
+// The same for sgemm_offsets_tile (B's row k read at b + b_off[k]; MR x NR plain floats).
+template <std::size_t MR, std::size_t NR>
+NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a, const float* b,
+                                                const std::int64_t* b_off, bool accumulate, float* c,
+                                                std::int64_t ldc, float* tile) {
+    float acc[MR * NR] = {};
+    for (std::int64_t k = 0; k < kc; ++k, a += MR)
+        for (std::size_t r = 0; r < MR; ++r)
+            for (std::size_t j = 0; j < NR; ++j) acc[r * NR + j] += a[r] * b[b_off[k] + static_cast<std::int64_t>(j)];
+    for (std::size_t r = 0; r < MR; ++r)
+        for (std::size_t j = 0; j < NR; ++j) {
+            const float v = acc[r * NR + j];
+            if (!c && tile) {  // (both tested, as in sgemm_micro_kernel)
+                tile[r * NR + j] = v;
+                continue;
+            }
+            float& x = c[static_cast<std::int64_t>(r) * ldc + static_cast<std::int64_t>(j)];
+            x = accumulate ? v + x : v;
+        }
+}
+
 NANOTORCH_ALWAYS_INLINE void sgemm_offsets_micro_kernel(std::int64_t kc, const float* a, const float* b,
                                                         const std::int64_t* b_off, bool accumulate, float* c,
                                                         std::int64_t ldc, float* tile) {
-    float acc[gemm_mr * gemm_nr] = {};
-    for (std::int64_t k = 0; k < kc; ++k, a += gemm_mr)
-        for (std::int64_t r = 0; r < gemm_mr; ++r)
-            for (std::int64_t j = 0; j < gemm_nr; ++j) acc[r * gemm_nr + j] += a[r] * b[b_off[k] + j];
-    for (std::int64_t r = 0; r < gemm_mr; ++r)
-        for (std::int64_t j = 0; j < gemm_nr; ++j) {
-            const float v = acc[r * gemm_nr + j];
-            if (!c && tile) {  // (both tested, as above)
-                tile[r * gemm_nr + j] = v;
-                continue;
-            }
-            float& x = c[r * ldc + j];
-            x = accumulate ? v + x : v;
-        }
+    sgemm_offsets_tile<static_cast<std::size_t>(gemm_mr), static_cast<std::size_t>(gemm_nr)>(kc, a, b, b_off,
+                                                                                             accumulate, c, ldc, tile);
 }
 
 inline constexpr bool gemm_has_small_n = false;
