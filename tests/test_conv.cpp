@@ -392,6 +392,68 @@ TEST_CASE("kernels: max_pool2d 2×2 fast path and backward-from-input equal the 
     }
 }
 
+TEST_CASE("kernels: general pooling windows without indices equal the ref twins bit for bit, ceil_mode too") {
+    // Windows other than 2×2/2 (max) or tiling (avg) take the span paths when no indices are
+    // wanted: max pooling as row maxima then column maxima, avg pooling one output row of sums at
+    // a time. Both must keep the ref's results exactly: the first maximum in row-major window
+    // order (±0 compare equal, so which one is returned shows), a NaN plane's first NaN, and each
+    // average's sum in row-major order. Shapes include ceil_mode's partial windows (PyTorch's
+    // MaxPool2d(3, 2, ceil_mode=True) on 15×15, AvgPool2d(3, 2, 1, ceil_mode=True) on 7×7).
+    Generator gen(23);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const auto values = [&](std::int64_t n, int kind) {  // 0: uniform, 1: {-1, ±0, 1}, 2: that and NaN
+        FV v(static_cast<std::size_t>(n));
+        for (auto& x : v) {
+            if (kind == 0) {
+                x = gen.uniform(-1.0f, 1.0f);
+                continue;
+            }
+            const std::int64_t r = gen.randint(kind == 2 ? 61 : 60);
+            x = r == 60 ? nan : r % 4 == 0 ? -1.0f : r % 4 == 1 ? -0.0f : r % 4 == 2 ? 0.0f : 1.0f;
+        }
+        return v;
+    };
+    struct P {
+        std::int64_t planes, h, w, k, s, p;
+        bool ceil;
+    };
+    const std::vector<P> cases = {{3, 15, 15, 3, 2, 0, true}, {3, 7, 7, 3, 2, 1, true},   {2, 4, 4, 3, 1, 1, false},
+                                  {2, 9, 13, 3, 2, 1, false}, {2, 10, 11, 4, 3, 2, true}, {1, 1, 6, 1, 2, 0, true},
+                                  {2, 17, 5, 5, 1, 2, false}, {1, 6, 6, 2, 1, 0, true}};
+    for (const P& c : cases) {
+        const auto w = kernels::make_pool_window(c.h, c.w, c.k, c.k, c.s, c.s, c.p, c.p, c.ceil);
+        CAPTURE(c.h);
+        CAPTURE(c.w);
+        CAPTURE(c.k);
+        CAPTURE(c.s);
+        CAPTURE(c.ceil);
+        REQUIRE(w.out_plane() > 0);
+        const std::int64_t nin = c.planes * w.in_plane(), nout = c.planes * w.out_plane();
+        for (int kind = 0; kind < 3; ++kind) {
+            CAPTURE(kind);
+            const FV x = values(nin, kind);
+            FV got(static_cast<std::size_t>(nout), 5.0f), want(got.size(), 7.0f);
+            kernels::max_pool2d_forward(got.data(), nullptr, x.data(), c.planes, w);
+            kernels::ref::max_pool2d_forward(want.data(), nullptr, x.data(), c.planes, w);
+            CHECK(bit_equal(got, want));
+            for (bool include_pad : {true, false}) {
+                FV a(got.size(), 5.0f), a_ref(got.size(), 7.0f);
+                kernels::avg_pool2d_forward(a.data(), x.data(), c.planes, w, include_pad);
+                kernels::ref::avg_pool2d_forward(a_ref.data(), x.data(), c.planes, w, include_pad);
+                CHECK(bit_equal(a, a_ref));
+            }
+        }
+    }
+    // The order trap of a two-pass maximum: row 0 is {-1, +0}, row 1 {-0, -1}. The first maximum
+    // in row-major order is +0 (row 0); taking column maxima first would give -0 (column 0).
+    const FV x = {-1.0f, 0.0f, -0.0f, -1.0f};
+    const auto w = kernels::make_pool_window(2, 2, 2, 2, 1, 1, 0, 0, false);  // one 2×2 window, stride 1
+    FV got(1, 5.0f);
+    kernels::max_pool2d_forward(got.data(), nullptr, x.data(), 1, w);
+    CHECK(got[0] == 0.0f);
+    CHECK_FALSE(std::signbit(got[0]));
+}
+
 namespace {
 // Checks |got − want| <= 1.01·n·2^-24·mag + 1e-30 elementwise, where mag is the same sum over
 // |terms| (the ref kernel run on absolute values) and n the number of roundings per element (the

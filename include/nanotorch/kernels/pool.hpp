@@ -7,8 +7,10 @@
 // against bit for bit. The 2×2 stride-2 unpadded window (max_pool2d(x, 2)) has its own branch-free
 // loops that compilers vectorise (and a shorter values-only one when no indices are wanted and
 // the width is even), and avg_pool2d over non-overlapping unpadded windows (the canvas
-// model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order; every
-// other window takes the general path. The window geometry
+// model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order. Other
+// windows without indices take span paths (column spans found once per call; max pooling as row
+// maxima then column maxima, avg pooling an output row of sums at a time), and with indices the
+// general per-output path. The window geometry
 // (Window2d, make_window) lives in kernels/conv.hpp; make_pool_window adds PyTorch's ceil_mode
 // (windows that run past the input's end; the fast paths are taken only when no window does).
 // Not provided: dilation, return_indices-style int64 outputs for the recompute path.
@@ -300,6 +302,60 @@ inline void max_pool2x2_backward_plane(float* gi, const float* go, const float* 
     std::fill(gi + 2 * w.out_h * w.in_w, gi + w.in_plane(), 0.0f);  // odd height: last row
 }
 
+// Each output column's clipped input span [lo, hi) along one axis (windows are never empty:
+// check_pool_window). General windows keep these in tables sized on the stack.
+inline constexpr std::int64_t pool_span_max = 1024;
+inline constexpr std::int64_t pool_span_in_max = std::int64_t{1} << 30;  // spans fit int32
+struct PoolSpans {
+    std::int32_t lo[pool_span_max], hi[pool_span_max];  // (int32: 8 KB of the caller's stack)
+};
+inline void pool_spans(PoolSpans& s, std::int64_t out, std::int64_t in, std::int64_t kernel, std::int64_t stride,
+                       std::int64_t pad) {
+    for (std::int64_t o = 0; o < out; ++o) {
+        const std::int64_t start = o * stride - pad;
+        s.lo[o] = static_cast<std::int32_t>(std::max<std::int64_t>(start, 0));
+        s.hi[o] = static_cast<std::int32_t>(std::min(start + kernel, in));
+    }
+}
+
+// One plane of max pooling's values for any window (no indices), in two passes: each input row's
+// maximum over every window's columns (rows[ih·oW + ow]), then each output the maximum of its
+// window's rows of those. Both passes keep the earlier of equal values, so the element taken is
+// the first maximum in row-major window order, as in the ref (which matters for −0 against +0).
+// The maxima of different columns (then rows) are independent chains the CPU overlaps, where
+// window_argmax's one chain per output waited on each comparison. A NaN is not ordered, so a plane
+// that holds one takes window_argmax instead (the first NaN wins there). Returns nothing; rows
+// needs in_h·oW floats.
+inline void max_pool_values_plane(float* dst, const float* src, const Window2d& w, const PoolSpans& cols,
+                                  float* rows) {
+    bool nan = false;
+    for (std::int64_t ih = 0; ih < w.in_h; ++ih) {
+        const float* row = src + ih * w.in_w;
+        float* rmax = rows + ih * w.out_w;
+        for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
+            float best = row[cols.lo[ow]];
+            for (std::int64_t iw = cols.lo[ow] + 1; iw < cols.hi[ow]; ++iw) best = best < row[iw] ? row[iw] : best;
+            rmax[ow] = best;
+        }
+        for (std::int64_t iw = 0; iw < w.in_w; ++iw) nan |= row[iw] != row[iw];
+    }
+    if (nan) {
+        for (std::int64_t oh = 0; oh < w.out_h; ++oh)
+            for (std::int64_t ow = 0; ow < w.out_w; ++ow) dst[oh * w.out_w + ow] = src[window_argmax(src, w, oh, ow)];
+        return;
+    }
+    for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
+        const std::int64_t h0 = oh * w.stride_h - w.pad_h;
+        const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0), ih_hi = std::min(h0 + w.kernel_h, w.in_h);
+        float* out = dst + oh * w.out_w;
+        std::copy(rows + ih_lo * w.out_w, rows + (ih_lo + 1) * w.out_w, out);
+        for (std::int64_t ih = ih_lo + 1; ih < ih_hi; ++ih) {
+            const float* r = rows + ih * w.out_w;
+            for (std::int64_t ow = 0; ow < w.out_w; ++ow) out[ow] = out[ow] < r[ow] ? r[ow] : out[ow];
+        }
+    }
+}
+
 }  // namespace detail
 
 // out, indices [P, oH, oW] ← in [P, H, W]; indices may be null. Same results as the ref twin;
@@ -308,7 +364,12 @@ inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* i
                                const Window2d& w) {
     detail::check_pool_window(w, "max_pool2d");
     const bool fast = detail::is_pool_2x2(w);
+    // Values only, any other window: the two-pass plane kernel over column spans found once here.
+    const bool spans = !fast && !indices && w.out_w <= detail::pool_span_max && w.in_w <= detail::pool_span_in_max;
+    detail::PoolSpans cols;
+    if (spans) detail::pool_spans(cols, w.out_w, w.in_w, w.kernel_w, w.stride_w, w.pad_w);
     parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
+        float* rows = spans ? detail::scratch(detail::Scratch::pool_rows, w.in_h * w.out_w) : nullptr;
         for (std::int64_t p = p0; p < p1; ++p) {
             const float* src = in + p * w.in_plane();
             float* dst = out + p * w.out_plane();
@@ -317,6 +378,8 @@ inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* i
                 detail::max_pool2x2_values_plane(dst, src, w);
             } else if (fast) {
                 detail::max_pool2x2_plane(dst, idx, src, w);
+            } else if (spans) {
+                detail::max_pool_values_plane(dst, src, w, cols, rows);
             } else {
                 for (std::int64_t oh = 0; oh < w.out_h; ++oh)
                     for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
@@ -476,6 +539,12 @@ inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes,
                                bool count_include_pad) {
     detail::check_pool_window(w, "avg_pool2d");
     const bool tiling = detail::is_pool_tiling(w) && w.out_w <= detail::avg_tiling_max_out_w;
+    // Any other window of at most pool_span_max output columns: one output row at a time, its
+    // sums side by side (each still added in row-major window order, the ref's, so the result is
+    // the ref's bit for bit) and the column spans found once here rather than per output.
+    const bool spans = !tiling && w.out_w <= detail::pool_span_max && w.in_w <= detail::pool_span_in_max;
+    detail::PoolSpans cols;
+    if (spans) detail::pool_spans(cols, w.out_w, w.in_w, w.kernel_w, w.stride_w, w.pad_w);
     parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             const float* src = in + p * w.in_plane();
@@ -484,6 +553,27 @@ inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes,
                 alignas(64) float acc[detail::avg_tiling_max_out_w];
                 for (std::int64_t oh = 0; oh < w.out_h; ++oh)
                     detail::avg_pool_tiling_row(dst + oh * w.out_w, acc, src + oh * w.kernel_h * w.in_w, w.in_w, 1, w);
+                continue;
+            }
+            if (spans) {
+                alignas(64) float acc[detail::pool_span_max];
+                for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
+                    const std::int64_t h0 = oh * w.stride_h - w.pad_h;
+                    const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0), ih_hi = std::min(h0 + w.kernel_h, w.in_h);
+                    std::fill(acc, acc + w.out_w, 0.0f);
+                    for (std::int64_t ih = ih_lo; ih < ih_hi; ++ih) {
+                        const float* row = src + ih * w.in_w;
+                        for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
+                            float a = acc[ow];
+                            for (std::int64_t iw = cols.lo[ow]; iw < cols.hi[ow]; ++iw) a += row[iw];
+                            acc[ow] = a;
+                        }
+                    }
+                    for (std::int64_t ow = 0; ow < w.out_w; ++ow)
+                        dst[oh * w.out_w + ow] =
+                            acc[ow] / static_cast<float>(detail::avg_divisor(w, h0, ow * w.stride_w - w.pad_w,
+                                                                              count_include_pad));
+                }
                 continue;
             }
             for (std::int64_t oh = 0; oh < w.out_h; ++oh) {

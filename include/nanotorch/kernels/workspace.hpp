@@ -30,11 +30,12 @@ enum class Scratch : int {
     conv_grad_col,      // conv2d backward: Wᵀ @ grad_out, the input to col2im
     conv_partials,      // conv2d backward: per-chunk dW/db partials (calling thread only)
     conv_padded,        // im2col / col2im: one image's zero-padded planes (padded windows)
-    conv_weight_panels, // conv2d forward, direct path: one group's weights packed in gemm_mr-row panels
+    conv_weight_panels, // conv2d forward, direct path: one group's weights packed in row panels
     conv_flipped_weight,// conv2d backward: the weights as the input gradient's convolution reads them
     dw_input,           // depthwise conv: the zero-padded, phase-split input plane
     dw_work,            // depthwise conv: flat output run (forward) / split input gradient (backward)
     dw_grad,            // depthwise conv backward: zero-padded output-gradient planes
+    pool_rows,          // max pooling (values only): one plane's per-row window maxima
     count
 };
 
