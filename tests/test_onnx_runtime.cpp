@@ -157,6 +157,74 @@ TEST_CASE("a Conv-Relu-MaxPool-Reshape-Gemm-Softmax graph equals the same nanoto
     }
 }
 
+TEST_CASE("load-time fusion: Conv with the BatchNormalization and Relu after it gives the same bits") {
+    // RuntimeOptions::fuse (the default) runs a BatchNormalization and/or Relu that alone read a
+    // Conv's output inside the Conv (conv2d_fused). Exact equality with fuse = false: the fused
+    // epilogue applies batch_norm's own per-channel floats and relu to whole planes. The graph has
+    // each convolution path (im2col/direct, depthwise, 1x1) fused, and two chains that must not
+    // be: a Conv output read twice, and one that is a graph output.
+    nt::Generator gen(17);
+    const auto positive = [&](std::int64_t n) { return nt::add(nt::mul(nt::rand({n}, gen), 2.0f), 0.1f); };
+    const Tensor w1 = nt::randn({16, 3, 3, 3}, gen), b1 = nt::randn({16}, gen);
+    const Tensor w2 = nt::randn({16, 1, 3, 3}, gen), w3 = nt::randn({8, 16, 1, 1}, gen), b3 = nt::randn({8}, gen);
+    const Tensor w4 = nt::randn({8, 8, 3, 3}, gen), w5 = nt::randn({4, 3, 3, 3}, gen);
+    std::vector<onnx::TensorProto> inits = {init_f("w1", w1), init_f("b1", b1), init_f("w2", w2), init_f("w3", w3),
+                                            init_f("b3", b3), init_f("w4", w4), init_f("w5", w5)};
+    for (const std::string bn : {"bn1", "bn3"}) {
+        const std::int64_t c = bn == "bn1" ? 16 : 8;
+        inits.push_back(init_f(bn + "_s", nt::randn({c}, gen)));
+        inits.push_back(init_f(bn + "_b", nt::randn({c}, gen)));
+        inits.push_back(init_f(bn + "_m", nt::randn({c}, gen)));
+        inits.push_back(init_f(bn + "_v", positive(c)));
+    }
+    const auto k3 = [](std::vector<onnx::AttributeProto> more = {}) {
+        more.push_back(attr_ints("kernel_shape", {3, 3}));
+        more.push_back(attr_ints("pads", {1, 1, 1, 1}));
+        return more;
+    };
+    const auto m = model(
+        13,
+        {node("Conv", {"x", "w1", "b1"}, {"c1"}, "conv1", k3()),
+         node("BatchNormalization", {"c1", "bn1_s", "bn1_b", "bn1_m", "bn1_v"}, {"n1"}, "bn1", {attr_f("epsilon", 1e-3f)}),
+         node("Relu", {"n1"}, {"r1"}, "relu1"),
+         node("Conv", {"r1", "w2"}, {"c2"}, "conv2", k3({attr_i("group", 16)})),  // depthwise, no bias
+         node("Relu", {"c2"}, {"r2"}, "relu2"),
+         node("Conv", {"r2", "w3", "b3"}, {"c3"}, "conv3", {attr_ints("kernel_shape", {1, 1})}),  // 1x1
+         node("BatchNormalization", {"c3", "bn3_s", "bn3_b", "bn3_m", "bn3_v"}, {"n3"}, "bn3"),
+         node("Conv", {"n3", "w4"}, {"c4"}, "conv4", k3()),
+         node("Relu", {"c4"}, {"r4"}, "relu4"),
+         node("Add", {"c4", "r4"}, {"y"}, "add"),  // c4 is read twice: not fused
+         node("Conv", {"x", "w5"}, {"c5"}, "conv5", k3()),
+         node("Relu", {"c5"}, {"r5"}, "relu5")},  // c5 is a graph output: not fused
+        {info("x", {-1, 3, 9, 9})}, {info("y", {-1, 8, 9, 9}), info("c5", {-1, 4, 9, 9}), info("r5", {-1, 4, 9, 9})},
+        inits);
+    const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
+    CHECK(fused.fused_nodes() == 4);  // bn1, relu1, relu2, bn3
+    CHECK(plain.fused_nodes() == 0);
+    for (std::int64_t batch : {1, 5}) {
+        CAPTURE(batch);
+        const Tensor x = nt::randn({batch, 3, 9, 9}, gen);
+        const auto got = fused.run({{"x", x}}), want = plain.run({{"x", x}});
+        REQUIRE(got.size() == 3);
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            CAPTURE(got[k].first);
+            REQUIRE(got[k].second.shape() == want[k].second.shape());
+            CHECK(got[k].second.to_vector() == want[k].second.to_vector());
+        }
+        // And both equal the ops called one by one (the runtime adds nothing of its own). inits
+        // 7-10 are bn1's scale, B, mean, var; 11-14 bn3's.
+        const Tensor n1 = nt::batch_norm(nt::conv2d(x, w1, b1, 1, 1), nt::onnx::value_from_proto(inits[9]).f,
+                                         nt::onnx::value_from_proto(inits[10]).f, nt::onnx::value_from_proto(inits[7]).f,
+                                         nt::onnx::value_from_proto(inits[8]).f, false, 0.0, 1e-3f);
+        const Tensor r2 = nt::relu(nt::conv2d(nt::relu(n1), w2, Tensor(), 1, 1, 1, 16));
+        const Tensor n3 = nt::batch_norm(nt::conv2d(r2, w3, b3), nt::onnx::value_from_proto(inits[13]).f,
+                                         nt::onnx::value_from_proto(inits[14]).f, nt::onnx::value_from_proto(inits[11]).f,
+                                         nt::onnx::value_from_proto(inits[12]).f, false, 0.0, 1e-5f);
+        const Tensor c4 = nt::conv2d(n3, w4, Tensor(), 1, 1);
+        CHECK(got[0].second.to_vector() == nt::add(c4, nt::relu(c4)).to_vector());
+    }
+}
+
 TEST_CASE("runtime outputs do not record autograd history") {
     nt::Tensor x = nt::randn({2, 3});
     x.requires_grad_();

@@ -468,6 +468,37 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
 }
 }  // namespace ref
 
+// ---- what inference fuses into a convolution's output ----
+
+/// Per-channel work applied to each output plane right after the convolution writes it, while it
+/// is in cache: plane (n, o) ← relu?(plane · scale[o] + shift[o]) (scale_shift when scale is
+/// non-null, then relu_forward when relu is set). Both are elementwise kernels run on whole
+/// planes, as batch_norm_forward (eval) and relu run them on the separate output, so the result
+/// is theirs bit for bit; the ONNX runtime fuses Conv → BatchNormalization → Relu with it.
+struct ConvEpilogue {
+    const float* scale = nullptr;  // [O], with shift; null: no affine map
+    const float* shift = nullptr;
+    bool relu = false;
+    bool active() const { return scale != nullptr || relu; }
+    void apply(float* plane, std::int64_t o, std::int64_t len) const {
+        if (scale) scale_shift(plane, plane, scale[o], shift[o], len);
+        if (relu) relu_forward(plane, plane, len);
+    }
+};
+
+namespace detail {
+// The epilogue over every plane of out[N, O, len], planes spread over the pool (for the paths
+// that do not apply it as they write).
+inline void apply_conv_epilogue(float* out, std::int64_t batch, std::int64_t out_channels, std::int64_t len,
+                                const ConvEpilogue& epi) {
+    if (!epi.active()) return;
+    parallel_for(0, batch * out_channels, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, len)),
+                 [&](std::int64_t p0, std::int64_t p1) {
+                     for (std::int64_t p = p0; p < p1; ++p) epi.apply(out + p * len, p % out_channels, len);
+                 });
+}
+}  // namespace detail
+
 // ---- conv2d via im2col + sgemm, a chunk of images per GEMM ----
 
 namespace detail {
@@ -708,7 +739,7 @@ inline void conv_direct_product(float* y, std::int64_t ldy, const float* weight,
 // are per thread and reused (kernels/workspace.hpp).
 inline void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, std::int64_t batch,
                            std::int64_t channels, std::int64_t out_channels, const Window2d& w,
-                           std::int64_t groups = 1) {
+                           std::int64_t groups = 1, const ConvEpilogue& epi = {}) {
     const std::int64_t cg = channels / groups, og = out_channels / groups;
     const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
@@ -788,6 +819,7 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
                             if (bias) add_scalar(dst, src, bias[g * og + o], run);
                             else detail::copy_row(dst, src, run);
                         }
+                        if (epi.active()) epi.apply(dst - len, g * og + o, len);
                     }
             }
         }

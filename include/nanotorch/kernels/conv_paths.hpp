@@ -346,15 +346,19 @@ inline void pointwise_conv2d_backward(float* grad_in, float* grad_weight, float*
 // conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks.
 inline void conv2d_forward_auto(float* out, const float* in, const float* weight, const float* bias,
                                 std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                const Window2d& w, std::int64_t groups = 1) {
+                                const Window2d& w, std::int64_t groups = 1, const ConvEpilogue& epi = {}) {
     switch (conv_path(channels, groups, w)) {
         case ConvPath::depthwise:
             depthwise_conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w);
+            detail::apply_conv_epilogue(out, batch, out_channels, w.out_plane(), epi);
             return;
         case ConvPath::pointwise:
             pointwise_conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w, groups);
+            detail::apply_conv_epilogue(out, batch, out_channels, w.out_plane(), epi);
             return;
-        case ConvPath::gemm: conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w, groups); return;
+        case ConvPath::gemm:  // applies the epilogue to each plane as it writes it
+            conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w, groups, epi);
+            return;
     }
 }
 

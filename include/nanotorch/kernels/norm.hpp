@@ -58,14 +58,26 @@ inline void batch_norm_stats(float* mean, float* var, float* var_unbiased, const
 // ---- forward ----
 // y [N, C, inner] ← x: y = x·a_c + b_c with a_c = weight_c·invstd_c and b_c = bias_c − mean_c·a_c
 // (weight 1 and bias 0 when null), i.e. (x − mean_c)·invstd_c·weight_c + bias_c.
+// a[c], b[c] ← batch_norm_forward's per-channel map for channels [0, C). Shared with whoever
+// applies the same map elsewhere (a convolution's epilogue, kernels::ConvEpilogue), so that both
+// use the same two floats per channel.
+inline void batch_norm_affine(float* a, float* b, const float* mean, const float* invstd, const float* weight,
+                              const float* bias, std::int64_t C) {
+    for (std::int64_t c = 0; c < C; ++c) {
+        a[c] = (weight ? weight[c] : 1.0f) * invstd[c];
+        b[c] = (bias ? bias[c] : 0.0f) - mean[c] * a[c];
+    }
+}
+
 inline void batch_norm_forward(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
                                const float* bias, std::int64_t N, std::int64_t C, std::int64_t inner) {
+    std::vector<float> ab(static_cast<std::size_t>(2 * C));
+    batch_norm_affine(ab.data(), ab.data() + C, mean, invstd, weight, bias, C);
     parallel_for(0, N * C, detail::norm_grain(inner), [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             const std::int64_t c = p % C;
-            const float a = (weight ? weight[c] : 1.0f) * invstd[c];
-            const float b = (bias ? bias[c] : 0.0f) - mean[c] * a;
-            scale_shift(y + p * inner, x + p * inner, a, b, inner);
+            scale_shift(y + p * inner, x + p * inner, ab[static_cast<std::size_t>(c)],
+                        ab[static_cast<std::size_t>(C + c)], inner);
         }
     });
 }

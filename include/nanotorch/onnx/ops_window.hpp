@@ -69,7 +69,17 @@ inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
     return pb == pe && 2 * pb.h <= k.h && 2 * pb.w <= k.w;
 }
 
-inline std::vector<Value> run_conv(const OpArgs& a) {
+/// What the runtime fuses into a Conv node (Runtime's load-time plan): the per-channel map of an
+/// inference-form BatchNormalization that reads the Conv's output (batch_norm_eval_affine), and
+/// a Relu after either. Empty scale and relu false: the plain Conv.
+struct ConvFusion {
+    std::vector<float> scale, shift;
+    bool relu = false;
+};
+
+/// Conv with `fusion` applied to each output plane (nanotorch::conv2d_fused): the same bits as
+/// running the Conv, then the fused BatchNormalization and Relu nodes.
+inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusion) {
     const Tensor& x = a.tensor(0);
     Tensor w = a.tensor(1);
     const Tensor b = a.has(2) ? a.tensor(2) : Tensor();
@@ -86,10 +96,13 @@ inline std::vector<Value> run_conv(const OpArgs& a) {
     const std::int64_t group = attr_int(a.node, "group", 1);  // conv2d checks it against the shapes
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
-        if (pb == pe) return conv2d(x4, w, b, s, pb, d, group);
-        return conv2d(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group);  // asymmetric: zero-pad explicitly
+        if (pb == pe) return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, fusion.relu);
+        // asymmetric: zero-pad explicitly
+        return conv2d_fused(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group, fusion.scale, fusion.shift, fusion.relu);
     }));
 }
+
+inline std::vector<Value> run_conv(const OpArgs& a) { return run_conv_fused(a, ConvFusion{}); }
 
 inline std::string check_conv(const NodeProto& n, std::int64_t) {
     const AttributeProto* k = find_attr(n, "kernel_shape");

@@ -11,13 +11,16 @@
 // unsupported_error, one "where: reason" per node, so a user sees the whole gap at once. run()
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
-// outputs. Deliberately not here: graph optimisation, shape inference, subgraphs (If/Loop),
+// outputs. At load it also fuses each Conv with the inference-form BatchNormalization and/or Relu
+// that alone read its output (RuntimeOptions::fuse; same bits as running them one by one).
+// Deliberately not here: other graph optimisation, shape inference, subgraphs (If/Loop),
 // training, and FLOAT16/BFLOAT16/UINT64/STRING values.
 #pragma once
 
 #include <algorithm>  // std::max
 #include <cstdint>
 #include <map>
+#include <memory>  // std::shared_ptr (fused steps stay copyable)
 #include <set>
 #include <string>
 #include <utility>
@@ -39,6 +42,13 @@ namespace nanotorch::onnx {
 /// The default-domain opsets the runtime implements.
 inline constexpr std::int64_t runtime_min_opset = 1;  // before 7 only the operators of oldest_opset()
 inline constexpr std::int64_t runtime_max_opset = 17;
+
+/// How a Runtime prepares a model. fuse: run each Conv together with the inference-form
+/// BatchNormalization and/or Relu that alone read its output (nanotorch::conv2d_fused), which
+/// gives the same bits as running the nodes one by one and saves their passes over the output.
+struct RuntimeOptions {
+    bool fuse = true;
+};
 
 /// Named inputs/outputs of run() and run_values(), in graph order for outputs.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
@@ -93,7 +103,7 @@ public:
     /// graph reads an unknown value, is not in topological order, or defines a value twice;
     /// unsupported_error listing every unsupported feature (see unsupported_features()); the
     /// codec's parse_error when an initializer's payload does not match its dims.
-    explicit Runtime(ModelProto model) : model_(std::move(model)) {
+    explicit Runtime(ModelProto model, RuntimeOptions options = {}) : model_(std::move(model)) {
         opset_ = model_.default_opset();
         build_plan();
         const std::vector<Issue> issues = unsupported_features(model_);
@@ -113,7 +123,11 @@ public:
             max_node_inputs_ = std::max(max_node_inputs_, s.in.size());
             if (s.precomputed && !s.out.empty() && s.out[0] >= 0) is_constant_[static_cast<std::size_t>(s.out[0])] = 1;
         }
+        if (options.fuse) fuse_conv_chains();
     }
+
+    /// How many BatchNormalization and Relu nodes run inside the Conv before them (RuntimeOptions).
+    std::size_t fused_nodes() const { return fused_nodes_; }
 
     /// Every unsupported feature of `model` (empty when the runtime can run it). Does not check
     /// the graph's wiring (the constructor does).
@@ -224,13 +238,13 @@ public:
         for (std::size_t k = 0; k < steps_.size(); ++k) {
             const Step& s = steps_[k];
             const NodeProto& n = model_.graph.node[k];
-            if (!s.precomputed) {
+            if (!s.precomputed && !s.fused_away) {
                 in.clear();
                 for (const int slot : s.in) in.push_back(slot < 0 ? nullptr : at[static_cast<std::size_t>(slot)]);
                 OpArgs args{n, opset_, std::move(in)};
                 std::vector<Value> outs;
                 try {
-                    outs = s.spec->run(args);
+                    outs = s.fusion ? run_conv_fused(args, *s.fusion) : s.spec->run(args);
                 } catch (const error&) {
                     rethrow_with(node_label(n, k));
                 }
@@ -279,7 +293,84 @@ private:
         std::vector<int> in, out;       // slot per node input/output; -1 = omitted
         std::vector<int> release;       // slots whose last reader is this node
         bool precomputed = false;       // Constant: evaluated once at construction
+        std::shared_ptr<const rt_detail::ConvFusion> fusion;  // a Conv running the nodes after it
+        bool fused_away = false;        // a node a Conv before it runs (its releases still apply)
     };
+
+    // The load-time fusion (RuntimeOptions::fuse): a Conv whose output only one node reads, an
+    // inference-form BatchNormalization with constant statistics, takes over that node (and a
+    // Relu that alone reads the BatchNormalization's output, or the Conv's); the Conv step then
+    // writes the last fused node's output. Chains it cannot prove safe are left as they are:
+    // an intermediate value that is a graph output or read twice, statistics that are not
+    // constants or do not make a per-channel map (batch_norm_eval_affine throws).
+    void fuse_conv_chains() {
+        using namespace rt_detail;
+        std::map<int, int> reads;  // slot -> number of node inputs reading it
+        std::map<int, std::size_t> reader;
+        for (std::size_t k = 0; k < steps_.size(); ++k)
+            for (const int slot : steps_[k].in)
+                if (slot >= 0) {
+                    ++reads[slot];
+                    reader[slot] = k;
+                }
+        for (const int slot : output_slots_) reads[slot] += 2;  // a graph output is never fused away
+        const auto sole_reader = [&](int slot) -> Step* {
+            if (slot < 0 || reads[slot] != 1) return nullptr;
+            Step& r = steps_[reader[slot]];
+            return r.precomputed || r.fused_away || r.fusion ? nullptr : &r;
+        };
+        const auto single_output = [&](const Step& st, const NodeProto& n) {
+            std::size_t outs = n.output.size();
+            while (outs > 0 && n.output[outs - 1].empty()) --outs;
+            return outs == 1 && st.out[0] >= 0;
+        };
+        const auto node_of = [&](const Step& st) -> const NodeProto& {
+            return model_.graph.node[static_cast<std::size_t>(&st - steps_.data())];
+        };
+        const auto is_default_domain = [](const NodeProto& n) { return n.domain.empty() || n.domain == "ai.onnx"; };
+        for (Step& conv : steps_) {
+            const NodeProto& cn = node_of(conv);
+            if (cn.op_type != "Conv" || !is_default_domain(cn) || conv.precomputed || conv.fused_away ||
+                !single_output(conv, cn))
+                continue;
+            ConvFusion f;
+            Step* bn = nullptr;
+            Step* last = nullptr;
+            Step* next = sole_reader(conv.out[0]);
+            if (next && node_of(*next).op_type == "BatchNormalization" && is_default_domain(node_of(*next)) &&
+                next->in.size() == 5 && next->in[0] == conv.out[0] && single_output(*next, node_of(*next))) {
+                bool constant = true;
+                for (std::size_t i = 1; i < 5; ++i)
+                    constant = constant && next->in[i] >= 0 && is_constant_[static_cast<std::size_t>(next->in[i])] &&
+                               prefilled_[static_cast<std::size_t>(next->in[i])].is_float();
+                if (constant) {
+                    const auto t = [&](std::size_t i) { return prefilled_[static_cast<std::size_t>(next->in[i])].f; };
+                    try {
+                        auto ab = batch_norm_eval_affine(t(3), t(4), t(1), t(2),
+                                                         attr_float(node_of(*next), "epsilon", 1e-5f));
+                        f.scale = std::move(ab.first);
+                        f.shift = std::move(ab.second);
+                        bn = last = next;
+                    } catch (const error&) {  // left to the BatchNormalization node's own checks
+                    }
+                }
+            }
+            Step* relu = sole_reader(last ? last->out[0] : conv.out[0]);
+            if (relu && node_of(*relu).op_type == "Relu" && is_default_domain(node_of(*relu)) && relu->in.size() == 1 &&
+                single_output(*relu, node_of(*relu))) {
+                f.relu = true;
+                last = relu;
+            }
+            if (!last) continue;
+            for (Step* st : {bn, last == bn ? nullptr : last})
+                if (st) {
+                    st->fused_away = true;
+                    ++fused_nodes_;
+                }
+            conv.out[0] = last->out[0];
+            conv.fusion = std::make_shared<const ConvFusion>(std::move(f));
+        }
+    }
 
     // Assigns a slot to every value and checks the wiring; throws value_error naming the node.
     void build_plan() {
@@ -409,6 +500,7 @@ private:
     std::vector<bool> has_default_;
     std::vector<int> input_slots_, output_slots_;
     std::vector<Step> steps_;
+    std::size_t fused_nodes_ = 0;
 };
 
 /// The ONNX Runtime-style name for the same class.
@@ -416,8 +508,8 @@ using InferenceSession = Runtime;
 
 /// Reads and validates the model at `path`. Throws io_error / parse_error from the codec, then as
 /// Runtime's constructor.
-inline Runtime load_onnx(const std::string& path, const Limits& limits = {}) {
-    return Runtime(read_model(path, limits));
+inline Runtime load_onnx(const std::string& path, const Limits& limits = {}, RuntimeOptions options = {}) {
+    return Runtime(read_model(path, limits), options);
 }
 
 /// Copies the FLOAT initializers of the model at `path` into `module`'s parameters and buffers of

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
+#include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/trace.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
@@ -191,49 +192,40 @@ struct Conv2dBackward : autograd::Node {
     const char* name() const override { return "Conv2dBackward"; }
 };
 
-/// 2-D cross-correlation, as torch::nn::functional::conv2d:
-///   out[n, o, i, j] = bias[o] + Σ_{c, ki, kj} input[n, g·C/G + c, i·sH − pH + ki·dH, j·sW − pW + kj·dW]
-///                                            · weight[o, c, ki, kj]          (zero outside input)
-/// where g = o / (O/G) is o's group and c runs over C/G channels (G = groups: grouped
-/// convolution; G = C is depthwise, with O = C·multiplier).
-/// input [N, C, H, W] (or [C, H, W]), weight [O, C/G, kH, kW], bias [O] or undefined.
-/// Output [N, O, oH, oW] (or [O, oH, oW]) with oH = floor((H + 2pH − dH(kH − 1) − 1) / sH) + 1.
-/// Example: conv2d(x, w, b, /*stride=*/1, /*padding=*/2); depthwise 3×3: conv2d(x, w, b, 1, 1, 1, C).
-/// Throws shape_error when a rank is wrong, the input's channels are not weight.size(1)·groups,
-/// the output channels are not a multiple of groups, bias is not [O], or the padded input is
-/// smaller than the dilated kernel; value_error when groups, a stride or a dilation is < 1 or a
-/// padding is negative.
-inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), Pair2d stride = 1,
-                     Pair2d padding = 0, Pair2d dilation = 1, std::int64_t groups = 1) {
+namespace ops::detail {
+// conv2d's body, with an epilogue (kernels::ConvEpilogue) applied to each output plane; `op`
+// names the caller in error messages.
+inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride,
+                          Pair2d padding, Pair2d dilation, std::int64_t groups, const kernels::ConvEpilogue& epi) {
     NANOTORCH_CHECK(input.dim() == 4 || input.dim() == 3, shape_error,
-                    "conv2d: expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ", shape_str(input.shape()));
-    NANOTORCH_CHECK(weight.dim() == 4, shape_error, "conv2d: expected a 4-D weight (O, C, kH, kW), got shape ",
+                    op, ": expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ", shape_str(input.shape()));
+    NANOTORCH_CHECK(weight.dim() == 4, shape_error, op, ": expected a 4-D weight (O, C, kH, kW), got shape ",
                     shape_str(weight.shape()));
-    ops::detail::check_pair("conv2d", "stride", stride, 1);
-    ops::detail::check_pair("conv2d", "padding", padding, 0);
-    ops::detail::check_pair("conv2d", "dilation", dilation, 1);
-    NANOTORCH_CHECK(groups >= 1, value_error, "conv2d: groups must be >= 1, got ", groups);
+    ops::detail::check_pair(op, "stride", stride, 1);
+    ops::detail::check_pair(op, "padding", padding, 0);
+    ops::detail::check_pair(op, "dilation", dilation, 1);
+    NANOTORCH_CHECK(groups >= 1, value_error, op, ": groups must be >= 1, got ", groups);
     if (input.dim() == 3) {  // one image: run it as a batch of 1 through differentiable reshapes
         const Shape& s = input.shape();
         const Tensor y =
-            conv2d(reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation, groups);
+            conv2d_impl(op, reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation, groups, epi);
         return reshape(y, {y.size(1), y.size(2), y.size(3)});
     }
     const Shape& xs = input.shape();
     const Shape& ws = weight.shape();
-    NANOTORCH_CHECK(xs[1] == ws[1] * groups, shape_error, "conv2d: input of shape ", shape_str(xs), " has ", xs[1],
+    NANOTORCH_CHECK(xs[1] == ws[1] * groups, shape_error, op, ": input of shape ", shape_str(xs), " has ", xs[1],
                     " channels but weight of shape ", shape_str(ws), " with groups=", groups, " expects ",
                     ws[1] * groups, " (weight is [out_channels, in_channels / groups, kH, kW])");
-    NANOTORCH_CHECK(ws[0] % groups == 0, shape_error, "conv2d: weight of shape ", shape_str(ws), " has ", ws[0],
+    NANOTORCH_CHECK(ws[0] % groups == 0, shape_error, op, ": weight of shape ", shape_str(ws), " has ", ws[0],
                     " output channels, not divisible by groups=", groups);
-    NANOTORCH_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, shape_error, "conv2d: bias of shape ",
+    NANOTORCH_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, shape_error, op, ": bias of shape ",
                     (bias.defined() ? shape_str(bias.shape()) : std::string()), " does not match weight of shape ",
                     shape_str(ws), "; expected [", ws[0], "]");
-    NANOTORCH_CHECK(ws[2] >= 1 && ws[3] >= 1, shape_error, "conv2d: weight of shape ", shape_str(ws),
+    NANOTORCH_CHECK(ws[2] >= 1 && ws[3] >= 1, shape_error, op, ": weight of shape ", shape_str(ws),
                     " has an empty kernel");
     const kernels::Window2d win = kernels::make_window(xs[2], xs[3], ws[2], ws[3], stride.h, stride.w, padding.h,
                                                        padding.w, dilation.h, dilation.w);
-    NANOTORCH_CHECK(win.out_h >= 1 && win.out_w >= 1, shape_error, "conv2d: input of shape ", shape_str(xs),
+    NANOTORCH_CHECK(win.out_h >= 1 && win.out_w >= 1, shape_error, op, ": input of shape ", shape_str(xs),
                     " is too small for a ", ws[2], "x", ws[3], " kernel with padding ", padding, " and dilation ",
                     dilation, " (padded input ", xs[2] + 2 * padding.h, "x", xs[3] + 2 * padding.w,
                     ", dilated kernel ", dilation.h * (ws[2] - 1) + 1, "x", dilation.w * (ws[3] - 1) + 1, ")");
@@ -244,7 +236,8 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
     Tensor out = empty({xs[0], ws[0], win.out_h, win.out_w});
     if (out.numel() > 0)
         kernels::conv2d_forward_auto(out.data_ptr(), xc.data_ptr(), wc.data_ptr(),
-                                     bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups);
+                                     bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, epi);
+    if (epi.active()) return out;  // inference only (conv2d_fused checked): no graph, no trace
     if (autograd::any_requires_grad({&input, &weight, &bias})) {
         auto n = std::make_shared<Conv2dBackward>();
         n->input = xc.detach();
@@ -260,6 +253,48 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
                   trace::attr("pads", std::vector<std::int64_t>{padding.h, padding.w, padding.h, padding.w}),
                   trace::attr("strides", std::vector<std::int64_t>{stride.h, stride.w})});
     return out;
+}
+}  // namespace ops::detail
+
+/// 2-D cross-correlation, as torch::nn::functional::conv2d:
+///   out[n, o, i, j] = bias[o] + Σ_{c, ki, kj} input[n, g·C/G + c, i·sH − pH + ki·dH, j·sW − pW + kj·dW]
+///                                            · weight[o, c, ki, kj]          (zero outside input)
+/// where g = o / (O/G) is o's group and c runs over C/G channels (G = groups: grouped
+/// convolution; G = C is depthwise, with O = C·multiplier).
+/// input [N, C, H, W] (or [C, H, W]), weight [O, C/G, kH, kW], bias [O] or undefined.
+/// Output [N, O, oH, oW] (or [O, oH, oW]) with oH = floor((H + 2pH − dH(kH − 1) − 1) / sH) + 1.
+/// Example: conv2d(x, w, b, /*stride=*/1, /*padding=*/2); depthwise 3×3: conv2d(x, w, b, 1, 1, 1, C).
+/// Throws shape_error when a rank is wrong, the input's channels are not weight.size(1)·groups,
+/// the output channels are not a multiple of groups, bias is not [O], or the padded input is
+/// smaller than the dilated kernel; value_error when groups, a stride or a dilation is < 1 or a
+/// padding is negative.
+inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), Pair2d stride = 1,
+                     Pair2d padding = 0, Pair2d dilation = 1, std::int64_t groups = 1) {
+    return ops::detail::conv2d_impl("conv2d", input, weight, bias, stride, padding, dilation, groups, {});
+}
+
+/// conv2d, then per output channel o the map y·scale[o] + shift[o] (when scale is given) and ReLU
+/// (when relu), applied to each output plane as the convolution writes it: the same bits as
+/// batch_norm (eval mode, scale/shift from batch_norm_eval_affine) and relu run on conv2d's output,
+/// without their passes over it. Inference only. The ONNX runtime runs Conv → BatchNormalization
+/// → Relu chains with it. Example: conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, true).
+/// Throws as conv2d; shape_error when scale/shift do not hold one value per output channel;
+/// value_error when grad mode is on and an argument requires grad (use conv2d there).
+inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride, Pair2d padding,
+                           Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
+                           const std::vector<float>& shift, bool relu) {
+    NANOTORCH_CHECK(!(GradMode::is_enabled() && autograd::any_requires_grad({&input, &weight, &bias})), value_error,
+                    "conv2d_fused: inference only, but an argument requires grad (use conv2d and batch_norm)");
+    NANOTORCH_CHECK(scale.size() == shift.size() &&
+                        (scale.empty() || (weight.dim() >= 1 && static_cast<std::int64_t>(scale.size()) == weight.size(0))),
+                    shape_error, "conv2d_fused: scale and shift must hold one value per output channel (",
+                    weight.dim() >= 1 ? weight.size(0) : 0, "), got ", scale.size(), " and ", shift.size());
+    kernels::ConvEpilogue epi;
+    epi.scale = scale.empty() ? nullptr : scale.data();
+    epi.shift = shift.empty() ? nullptr : shift.data();
+    epi.relu = relu;
+    if (!epi.active()) return conv2d(input, weight, bias, stride, padding, dilation, groups);
+    return ops::detail::conv2d_impl("conv2d_fused", input, weight, bias, stride, padding, dilation, groups, epi);
 }
 
 // ---- max_pool2d ----

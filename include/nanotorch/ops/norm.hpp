@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>  // std::pair (batch_norm_eval_affine)
 #include <vector>
 
 #include <nanotorch/autograd/node.hpp>
@@ -31,6 +32,19 @@
 namespace nanotorch {
 
 namespace norm_detail {
+
+// mean[c], invstd[c] ← the eval-mode statistics: the running mean, and 1/√(var + eps) in float,
+// as PyTorch's CPU kernel computes it (an eps that went through a float, as ONNX's epsilon
+// attribute does, then gives the same bits as the double a module holds).
+inline void eval_statistics(float* mean, float* invstd, const Tensor& running_mean, const Tensor& running_var,
+                            double eps) {
+    const std::vector<float> m = running_mean.to_vector(), v = running_var.to_vector();
+    const auto eps_f = static_cast<float>(eps);
+    for (std::size_t c = 0; c < m.size(); ++c) {
+        mean[c] = m[c];
+        invstd[c] = 1.0f / std::sqrt(v[c] + eps_f);
+    }
+}
 
 // The argument checks batch_norm and sync_batch_norm share (all but the per-channel count, which
 // sync_batch_norm checks over every process). `op` names the caller in the messages.
@@ -142,13 +156,7 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
     } else {
         // In float, as PyTorch's CPU kernel does in eval mode; an eps that went through a float
         // (ONNX's epsilon attribute) then gives the same bits as the double the module holds.
-        const std::vector<float> m = running_mean.to_vector(), v = running_var.to_vector();
-        const auto eps_f = static_cast<float>(eps);
-        for (std::int64_t c = 0; c < C; ++c) {
-            const auto k = static_cast<std::size_t>(c);
-            mean.data_ptr()[c] = m[k];
-            invstd.data_ptr()[c] = 1.0f / std::sqrt(v[k] + eps_f);
-        }
+        norm_detail::eval_statistics(mean.data_ptr(), invstd.data_ptr(), running_mean, running_var, eps);
     }
     const Tensor wc = weight.defined() ? ops::detail::as_contiguous(weight) : Tensor();
     const Tensor bc = bias.defined() ? ops::detail::as_contiguous(bias) : Tensor();
@@ -197,6 +205,34 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
         }
     }
     return out;
+}
+
+/// The per-channel map batch_norm applies in eval mode, y = x·scale[c] + shift[c] (scale =
+/// weight·invstd, shift = bias − mean·scale, invstd = 1/√(running_var + eps) in float), as the
+/// two floats per channel batch_norm itself uses: conv2d_fused given them computes
+/// batch_norm(conv2d(...), ...) bit for bit. weight and bias may be undefined (1 and 0).
+/// Throws as batch_norm's argument checks (shape_error / value_error).
+inline std::pair<std::vector<float>, std::vector<float>> batch_norm_eval_affine(const Tensor& running_mean,
+                                                                                const Tensor& running_var,
+                                                                                const Tensor& weight = Tensor(),
+                                                                                const Tensor& bias = Tensor(),
+                                                                                double eps = 1e-5) {
+    NANOTORCH_CHECK(running_mean.defined() && running_var.defined() && running_mean.dim() == 1 &&
+                        running_var.shape() == running_mean.shape(),
+                    shape_error, "batch_norm_eval_affine: running_mean and running_var must be [C] tensors");
+    const std::int64_t C = running_mean.size(0);
+    NANOTORCH_CHECK(!weight.defined() || weight.shape() == running_mean.shape(), shape_error,
+                    "batch_norm_eval_affine: weight must be [", C, "]");
+    NANOTORCH_CHECK(!bias.defined() || bias.shape() == running_mean.shape(), shape_error,
+                    "batch_norm_eval_affine: bias must be [", C, "]");
+    NANOTORCH_CHECK(std::isfinite(eps) && eps >= 0.0, value_error, "batch_norm_eval_affine: eps must be finite and >= 0");
+    std::vector<float> mean(static_cast<std::size_t>(C)), invstd(mean.size()), scale(mean.size()), shift(mean.size());
+    norm_detail::eval_statistics(mean.data(), invstd.data(), running_mean, running_var, eps);
+    const std::vector<float> w = weight.defined() ? weight.to_vector() : std::vector<float>();
+    const std::vector<float> b = bias.defined() ? bias.to_vector() : std::vector<float>();
+    kernels::batch_norm_affine(scale.data(), shift.data(), mean.data(), invstd.data(), w.empty() ? nullptr : w.data(),
+                               b.empty() ? nullptr : b.data(), C);
+    return {std::move(scale), std::move(shift)};
 }
 
 // ---- sync_batch_norm ----
