@@ -736,10 +736,11 @@ inline void conv_direct_product(float* y, std::int64_t ldy, const float* weight,
 // Y[o, n's columns] + bias[o]. Chunks are spread over parallel_for (sgemm inside a chunk runs serially; with a single
 // chunk it splits its own rows). Each output is one GEMM dot product over C·kH·kW in sgemm's
 // fixed order plus the bias, so the result does not depend on the thread count. Scratch buffers
-// are per thread and reused (kernels/workspace.hpp).
-inline void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, std::int64_t batch,
-                           std::int64_t channels, std::int64_t out_channels, const Window2d& w,
-                           std::int64_t groups = 1, const ConvEpilogue& epi = {}) {
+// are per thread and reused (kernels/workspace.hpp). Then `epi` on each output plane as it is
+// written (ConvEpilogue; conv2d_forward passes none).
+inline void conv2d_forward_fused(float* out, const float* in, const float* weight, const float* bias,
+                                 std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                 const Window2d& w, std::int64_t groups, const ConvEpilogue& epi) {
     const std::int64_t cg = channels / groups, og = out_channels / groups;
     const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
@@ -824,6 +825,13 @@ inline void conv2d_forward(float* out, const float* in, const float* weight, con
             }
         }
     });
+}
+
+// conv2d_forward_fused with no epilogue: the plain convolution.
+inline void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, std::int64_t batch,
+                           std::int64_t channels, std::int64_t out_channels, const Window2d& w,
+                           std::int64_t groups = 1) {
+    conv2d_forward_fused(out, in, weight, bias, batch, channels, out_channels, w, groups, ConvEpilogue{});
 }
 
 namespace detail {

@@ -343,10 +343,11 @@ inline void pointwise_conv2d_backward(float* grad_in, float* grad_weight, float*
 
 // ---- by shape ----
 
-// conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks.
-inline void conv2d_forward_auto(float* out, const float* in, const float* weight, const float* bias,
-                                std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                const Window2d& w, std::int64_t groups = 1, const ConvEpilogue& epi = {}) {
+// conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks,
+// then `epi` on every output plane (ConvEpilogue).
+inline void conv2d_forward_auto_fused(float* out, const float* in, const float* weight, const float* bias,
+                                      std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                      const Window2d& w, std::int64_t groups, const ConvEpilogue& epi) {
     switch (conv_path(channels, groups, w)) {
         case ConvPath::depthwise:
             depthwise_conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w);
@@ -357,9 +358,16 @@ inline void conv2d_forward_auto(float* out, const float* in, const float* weight
             detail::apply_conv_epilogue(out, batch, out_channels, w.out_plane(), epi);
             return;
         case ConvPath::gemm:  // applies the epilogue to each plane as it writes it
-            conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w, groups, epi);
+            conv2d_forward_fused(out, in, weight, bias, batch, channels, out_channels, w, groups, epi);
             return;
     }
+}
+
+// conv2d_forward_auto_fused with no epilogue: the plain convolution on the path conv_path picks.
+inline void conv2d_forward_auto(float* out, const float* in, const float* weight, const float* bias,
+                                std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                const Window2d& w, std::int64_t groups = 1) {
+    conv2d_forward_auto_fused(out, in, weight, bias, batch, channels, out_channels, w, groups, ConvEpilogue{});
 }
 
 // conv2d backward on the path conv_path picks (same contract as conv2d_backward).

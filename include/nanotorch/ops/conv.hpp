@@ -235,8 +235,8 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
     const Tensor bc = bias.defined() ? ops::detail::as_contiguous(bias) : Tensor();
     Tensor out = empty({xs[0], ws[0], win.out_h, win.out_w});
     if (out.numel() > 0)
-        kernels::conv2d_forward_auto(out.data_ptr(), xc.data_ptr(), wc.data_ptr(),
-                                     bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, epi);
+        kernels::conv2d_forward_auto_fused(out.data_ptr(), xc.data_ptr(), wc.data_ptr(),
+                                           bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, epi);
     if (epi.active()) return out;  // inference only (conv2d_fused checked): no graph, no trace
     if (autograd::any_requires_grad({&input, &weight, &bias})) {
         auto n = std::make_shared<Conv2dBackward>();
