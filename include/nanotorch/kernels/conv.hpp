@@ -608,19 +608,32 @@ inline std::int64_t pitched_columns(const Window2d& w) {
 // j·stride_w + b). Tap (ki, kj) of output (oh, ow) is then pixel (oh + ki·dh / sh, ow + kj·dw / sw)
 // of phase (ki·dh mod sh, kj·dw mod sw): a unit-stride read, so a strided window's columns are
 // pitched columns of the phase planes. For stride 1 this is pad_planes' layout.
+// Each phase row is zeros, a strided run of one input row, zeros: the run's bounds are found
+// once per column phase rather than tested per element (that per-element test was 7 % of a
+// ResNet8 inference).
 inline void phase_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
     const std::int64_t sh = w.stride_h, sw = w.stride_w;
     const std::int64_t rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh, cols = (w.in_w + 2 * w.pad_w + sw - 1) / sw;
+    // Column j of phase b reads input column j·sw + b − pad_w, inside [0, W) for j in [lo, hi).
+    const auto first_inside = [sw](std::int64_t from) { return from <= 0 ? 0 : (from + sw - 1) / sw; };
     for (std::int64_t c = 0; c < channels; ++c, src += w.in_plane())
         for (std::int64_t a = 0; a < sh; ++a)
-            for (std::int64_t b = 0; b < sw; ++b)
+            for (std::int64_t b = 0; b < sw; ++b) {
+                const std::int64_t lo = std::min(cols, first_inside(w.pad_w - b));
+                const std::int64_t hi = std::max(lo, std::min(cols, first_inside(w.in_w + w.pad_w - b)));
                 for (std::int64_t i = 0; i < rows; ++i, dst += cols) {
                     const std::int64_t h = i * sh + a - w.pad_h;
-                    for (std::int64_t j = 0; j < cols; ++j) {
-                        const std::int64_t x = j * sw + b - w.pad_w;
-                        dst[j] = h >= 0 && h < w.in_h && x >= 0 && x < w.in_w ? src[h * w.in_w + x] : 0.0f;
+                    if (h < 0 || h >= w.in_h) {
+                        std::fill(dst, dst + cols, 0.0f);
+                        continue;
                     }
+                    const float* row = src + h * w.in_w;
+                    const std::int64_t shift = b - w.pad_w;
+                    std::fill(dst, dst + lo, 0.0f);
+                    for (std::int64_t j = lo; j < hi; ++j) dst[j] = row[j * sw + shift];
+                    std::fill(dst + hi, dst + cols, 0.0f);
                 }
+            }
 }
 
 // Whether the direct path beats im2col (or the packed implicit im2col) + sgemm, by a cost model
