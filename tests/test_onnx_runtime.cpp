@@ -225,6 +225,44 @@ TEST_CASE("load-time fusion: Conv with the BatchNormalization and Relu after it 
     }
 }
 
+TEST_CASE("conv2d_fused equals conv2d, batch_norm (eval) and relu bit for bit; bad arguments are errors") {
+    // The op the runtime's fusion calls, used directly: scale/shift from batch_norm_eval_affine.
+    nt::Generator gen(19);
+    const Tensor x = nt::randn({3, 4, 10, 9}, gen), w = nt::randn({16, 4, 3, 3}, gen), b = nt::randn({16}, gen);
+    const Tensor mean = nt::randn({16}, gen), var = nt::add(nt::rand({16}, gen), 0.5f);
+    const Tensor gamma = nt::randn({16}, gen), beta = nt::randn({16}, gen);
+    const auto affine = nt::batch_norm_eval_affine(mean, var, gamma, beta, 1e-5);
+    const std::vector<float>& scale = affine.first;  // (not a structured binding: lambdas capture these)
+    const std::vector<float>& shift = affine.second;
+    const Tensor conv = nt::conv2d(x, w, b, 1, 1);
+    const Tensor bn = nt::batch_norm(conv, mean, var, gamma, beta, false, 0.1, 1e-5);
+    CHECK(nt::conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, false).to_vector() == bn.to_vector());
+    CHECK(nt::conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, true).to_vector() == nt::relu(bn).to_vector());
+    CHECK(nt::conv2d_fused(x, w, b, 1, 1, 1, 1, {}, {}, true).to_vector() == nt::relu(conv).to_vector());
+    CHECK(nt::conv2d_fused(x, w, b, 1, 1, 1, 1, {}, {}, false).to_vector() == conv.to_vector());
+    // One image (3-D input) goes through the same epilogue.
+    const Tensor one = nt::conv2d_fused(x.select(0, 1), w, b, 1, 1, 1, 1, scale, shift, true);
+    CHECK(one.to_vector() == nt::relu(bn).select(0, 1).contiguous().to_vector());
+    // Errors name the op and what is wrong.
+    const std::vector<float> short_scale(15, 1.0f);
+    CHECK(message_of([&] { nt::conv2d_fused(x, w, b, 1, 1, 1, 1, short_scale, short_scale, false); })
+              .find("conv2d_fused: scale and shift must hold one value per output channel (16), got 15") !=
+          std::string::npos);
+    CHECK_THROWS_AS(nt::conv2d_fused(x, w, b, 1, 1, 1, 1, scale, short_scale, false), nt::shape_error);
+    CHECK_THROWS_AS(nt::conv2d_fused(x, nt::randn({16, 5, 3, 3}, gen), b, 1, 1, 1, 1, scale, shift, true),
+                    nt::shape_error);  // conv2d's own checks, named conv2d_fused
+    const Tensor wg = w.detach().requires_grad_();
+    CHECK(message_of([&] { nt::conv2d_fused(x, wg, b, 1, 1, 1, 1, scale, shift, true); }).find("inference only") !=
+          std::string::npos);
+    {
+        nt::NoGradGuard no_grad;  // under no_grad a parameter that requires grad is fine
+        CHECK(nt::conv2d_fused(x, wg, b, 1, 1, 1, 1, scale, shift, true).to_vector() == nt::relu(bn).to_vector());
+    }
+    CHECK_THROWS_AS(nt::batch_norm_eval_affine(mean, nt::randn({15}, gen)), nt::shape_error);
+    CHECK_THROWS_AS(nt::batch_norm_eval_affine(mean, var, nt::randn({4}, gen)), nt::shape_error);
+    CHECK_THROWS_AS(nt::batch_norm_eval_affine(mean, var, gamma, beta, -1.0), nt::value_error);
+}
+
 TEST_CASE("runtime outputs do not record autograd history") {
     nt::Tensor x = nt::randn({2, 3});
     x.requires_grad_();
