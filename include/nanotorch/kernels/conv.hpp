@@ -719,7 +719,8 @@ inline void conv_direct_tiles(float* y, std::int64_t ldy, const float* weight, s
                     const std::int64_t kc = std::min(gemm_kc, K - k0);
                     const float* ap = a + (p * K + k0) * MR;
                     if (m == MR && cols == NR) {
-                        sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, k0 > 0, c, ldy, nullptr);
+                        // tile is unused when c is set; a nullptr there trips GCC 12's -Warray-bounds
+                        sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, k0 > 0, c, ldy, tile);
                     } else {
                         sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, false, nullptr, 0, tile);
                         write_tile(c, ldy, 1, m, cols, tile, NR, 1.0f, k0 > 0 ? 1.0f : 0.0f);

@@ -222,7 +222,7 @@ inline void gemm_block(std::int64_t i0, std::int64_t mc, std::int64_t j0, std::i
                 float* c = C + (i0 + ir) * rs_c + (j0 + jr) * cs_c;
                 const float* bp = bbuf + (jr / gemm_nr) * kc * gemm_nr;
                 if (m == gemm_mr && n == gemm_nr && cs_c == 1) {
-                    sgemm_micro_kernel(kc, abuf, bp, alpha, b_eff, c, rs_c, nullptr);
+                    sgemm_micro_kernel(kc, abuf, bp, alpha, b_eff, c, rs_c, tile);  // tile unused when c is set
                 } else {
                     sgemm_micro_kernel(kc, abuf, bp, alpha, b_eff, nullptr, 0, tile);
                     write_tile(c, rs_c, cs_c, m, n, tile, gemm_nr, alpha, b_eff);

@@ -40,17 +40,27 @@
 
 namespace nanotorch::kernels {
 
-// Forced inlining for the unroll helpers below: when one of them is left out of line, the
-// accumulator array it touches must live in memory, and the kernel runs at a fraction of its
-// speed. GCC did that to sgemm_micro_kernel's write-back once a second instantiation of
-// gemm_block (kernels/conv.hpp's implicit im2col) grew the inlining budget past its limit, and
-// then left the micro-kernel itself out of gemm_block (14 % slower on a seed-net layer).
+// Forced inlining for the unroll helpers below and for the lambdas they call: when one of
+// them is left out of line, the accumulator array it touches must live in memory, and the
+// kernel runs at a fraction of its speed. GCC did that to sgemm_micro_kernel's write-back once
+// a second instantiation of gemm_block (kernels/conv.hpp's implicit im2col) grew the inlining
+// budget past its limit, and then left the micro-kernel itself out of gemm_block (14 % slower
+// on a seed-net layer). Forcing unroll alone was not enough: with AVX-512's 24 accumulators
+// GCC 12 still kept the write-back lambda (three beta cases, 24 stores each) out of line, so
+// every k step of the micro-kernel also stored all 24 accumulators to the stack. On an Ice
+// Lake core (one 64-byte store per cycle) that held a 512³ sgemm at 22 % of the FMA peak.
+// Every lambda passed to detail::unroll, and every lambda a kernel calls inside its k loop
+// (sgemm_small_n_kernel's step: 18 % of a seed-net training step, out of line), is therefore
+// marked NANOTORCH_INLINE_LAMBDA.
 #if defined(__GNUC__) || defined(__clang__)
 #define NANOTORCH_ALWAYS_INLINE inline __attribute__((always_inline))
+#define NANOTORCH_INLINE_LAMBDA __attribute__((always_inline))
 #elif defined(_MSC_VER)
 #define NANOTORCH_ALWAYS_INLINE __forceinline
+#define NANOTORCH_INLINE_LAMBDA
 #else
 #define NANOTORCH_ALWAYS_INLINE inline
+#define NANOTORCH_INLINE_LAMBDA
 #endif
 
 namespace detail {
@@ -144,7 +154,7 @@ inline void unary_map(float* out, const float* a, std::int64_t n, VecOp vop, Sca
 inline void copy_floats(float* dst, const float* src, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width) fbatch::load_unaligned(src + i).store_unaligned(dst + i);
-    detail::unroll<static_cast<std::size_t>(simd_width) - 1>([&](auto k) {
+    detail::unroll<static_cast<std::size_t>(simd_width) - 1>([&](auto k) NANOTORCH_INLINE_LAMBDA {
         if (i + static_cast<std::int64_t>(k) < n) dst[i + k] = src[i + k];
     });
 }
@@ -228,13 +238,15 @@ inline void fma_taps(float* out, const float* const* src, const float* w, std::i
     std::int64_t i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
         fbatch acc[4];
-        detail::unroll<4>([&](auto v) { acc[v] = fbatch(init); });
+        detail::unroll<4>([&](auto v) NANOTORCH_INLINE_LAMBDA { acc[v] = fbatch(init); });
         for (std::int64_t t = 0; t < taps; ++t) {
             const fbatch wt(w[t]);
             const float* s = src[t] + i;
-            detail::unroll<4>([&](auto v) { acc[v] = vfma(wt, fbatch::load_unaligned(s + v * W), acc[v]); });
+            detail::unroll<4>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                acc[v] = vfma(wt, fbatch::load_unaligned(s + v * W), acc[v]);
+            });
         }
-        detail::unroll<4>([&](auto v) { acc[v].store_unaligned(out + i + v * W); });
+        detail::unroll<4>([&](auto v) NANOTORCH_INLINE_LAMBDA { acc[v].store_unaligned(out + i + v * W); });
     }
     for (; i + W <= n; i += W) {
         fbatch acc(init);
@@ -253,13 +265,15 @@ template <std::size_t B>
 inline void dot_taps_block(float* out, const float* a, const float* const* src, std::int64_t n) {
     constexpr std::int64_t W = simd_width;
     fbatch acc[B];
-    unroll<B>([&](auto b) { acc[b] = fbatch(0.0f); });
+    unroll<B>([&](auto b) NANOTORCH_INLINE_LAMBDA { acc[b] = fbatch(0.0f); });
     std::int64_t i = 0;
     for (; i + W <= n; i += W) {
         const fbatch av = fbatch::load_unaligned(a + i);
-        unroll<B>([&](auto b) { acc[b] = vfma(av, fbatch::load_unaligned(src[b] + i), acc[b]); });
+        unroll<B>([&](auto b) NANOTORCH_INLINE_LAMBDA {
+            acc[b] = vfma(av, fbatch::load_unaligned(src[b] + i), acc[b]);
+        });
     }
-    unroll<B>([&](auto b) {
+    unroll<B>([&](auto b) NANOTORCH_INLINE_LAMBDA {
         float r = vhadd(acc[b]);
         for (std::int64_t k = i; k < n; ++k) r += a[k] * src[b][k];
         out[b] = r;
@@ -513,10 +527,10 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
     constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
     fbatch acc[2 * MR];
-    detail::unroll<2 * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
+    detail::unroll<2 * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
     for (std::int64_t k = 0; k < kc; ++k) {
         const fbatch b0 = fbatch::load_aligned(b), b1 = fbatch::load_aligned(b + W);
-        detail::unroll<MR>([&](auto r) {
+        detail::unroll<MR>([&](auto r) NANOTORCH_INLINE_LAMBDA {
             const fbatch ar(a[r]);
             acc[2 * r] = vfma(ar, b0, acc[2 * r]);
             acc[2 * r + 1] = vfma(ar, b1, acc[2 * r + 1]);
@@ -525,11 +539,11 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
         b += 2 * W;
     }
     if (!c) {
-        detail::unroll<2 * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+        detail::unroll<2 * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i].store_aligned(tile + i * W); });
         return;
     }
     const fbatch va(alpha), vb(beta);
-    detail::unroll<2 * MR>([&](auto i) {
+    detail::unroll<2 * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA {
         float* p = c + static_cast<std::int64_t>(i / 2) * ldc + static_cast<std::int64_t>((i % 2) * W);
         if (beta == 0.0f) (va * acc[i]).store_unaligned(p);
         else if (beta == 1.0f) vfma(va, acc[i], fbatch::load_unaligned(p)).store_unaligned(p);
@@ -565,22 +579,24 @@ NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a,
     static_assert(NR % W == 0, "sgemm_offsets_tile: NR must be whole vectors");
     constexpr std::size_t NV = NR / W;
     fbatch acc[NV * MR];
-    detail::unroll<NV * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
+    detail::unroll<NV * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
     for (std::int64_t k = 0; k < kc; ++k) {
         const float* bk = b + b_off[k];
         fbatch bv[NV];
-        detail::unroll<NV>([&](auto v) { bv[v] = fbatch::load_unaligned(bk + v * W); });
-        detail::unroll<MR>([&](auto r) {
+        detail::unroll<NV>([&](auto v) NANOTORCH_INLINE_LAMBDA { bv[v] = fbatch::load_unaligned(bk + v * W); });
+        detail::unroll<MR>([&](auto r) NANOTORCH_INLINE_LAMBDA {
             const fbatch ar(a[r]);
-            detail::unroll<NV>([&](auto v) { acc[NV * r + v] = vfma(ar, bv[v], acc[NV * r + v]); });
+            detail::unroll<NV>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                acc[NV * r + v] = vfma(ar, bv[v], acc[NV * r + v]);
+            });
         });
         a += MR;
     }
     if (!c) {
-        detail::unroll<NV * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+        detail::unroll<NV * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i].store_aligned(tile + i * W); });
         return;
     }
-    detail::unroll<NV * MR>([&](auto i) {
+    detail::unroll<NV * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA {
         float* p = c + static_cast<std::int64_t>(i / NV) * ldc + static_cast<std::int64_t>((i % NV) * W);
         if (accumulate) (acc[i] + fbatch::load_unaligned(p)).store_unaligned(p);
         else acc[i].store_unaligned(p);
@@ -614,27 +630,29 @@ inline void sgemm_small_n_kernel(std::int64_t K, const float* a, std::int64_t rs
     constexpr std::size_t MR = static_cast<std::size_t>(gemm_small_rows<NV>);
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
     fbatch acc[NV * MR];
-    detail::unroll<NV * MR>([&](auto i) { acc[i] = fbatch(0.0f); });
-    const auto step = [&](const float* bk, auto&& a_at) {
+    detail::unroll<NV * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
+    const auto step = [&](const float* bk, auto&& a_at) NANOTORCH_INLINE_LAMBDA {
         fbatch bv[NV];
-        detail::unroll<NV>([&](auto v) { bv[v] = fbatch::load_aligned(bk + v * W); });
-        detail::unroll<MR>([&](auto r) {
+        detail::unroll<NV>([&](auto v) NANOTORCH_INLINE_LAMBDA { bv[v] = fbatch::load_aligned(bk + v * W); });
+        detail::unroll<MR>([&](auto r) NANOTORCH_INLINE_LAMBDA {
             const fbatch ar(a_at(r));
-            detail::unroll<NV>([&](auto v) { acc[NV * r + v] = vfma(ar, bv[v], acc[NV * r + v]); });
+            detail::unroll<NV>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                acc[NV * r + v] = vfma(ar, bv[v], acc[NV * r + v]);
+            });
         });
     };
     if (rs == 1) {  // op(A) stored transposed: the rows' values for one k are adjacent
         for (std::int64_t k = 0; k < K; ++k, b += NV * W) {
             const float* ak = a + k * cs;
-            step(b, [ak](std::size_t r) { return ak[r]; });
+            step(b, [ak](std::size_t r) NANOTORCH_INLINE_LAMBDA { return ak[r]; });
         }
     } else {  // rows of op(A) contiguous along k
         for (std::int64_t k = 0; k < K; ++k, b += NV * W) {
             const float* ak = a + k;
-            step(b, [ak, rs](std::size_t r) { return ak[static_cast<std::int64_t>(r) * rs]; });
+            step(b, [ak, rs](std::size_t r) NANOTORCH_INLINE_LAMBDA { return ak[static_cast<std::int64_t>(r) * rs]; });
         }
     }
-    detail::unroll<NV * MR>([&](auto i) { acc[i].store_aligned(tile + i * W); });
+    detail::unroll<NV * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i].store_aligned(tile + i * W); });
 }
 
 /// Rows of op(A) and of B per sgemm_dot_kernel block (dot_r x dot_r accumulators).
@@ -652,22 +670,24 @@ inline void sgemm_dot_kernel(std::int64_t K, const float* a, std::int64_t lda, s
     constexpr std::int64_t W = simd_width;
     const float* ar[R];
     const float* br[R];
-    detail::unroll<R>([&](auto r) {
+    detail::unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA {
         ar[r] = a + std::min<std::int64_t>(static_cast<std::int64_t>(r), m - 1) * lda;
         br[r] = b + std::min<std::int64_t>(static_cast<std::int64_t>(r), n - 1) * ldb;
     });
     fbatch acc[R * R];
-    detail::unroll<R * R>([&](auto i) { acc[i] = fbatch(0.0f); });
+    detail::unroll<R * R>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
     std::int64_t k = 0;
     for (; k + W <= K; k += W) {
         fbatch av[R];
-        detail::unroll<R>([&](auto r) { av[r] = fbatch::load_unaligned(ar[r] + k); });
-        detail::unroll<R>([&](auto s) {
+        detail::unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA { av[r] = fbatch::load_unaligned(ar[r] + k); });
+        detail::unroll<R>([&](auto s) NANOTORCH_INLINE_LAMBDA {
             const fbatch bv = fbatch::load_unaligned(br[s] + k);
-            detail::unroll<R>([&](auto r) { acc[r * R + s] = vfma(av[r], bv, acc[r * R + s]); });
+            detail::unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA {
+                acc[r * R + s] = vfma(av[r], bv, acc[r * R + s]);
+            });
         });
     }
-    detail::unroll<R * R>([&](auto i) {
+    detail::unroll<R * R>([&](auto i) NANOTORCH_INLINE_LAMBDA {
         float t = vhadd(acc[i]);
         const float* pa = ar[i / R];
         const float* pb = br[i % R];
