@@ -128,6 +128,24 @@ inline const char* simd_arch_name() { return xsimd::default_arch::name(); }
 /// Floats per SIMD register in this build (1 for the scalar build).
 inline constexpr std::int64_t simd_width = static_cast<std::int64_t>(fbatch::size);
 
+#if !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
+/// Whether load_partial / store_partial below move the last n < simd_width floats of a row under
+/// a lane mask. AVX-512 only: its masked moves cost what a full move costs (and a masked-off lane
+/// never faults), while a 16-float vector leaves rows of 14 or 7 floats (ResNet-style 14x14 and
+/// 7x7 planes) entirely to single-float moves. AVX2's vmaskmovps store is microcoded on AMD cores.
+inline constexpr bool has_partial_vectors = true;
+inline __mmask16 partial_mask(std::int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+/// Lanes [0, n) from p, zero above; reads nothing past p + n. 0 < n < simd_width.
+inline fbatch load_partial(const float* p, std::int64_t n) { return fbatch(_mm512_maskz_loadu_ps(partial_mask(n), p)); }
+/// Stores lanes [0, n) of v to p; writes nothing past p + n. 0 < n < simd_width.
+inline void store_partial(float* p, const fbatch& v, std::int64_t n) { _mm512_mask_storeu_ps(p, partial_mask(n), v); }
+#else
+inline constexpr bool has_partial_vectors = false;
+// Never called where has_partial_vectors is false; declared so the callers compile.
+inline fbatch load_partial(const float*, std::int64_t) { return fbatch(0.0f); }
+inline void store_partial(float*, const fbatch&, std::int64_t) {}
+#endif
+
 namespace detail {
 // Applies a lane-wise binary op: batch loop then scalar tail (same op on scalars).
 template <class VecOp, class ScalarOp>
@@ -154,6 +172,10 @@ inline void unary_map(float* out, const float* a, std::int64_t n, VecOp vop, Sca
 inline void copy_floats(float* dst, const float* src, std::int64_t n) {
     std::int64_t i = 0;
     for (; i + simd_width <= n; i += simd_width) fbatch::load_unaligned(src + i).store_unaligned(dst + i);
+    if constexpr (has_partial_vectors) {
+        if (i < n) store_partial(dst + i, load_partial(src + i, n - i), n - i);
+        return;
+    }
     detail::unroll<static_cast<std::size_t>(simd_width) - 1>([&](auto k) NANOTORCH_INLINE_LAMBDA {
         if (i + static_cast<std::int64_t>(k) < n) dst[i + k] = src[i + k];
     });
@@ -172,6 +194,12 @@ inline void div(float* out, const float* a, const float* b, std::int64_t n) {
 }
 inline void add_scalar(float* out, const float* a, float s, std::int64_t n) {
     const fbatch vs(s);
+    if constexpr (has_partial_vectors) {  // one addition per lane either way: the same sums
+        std::int64_t i = 0;
+        for (; i + simd_width <= n; i += simd_width) (fbatch::load_unaligned(a + i) + vs).store_unaligned(out + i);
+        if (i < n) store_partial(out + i, load_partial(a + i, n - i) + vs, n - i);
+        return;
+    }
     detail::unary_map(out, a, n, [vs](fbatch x) { return x + vs; }, [s](float x) { return x + s; });
 }
 inline void mul_scalar(float* out, const float* a, float s, std::int64_t n) {
