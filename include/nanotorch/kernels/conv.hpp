@@ -678,8 +678,11 @@ inline std::int64_t* offset_table(int which, std::int64_t n) {
 // blocks. Measured on 3x3 "same" windows, 1 thread, AVX2 (Zen 2; the direct product alone,
 // GFLOP/s of the 4 x 24 tile over the 6 x 16 one): 1.25 at 16 channels on 28x28, 1.10-1.15 at
 // 16-256 channels on 10x10 to 14x14, 1.05-1.07 at 64-256 on 16x16 to 32x32, but 0.88-0.97 on 7x7
-// and 8x8 planes (under four blocks). The AVX-512 shapes (12 x 32 against 8 x 48) follow the same
-// rule unmeasured: no host here had AVX-512 when it was written.
+// and 8x8 planes (under four blocks). AVX-512 (Ice Lake, 8 x 48 over 12 x 32, whole
+// conv2d_forward at batch 64, 1 thread): 1.5 at 16 channels on 28x28, 1.2 at 32 on 14x14 and 64
+// on 32x32, 1.25 on 5x5 40 -> 80 at 12x12, 1.05-1.15 at 48 -> 96 on 20x20 and on a stride-2
+// 16 -> 32 layer; slower only on a 3 -> 64 first layer (0.85-0.9: K = 27) and, not taken here,
+// on 7x7 planes and a stride-2 14x14 layer (0.93).
 inline bool direct_tile_alt(std::int64_t og, std::int64_t vlen) {
     const auto padded = [og](std::int64_t mr) { return (og + mr - 1) / mr * mr; };
     return padded(conv_tile_mr) <= padded(gemm_mr) && vlen >= 4 * conv_tile_nr;
