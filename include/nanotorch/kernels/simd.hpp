@@ -161,6 +161,19 @@ inline void unary_map(float* out, const float* a, std::int64_t n, VecOp vop, Sca
     for (; i + simd_width <= n; i += simd_width) vop(fbatch::load_unaligned(a + i)).store_unaligned(out + i);
     for (; i < n; ++i) out[i] = sop(a[i]);
 }
+// unary_map for ops whose vector form gives each lane exactly the scalar op's result (one IEEE
+// operation per lane): where has_partial_vectors, the tail is one masked vector instead of single
+// floats, with the same values.
+template <class VecOp, class ScalarOp>
+inline void unary_map_exact(float* out, const float* a, std::int64_t n, VecOp vop, ScalarOp sop) {
+    if constexpr (has_partial_vectors) {
+        std::int64_t i = 0;
+        for (; i + simd_width <= n; i += simd_width) vop(fbatch::load_unaligned(a + i)).store_unaligned(out + i);
+        if (i < n) store_partial(out + i, vop(load_partial(a + i, n - i)), n - i);
+    } else {
+        unary_map(out, a, n, vop, sop);
+    }
+}
 }  // namespace detail
 
 // dst[0, n) = src[0, n) (no overlap), one vector at a time, then at most simd_width − 1 single
@@ -174,11 +187,11 @@ inline void copy_floats(float* dst, const float* src, std::int64_t n) {
     for (; i + simd_width <= n; i += simd_width) fbatch::load_unaligned(src + i).store_unaligned(dst + i);
     if constexpr (has_partial_vectors) {
         if (i < n) store_partial(dst + i, load_partial(src + i, n - i), n - i);
-        return;
+    } else {
+        detail::unroll<static_cast<std::size_t>(simd_width) - 1>([&](auto k) NANOTORCH_INLINE_LAMBDA {
+            if (i + static_cast<std::int64_t>(k) < n) dst[i + k] = src[i + k];
+        });
     }
-    detail::unroll<static_cast<std::size_t>(simd_width) - 1>([&](auto k) NANOTORCH_INLINE_LAMBDA {
-        if (i + static_cast<std::int64_t>(k) < n) dst[i + k] = src[i + k];
-    });
 }
 inline void add(float* out, const float* a, const float* b, std::int64_t n) {
     detail::binary_map(out, a, b, n, [](fbatch x, fbatch y) { return x + y; }, [](float x, float y) { return x + y; });
@@ -194,13 +207,7 @@ inline void div(float* out, const float* a, const float* b, std::int64_t n) {
 }
 inline void add_scalar(float* out, const float* a, float s, std::int64_t n) {
     const fbatch vs(s);
-    if constexpr (has_partial_vectors) {  // one addition per lane either way: the same sums
-        std::int64_t i = 0;
-        for (; i + simd_width <= n; i += simd_width) (fbatch::load_unaligned(a + i) + vs).store_unaligned(out + i);
-        if (i < n) store_partial(out + i, load_partial(a + i, n - i) + vs, n - i);
-        return;
-    }
-    detail::unary_map(out, a, n, [vs](fbatch x) { return x + vs; }, [s](float x) { return x + s; });
+    detail::unary_map_exact(out, a, n, [vs](fbatch x) { return x + vs; }, [s](float x) { return x + s; });
 }
 inline void mul_scalar(float* out, const float* a, float s, std::int64_t n) {
     const fbatch vs(s);
