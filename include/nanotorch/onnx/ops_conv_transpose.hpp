@@ -96,24 +96,49 @@ inline std::vector<Value> run_conv_transpose(const OpArgs& a) {
     std::vector<float> y(static_cast<std::size_t>(shape_numel(out)), 0.0f);
     const std::int64_t xsp = xin[0] * xin[1] * xin[2], ksp = ker[0] * ker[1] * ker[2], osp = os[0] * os[1] * os[2];
     const std::int64_t Cg = C / G;
+    // The taps k of one axis that land in the output from input position i: o = i*st + k*dl - pb
+    // in [0, os), i.e. k in [lo, hi). Found once per position, so the inner loop neither divides
+    // nor tests bounds; it visits the same taps in the same row-major order as a loop over every
+    // tap that skips the ones outside, so the sums are the same.
+    struct Taps {
+        std::int64_t lo, hi, base;  // base: the output index of tap 0
+    };
+    const auto taps = [&](std::size_t d, std::int64_t i) {
+        const std::int64_t base = i * st[d] - pb[d];
+        const std::int64_t lo = base >= 0 ? 0 : (-base + dl[d] - 1) / dl[d];
+        const std::int64_t hi = base >= os[d] ? 0 : std::min(ker[d], (os[d] - 1 - base) / dl[d] + 1);
+        return Taps{lo, std::max(lo, hi), base};
+    };
     for (std::int64_t n = 0; n < N; ++n)
         for (std::int64_t g = 0; g < G; ++g)
-            for (std::int64_t c = g * Cg; c < (g + 1) * Cg; ++c)
-                for (std::int64_t i = 0; i < xsp; ++i) {
-                    const float xval = xv[static_cast<std::size_t>((n * C + c) * xsp + i)];
-                    const std::int64_t i0 = i / (xin[1] * xin[2]), i1 = (i / xin[2]) % xin[1], i2 = i % xin[2];
-                    for (std::int64_t m = 0; m < Mg; ++m) {
-                        float* yo = &y[static_cast<std::size_t>((n * M + g * Mg + m) * osp)];
-                        const float* wk = &wv[static_cast<std::size_t>((c * Mg + m) * ksp)];
-                        for (std::int64_t k = 0; k < ksp; ++k) {
-                            const std::int64_t k0 = k / (ker[1] * ker[2]), k1 = (k / ker[2]) % ker[1], k2 = k % ker[2];
-                            const std::int64_t o0 = i0 * st[0] + k0 * dl[0] - pb[0], o1 = i1 * st[1] + k1 * dl[1] - pb[1],
-                                               o2 = i2 * st[2] + k2 * dl[2] - pb[2];
-                            if (o0 < 0 || o0 >= os[0] || o1 < 0 || o1 >= os[1] || o2 < 0 || o2 >= os[2]) continue;
-                            yo[(o0 * os[1] + o1) * os[2] + o2] += xval * wk[k];
+            for (std::int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
+                const float* xc = xv.data() + (n * C + c) * xsp;  // data(): x may be empty
+                for (std::int64_t i0 = 0; i0 < xin[0]; ++i0) {
+                    const Taps t0 = taps(0, i0);
+                    if (t0.lo == t0.hi) continue;
+                    for (std::int64_t i1 = 0; i1 < xin[1]; ++i1) {
+                        const Taps t1 = taps(1, i1);
+                        if (t1.lo == t1.hi) continue;
+                        for (std::int64_t i2 = 0; i2 < xin[2]; ++i2) {
+                            const Taps t2 = taps(2, i2);
+                            if (t2.lo == t2.hi) continue;
+                            const float xval = xc[(i0 * xin[1] + i1) * xin[2] + i2];
+                            for (std::int64_t m = 0; m < Mg; ++m) {
+                                float* yo = &y[static_cast<std::size_t>((n * M + g * Mg + m) * osp)];
+                                const float* wk = &wv[static_cast<std::size_t>((c * Mg + m) * ksp)];
+                                for (std::int64_t k0 = t0.lo; k0 < t0.hi; ++k0)
+                                    for (std::int64_t k1 = t1.lo; k1 < t1.hi; ++k1) {
+                                        const float* wrow = wk + (k0 * ker[1] + k1) * ker[2];
+                                        const std::int64_t row =
+                                            ((t0.base + k0 * dl[0]) * os[1] + t1.base + k1 * dl[1]) * os[2] + t2.base;
+                                        for (std::int64_t k2 = t2.lo; k2 < t2.hi; ++k2)
+                                            yo[row + k2 * dl[2]] += xval * wrow[k2];
+                                    }
+                            }
                         }
                     }
                 }
+            }
     if (b.defined()) {
         const std::vector<float> bv = b.to_vector();
         for (std::int64_t n = 0; n < N; ++n)
