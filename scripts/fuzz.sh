@@ -132,7 +132,18 @@ fuzz_one() {
     echo "$t: ${execs:-?} executions, corpus ${corp:-?}" >"$result"
   else
     echo "fuzz.sh: $t FAILED; the report:" >&2
-    grep -E 'ERROR|SUMMARY|==fuzz==|runtime error|Test unit written' "$log" | head -20 >&2
+    # From the first error line on: the stack (libFuzzer prints the deadly input's stack on a
+    # timeout too), the verdict and where the input was written.
+    sed -n '/ERROR\|==fuzz==\|runtime error/,$p' "$log" | grep -v '^#[0-9]* *\(NEW\|REDUCE\|pulse\)' \
+      | head -60 >&2
+    # The input itself, so that a finding on a CI machine (whose files are gone) can be replayed:
+    #   base64 -d > input && build/fuzz/fuzz/<target> input
+    local unit
+    unit=$(sed -n 's/.*Test unit written to \([^ ]*\).*/\1/p' "$log" | tail -1)
+    if [ -n "$unit" ] && [ -f "$unit" ] && [ "$(stat -c %s "$unit")" -le 16384 ]; then
+      echo "fuzz.sh: the input ($(stat -c %s "$unit") bytes), base64:" >&2
+      base64 -w 100 "$unit" >&2
+    fi
     echo FAILED >"$result"
   fi
 }
