@@ -62,6 +62,9 @@ inline const char* usage =
     "                 that gets NAME.pb for each output\n"
     "  --time N       after the first run, run N more times and print the median latency\n"
     "  --threads N    use N threads (default: NANOTORCH_NUM_THREADS, else all cores)\n"
+    "  --max-work N   refuse a run that needs more than N units of work (elements read and\n"
+    "                 written, multiply-adds, window taps: onnx::RuntimeOptions::max_work);\n"
+    "                 for models from sources you do not trust (default: no bound)\n"
     "  --quiet, -q    print only the prediction line(s) of 10-value outputs\n"
     "  --help, -h     show this help\n"
     "Errors print one line 'onnx_run: error: ...' on stderr and exit with status 1.\n";
@@ -74,6 +77,7 @@ struct Options {
     std::vector<std::string> outputs;
     std::int64_t time_runs = 0;  // 0: do not time
     int threads = 0;             // 0: leave the thread count as it is
+    std::int64_t max_work = 0;   // 0: no bound (onnx::RuntimeOptions::max_work)
     bool quiet = false;
     bool help = false;
 };
@@ -82,7 +86,7 @@ namespace detail {
 
 /// A positive decimal count for `option` (at most `max`). Throws value_error otherwise.
 inline std::int64_t parse_count(const std::string& option, const std::string& v, std::int64_t max) {
-    const bool digits = !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits = !v.empty() && v.size() <= 18 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
     const std::int64_t n = digits ? std::stoll(v) : -1;
     NANOTORCH_CHECK(n >= 1 && n <= max, value_error, option, " needs a whole number from 1 to ", max, ", got '", v, "'");
     return n;
@@ -112,6 +116,10 @@ inline Options parse_args(const std::vector<std::string>& args) {
             o.threads = static_cast<int>(detail::parse_count(a, value(k, "a thread count"), 1024));
         } else if (a.rfind("--threads=", 0) == 0) {
             o.threads = static_cast<int>(detail::parse_count("--threads", a.substr(10), 1024));
+        } else if (a == "--max-work") {
+            o.max_work = detail::parse_count(a, value(k, "a number of work units"), std::int64_t(1) << 62);
+        } else if (a.rfind("--max-work=", 0) == 0) {
+            o.max_work = detail::parse_count("--max-work", a.substr(11), std::int64_t(1) << 62);
         } else if (a == "--help" || a == "-h") {
             o.help = true;
         } else if (a == "--quiet" || a == "-q") {
@@ -415,7 +423,9 @@ inline int run(const Options& o, std::ostream& out) {
     if (o.threads > 0) set_num_threads(o.threads);
     using clock = std::chrono::steady_clock;
     const auto t_load = clock::now();
-    const onnx::Runtime rt = onnx::load_onnx(o.model);
+    onnx::RuntimeOptions options;
+    options.max_work = o.max_work;
+    const onnx::Runtime rt = onnx::load_onnx(o.model, {}, options);
     const double load_ms = std::chrono::duration<double, std::milli>(clock::now() - t_load).count();
     const std::vector<onnx::ValueInfoProto> req = rt.required_inputs();
     if (!o.inputs.empty() && o.inputs.size() != req.size()) {

@@ -526,7 +526,7 @@ TEST_CASE("onnx_run::parse_args") {
     CHECK_THROWS_AS(parse_args({}), value_error);
 }
 
-TEST_CASE("onnx_run::parse_args: --output, --time and --threads") {
+TEST_CASE("onnx_run::parse_args: --output, --time, --threads and --max-work") {
     using onnx_run::parse_args;
     const auto o = parse_args({"m.onnx", "-o", "a.pb", "--output=b.pb", "--time", "50", "--threads=2"});
     CHECK(o.outputs == std::vector<std::string>{"a.pb", "b.pb"});
@@ -539,6 +539,11 @@ TEST_CASE("onnx_run::parse_args: --output, --time and --threads") {
     CHECK_THROWS_AS(parse_args({"m.onnx", "--threads", "2000"}), value_error);
     CHECK_THROWS_AS(parse_args({"m.onnx", "--threads"}), value_error);
     CHECK_THROWS_AS(parse_args({"m.onnx", "--output"}), value_error);
+    CHECK(parse_args({"m.onnx"}).max_work == 0);
+    CHECK(parse_args({"m.onnx", "--max-work", "123456789012"}).max_work == 123456789012);
+    CHECK(parse_args({"m.onnx", "--max-work=7"}).max_work == 7);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--max-work", "0"}), value_error);
+    CHECK_THROWS_AS(parse_args({"m.onnx", "--max-work", "1234567890123456789"}), value_error);  // 19 digits
 }
 
 TEST_CASE("onnx_run::output_paths: one per output, or a directory") {
@@ -692,6 +697,13 @@ TEST_CASE("onnx_run::main on the golden Relu model") {
         CHECK(r.out.find("graph relu_graph (ir_version 4, opset 9)\n") == 0);
         CHECK(r.out.find("input x [1, 3]: zeros\n") != std::string::npos);
         CHECK(r.out.find("output y [1, 3]: 0 0 0\n") != std::string::npos);
+    }
+    SUBCASE("--max-work: Relu of [1, 3] zeros reads 3 elements and writes 3, so 6 units pass and 5 do not") {
+        CHECK(run_tool({model, "--max-work", "6"}).status == 0);
+        const Run r = run_tool({model, "--max-work=5"});
+        CHECK(r.status == 1);
+        CHECK(r.err.find("onnx_run: error: ") == 0);
+        CHECK(r.err.find("(Relu): the run needs more than RuntimeOptions::max_work = 5 units") != std::string::npos);
     }
     SUBCASE("a .pb input: Relu of the golden tensor w") {
         const Run r = run_tool({model, "--input", dir + "/tensor_w.pb"});

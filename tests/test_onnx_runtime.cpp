@@ -602,6 +602,10 @@ TEST_CASE("sizes taken from the model are bounded: errors, not huge allocations 
     throws_value_error(model(13, {node("Conv", {"x", "w"}, {"y"}, "conv", {attr_ints("pads", {1 << 20, 1 << 20, 1 << 20, 1 << 20})})},
                              {info("x", {1, 1, 2, 2})}, {info("y", {})}, {init_f("w", nt::ones({1, 1, 1, 1}))}),
                        x, "Conv output 2^21 x 2^21");
+    // Empty, but with 2^40 positions in its other extents: loops over those would never end.
+    throws_value_error(model(13, {node("Tile", {"x", "r"}, {"y"}, "tile")}, {info("x", {1, 1, 2, 2})}, {info("y", {})},
+                             {init_i("r", {1 << 20, 1 << 20, 0, 1})}),
+                       x, "Tile to [2^20, 2^20, 0, 2]");
     const Tensor col = nt::ones({1 << 16, 1}), row = nt::ones({1, 1 << 16});
     throws_value_error(model(13, {node("Add", {"x", "r"}, {"y"}, "add")}, {info("x", {1 << 16, 1})}, {info("y", {})},
                              {init_f("r", row)}),
@@ -617,6 +621,42 @@ TEST_CASE("sizes taken from the model are bounded: errors, not huge allocations 
                              {init_i("st", {3}), init_i("en", {-5}), init_i("ax", {0}),
                               init_i("sp", {std::numeric_limits<std::int64_t>::min()})});
     check_values(run1(slice, nt::tensor({1, 2, 3, 4})), {1}, {4});
+}
+
+TEST_CASE("RuntimeOptions::max_work bounds a run's work, counted exactly, before the costly node runs") {
+    // One Conv: x [1, 1, 5, 5] (25 elements) and w [2, 1, 3, 3] (18) are read, y [1, 2, 3, 3] (18)
+    // is written, and each output element takes 1 * 3 * 3 multiply-adds: 25 + 18 + 18 * 9 + 18 = 223.
+    nt::Generator gen(3);
+    const Tensor x = nt::randn({1, 1, 5, 5}, gen), w = nt::randn({2, 1, 3, 3}, gen);
+    const auto conv = model(13, {node("Conv", {"x", "w"}, {"y"}, "conv")}, {info("x", {1, 1, 5, 5})}, {info("y", {})},
+                            {init_f("w", w)});
+    const auto bounded = [&](std::int64_t max_work) {
+        onnx::RuntimeOptions o;
+        o.max_work = max_work;
+        return onnx::Runtime(conv, o);
+    };
+    const auto want = onnx::Runtime(conv).run({{"x", x}});
+    CHECK(bounded(223).run({{"x", x}})[0].second.to_vector() == want[0].second.to_vector());
+    CHECK(bounded(0).run({{"x", x}})[0].second.to_vector() == want[0].second.to_vector());  // 0: no bound
+    CHECK_THROWS_AS(bounded(222).run({{"x", x}}), nt::limit_error);
+    const std::string msg = message_of([&] { bounded(222).run({{"x", x}}); });
+    CHECK(msg.find("node 'conv' (Conv)") != std::string::npos);
+    CHECK(msg.find("max_work = 222") != std::string::npos);
+    // The multiply-adds are charged before the loops: a tiny model asking for a 2^40-step Conv
+    // (a [1, 1, 1024, 1024] kernel over an Expand-made [1, 1, 2047, 2047] input) fails at once.
+    const std::int64_t n = 2047, k = 1024;
+    const auto huge = model(13,
+                            {node("Expand", {"one", "xs"}, {"big"}, "expand"), node("Expand", {"one", "ws"}, {"wk"}, "w"),
+                             node("Conv", {"big", "wk"}, {"y"}, "conv")},
+                            {info("one", {1})}, {info("y", {})},
+                            {init_i("xs", {1, 1, n, n}), init_i("ws", {1, 1, k, k})});
+    onnx::RuntimeOptions o;
+    o.max_work = std::int64_t(1) << 32;
+    const std::string big_msg = message_of([&] { onnx::Runtime(huge, o).run({{"one", nt::ones({1})}}); });
+    CHECK(big_msg.find("node 'conv' (Conv)") != std::string::npos);
+    CHECK_THROWS_AS(onnx::Runtime(huge, o).run({{"one", nt::ones({1})}}), nt::limit_error);
+    o.max_work = -1;
+    CHECK_THROWS_AS((void)onnx::Runtime(conv, o), nt::value_error);
 }
 
 TEST_CASE("load_onnx_weights copies float initializers into parameters with the same dotted names") {

@@ -13,8 +13,10 @@
 //       ├── parse_error        malformed bytes (IDX, gzip, images, protobuf/ONNX, state_dict);
 //       │                      offset() gives the byte offset, path() the file when known
 //       │                      (empty for in-memory input), message() the text without location
-//       └── unsupported_error  valid input nanotorch does not implement (an ONNX op or dtype, an
-//                              op that cannot be exported at the chosen opset)
+//       ├── unsupported_error  valid input nanotorch does not implement (an ONNX op or dtype, an
+//       │                      op that cannot be exported at the chosen opset)
+//       └── limit_error        valid input that needs more than a bound the caller set
+//                              (onnx::RuntimeOptions::max_work): not malformed, just too costly
 //
 // Only io_error and parse_error carry data beyond what(). Every public entry point documents
 // what it throws (`@throws ...`, or once in a header's opening comment when a whole header shares
@@ -60,6 +62,12 @@ public:
 
 /// Valid input that nanotorch deliberately does not implement.
 class unsupported_error : public error {
+public:
+    using error::error;
+};
+
+/// Valid input that needs more than a bound the caller set (onnx::RuntimeOptions::max_work).
+class limit_error : public error {
 public:
     using error::error;
 };

@@ -11,7 +11,12 @@
 //      (symbolic dims count as 1): a 20-byte file may legitimately declare a [1000, 1000] input.
 //      The run's heap is capped at 16 MiB by fuzz::RunBudget: ops may legitimately expand (Pad,
 //      Gemm, Conv ... up to the runtime's 2^30-element result cap), so a run that needs more is
-//      counted as rejected, not as a finding. Crashes, UB, leaks and hangs in the run are findings.
+//      counted as rejected, not as a finding. Its work is capped at 2^21 units by
+//      RuntimeOptions::max_work (limit_error, also a rejection): a small file may legitimately ask
+//      for a long run (a big Conv kernel, or a chain of ops over a Tile-made tensor). Under ASan
+//      and coverage instrumentation, where every integer comparison is a call, the scalar loops
+//      take 100-250 ns a unit, and libFuzzer runs an input twice when it suspects a leak.
+//      Crashes, UB, leaks and hangs in the run are findings.
 #define NANOTORCH_FUZZ_RUN_BUDGET
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +38,10 @@ constexpr std::int64_t max_run_input_elements = 4096;
 // ASan and coverage instrumentation filling 64 MiB took over libFuzzer's 1 s per input (a Tile
 // regression input, tests/fuzz/regressions/fuzz_onnx/tile_large_repeats.onnx).
 constexpr std::int64_t run_heap_budget = std::int64_t(16) << 20;
+// A 0.6 s input (a chain of 30 ops over a Tile-made [1, 2, 32772, 8] tensor) went past 1 s on a
+// loaded 2-core CI machine; its run needs about 2^25 units (regressions/fuzz_onnx/
+// op_chain_over_tiled_tensor.onnx). 2^21 units stay under 0.5 s, even run twice.
+constexpr std::int64_t run_work_budget = std::int64_t(1) << 21;
 
 [[noreturn]] void finding(const char* what) {
     std::fprintf(stderr, "==fuzz== onnx oracle failed: %s\n", what);
@@ -81,7 +90,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fuzz::check_peak(heap.peak(), fuzz::budget_64x(size), size, "decode_model");
         round_trip(m);
         heap.restart_peak();  // the round trip's own copies are not part of loading
-        const onnx::Runtime rt(std::move(m));
+        onnx::RuntimeOptions options;
+        options.max_work = run_work_budget;
+        const onnx::Runtime rt(std::move(m), options);
         fuzz::check_peak(heap.peak(), fuzz::budget_64x(size), size, "decode_model + Runtime");
 
         onnx::NamedValues inputs;

@@ -5,7 +5,9 @@
 // layout) and onnx/ops_math.hpp (float math with no training op).
 #pragma once
 
+#include <algorithm>  // std::min
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -19,12 +21,47 @@ namespace nanotorch::onnx::rt_detail {
 
 // ---- op interface ----
 
+/// One run's work against RuntimeOptions::max_work. A unit is one element a node reads or writes
+/// (the runtime charges those around every node) or one step of an op's inner loop beyond that:
+/// a multiply-add of Conv, ConvTranspose, Gemm and MatMul, a window tap of the pools, a term of
+/// LRN's sum (the op charges those before it loops, through OpArgs::charge). The count is a
+/// function of the graph and the input shapes only, so a bound rejects the same models on every
+/// machine and thread count.
+class WorkMeter {
+public:
+    explicit WorkMeter(std::int64_t limit) : limit_(limit) {}
+    /// Adds n units (saturating); throws limit_error once the total passes a non-zero limit.
+    void charge(double n) {
+        used_ = std::min(used_ + n, 9.0e18);
+        NANOTORCH_CHECK(limit_ <= 0 || used_ <= static_cast<double>(limit_), limit_error,
+                        "the run needs more than RuntimeOptions::max_work = ", limit_,
+                        " units of work (elements read and written, plus multiply-adds and window taps); "
+                        "this node brings it to ", static_cast<std::int64_t>(used_));
+    }
+    std::int64_t used() const { return static_cast<std::int64_t>(used_); }
+
+private:
+    std::int64_t limit_;
+    double used_ = 0;  // double: products of extents may pass int64; exact below 2^53
+};
+
 /// What an op's run function sees: the node, the model's default opset, and one pointer per
-/// node input (nullptr for an omitted optional input, "" in the NodeProto).
+/// node input (nullptr for an omitted optional input, "" in the NodeProto). `meter` is the run's
+/// WorkMeter (nullptr at load time, where only Constant nodes run).
 struct OpArgs {
     const NodeProto& node;
     std::int64_t opset;
     std::vector<const Value*> in;
+    WorkMeter* meter = nullptr;
+
+    /// Charges the op's inner-loop steps (WorkMeter) before it starts them: the product of
+    /// `factors`, each an extent or count >= 0.
+    void charge(std::initializer_list<std::int64_t> factors) const {
+        if (!meter) return;
+        double n = 1;
+        for (const std::int64_t f : factors) n *= static_cast<double>(f);
+        meter->charge(n);
+    }
 
     bool has(std::size_t k) const { return k < in.size() && in[k] != nullptr; }
     const Value& value(std::size_t k) const {

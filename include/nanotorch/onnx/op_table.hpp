@@ -63,6 +63,7 @@ inline std::vector<Value> run_gemm(const OpArgs& a) {
     const Tensor w = attr_int(a.node, "transB", 0) ? B : B.t();  // linear wants [N, K]
     const std::int64_t M = lhs.size(0), N = w.size(0);
     check_result_size({M, N}, "Gemm");
+    a.charge({M, N, lhs.size(1)});
     const Tensor C = a.has(2) ? a.tensor(2) : Tensor();
     // The common exported form (alpha = beta = 1, bias [N]) is exactly nanotorch::linear.
     if (alpha == 1.0f && (!C.defined() || (beta == 1.0f && C.shape() == Shape{N}))) return one(linear(lhs, w, C));
@@ -85,6 +86,7 @@ inline std::vector<Value> run_matmul(const OpArgs& a) {
         out.push_back(x.dim() >= 2 ? x.size(-2) : 1);
         out.push_back(y.size(-1));
         check_result_size(out, "MatMul");
+        a.charge({shape_numel(out), x.size(-1)});
     }
     return one(matmul(x, y));
 }

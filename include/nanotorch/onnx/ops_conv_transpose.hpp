@@ -78,6 +78,7 @@ inline std::vector<Value> run_conv_transpose(const OpArgs& a) {
         out.push_back(std::max<std::int64_t>(0, full - pads[d] - pads[d + s]));
     }
     check_result_size(out, "ConvTranspose");
+    a.charge({x.numel(), Mg, shape_numel(kernel)});  // every input element scatters through Mg kernels
     const Tensor b = a.has(2) ? a.tensor(2) : Tensor();
     NANOTORCH_CHECK(!b.defined() || b.shape() == Shape{M}, shape_error, "ConvTranspose: bias of shape ",
                     b.defined() ? shape_str(b.shape()) : std::string(), " (expected [", M, "])");

@@ -262,6 +262,7 @@ inline std::vector<Value> run_lrn(const OpArgs& a) {
     const double alpha = attr_float(a.node, "alpha", 1e-4f), beta = attr_float(a.node, "beta", 0.75f),
                  bias = attr_float(a.node, "bias", 1.0f);
     const std::int64_t N = x.size(0), C = x.size(1), inner = x.numel() / std::max<std::int64_t>(1, N * C);
+    a.charge({x.numel(), std::min(size, C)});  // the window is clipped to the C channels
     const std::vector<float> in = x.to_vector();
     std::vector<float> out(in.size());
     const std::int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
@@ -295,9 +296,9 @@ inline std::vector<Value> run_hardmax(const OpArgs& a) {
     }
     const std::vector<float> in = x.to_vector();
     std::vector<float> out(in.size(), 0.0f);
+    if (in.empty()) return one(tensor(out, x.shape()));  // the loops would still visit outer x inner
     for (std::int64_t o = 0; o < outer; ++o)
         for (std::int64_t i = 0; i < inner; ++i) {
-            if (n == 0) continue;
             std::int64_t best = 0;
             for (std::int64_t k = 1; k < n; ++k)
                 if (in[static_cast<std::size_t>((o * n + k) * inner + i)] > in[static_cast<std::size_t>((o * n + best) * inner + i)])

@@ -120,6 +120,11 @@ inline std::vector<Value> run_resize(const OpArgs& a) {
         }
     }
     check_result_size(out, a.node.op_type);
+    for (std::size_t d = 0; d < r; ++d)
+        NANOTORCH_CHECK(x.size(static_cast<std::int64_t>(d)) > 0 || out[d] == 0, shape_error, a.node.op_type,
+                        ": cannot resize an empty dimension to ", out[d]);
+    // Nothing to compute, and the loops below would still run over the other extents.
+    if (shape_numel(out) == 0) return one(zeros(out));
     // One dimension at a time: out along d from the current data along d.
     std::vector<double> data;
     {
@@ -130,7 +135,6 @@ inline std::vector<Value> run_resize(const OpArgs& a) {
     for (std::size_t d = 0; d < r; ++d) {
         const std::int64_t in = cur[d], on = out[d];
         if (in == on && scales[d] == 1.0) continue;
-        NANOTORCH_CHECK(in > 0 || on == 0, shape_error, a.node.op_type, ": cannot resize an empty dimension to ", on);
         std::int64_t outer = 1, inner = 1;
         for (std::size_t k = 0; k < d; ++k) outer *= cur[k];
         for (std::size_t k = d + 1; k < r; ++k) inner *= cur[k];

@@ -69,17 +69,18 @@ inline std::int64_t wrap_axis(std::int64_t axis, std::int64_t rank, const char* 
 
 /// Results are capped at 2^30 elements (the codec's per-tensor limit): a model whose attributes or
 /// small initializers ask for more (huge pads, outer-product broadcasts, long Gather indices) gets
-/// a value_error instead of an allocation failure. Also rejects negative extents.
+/// a value_error instead of an allocation failure. Also rejects negative extents. Like the codec,
+/// it caps the product of the non-zero extents too: an empty [33, 2^24, 2^15, 0] holds nothing, but
+/// a loop over its outer extents would run 2^44 times, and their product could overflow int64.
 inline constexpr std::int64_t max_result_elements = std::int64_t(1) << 30;
 inline void check_result_size(const Shape& s, const std::string& op) {
-    for (const std::int64_t d : s) {
-        NANOTORCH_CHECK(d >= 0, shape_error, op, ": negative extent in result shape ", shape_str(s));
-        if (d == 0) return;
-    }
     std::int64_t n = 1;
     for (const std::int64_t d : s) {
+        NANOTORCH_CHECK(d >= 0, shape_error, op, ": negative extent in result shape ", shape_str(s));
+        if (d == 0) continue;
         NANOTORCH_CHECK(n <= max_result_elements / d, value_error, op, ": result of shape ", shape_str(s),
-                        " would have more than 2^30 elements");
+                        " would have more than 2^30 elements (or, if empty, its non-zero extents more than 2^30 "
+                        "positions)");
         n *= d;
     }
 }
@@ -215,8 +216,10 @@ inline Window resolve_window(const NodeProto& n, const Shape& in_spatial, const 
     return w;
 }
 
-/// Guards the output [N, channels, out...] of a window over x before anything is allocated.
-inline void check_window_result(const Tensor& x, std::int64_t channels, const Window& w, const std::string& op) {
+/// Guards the output [N, channels, out...] of a window over x before anything is allocated, and
+/// returns its element count (what the op's work is charged by).
+inline std::int64_t window_result_numel(const Tensor& x, std::int64_t channels, const Window& w,
+                                        const std::string& op) {
     Shape out{x.size(0), channels};
     for (std::size_t d = 0; d < w.kernel.size(); ++d) {
         const std::int64_t span = x.size(static_cast<std::int64_t>(d) + 2) + w.pad_begin[d] + w.pad_end[d] -
@@ -224,6 +227,7 @@ inline void check_window_result(const Tensor& x, std::int64_t channels, const Wi
         out.push_back(span < 0 ? 0 : span / w.stride[d] + 1);  // too small: the op itself reports it
     }
     check_result_size(out, op);
+    return shape_numel(out);
 }
 
 }  // namespace rt_detail

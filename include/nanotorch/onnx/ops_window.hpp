@@ -92,7 +92,7 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
                     shape_str(attr_ints(a.node, "kernel_shape")), " does not match weight of shape ",
                     shape_str(w.shape()));
     const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    check_window_result(x, w.size(0), win, "Conv");
+    a.charge({window_result_numel(x, w.size(0), win, "Conv"), w.numel() / std::max<std::int64_t>(1, w.size(0))});
     const std::int64_t group = attr_int(a.node, "group", 1);  // conv2d checks it against the shapes
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
@@ -191,7 +191,7 @@ inline std::vector<Value> run_pool(const OpArgs& a) {
     NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kernel.size()) + 2, shape_error, a.node.op_type,
                     ": input of shape ", shape_str(x.shape()), " does not match kernel_shape ", shape_str(kernel));
     const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    check_window_result(x, x.size(1), win, a.node.op_type);
+    a.charge({window_result_numel(x, x.size(1), win, a.node.op_type), shape_numel(kernel)});
     const bool include_pad = attr_int(a.node, "count_include_pad", 0) != 0;
     const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0;
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
@@ -233,7 +233,7 @@ inline std::vector<Value> run_max_pool(const OpArgs& a) {
     NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kernel.size()) + 2, shape_error, "MaxPool: input of shape ",
                     shape_str(x.shape()), " does not match kernel_shape ", shape_str(kernel));
     const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    check_window_result(x, x.size(1), win, "MaxPool");
+    a.charge({window_result_numel(x, x.size(1), win, "MaxPool"), shape_numel(kernel)});
     const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0, column_major = attr_int(a.node, "storage_order", 0) != 0;
     std::vector<std::int64_t> idx;
     std::int64_t Wp = 0, top = 0, left = 0;  // the pooled tensor's width and the explicit pads

@@ -43,11 +43,23 @@ namespace nanotorch::onnx {
 inline constexpr std::int64_t runtime_min_opset = 1;  // before 7 only the operators of oldest_opset()
 inline constexpr std::int64_t runtime_max_opset = 17;
 
-/// How a Runtime prepares a model. fuse: run each Conv together with the inference-form
-/// BatchNormalization and/or Relu that alone read its output (nanotorch::conv2d_fused), which
-/// gives the same bits as running the nodes one by one and saves their passes over the output.
+/// How a Runtime prepares and runs a model.
+///  - fuse: run each Conv together with the inference-form BatchNormalization and/or Relu that
+///    alone read its output (nanotorch::conv2d_fused), which gives the same bits as running the
+///    nodes one by one and saves their passes over the output.
+///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
+///    default: none). A file of a few hundred bytes can legitimately ask for a 1024x1024 Conv
+///    kernel over a tensor it made with Expand; the codec's limits bound memory, this bounds time.
+///    Units: every element a node reads or writes, plus the multiply-adds of Conv,
+///    ConvTranspose, Gemm and MatMul, the window taps of the pools and the terms of LRN's sums
+///    (rt_detail::WorkMeter). A run that would pass it throws limit_error naming the node, before
+///    that node's loops start. The count depends only on the graph, the input shapes and `fuse`
+///    (a node fused into its Conv is not charged apart). A node's output is counted once written,
+///    so one node may still write up to the runtime's 2^30-element result cap (Expand, Tile, Pad)
+///    before the bound trips; memory is what that cap bounds.
 struct RuntimeOptions {
     bool fuse = true;
+    std::int64_t max_work = 0;
 };
 
 /// Named inputs/outputs of run() and run_values(), in graph order for outputs.
@@ -88,6 +100,8 @@ inline std::string shape_text(const ValueInfoProto& v) {
         throw value_error(context + ": " + e.what());
     } catch (const unsupported_error& e) {
         throw unsupported_error(context + ": " + e.what());
+    } catch (const limit_error& e) {
+        throw limit_error(context + ": " + e.what());
     } catch (const parse_error&) {
         throw;  // already carries its own location
     } catch (const error& e) {
@@ -103,7 +117,10 @@ public:
     /// graph reads an unknown value, is not in topological order, or defines a value twice;
     /// unsupported_error listing every unsupported feature (see unsupported_features()); the
     /// codec's parse_error when an initializer's payload does not match its dims.
-    explicit Runtime(ModelProto model, RuntimeOptions options = {}) : model_(std::move(model)) {
+    explicit Runtime(ModelProto model, RuntimeOptions options = {})
+        : model_(std::move(model)), max_work_(options.max_work) {
+        NANOTORCH_CHECK(max_work_ >= 0, value_error, "RuntimeOptions::max_work must be >= 0 (0: no bound), got ",
+                        max_work_);
         opset_ = model_.default_opset();
         build_plan();
         const std::vector<Issue> issues = unsupported_features(model_);
@@ -235,16 +252,25 @@ public:
             NANOTORCH_CHECK(bound[k] || has_default_[k], value_error, "run: missing input '", inputs_[k].name, "'");
         std::vector<const Value*> in;  // one buffer for every node's input list
         in.reserve(max_node_inputs_);
+        WorkMeter meter(max_work_);
         for (std::size_t k = 0; k < steps_.size(); ++k) {
             const Step& s = steps_[k];
             const NodeProto& n = model_.graph.node[k];
             if (!s.precomputed && !s.fused_away) {
                 in.clear();
                 for (const int slot : s.in) in.push_back(slot < 0 ? nullptr : at[static_cast<std::size_t>(slot)]);
-                OpArgs args{n, opset_, std::move(in)};
+                OpArgs args{n, opset_, std::move(in), &meter};
                 std::vector<Value> outs;
                 try {
+                    for (const Value* v : args.in)
+                        if (v) meter.charge(static_cast<double>(v->numel()));
                     outs = s.fusion ? run_conv_fused(args, *s.fusion) : s.spec->run(args);
+                    for (const Value& v : outs) {
+                        // Every op bounds its result; this makes it a property of every value the
+                        // next node can see, empty ones included (see check_result_size).
+                        check_result_size(v.shape, n.op_type);
+                        meter.charge(static_cast<double>(v.numel()));
+                    }
                 } catch (const error&) {
                     rethrow_with(node_label(n, k));
                 }
@@ -490,6 +516,7 @@ private:
     }
 
     ModelProto model_;
+    std::int64_t max_work_ = 0;  // RuntimeOptions::max_work
     std::int64_t opset_ = 0;
     std::map<std::string, int> slot_of_;
     std::vector<Value> prefilled_;          // initializers and Constant outputs; empty elsewhere
