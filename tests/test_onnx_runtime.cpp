@@ -655,6 +655,13 @@ TEST_CASE("RuntimeOptions::max_work bounds a run's work, counted exactly, before
     const std::string big_msg = message_of([&] { onnx::Runtime(huge, o).run({{"one", nt::ones({1})}}); });
     CHECK(big_msg.find("node 'conv' (Conv)") != std::string::npos);
     CHECK_THROWS_AS(onnx::Runtime(huge, o).run({{"one", nt::ones({1})}}), nt::limit_error);
+    // An empty value is charged the product of its non-zero extents, which an op's outer loops
+    // may still visit: Relu reads and writes a [1000, 0] input, 2 x 1000 units.
+    const auto relu = model(13, {node("Relu", {"x"}, {"y"}, "relu")}, {info("x", {1000, 0})}, {info("y", {})}, {});
+    o.max_work = 2000;
+    CHECK(onnx::Runtime(relu, o).run({{"x", nt::zeros({1000, 0})}})[0].second.shape() == nt::Shape{1000, 0});
+    o.max_work = 1999;
+    CHECK_THROWS_AS(onnx::Runtime(relu, o).run({{"x", nt::zeros({1000, 0})}}), nt::limit_error);
     o.max_work = -1;
     CHECK_THROWS_AS((void)onnx::Runtime(conv, o), nt::value_error);
 }

@@ -22,7 +22,7 @@ namespace nanotorch::onnx::rt_detail {
 // ---- op interface ----
 
 /// One run's work against RuntimeOptions::max_work. A unit is one element a node reads or writes
-/// (the runtime charges those around every node) or one step of an op's inner loop beyond that:
+/// (the runtime charges those around every node, extent_work) or one step of an op's inner loop beyond that:
 /// a multiply-add of Conv, ConvTranspose, Gemm and MatMul, a window tap of the pools, a term of
 /// LRN's sum (the op charges those before it loops, through OpArgs::charge). The count is a
 /// function of the graph and the input shapes only, so a bound rejects the same models on every
@@ -44,6 +44,16 @@ private:
     std::int64_t limit_;
     double used_ = 0;  // double: products of extents may pass int64; exact below 2^53
 };
+
+/// The work of reading or writing a value of shape s: its element count, or for an empty value
+/// the product of its non-zero extents (an op's outer loops may still run over those). In double:
+/// a graph input's empty shape is not bounded by the runtime's result cap.
+inline double extent_work(const Shape& s) {
+    double n = 1;
+    for (const std::int64_t d : s)
+        if (d > 0) n *= static_cast<double>(d);
+    return n;
+}
 
 /// What an op's run function sees: the node, the model's default opset, and one pointer per
 /// node input (nullptr for an omitted optional input, "" in the NodeProto). `meter` is the run's

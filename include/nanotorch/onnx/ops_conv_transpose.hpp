@@ -110,7 +110,7 @@ inline std::vector<Value> run_conv_transpose(const OpArgs& a) {
         const std::int64_t hi = base >= os[d] ? 0 : std::min(ker[d], (os[d] - 1 - base) / dl[d] + 1);
         return Taps{lo, std::max(lo, hi), base};
     };
-    for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t n = 0; n < N && xsp > 0; ++n)  // an empty input adds nothing (the bias below)
         for (std::int64_t g = 0; g < G; ++g)
             for (std::int64_t c = g * Cg; c < (g + 1) * Cg; ++c) {
                 const float* xc = xv.data() + (n * C + c) * xsp;  // data(): x may be empty

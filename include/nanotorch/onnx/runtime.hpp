@@ -50,7 +50,8 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 ///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
 ///    default: none). A file of a few hundred bytes can legitimately ask for a 1024x1024 Conv
 ///    kernel over a tensor it made with Expand; the codec's limits bound memory, this bounds time.
-///    Units: every element a node reads or writes, plus the multiply-adds of Conv,
+///    Units: every element a node reads or writes (for an empty value, the product of its
+///    non-zero extents: an op's loops may still visit those), plus the multiply-adds of Conv,
 ///    ConvTranspose, Gemm and MatMul, the window taps of the pools and the terms of LRN's sums
 ///    (rt_detail::WorkMeter). A run that would pass it throws limit_error naming the node, before
 ///    that node's loops start. The count depends only on the graph, the input shapes and `fuse`
@@ -263,13 +264,13 @@ public:
                 std::vector<Value> outs;
                 try {
                     for (const Value* v : args.in)
-                        if (v) meter.charge(static_cast<double>(v->numel()));
+                        if (v) meter.charge(extent_work(v->shape));
                     outs = s.fusion ? run_conv_fused(args, *s.fusion) : s.spec->run(args);
                     for (const Value& v : outs) {
                         // Every op bounds its result; this makes it a property of every value the
                         // next node can see, empty ones included (see check_result_size).
                         check_result_size(v.shape, n.op_type);
-                        meter.charge(static_cast<double>(v.numel()));
+                        meter.charge(extent_work(v.shape));
                     }
                 } catch (const error&) {
                     rethrow_with(node_label(n, k));
