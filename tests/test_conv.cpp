@@ -392,6 +392,24 @@ TEST_CASE("kernels: max_pool2d 2×2 fast path and backward-from-input equal the 
     }
 }
 
+namespace {
+// n pooling inputs of a kind: 0 uniform in [-1, 1]; 1 from {-1, -0, +0, 1} (ties, and zeros whose
+// sign shows which tap a maximum kept); 2 that with about one NaN in 61.
+FV pool_test_values(Generator& gen, std::int64_t n, int kind) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    FV v(static_cast<std::size_t>(n));
+    for (auto& x : v) {
+        if (kind == 0) {
+            x = gen.uniform(-1.0f, 1.0f);
+            continue;
+        }
+        const std::int64_t r = gen.randint(kind == 2 ? 61 : 60);
+        x = r == 60 ? nan : r % 4 == 0 ? -1.0f : r % 4 == 1 ? -0.0f : r % 4 == 2 ? 0.0f : 1.0f;
+    }
+    return v;
+}
+}  // namespace
+
 TEST_CASE("kernels: general pooling windows without indices equal the ref twins bit for bit, ceil_mode too") {
     // Windows other than 2×2/2 (max) or tiling (avg) take the span paths when no indices are
     // wanted: max pooling as row maxima then column maxima, avg pooling one output row of sums at
@@ -400,19 +418,7 @@ TEST_CASE("kernels: general pooling windows without indices equal the ref twins 
     // average's sum in row-major order. Shapes include ceil_mode's partial windows (PyTorch's
     // MaxPool2d(3, 2, ceil_mode=True) on 15×15, AvgPool2d(3, 2, 1, ceil_mode=True) on 7×7).
     Generator gen(23);
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    const auto values = [&](std::int64_t n, int kind) {  // 0: uniform, 1: {-1, ±0, 1}, 2: that and NaN
-        FV v(static_cast<std::size_t>(n));
-        for (auto& x : v) {
-            if (kind == 0) {
-                x = gen.uniform(-1.0f, 1.0f);
-                continue;
-            }
-            const std::int64_t r = gen.randint(kind == 2 ? 61 : 60);
-            x = r == 60 ? nan : r % 4 == 0 ? -1.0f : r % 4 == 1 ? -0.0f : r % 4 == 2 ? 0.0f : 1.0f;
-        }
-        return v;
-    };
+    const auto values = [&](std::int64_t n, int kind) { return pool_test_values(gen, n, kind); };
     struct P {
         std::int64_t planes, h, w, k, s, p;
         bool ceil;
@@ -452,6 +458,71 @@ TEST_CASE("kernels: general pooling windows without indices equal the ref twins 
     kernels::max_pool2d_forward(got.data(), nullptr, x.data(), 1, w);
     CHECK(got[0] == 0.0f);
     CHECK_FALSE(std::signbit(got[0]));
+}
+
+TEST_CASE("kernels: pooling of many small planes, pool_lanes at a time, equals the ref twins bit for bit") {
+    // From pool_lanes / 2 planes of at most pool_lanes_max_plane elements, max pooling without
+    // indices (any window but 2×2/2) and avg pooling (any window) interleave a block of planes
+    // and pool them side by side, one lane per plane. Each lane must still give its own plane's
+    // ref result exactly: the first NaN or first maximum in row-major window order (±0 shows which),
+    // each average's row-major sum and divisor. Plane counts cover a part block alone, whole
+    // blocks, and whole blocks plus a part; sizes reach the limit (32×32) and pass it (32×33).
+    Generator gen(29);
+    const auto values = [&](std::int64_t n, int kind) { return pool_test_values(gen, n, kind); };
+    struct P {
+        std::int64_t h, w, k, s, p;
+        bool ceil;
+    };
+    const std::vector<P> windows = {{15, 15, 3, 2, 0, true}, {7, 7, 3, 2, 1, true},  {4, 4, 3, 1, 1, false},
+                                    {4, 4, 2, 2, 0, false},  {9, 13, 3, 2, 1, false}, {1, 6, 1, 2, 0, true},
+                                    {32, 32, 3, 2, 1, false}, {32, 33, 3, 2, 1, false}, {6, 6, 2, 1, 0, true}};
+    const std::int64_t half = kernels::detail::pool_lanes / 2, lanes = kernels::detail::pool_lanes;
+    const std::vector<std::int64_t> plane_counts = {half, lanes, lanes + 5, 2 * lanes + half + 3};
+    const int saved = get_num_threads();
+    for (const P& c : windows)
+        for (std::int64_t planes : plane_counts) {
+            const auto w = kernels::make_pool_window(c.h, c.w, c.k, c.k, c.s, c.s, c.p, c.p, c.ceil);
+            CAPTURE(c.h);
+            CAPTURE(c.w);
+            CAPTURE(c.k);
+            CAPTURE(planes);
+            REQUIRE(w.out_plane() > 0);
+            const bool lanes_path = kernels::detail::pool_lanes_take(w, planes);
+            CHECK(lanes_path == (w.in_plane() <= 1024));  // the size limit is what this case says
+            const std::int64_t nin = planes * w.in_plane(), nout = planes * w.out_plane();
+            for (int kind = 0; kind < 3; ++kind) {
+                CAPTURE(kind);
+                const FV x = values(nin, kind);
+                FV want(static_cast<std::size_t>(nout), 7.0f);
+                kernels::ref::max_pool2d_forward(want.data(), nullptr, x.data(), planes, w);
+                for (int threads : {1, 3}) {
+                    set_num_threads(threads);
+                    FV got(want.size(), 5.0f);
+                    kernels::max_pool2d_forward(got.data(), nullptr, x.data(), planes, w);
+                    CHECK(bit_equal(got, want));
+                    for (bool include_pad : {true, false}) {
+                        FV a(want.size(), 5.0f), a_ref(want.size(), 7.0f);
+                        kernels::avg_pool2d_forward(a.data(), x.data(), planes, w, include_pad);
+                        kernels::ref::avg_pool2d_forward(a_ref.data(), x.data(), planes, w, include_pad);
+                        CHECK(bit_equal(a, a_ref));
+                    }
+                }
+            }
+        }
+    set_num_threads(saved);
+    // The two-pass order trap, in one lane (plane 9) of a block: row 0 {-1, +0}, row 1 {-0, -1}
+    // must give +0, the first maximum in row-major order.
+    const std::int64_t planes = lanes;
+    FV x(static_cast<std::size_t>(planes * 4), 1.0f);
+    const FV trap = {-1.0f, 0.0f, -0.0f, -1.0f};
+    std::copy(trap.begin(), trap.end(), x.begin() + 9 * 4);
+    const auto w = kernels::make_pool_window(2, 2, 2, 2, 1, 1, 0, 0, false);  // one 2×2 window, stride 1
+    REQUIRE(kernels::detail::pool_lanes_take(w, planes));
+    FV got(static_cast<std::size_t>(planes), 5.0f);
+    kernels::max_pool2d_forward(got.data(), nullptr, x.data(), planes, w);
+    CHECK(got[9] == 0.0f);
+    CHECK_FALSE(std::signbit(got[9]));
+    CHECK(got[8] == 1.0f);
 }
 
 namespace {

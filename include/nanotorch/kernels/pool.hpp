@@ -7,10 +7,12 @@
 // against bit for bit. The 2×2 stride-2 unpadded window (max_pool2d(x, 2)) has its own branch-free
 // loops that compilers vectorise (and a shorter values-only one when no indices are wanted and
 // the width is even), and avg_pool2d over non-overlapping unpadded windows (the canvas
-// model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order. Other
-// windows without indices take span paths (column spans found once per call; max pooling as row
-// maxima then column maxima, avg pooling an output row of sums at a time), and with indices the
-// general per-output path. The window geometry
+// model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order. Many
+// small planes (at most 32×32) are pooled 16 at a time, interleaved so that each tap is one
+// vector operation over the 16 planes (max without indices for any window but 2×2/2, avg for
+// any window). Other windows without indices take span paths (column spans found once per call;
+// max pooling as row maxima then column maxima, avg pooling an output row of sums at a time), and
+// with indices the general per-output path. The window geometry
 // (Window2d, make_window) lives in kernels/conv.hpp; make_pool_window adds PyTorch's ceil_mode
 // (windows that run past the input's end; the fast paths are taken only when no window does).
 // Not provided: dilation, return_indices-style int64 outputs for the recompute path.
@@ -356,6 +358,93 @@ inline void max_pool_values_plane(float* dst, const float* src, const Window2d& 
     }
 }
 
+// ---- small planes, pool_lanes at a time ----
+// On a small plane (4×4 or 7×7 outputs) pooling is mostly per-plane and per-row overhead: the
+// rows are too short to vectorise and the window bounds are worked out for every plane again. So
+// planes this small are pooled pool_lanes at a time. The block is first copied interleaved
+// (element e of its plane j at t[e·pool_lanes + j]); then every window is, per tap, one loop over
+// the lanes, which compilers vectorise, with the window bounds found once for all lanes. Each lane
+// does the ref's operation per tap in the ref's row-major tap order (max: max_pick's first-NaN,
+// first-maximum rule; avg: 0 + taps in order, then ÷ the divisor), so every plane's result is
+// the ref's bit for bit whatever lane it sits in.
+inline constexpr std::int64_t pool_lanes = 16;
+inline constexpr std::int64_t pool_lanes_max_plane = 1024;  // in and out planes (elements) it takes
+
+// True when the lanes path takes these planes: at least half a block of them, each small.
+inline bool pool_lanes_take(const Window2d& w, std::int64_t planes) {
+    return planes >= pool_lanes / 2 && w.in_plane() <= pool_lanes_max_plane &&
+           w.out_plane() <= pool_lanes_max_plane;
+}
+
+// t[e·pool_lanes + j] = src[j·size + e] for the block's n planes j (each of `size` elements), four
+// planes at a time with transpose_rows_4's 4×4 shuffles where this build has them (the scalar
+// copy's strided single-float stores were most of a small plane's time).
+inline void interleave_planes(float* t, const float* src, std::int64_t n, std::int64_t size) {
+    std::int64_t j = 0;
+    if constexpr (has_transpose_rows_4)
+        for (; j + 4 <= n; j += 4) transpose_rows_4(t + j, pool_lanes, src + j * size, size, size);
+    for (; j < n; ++j)
+        for (std::int64_t e = 0; e < size; ++e) t[e * pool_lanes + j] = src[j * size + e];
+}
+
+// dst[j·size + e] = o[e·pool_lanes + j] for the block's n planes j: interleave_planes undone.
+inline void deinterleave_planes(float* dst, const float* o, std::int64_t n, std::int64_t size) {
+    std::int64_t e = 0;
+    if constexpr (has_transpose_rows_4)  // four elements of every plane at a time
+        for (; e + 4 <= size; e += 4) transpose_rows_4(dst + e, size, o + e * pool_lanes, pool_lanes, n);
+    for (; e < size; ++e)
+        for (std::int64_t j = 0; j < n; ++j) dst[j * size + e] = o[e * pool_lanes + j];
+}
+
+// Pools planes [b·pool_lanes, ...) for blocks b in [b0, b1) of `planes` planes: interleaves each
+// block into the thread's scratch (lanes past the last plane are zeros, never read back), calls
+// window(o, t, ih_lo, ih_hi, iw_lo, iw_hi, h0, w0) for every output in row-major order (o: the
+// output's pool_lanes floats; t: the interleaved input; the window's clipped tap ranges and its
+// start in padded coordinates), then writes the outputs back to their planes.
+template <class Window>
+inline void pool_lanes_blocks(float* out, const float* in, std::int64_t planes, const Window2d& w,
+                              std::int64_t b0, std::int64_t b1, Window&& window) {
+    constexpr std::int64_t L = pool_lanes;
+    const std::int64_t ip = w.in_plane(), op = w.out_plane();
+    float* t = scratch(Scratch::pool_lanes, (ip + op) * L);
+    float* o = t + ip * L;
+    for (std::int64_t b = b0; b < b1; ++b) {
+        const std::int64_t p0 = b * L, n = std::min(L, planes - p0);
+        if (n < L) std::fill(t, t + ip * L, 0.0f);
+        interleave_planes(t, in + p0 * ip, n, ip);
+        for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
+            const std::int64_t h0 = oh * w.stride_h - w.pad_h;
+            const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0), ih_hi = std::min(h0 + w.kernel_h, w.in_h);
+            for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
+                const std::int64_t w0 = ow * w.stride_w - w.pad_w;
+                const std::int64_t iw_lo = std::max<std::int64_t>(w0, 0), iw_hi = std::min(w0 + w.kernel_w, w.in_w);
+                window(o + (oh * w.out_w + ow) * L, t, ih_lo, ih_hi, iw_lo, iw_hi, h0, w0);
+            }
+        }
+        deinterleave_planes(out + p0 * op, o, n, op);
+    }
+}
+
+// Blocks of pool_lanes planes per parallel_for chunk (plane_grain's planes, at least one block).
+inline std::int64_t pool_lanes_grain(const Window2d& w) {
+    return std::max<std::int64_t>(1, plane_grain(w) / pool_lanes);
+}
+
+inline std::int64_t pool_lanes_block_count(std::int64_t planes) { return (planes + pool_lanes - 1) / pool_lanes; }
+
+// max_pool2d_forward's values (no indices) for pool_lanes_take planes.
+inline void max_pool_lanes(float* out, const float* in, std::int64_t planes, const Window2d& w) {
+    constexpr std::int64_t L = pool_lanes;
+    const std::int64_t in_w = w.in_w;
+    parallel_for(0, pool_lanes_block_count(planes), pool_lanes_grain(w), [&](std::int64_t b0, std::int64_t b1) {
+        pool_lanes_blocks(out, in, planes, w, b0, b1,
+                          [in_w](float* o, const float* t, std::int64_t ih_lo, std::int64_t ih_hi, std::int64_t iw_lo,
+                                 std::int64_t iw_hi, std::int64_t, std::int64_t) {
+                              max_pick_window(o, t + (ih_lo * in_w + iw_lo) * L, L, ih_hi - ih_lo, iw_hi - iw_lo, in_w);
+                          });
+    });
+}
+
 }  // namespace detail
 
 // out, indices [P, oH, oW] ← in [P, H, W]; indices may be null. Same results as the ref twin;
@@ -364,6 +453,7 @@ inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* i
                                const Window2d& w) {
     detail::check_pool_window(w, "max_pool2d");
     const bool fast = detail::is_pool_2x2(w);
+    if (!indices && !fast && detail::pool_lanes_take(w, planes)) return detail::max_pool_lanes(out, in, planes, w);
     // Values only, any other window: the two-pass plane kernel over column spans found once here.
     const bool spans = !fast && !indices && w.out_w <= detail::pool_span_max && w.in_w <= detail::pool_span_in_max;
     detail::PoolSpans cols;
@@ -531,6 +621,22 @@ inline void avg_pool_tiling_row(float* dst, float* acc, const float* band, std::
 // Output rows wider than this take the per-output general path (acc lives on the stack).
 inline constexpr std::int64_t avg_tiling_max_out_w = 1024;
 
+// avg_pool2d_forward for pool_lanes_take planes.
+inline void avg_pool_lanes(float* out, const float* in, std::int64_t planes, const Window2d& w,
+                           bool count_include_pad) {
+    constexpr std::int64_t L = pool_lanes;
+    parallel_for(0, pool_lanes_block_count(planes), pool_lanes_grain(w), [&](std::int64_t b0, std::int64_t b1) {
+        pool_lanes_blocks(out, in, planes, w, b0, b1,
+                          [&w, count_include_pad](float* o, const float* t, std::int64_t ih_lo, std::int64_t ih_hi,
+                                                  std::int64_t iw_lo, std::int64_t iw_hi, std::int64_t h0,
+                                                  std::int64_t w0) {
+                              const auto div = static_cast<float>(avg_divisor(w, h0, w0, count_include_pad));
+                              sum_window(o, t + (ih_lo * w.in_w + iw_lo) * L, L, ih_hi - ih_lo, iw_hi - iw_lo, w.in_w,
+                                         div);
+                          });
+    });
+}
+
 }  // namespace detail
 
 // out [P, oH, oW] ← in [P, H, W]; bit-identical to the ref twin, planes spread over parallel_for.
@@ -538,6 +644,7 @@ inline constexpr std::int64_t avg_tiling_max_out_w = 1024;
 inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes, const Window2d& w,
                                bool count_include_pad) {
     detail::check_pool_window(w, "avg_pool2d");
+    if (detail::pool_lanes_take(w, planes)) return detail::avg_pool_lanes(out, in, planes, w, count_include_pad);
     const bool tiling = detail::is_pool_tiling(w) && w.out_w <= detail::avg_tiling_max_out_w;
     // Any other window of at most pool_span_max output columns: one output row at a time, its
     // sums side by side (each still added in row-major window order, the ref's, so the result is

@@ -51,6 +51,33 @@ inline void relu_forward(float* out, const float* x, std::int64_t n) {
 inline void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
+// Pooling windows over interleaved planes (kernels/pool.hpp's small-plane path): plane j's
+// element e is t[e·lanes + j]. For each lane j < lanes, over the window's taps
+// t[(r·row_stride + c)·lanes + j], r < rows, c < cols, in row-major order (rows, cols >= 1):
+// max_pick_window: o[j] = the tap max pooling keeps: the first taken, then each tap that is greater
+//   or the first NaN (a NaN is never replaced).
+// sum_window:      o[j] = (0 + the taps in order) / div.
+inline void max_pick_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
+                            std::int64_t row_stride) {
+    for (std::int64_t j = 0; j < lanes; ++j) {
+        float best = t[j];
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = r == 0 ? 1 : 0; c < cols; ++c) {
+                const float v = t[(r * row_stride + c) * lanes + j];
+                if (!(v <= best || best != best)) best = v;
+            }
+        o[j] = best;
+    }
+}
+inline void sum_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
+                       std::int64_t row_stride, float div) {
+    for (std::int64_t j = 0; j < lanes; ++j) {
+        float sum = 0.0f;
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c) sum += t[(r * row_stride + c) * lanes + j];
+        o[j] = sum / div;
+    }
+}
 // sum of x                                                       shapes: x [n]
 inline float sum(const float* x, std::int64_t n) {
     float s = 0.0f;

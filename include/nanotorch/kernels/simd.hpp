@@ -236,6 +236,35 @@ inline void relu_forward(float* out, const float* x, std::int64_t n) {
     detail::unary_map(out, x, n, [zero](fbatch v) { return vselect(v > zero, v, zero); },
                       [](float v) { return v > 0.0f ? v : 0.0f; });
 }
+// The small-plane pooling windows (definitions: reference.hpp); lanes must be a multiple of
+// simd_width. Each lane's taps are folded in the ref's order with the ref's operation, so the
+// results are the ref's bit for bit.
+inline void max_pick_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
+                            std::int64_t row_stride) {
+    for (std::int64_t j = 0; j < lanes; j += simd_width) {
+        fbatch best = fbatch::load_unaligned(t + j);
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = r == 0 ? 1 : 0; c < cols; ++c) {
+                const fbatch v = fbatch::load_unaligned(t + (r * row_stride + c) * lanes + j);
+#if defined(NANOTORCH_SIMD_WASM)  // keep best where v <= best or best is NaN
+                best = vselect(wasm_v128_or(wasm_f32x4_le(v.v, best.v), wasm_f32x4_ne(best.v, best.v)), best, v);
+#else  // xsimd::isnan, not best != best: xsimd 8.1's != is an ordered compare on AVX/AVX-512 (false for NaN)
+                best = xsimd::select((v <= best) | xsimd::isnan(best), best, v);
+#endif
+            }
+        best.store_unaligned(o + j);
+    }
+}
+inline void sum_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
+                       std::int64_t row_stride, float div) {
+    const fbatch d(div);
+    for (std::int64_t j = 0; j < lanes; j += simd_width) {
+        fbatch sum(0.0f);
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c) sum += fbatch::load_unaligned(t + (r * row_stride + c) * lanes + j);
+        (sum / d).store_unaligned(o + j);
+    }
+}
 inline void relu_backward(float* dx, const float* dy, const float* y, std::int64_t n) {
     const fbatch zero(0.0f);
     std::int64_t i = 0;
@@ -514,6 +543,8 @@ using ref::mul;
 using ref::mul_scalar;
 using ref::add_scalar;
 using ref::relu_backward;
+using ref::max_pick_window;
+using ref::sum_window;
 using ref::relu_forward;
 using ref::sub;
 using ref::sum;

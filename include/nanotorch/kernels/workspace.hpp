@@ -36,6 +36,7 @@ enum class Scratch : int {
     dw_work,            // depthwise conv: flat output run (forward) / split input gradient (backward)
     dw_grad,            // depthwise conv backward: zero-padded output-gradient planes
     pool_rows,          // max pooling (values only): one plane's per-row window maxima
+    pool_lanes,         // pooling of small planes: a block of planes interleaved, and its outputs
     count
 };
 
