@@ -265,7 +265,7 @@ inline void max_pool2x2_plane(float* dst, std::int64_t* idx, const float* src, c
 
 // One plane of the 2×2 stride-2 backward-from-input: writes all of gi.
 inline void max_pool2x2_backward_plane(float* gi, const float* go, const float* src, const Window2d& w) {
-    if (has_max_pool2x2_backward_row && w.in_w == 2 * w.out_w) {  // wasm: simd.hpp's shuffling row kernel
+    if (has_max_pool2x2_backward_row && w.in_w == 2 * w.out_w) {  // simd.hpp's shuffling row kernel
         for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
             const std::int64_t r = 2 * oh * w.in_w;
             max_pool2x2_backward_row(gi + r, gi + r + w.in_w, go + oh * w.out_w, src + r, src + r + w.in_w, w.out_w);

@@ -395,6 +395,26 @@ inline void center_project_scale(float* out, const float* g, const float* x, flo
     }
     for (; i < n; ++i) out[i] = (g[i] - gm - (x[i] - m) * p) * k;
 }
+namespace detail {
+// Windows [j, n) of max_pool2x2_backward_row (below) on scalars: the vector kernels' tail.
+inline void max_pool2x2_backward_row_tail(float* g0, float* g1, const float* go, const float* r0, const float* r1,
+                                          std::int64_t j, std::int64_t n) {
+    for (; j < n; ++j) {
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        const auto take = [](float v, float best) { return !(v <= best || best != best); };
+        float best = a;
+        int tap = 0;
+        if (take(b, best)) best = b, tap = 1;
+        if (take(c, best)) best = c, tap = 2;
+        if (take(d, best)) tap = 3;
+        const float v = 0.0f + go[j];
+        g0[2 * j] = tap == 0 ? v : 0.0f;
+        g0[2 * j + 1] = tap == 1 ? v : 0.0f;
+        g1[2 * j] = tap == 2 ? v : 0.0f;
+        g1[2 * j + 1] = tap == 3 ? v : 0.0f;
+    }
+}
+}  // namespace detail
 #if defined(NANOTORCH_SIMD_WASM)
 /// Whether max_pool2x2_backward_row below exists (kernels/pool.hpp then uses it).
 inline constexpr bool has_max_pool2x2_backward_row = true;
@@ -403,9 +423,9 @@ inline constexpr bool has_max_pool2x2_backward_row = true;
 /// the tap argmax4 in kernels/pool.hpp picks (the first NaN, else the first maximum in row-major
 /// order: a tap replaces the best when !(v <= best || best is NaN)), 0 to the other three, written
 /// to g0 (row 0) and g1 (row 1), 2·n floats each. Bit-identical to pool.hpp's generic loop.
-/// Only on wasm: natively GCC vectorises that loop; clang for SIMD128 left it scalar, with the
-/// strided gathers and scatters of its four taps costing 15% of a training step. Here the taps are
-/// split into even and odd lanes with shuffles, and the gradients interleaved back the same way.
+/// clang for SIMD128 left that loop scalar, with the strided gathers and scatters of its four taps
+/// costing 15% of a training step. Here the taps are split into even and odd lanes with shuffles,
+/// and the gradients interleaved back the same way (x86 has the same kernel in SSE, below).
 inline void max_pool2x2_backward_row(float* g0, float* g1, const float* go, const float* r0, const float* r1,
                                      std::int64_t n) {
     const v128_t zero = wasm_f32x4_splat(0.0f);
@@ -436,20 +456,7 @@ inline void max_pool2x2_backward_row(float* g0, float* g1, const float* go, cons
         wasm_v128_store(g1 + 2 * j, wasm_i32x4_shuffle(gc, gd, 0, 4, 1, 5));
         wasm_v128_store(g1 + 2 * j + 4, wasm_i32x4_shuffle(gc, gd, 2, 6, 3, 7));
     }
-    for (; j < n; ++j) {  // the same fold on scalars
-        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
-        const auto take = [](float v, float best) { return !(v <= best || best != best); };
-        float best = a;
-        int tap = 0;
-        if (take(b, best)) best = b, tap = 1;
-        if (take(c, best)) best = c, tap = 2;
-        if (take(d, best)) tap = 3;
-        const float v = 0.0f + go[j];
-        g0[2 * j] = tap == 0 ? v : 0.0f;
-        g0[2 * j + 1] = tap == 1 ? v : 0.0f;
-        g1[2 * j] = tap == 2 ? v : 0.0f;
-        g1[2 * j + 1] = tap == 3 ? v : 0.0f;
-    }
+    detail::max_pool2x2_backward_row_tail(g0, g1, go, r0, r1, j, n);
 }
 /// Whether transpose_rows_4 below exists (kernels/gemm.hpp then packs transposed B panels with it).
 inline constexpr bool has_transpose_rows_4 = true;
@@ -483,10 +490,50 @@ inline void transpose_rows_4(float* dst, std::int64_t ldd, const float* src, std
     }
 }
 #else
-inline constexpr bool has_max_pool2x2_backward_row = false;
-// Never called where has_max_pool2x2_backward_row is false; declared so pool.hpp compiles.
-inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
 #if defined(__SSE2__) || defined(_M_X64)
+inline constexpr bool has_max_pool2x2_backward_row = true;
+/// max_pool2x2_backward_row as on wasm (above), with SSE's shuffles, on every x86-64 build. GCC
+/// vectorises the generic loop's argmax, but not its four-tap gather and scatter, which kept
+/// that loop at about 8 % of the seed net's training step on an AVX-512 core. Four windows per
+/// step; the masks, the 0 + g and the selections are the generic loop's, lane by lane.
+inline void max_pool2x2_backward_row(float* g0, float* g1, const float* go, const float* r0, const float* r1,
+                                     std::int64_t n) {
+    const __m128 zero = _mm_setzero_ps();
+    const auto takes = [](__m128 v, __m128 best) {  // !(v <= best || best is NaN), lane-wise
+        return _mm_andnot_ps(_mm_or_ps(_mm_cmple_ps(v, best), _mm_cmpunord_ps(best, best)),
+                             _mm_castsi128_ps(_mm_set1_epi32(-1)));
+    };
+    const auto select = [](__m128 mask, __m128 x, __m128 y) {  // mask ? x : y
+        return _mm_or_ps(_mm_and_ps(mask, x), _mm_andnot_ps(mask, y));
+    };
+    std::int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const __m128 t0 = _mm_loadu_ps(r0 + 2 * j), t1 = _mm_loadu_ps(r0 + 2 * j + 4);
+        const __m128 u0 = _mm_loadu_ps(r1 + 2 * j), u1 = _mm_loadu_ps(r1 + 2 * j + 4);
+        const __m128 a = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 b = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 c = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 d = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 best = a;  // masks of the tap chosen so far, as argmax4 folds b, c, d into a
+        __m128 is_b = takes(b, best);
+        best = select(is_b, b, best);
+        const __m128 is_c = takes(c, best);
+        best = select(is_c, c, best);
+        const __m128 is_d = takes(d, best);
+        is_b = _mm_andnot_ps(_mm_or_ps(is_c, is_d), is_b);
+        const __m128 is_c_final = _mm_andnot_ps(is_d, is_c);
+        const __m128 is_a = _mm_andnot_ps(_mm_or_ps(_mm_or_ps(is_b, is_c_final), is_d),
+                                          _mm_castsi128_ps(_mm_set1_epi32(-1)));
+        const __m128 g = _mm_add_ps(zero, _mm_loadu_ps(go + j));  // 0 + g: −0 becomes +0, as the scatter's
+        const __m128 ga = _mm_and_ps(g, is_a), gb = _mm_and_ps(g, is_b);
+        const __m128 gc = _mm_and_ps(g, is_c_final), gd = _mm_and_ps(g, is_d);
+        _mm_storeu_ps(g0 + 2 * j, _mm_unpacklo_ps(ga, gb));
+        _mm_storeu_ps(g0 + 2 * j + 4, _mm_unpackhi_ps(ga, gb));
+        _mm_storeu_ps(g1 + 2 * j, _mm_unpacklo_ps(gc, gd));
+        _mm_storeu_ps(g1 + 2 * j + 4, _mm_unpackhi_ps(gc, gd));
+    }
+    detail::max_pool2x2_backward_row_tail(g0, g1, go, r0, r1, j, n);
+}
 /// Whether transpose_rows_4 below exists (kernels/gemm.hpp then packs transposed panels with it).
 inline constexpr bool has_transpose_rows_4 = true;
 /// dst[k·ldd + q] = src[q·lds + k] for q < 4, k < n, as the wasm version above: 4x4 blocks moved
@@ -519,6 +566,9 @@ inline void transpose_rows_4(float* dst, std::int64_t ldd, const float* src, std
     }
 }
 #else
+inline constexpr bool has_max_pool2x2_backward_row = false;
+// Never called where has_max_pool2x2_backward_row is false; declared so pool.hpp compiles.
+inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
 inline constexpr bool has_transpose_rows_4 = false;
 // Never called where has_transpose_rows_4 is false; declared so gemm.hpp compiles.
 inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, std::int64_t) {}
