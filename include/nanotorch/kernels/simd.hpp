@@ -606,6 +606,30 @@ using ref::sum_sq_dev;
 #endif
 
 
+/// even[j] = src[2j], odd[j] = src[2j + 1] for j < n: a row split into its even and odd columns
+/// (the stride-2 convolution's phase planes, kernels/conv.hpp). Four pairs at a time with
+/// shuffles where the build has SSE or SIMD128; values are moved, never changed.
+inline void deinterleave2(float* even, float* odd, const float* src, std::int64_t n) {
+    std::int64_t j = 0;
+#if NANOTORCH_SIMD_ENABLED && defined(NANOTORCH_SIMD_WASM)
+    for (; j + 4 <= n; j += 4) {
+        const v128_t t0 = wasm_v128_load(src + 2 * j), t1 = wasm_v128_load(src + 2 * j + 4);
+        wasm_v128_store(even + j, wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6));
+        wasm_v128_store(odd + j, wasm_i32x4_shuffle(t0, t1, 1, 3, 5, 7));
+    }
+#elif NANOTORCH_SIMD_ENABLED && (defined(__SSE2__) || defined(_M_X64))
+    for (; j + 4 <= n; j += 4) {
+        const __m128 t0 = _mm_loadu_ps(src + 2 * j), t1 = _mm_loadu_ps(src + 2 * j + 4);
+        _mm_storeu_ps(even + j, _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)));
+        _mm_storeu_ps(odd + j, _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+#endif
+    for (; j < n; ++j) {
+        even[j] = src[2 * j];
+        odd[j] = src[2 * j + 1];
+    }
+}
+
 // ---- sgemm micro-kernel ----
 // The register-blocked core of kernels/gemm.hpp, kept here so that this file stays the only
 // xsimd user. gemm.hpp packs op(A) into panels of gemm_mr rows (k-major: a[k*gemm_mr + r]) and
