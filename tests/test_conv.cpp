@@ -462,10 +462,11 @@ TEST_CASE("kernels: general pooling windows without indices equal the ref twins 
 
 TEST_CASE("kernels: pooling of many small planes, pool_lanes at a time, equals the ref twins bit for bit") {
     // From pool_lanes / 2 planes of at most pool_lanes_max_plane elements, max pooling without
-    // indices (any window but 2×2/2) and avg pooling (any window) interleave a block of planes
-    // and pool them side by side, one lane per plane. Each lane must still give its own plane's
-    // ref result exactly: the first NaN or first maximum in row-major window order (±0 shows which),
-    // each average's row-major sum and divisor. Plane counts cover a part block alone, whole
+    // indices (any window but 2×2/2) and avg pooling (any window), forward and backward,
+    // interleave a block of planes and pool them side by side, one lane per plane. Each lane must
+    // still give its own plane's ref result exactly: the first NaN or first maximum in row-major
+    // window order (±0 shows which), each average's row-major sum and divisor, and the backwards'
+    // additions in the ref's output order. Plane counts cover a part block alone, whole
     // blocks, and whole blocks plus a part; sizes reach the limit (32×32) and pass it (32×33).
     Generator gen(29);
     const auto values = [&](std::int64_t n, int kind) { return pool_test_values(gen, n, kind); };
@@ -494,17 +495,30 @@ TEST_CASE("kernels: pooling of many small planes, pool_lanes at a time, equals t
                 CAPTURE(kind);
                 const FV x = values(nin, kind);
                 FV want(static_cast<std::size_t>(nout), 7.0f);
-                kernels::ref::max_pool2d_forward(want.data(), nullptr, x.data(), planes, w);
+                std::vector<std::int64_t> idx_ref(want.size());
+                kernels::ref::max_pool2d_forward(want.data(), idx_ref.data(), x.data(), planes, w);
+                // Gradients with ±0 and (kind 2) NaN in them: the ref's scatter starts at +0.
+                FV go = values(nout, kind == 2 ? 2 : 0);
+                for (std::size_t i = 0; i < go.size(); i += 3) go[i] = i % 2 ? -0.0f : 0.0f;
+                FV gi_ref(static_cast<std::size_t>(nin), 7.0f);
+                kernels::ref::max_pool2d_backward(gi_ref.data(), go.data(), idx_ref.data(), planes, w);
                 for (int threads : {1, 3}) {
                     set_num_threads(threads);
                     FV got(want.size(), 5.0f);
                     kernels::max_pool2d_forward(got.data(), nullptr, x.data(), planes, w);
                     CHECK(bit_equal(got, want));
+                    FV gi(gi_ref.size(), 5.0f);
+                    kernels::max_pool2d_backward_from_input(gi.data(), go.data(), x.data(), planes, w);
+                    CHECK(bit_equal(gi, gi_ref));
                     for (bool include_pad : {true, false}) {
                         FV a(want.size(), 5.0f), a_ref(want.size(), 7.0f);
                         kernels::avg_pool2d_forward(a.data(), x.data(), planes, w, include_pad);
                         kernels::ref::avg_pool2d_forward(a_ref.data(), x.data(), planes, w, include_pad);
                         CHECK(bit_equal(a, a_ref));
+                        FV ga(gi_ref.size(), 5.0f), ga_ref(gi_ref.size(), 7.0f);
+                        kernels::avg_pool2d_backward(ga.data(), go.data(), planes, w, include_pad);
+                        kernels::ref::avg_pool2d_backward(ga_ref.data(), go.data(), planes, w, include_pad);
+                        CHECK(bit_equal(ga, ga_ref));
                     }
                 }
             }

@@ -9,10 +9,11 @@
 // the width is even), and avg_pool2d over non-overlapping unpadded windows (the canvas
 // model's 10×10 stride 10) sums a whole output row's windows at once in the ref's order. Many
 // small planes (at most 32×32) are pooled 16 at a time, interleaved so that each tap is one
-// vector operation over the 16 planes (max without indices for any window but 2×2/2, avg for
-// any window). Other windows without indices take span paths (column spans found once per call;
-// max pooling as row maxima then column maxima, avg pooling an output row of sums at a time), and
-// with indices the general per-output path. The window geometry
+// vector operation over the 16 planes (max without indices and its backward from the input for
+// any window but 2×2/2, avg forward and backward for any window). Other windows without indices
+// take span paths (column spans found once per call; max pooling as row maxima then column
+// maxima, avg pooling an output row of sums at a time), and with indices the general per-output
+// path. The window geometry
 // (Window2d, make_window) lives in kernels/conv.hpp; make_pool_window adds PyTorch's ceil_mode
 // (windows that run past the input's end; the fast paths are taken only when no window does).
 // Not provided: dilation, return_indices-style int64 outputs for the recompute path.
@@ -396,11 +397,33 @@ inline void deinterleave_planes(float* dst, const float* o, std::int64_t n, std:
         for (std::int64_t j = 0; j < n; ++j) dst[j * size + e] = o[e * pool_lanes + j];
 }
 
+// One pooling window: its clipped tap ranges [ih_lo, ih_hi) × [iw_lo, iw_hi) (never empty, by
+// check_pool_window) and its start (h0, w0) in padded coordinates.
+struct PoolTaps {
+    std::int64_t ih_lo, ih_hi, iw_lo, iw_hi, h0, w0;
+    std::int64_t first(std::int64_t in_w) const { return ih_lo * in_w + iw_lo; }  // its first tap's element
+    std::int64_t rows() const { return ih_hi - ih_lo; }
+    std::int64_t cols() const { return iw_hi - iw_lo; }
+};
+
+// Calls fn(i, taps) for every output i = oh·oW + ow, in row-major order.
+template <class Fn>
+inline void for_each_pool_window(const Window2d& w, Fn&& fn) {
+    for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
+        const std::int64_t h0 = oh * w.stride_h - w.pad_h;
+        const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0), ih_hi = std::min(h0 + w.kernel_h, w.in_h);
+        for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
+            const std::int64_t w0 = ow * w.stride_w - w.pad_w;
+            fn(oh * w.out_w + ow, PoolTaps{ih_lo, ih_hi, std::max<std::int64_t>(w0, 0),
+                                           std::min(w0 + w.kernel_w, w.in_w), h0, w0});
+        }
+    }
+}
+
 // Pools planes [b·pool_lanes, ...) for blocks b in [b0, b1) of `planes` planes: interleaves each
 // block into the thread's scratch (lanes past the last plane are zeros, never read back), calls
-// window(o, t, ih_lo, ih_hi, iw_lo, iw_hi, h0, w0) for every output in row-major order (o: the
-// output's pool_lanes floats; t: the interleaved input; the window's clipped tap ranges and its
-// start in padded coordinates), then writes the outputs back to their planes.
+// window(o, t, taps) for every output in row-major order (o: the output's pool_lanes floats; t:
+// the interleaved input), then writes the outputs back to their planes.
 template <class Window>
 inline void pool_lanes_blocks(float* out, const float* in, std::int64_t planes, const Window2d& w,
                               std::int64_t b0, std::int64_t b1, Window&& window) {
@@ -412,16 +435,35 @@ inline void pool_lanes_blocks(float* out, const float* in, std::int64_t planes, 
         const std::int64_t p0 = b * L, n = std::min(L, planes - p0);
         if (n < L) std::fill(t, t + ip * L, 0.0f);
         interleave_planes(t, in + p0 * ip, n, ip);
-        for (std::int64_t oh = 0; oh < w.out_h; ++oh) {
-            const std::int64_t h0 = oh * w.stride_h - w.pad_h;
-            const std::int64_t ih_lo = std::max<std::int64_t>(h0, 0), ih_hi = std::min(h0 + w.kernel_h, w.in_h);
-            for (std::int64_t ow = 0; ow < w.out_w; ++ow) {
-                const std::int64_t w0 = ow * w.stride_w - w.pad_w;
-                const std::int64_t iw_lo = std::max<std::int64_t>(w0, 0), iw_hi = std::min(w0 + w.kernel_w, w.in_w);
-                window(o + (oh * w.out_w + ow) * L, t, ih_lo, ih_hi, iw_lo, iw_hi, h0, w0);
-            }
-        }
+        for_each_pool_window(w, [&](std::int64_t i, const PoolTaps& taps) { window(o + i * L, t, taps); });
         deinterleave_planes(out + p0 * op, o, n, op);
+    }
+}
+
+// The backward of the small-plane path over blocks [b0, b1): grad_out (and, for max pooling,
+// the input; in may be null) interleaved like the forward's input, the input gradient summed
+// into an interleaved plane that starts at +0 by window(gi, t, g, taps) for every output in
+// row-major order (g: its pool_lanes gradients), which is the ref's order of additions, then
+// written back to grad_in's planes.
+template <class Window>
+inline void pool_lanes_backward_blocks(float* grad_in, const float* grad_out, const float* in, std::int64_t planes,
+                                       const Window2d& w, std::int64_t b0, std::int64_t b1, Window&& window) {
+    constexpr std::int64_t L = pool_lanes;
+    const std::int64_t ip = w.in_plane(), op = w.out_plane();
+    float* t = scratch(Scratch::pool_lanes, (2 * ip + op) * L);
+    float* gi = t + ip * L;
+    float* g = gi + ip * L;
+    for (std::int64_t b = b0; b < b1; ++b) {
+        const std::int64_t p0 = b * L, n = std::min(L, planes - p0);
+        if (n < L) {
+            std::fill(t, t + ip * L, 0.0f);
+            std::fill(g, g + op * L, 0.0f);
+        }
+        if (in) interleave_planes(t, in + p0 * ip, n, ip);
+        interleave_planes(g, grad_out + p0 * op, n, op);
+        std::fill(gi, gi + ip * L, 0.0f);
+        for_each_pool_window(w, [&](std::int64_t i, const PoolTaps& taps) { window(gi, t, g + i * L, taps); });
+        deinterleave_planes(grad_in + p0 * ip, gi, n, ip);
     }
 }
 
@@ -437,11 +479,24 @@ inline void max_pool_lanes(float* out, const float* in, std::int64_t planes, con
     constexpr std::int64_t L = pool_lanes;
     const std::int64_t in_w = w.in_w;
     parallel_for(0, pool_lanes_block_count(planes), pool_lanes_grain(w), [&](std::int64_t b0, std::int64_t b1) {
-        pool_lanes_blocks(out, in, planes, w, b0, b1,
-                          [in_w](float* o, const float* t, std::int64_t ih_lo, std::int64_t ih_hi, std::int64_t iw_lo,
-                                 std::int64_t iw_hi, std::int64_t, std::int64_t) {
-                              max_pick_window(o, t + (ih_lo * in_w + iw_lo) * L, L, ih_hi - ih_lo, iw_hi - iw_lo, in_w);
-                          });
+        pool_lanes_blocks(out, in, planes, w, b0, b1, [in_w](float* o, const float* t, const PoolTaps& taps) {
+            max_pick_window(o, t + taps.first(in_w) * L, L, taps.rows(), taps.cols(), in_w);
+        });
+    });
+}
+
+// max_pool2d_backward_from_input for pool_lanes_take planes: each lane adds its gradient at the
+// tap max_pick_window keeps (the forward's argmax), in the ref's output order.
+inline void max_pool_lanes_backward(float* grad_in, const float* grad_out, const float* in, std::int64_t planes,
+                                    const Window2d& w) {
+    constexpr std::int64_t L = pool_lanes;
+    const std::int64_t in_w = w.in_w;
+    parallel_for(0, pool_lanes_block_count(planes), pool_lanes_grain(w), [&](std::int64_t b0, std::int64_t b1) {
+        pool_lanes_backward_blocks(grad_in, grad_out, in, planes, w, b0, b1,
+                                   [in_w](float* gi, const float* t, const float* g, const PoolTaps& taps) {
+                                       const std::int64_t e = taps.first(in_w) * L;
+                                       max_pick_window_backward(gi + e, t + e, g, L, taps.rows(), taps.cols(), in_w);
+                                   });
     });
 }
 
@@ -521,6 +576,8 @@ inline void max_pool2d_backward_from_input(float* grad_in, const float* grad_out
                                            std::int64_t planes, const Window2d& w) {
     detail::check_pool_window(w, "max_pool2d");
     const bool fast = detail::is_pool_2x2(w);
+    if (!fast && detail::pool_lanes_take(w, planes))
+        return detail::max_pool_lanes_backward(grad_in, grad_out, in, planes, w);
     parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             const float* src = in + p * w.in_plane();
@@ -627,13 +684,31 @@ inline void avg_pool_lanes(float* out, const float* in, std::int64_t planes, con
     constexpr std::int64_t L = pool_lanes;
     parallel_for(0, pool_lanes_block_count(planes), pool_lanes_grain(w), [&](std::int64_t b0, std::int64_t b1) {
         pool_lanes_blocks(out, in, planes, w, b0, b1,
-                          [&w, count_include_pad](float* o, const float* t, std::int64_t ih_lo, std::int64_t ih_hi,
-                                                  std::int64_t iw_lo, std::int64_t iw_hi, std::int64_t h0,
-                                                  std::int64_t w0) {
-                              const auto div = static_cast<float>(avg_divisor(w, h0, w0, count_include_pad));
-                              sum_window(o, t + (ih_lo * w.in_w + iw_lo) * L, L, ih_hi - ih_lo, iw_hi - iw_lo, w.in_w,
-                                         div);
+                          [&w, count_include_pad](float* o, const float* t, const PoolTaps& taps) {
+                              const auto div = static_cast<float>(avg_divisor(w, taps.h0, taps.w0, count_include_pad));
+                              sum_window(o, t + taps.first(w.in_w) * L, L, taps.rows(), taps.cols(), w.in_w, div);
                           });
+    });
+}
+
+// avg_pool2d_backward for pool_lanes_take planes: per output, its gradients ÷ the divisor, added
+// to every tap of its window, in the ref's order.
+inline void avg_pool_lanes_backward(float* grad_in, const float* grad_out, std::int64_t planes, const Window2d& w,
+                                    bool count_include_pad) {
+    constexpr std::int64_t L = pool_lanes;
+    parallel_for(0, pool_lanes_block_count(planes), pool_lanes_grain(w), [&](std::int64_t b0, std::int64_t b1) {
+        pool_lanes_backward_blocks(
+            grad_in, grad_out, nullptr, planes, w, b0, b1,
+            [&w, count_include_pad](float* gi, const float*, const float* g, const PoolTaps& taps) {
+                const auto div = static_cast<float>(avg_divisor(w, taps.h0, taps.w0, count_include_pad));
+                alignas(64) float share[L];
+                for (std::int64_t j = 0; j < L; ++j) share[j] = g[j] / div;
+                for (std::int64_t ih = taps.ih_lo; ih < taps.ih_hi; ++ih)
+                    for (std::int64_t iw = taps.iw_lo; iw < taps.iw_hi; ++iw) {
+                        float* p = gi + (ih * w.in_w + iw) * L;
+                        add(p, p, share, L);
+                    }
+            });
     });
 }
 
@@ -735,6 +810,8 @@ inline void avg_pool2d_forward_strided(float* out, const float* in, std::int64_t
 inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes, const Window2d& w,
                                 bool count_include_pad) {
     detail::check_pool_window(w, "avg_pool2d");
+    if (detail::pool_lanes_take(w, planes))
+        return detail::avg_pool_lanes_backward(grad_in, grad_out, planes, w, count_include_pad);
     parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             float* gi = grad_in + p * w.in_plane();

@@ -69,6 +69,26 @@ inline void max_pick_window(float* o, const float* t, std::int64_t lanes, std::i
         o[j] = best;
     }
 }
+// max_pick_window's backward: for each lane j, g[j] is added to the gradient gi of the tap
+// max_pick_window keeps (gi laid out as t), and +0 to every other tap of the window. Adding +0 is
+// exact here: a gradient that starts at +0 and only has values added is never −0.
+inline void max_pick_window_backward(float* gi, const float* t, const float* g, std::int64_t lanes, std::int64_t rows,
+                                     std::int64_t cols, std::int64_t row_stride) {
+    for (std::int64_t j = 0; j < lanes; ++j) {
+        float best = t[j];
+        std::int64_t at = 0;
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = r == 0 ? 1 : 0; c < cols; ++c) {
+                const float v = t[(r * row_stride + c) * lanes + j];
+                if (!(v <= best || best != best)) best = v, at = r * row_stride + c;
+            }
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c) {
+                const std::int64_t e = r * row_stride + c;
+                gi[e * lanes + j] += e == at ? g[j] : 0.0f;
+            }
+    }
+}
 inline void sum_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
                        std::int64_t row_stride, float div) {
     for (std::int64_t j = 0; j < lanes; ++j) {

@@ -255,6 +255,39 @@ inline void max_pick_window(float* o, const float* t, std::int64_t lanes, std::i
         best.store_unaligned(o + j);
     }
 }
+inline void max_pick_window_backward(float* gi, const float* t, const float* g, std::int64_t lanes, std::int64_t rows,
+                                     std::int64_t cols, std::int64_t row_stride) {
+    const fbatch zero(0.0f);
+    for (std::int64_t j = 0; j < lanes; j += simd_width) {
+        fbatch best = fbatch::load_unaligned(t + j), at(0.0f);  // at: the kept tap's offset, as a float
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = r == 0 ? 1 : 0; c < cols; ++c) {
+                const std::int64_t e = r * row_stride + c;
+                const fbatch v = fbatch::load_unaligned(t + e * lanes + j);
+#if defined(NANOTORCH_SIMD_WASM)
+                const v128_t keep = wasm_v128_or(wasm_f32x4_le(v.v, best.v), wasm_f32x4_ne(best.v, best.v));
+                best = vselect(keep, best, v);
+                at = vselect(keep, at, fbatch(static_cast<float>(e)));
+#else
+                const auto keep = (v <= best) | xsimd::isnan(best);
+                best = xsimd::select(keep, best, v);
+                at = xsimd::select(keep, at, fbatch(static_cast<float>(e)));
+#endif
+            }
+        const fbatch gv = fbatch::load_unaligned(g + j);
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t c = 0; c < cols; ++c) {
+                const std::int64_t e = r * row_stride + c;
+                float* p = gi + e * lanes + j;
+#if defined(NANOTORCH_SIMD_WASM)
+                const fbatch add = vselect(wasm_f32x4_eq(at.v, fbatch(static_cast<float>(e)).v), gv, zero);
+#else
+                const fbatch add = xsimd::select(at == fbatch(static_cast<float>(e)), gv, zero);
+#endif
+                (fbatch::load_unaligned(p) + add).store_unaligned(p);
+            }
+    }
+}
 inline void sum_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
                        std::int64_t row_stride, float div) {
     const fbatch d(div);
@@ -594,6 +627,7 @@ using ref::mul_scalar;
 using ref::add_scalar;
 using ref::relu_backward;
 using ref::max_pick_window;
+using ref::max_pick_window_backward;
 using ref::sum_window;
 using ref::relu_forward;
 using ref::sub;
