@@ -506,6 +506,62 @@ void run_pool_section(const Budget& b) {
     }
 }
 
+// ---- pooling windows on many small planes ----
+
+// The small-plane path of kernels/pool.hpp (16 planes interleaved, one vector operation per tap)
+// on windows other than 2x2/2: PyTorch's ceil_mode and padded pools as the PyTorch-exported
+// pooling net has them at batch 64, and a 3x3/2 pad-1 pool on 32x32, each forward and backward
+// against its ref twin, checked bit for bit first.
+void run_small_plane_pool_section(const Budget& b) {
+    const Table table{"GB/s"};
+    table.header("pooling windows other than 2x2/2 on many small planes (interleaved 16 at a time), vs the\n"
+                 "   ref:: twins, bit-exact checks: max fwd = values only, max bwd = backward_from_input vs ref fwd\n"
+                 "   indices + ref scatter; avg = count_include_pad as named. GB/s counts input and output once each");
+    struct Shape {
+        std::string name;
+        i64 planes, hw, k, s, p;
+        bool ceil, avg, include_pad;
+    };
+    const Shape shapes[] = {{"max 3x3/2 ceil", 512, 15, 3, 2, 0, true, false, false},
+                            {"avg 3x3/2/1 ceil", 512, 7, 3, 2, 1, true, true, true},
+                            {"avg 3x3/1/1 excl", 512, 4, 3, 1, 1, false, true, false},
+                            {"max 3x3/2/1", 64 * 32, 32, 3, 2, 1, false, false, false}};
+    for (const Shape& s : shapes) {
+        const k::Window2d w = k::make_pool_window(s.hw, s.hw, s.k, s.k, s.s, s.s, s.p, s.p, s.ceil);
+        const auto n_in = static_cast<std::size_t>(s.planes * w.in_plane());
+        const auto n_out = static_cast<std::size_t>(s.planes * w.out_plane());
+        const std::vector<float> x = random_vector(n_in, 43), go = random_vector(n_out, 44);
+        std::vector<float> y_o(n_out), y_r(n_out), gi_o(n_in), gi_r(n_in);
+        std::vector<i64> idx(n_out);
+        const auto fwd = [&](float* y, bool ref) {
+            if (s.avg && ref) k::ref::avg_pool2d_forward(y, x.data(), s.planes, w, s.include_pad);
+            else if (s.avg) k::avg_pool2d_forward(y, x.data(), s.planes, w, s.include_pad);
+            else if (ref) k::ref::max_pool2d_forward(y, idx.data(), x.data(), s.planes, w);
+            else k::max_pool2d_forward(y, nullptr, x.data(), s.planes, w);
+        };
+        const auto bwd = [&](float* gi, bool ref) {
+            if (s.avg && ref) k::ref::avg_pool2d_backward(gi, go.data(), s.planes, w, s.include_pad);
+            else if (s.avg) k::avg_pool2d_backward(gi, go.data(), s.planes, w, s.include_pad);
+            else if (ref) {
+                k::ref::max_pool2d_forward(y_r.data(), idx.data(), x.data(), s.planes, w);
+                k::ref::max_pool2d_backward(gi, go.data(), idx.data(), s.planes, w);
+            } else k::max_pool2d_backward_from_input(gi, go.data(), x.data(), s.planes, w);
+        };
+        fwd(y_o.data(), false);
+        fwd(y_r.data(), true);
+        expect_identical(s.name + " forward", y_o.data(), y_r.data(), n_out);
+        bwd(gi_o.data(), false);
+        bwd(gi_r.data(), true);
+        expect_identical(s.name + " backward", gi_o.data(), gi_r.data(), n_in);
+        const std::string shape = dims({s.planes, s.hw, s.hw});
+        const double bytes = 4.0 * static_cast<double>(n_in + n_out);
+        table.row(s.name + " fwd", shape,
+                  measure_pair([&] { fwd(y_r.data(), true); }, [&] { fwd(y_o.data(), false); }, b), bytes);
+        table.row(s.name + " bwd", shape,
+                  measure_pair([&] { bwd(gi_r.data(), true); }, [&] { bwd(gi_o.data(), false); }, b), bytes);
+    }
+}
+
 // ---- thread sweep ----
 
 // The optimized kernels at 1 thread, all cores and --threads (when different). The library
@@ -573,6 +629,7 @@ int main(int argc, char** argv) {
         run_conv_section(b);
         run_conv_paths_section(b, o.quick);
         run_pool_section(b);
+        run_small_plane_pool_section(b);
         run_thread_sweep(o, b);
         std::printf("\nAll optimized kernels matched their references within the stated tolerances. Total %s.\n",
                     fmt_time(std::chrono::duration<double>(Clock::now() - t0).count()).c_str());
