@@ -38,7 +38,6 @@ public:
                         " units of work (elements read and written, plus multiply-adds and window taps); "
                         "this node brings it to ", static_cast<std::int64_t>(used_));
     }
-    std::int64_t used() const { return static_cast<std::int64_t>(used_); }
 
 private:
     std::int64_t limit_;
