@@ -481,8 +481,9 @@ struct ConvEpilogue {
     bool relu = false;
     bool active() const { return scale != nullptr || relu; }
     void apply(float* plane, std::int64_t o, std::int64_t len) const {
-        if (scale) scale_shift(plane, plane, scale[o], shift[o], len);
-        if (relu) relu_forward(plane, plane, len);
+        if (scale && relu) scale_shift_relu(plane, plane, scale[o], shift[o], len);  // one pass, same values
+        else if (scale) scale_shift(plane, plane, scale[o], shift[o], len);
+        else if (relu) relu_forward(plane, plane, len);
     }
 };
 

@@ -141,6 +141,14 @@ inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
 inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) out[i] = x[i] * s + t;
 }
+// out[i] = max(x[i] * s + t, 0): scale_shift then relu_forward in one pass, the same two roundings
+// and the same comparison                                        shapes: out, x [n]
+inline void scale_shift_relu(float* out, const float* x, float s, float t, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const float v = x[i] * s + t;
+        out[i] = v > 0.0f ? v : 0.0f;
+    }
+}
 // out[i] = (g[i] - gm - (x[i] - m) * p) * k                      shapes: out, g, x [n]
 inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
                                  std::int64_t n) {

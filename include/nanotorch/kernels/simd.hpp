@@ -417,6 +417,21 @@ inline void scale_shift(float* out, const float* x, float s, float t, std::int64
     detail::unary_map(out, x, n, [vs, vt](fbatch v) { return vfma(v, vs, vt); },
                       [s, t](float v) { return v * s + t; });
 }
+// scale_shift then relu_forward in one pass over x, lane for lane the same operations (the conv
+// epilogue of a BatchNormalization and Relu fused into a Conv: one load and store per element).
+inline void scale_shift_relu(float* out, const float* x, float s, float t, std::int64_t n) {
+    const fbatch vs(s), vt(t), zero(0.0f);
+    detail::unary_map(
+        out, x, n,
+        [vs, vt, zero](fbatch v) {
+            const fbatch y = vfma(v, vs, vt);
+            return vselect(y > zero, y, zero);
+        },
+        [s, t](float v) {
+            const float y = v * s + t;
+            return y > 0.0f ? y : 0.0f;
+        });
+}
 // out[i] = (g[i] − gm − (x[i] − m)·p)·k. Batch-norm backward's input gradient.
 inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
                                  std::int64_t n) {
@@ -636,6 +651,7 @@ using ref::sum;
 using ref::center_project_scale;
 using ref::dot_dev;
 using ref::scale_shift;
+using ref::scale_shift_relu;
 using ref::sum_sq_dev;
 #endif
 
