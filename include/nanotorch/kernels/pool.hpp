@@ -703,10 +703,12 @@ inline void avg_pool_lanes_backward(float* grad_in, const float* grad_out, std::
                 const auto div = static_cast<float>(avg_divisor(w, taps.h0, taps.w0, count_include_pad));
                 alignas(64) float share[L];
                 for (std::int64_t j = 0; j < L; ++j) share[j] = g[j] / div;
+                // A plain loop, not kernels::add: GCC 12 -O2 without -march inlined add's scalar tail
+                // here and warned (-Waggressive-loop-optimizations) about the 16-float array.
                 for (std::int64_t ih = taps.ih_lo; ih < taps.ih_hi; ++ih)
                     for (std::int64_t iw = taps.iw_lo; iw < taps.iw_hi; ++iw) {
                         float* p = gi + (ih * w.in_w + iw) * L;
-                        add(p, p, share, L);
+                        for (std::int64_t j = 0; j < L; ++j) p[j] += share[j];
                     }
             });
     });
