@@ -363,11 +363,12 @@ inline void max_pool_values_plane(float* dst, const float* src, const Window2d& 
 // On a small plane (4×4 or 7×7 outputs) pooling is mostly per-plane and per-row overhead: the
 // rows are too short to vectorise and the window bounds are worked out for every plane again. So
 // planes this small are pooled pool_lanes at a time. The block is first copied interleaved
-// (element e of its plane j at t[e·pool_lanes + j]); then every window is, per tap, one loop over
-// the lanes, which compilers vectorise, with the window bounds found once for all lanes. Each lane
-// does the ref's operation per tap in the ref's row-major tap order (max: max_pick's first-NaN,
-// first-maximum rule; avg: 0 + taps in order, then ÷ the divisor), so every plane's result is
-// the ref's bit for bit whatever lane it sits in.
+// (element e of its plane j at t[e·pool_lanes + j]); then every window is, per tap, one vector
+// operation over the lanes (simd.hpp's max_pick_window, max_pick_window_backward, sum_window),
+// with the window bounds found once for all lanes. Each lane does the ref's operation per tap
+// in the ref's row-major tap order (max: max_pick's first-NaN, first-maximum rule; avg: 0 + taps
+// in order, then ÷ the divisor), so every plane's result is the ref's bit for bit whatever lane
+// it sits in. (avg's backward adds its shares in a plain loop, which compilers vectorise.)
 inline constexpr std::int64_t pool_lanes = 16;
 inline constexpr std::int64_t pool_lanes_max_plane = 1024;  // in and out planes (elements) it takes
 
