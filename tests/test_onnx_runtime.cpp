@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -223,6 +224,157 @@ TEST_CASE("load-time fusion: Conv with the BatchNormalization and Relu after it 
         const Tensor c4 = nt::conv2d(n3, w4, Tensor(), 1, 1);
         CHECK(got[0].second.to_vector() == nt::add(c4, nt::relu(c4)).to_vector());
     }
+}
+
+namespace {
+// The float bits of t, so that NaN and -0 compare as bits (vector<float>'s == says NaN != NaN).
+std::vector<std::uint32_t> float_bits(const Tensor& t) {
+    const std::vector<float> v = t.contiguous().to_vector();
+    std::vector<std::uint32_t> b(v.size());
+    if (!v.empty()) std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+}
+}  // namespace
+
+TEST_CASE("load-time fusion: a residual Add and its Relu run inside the Conv and give the same bits") {
+    // The Conv → BatchNormalization → Add → Relu chain of a residual block, and its variants: an
+    // identity shortcut (the Add reads the block's input), a projection shortcut computed after
+    // the main path (only the later Conv can take the Add, whose other operand is then its first),
+    // a Conv → Add with no BatchNormalization whose operand broadcasts ([1, C, 1, 1]: the Conv runs
+    // the Add and Relu nodes as they are), and a 1-D Conv. Bits compared with fuse = false, at
+    // batch 1 and 3; the shortcut input carries -0 and NaN, whose bits the order of the operands
+    // and of the ReLU decide.
+    nt::Generator gen(23);
+    const auto positive = [&](std::int64_t n) { return nt::add(nt::mul(nt::rand({n}, gen), 2.0f), 0.1f); };
+    std::vector<onnx::TensorProto> inits;
+    const auto conv_w = [&](const std::string& name, Shape shape) { inits.push_back(init_f(name, nt::randn(shape, gen))); };
+    const auto bn_params = [&](const std::string& bn, std::int64_t c) {
+        inits.push_back(init_f(bn + "_s", nt::randn({c}, gen)));
+        inits.push_back(init_f(bn + "_b", nt::randn({c}, gen)));
+        inits.push_back(init_f(bn + "_m", nt::randn({c}, gen)));
+        inits.push_back(init_f(bn + "_v", positive(c)));
+    };
+    const auto bn = [](const std::string& name, const std::string& in, const std::string& out) {
+        return node("BatchNormalization", {in, name + "_s", name + "_b", name + "_m", name + "_v"}, {out}, name);
+    };
+    const auto k3 = [](std::int64_t stride = 1) {
+        return std::vector<onnx::AttributeProto>{attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}),
+                                                 attr_ints("strides", {stride, stride})};
+    };
+    conv_w("w1", {8, 8, 3, 3}), conv_w("w2", {8, 8, 3, 3}), conv_w("w3", {16, 8, 3, 3}), conv_w("w4", {16, 16, 3, 3});
+    conv_w("wd", {16, 8, 1, 1}), conv_w("w5", {16, 16, 1, 1}), conv_w("w6", {4, 2, 3});
+    inits.push_back(init_f("b5", nt::randn({16}, gen)));
+    for (const auto& [name, c] : std::vector<std::pair<std::string, std::int64_t>>{{"bn1", 8}, {"bn2", 8}, {"bn3", 16},
+                                                                                   {"bn4", 16}, {"bnd", 16}})
+        bn_params(name, c);
+    const auto m = model(
+        13,
+        {// identity block: conv2 → bn2 → Add(·, x) → Relu
+         node("Conv", {"x", "w1"}, {"c1"}, "conv1", k3()), bn("bn1", "c1", "n1"), node("Relu", {"n1"}, {"r1"}, "relu1"),
+         node("Conv", {"r1", "w2"}, {"c2"}, "conv2", k3()), bn("bn2", "c2", "n2"),
+         node("Add", {"n2", "x"}, {"s2"}, "add2"), node("Relu", {"s2"}, {"r2"}, "relu2"),
+         // projection block, main path first: the Add goes to the shortcut's Conv (operand order swapped)
+         node("Conv", {"r2", "w3"}, {"c3"}, "conv3", k3(2)), bn("bn3", "c3", "n3"), node("Relu", {"n3"}, {"r3"}, "relu3"),
+         node("Conv", {"r3", "w4"}, {"c4"}, "conv4", k3()), bn("bn4", "c4", "n4"),
+         node("Conv", {"r2", "wd"}, {"cd"}, "convd", {attr_ints("kernel_shape", {1, 1}), attr_ints("strides", {2, 2})}),
+         bn("bnd", "cd", "nd"), node("Add", {"n4", "nd"}, {"s4"}, "add4"), node("Relu", {"s4"}, {"y"}, "relu4"),
+         // a 1x1 Conv with a bias whose Add broadcasts a [1, 16, 1, 1] input: not fusable at run time
+         node("Conv", {"y", "w5", "b5"}, {"c5"}, "conv5", {attr_ints("kernel_shape", {1, 1})}),
+         node("Add", {"c5", "per_channel"}, {"s5"}, "add5"), node("Relu", {"s5"}, {"z"}, "relu5"),
+         // 1-D: Conv → Add(seq) with no Relu
+         node("Conv", {"seq", "w6"}, {"c6"}, "conv6", {attr_ints("kernel_shape", {3}), attr_ints("pads", {1, 1})}),
+         node("Add", {"seq2", "c6"}, {"q"}, "add6")},
+        {info("x", {-1, 8, 10, 10}), info("per_channel", {1, 16, 1, 1}), info("seq", {-1, 2, 12}),
+         info("seq2", {-1, 4, 12})},
+        {info("y", {-1, 16, 5, 5}), info("z", {-1, 16, 5, 5}), info("q", {-1, 4, 12})}, inits);
+    const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
+    // bn1, relu1; bn2, add2, relu2; bn3, relu3; bn4 (its Add's other operand comes later); bnd,
+    // add4, relu4; add5, relu5; add6
+    CHECK(fused.fused_nodes() == 14);
+    for (std::int64_t batch : {1, 3}) {
+        CAPTURE(batch);
+        Tensor x = nt::randn({batch, 8, 10, 10}, gen);
+        float* px = x.data_ptr();
+        px[0] = -0.0f, px[5] = std::numeric_limits<float>::quiet_NaN(), px[17] = -0.0f;
+        const Tensor seq2 = nt::randn({batch, 4, 12}, gen);
+        seq2.data_ptr()[3] = std::numeric_limits<float>::quiet_NaN();
+        const nt::onnx::NamedTensors in = {{"x", x}, {"per_channel", nt::randn({1, 16, 1, 1}, gen)},
+                                           {"seq", nt::randn({batch, 2, 12}, gen)}, {"seq2", seq2}};
+        const auto got = fused.run(in), want = plain.run(in);
+        REQUIRE(got.size() == 3);
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            CAPTURE(got[k].first);
+            REQUIRE(got[k].second.shape() == want[k].second.shape());
+            CHECK(float_bits(got[k].second) == float_bits(want[k].second));
+        }
+    }
+    // An operand of another element type is the Add node's error, named as such.
+    const auto typed = model(13,
+                             {node("Conv", {"x", "w1"}, {"c1"}, "conv1", k3()),
+                              node("Add", {"c1", "ints"}, {"y"}, "add_ints")},
+                             {info("x", {1, 8, 10, 10}), info("ints", {1, 8, 10, 10}, onnx::DataType::int64)},
+                             {info("y", {1, 8, 10, 10})}, inits);
+    const onnx::Runtime typed_rt(typed);
+    CHECK(typed_rt.fused_nodes() == 1);
+    const auto ints = nt::onnx::Value::of_ints(std::vector<std::int64_t>(800, 1), {1, 8, 10, 10});
+    const std::string why = message_of(
+        [&] { typed_rt.run_values({{"x", nt::onnx::Value::of(nt::randn({1, 8, 10, 10}, gen))}, {"ints", ints}}); });
+    CHECK(why.find("node 'add_ints' (Add): Add: inputs have element types FLOAT and INT64") != std::string::npos);
+}
+
+TEST_CASE("conv2d_fused adds a residual after the affine map and before the ReLU, bit for bit") {
+    // Each convolution path (direct/im2col 3x3, depthwise, 1x1) with and without the affine map,
+    // the ReLU and the swapped operand order, against batch_norm, add and relu called one by one.
+    // The residual holds -0 and NaN: the add, the order and the ReLU decide their bits.
+    nt::Generator gen(29);
+    const Tensor x = nt::randn({2, 6, 9, 11}, gen);
+    struct Path {
+        const char* name;
+        Tensor w;
+        std::int64_t pad, groups;
+    };
+    for (const Path& p : {Path{"3x3", nt::randn({12, 6, 3, 3}, gen), 1, 1}, Path{"depthwise", nt::randn({6, 1, 3, 3}, gen), 1, 6},
+                          Path{"1x1", nt::randn({12, 6, 1, 1}, gen), 0, 1}}) {
+        CAPTURE(p.name);
+        const std::int64_t o = p.w.size(0);
+        const Tensor b = nt::randn({o}, gen), mean = nt::randn({o}, gen), var = nt::add(nt::rand({o}, gen), 0.5f);
+        const Tensor gamma = nt::randn({o}, gen), beta = nt::randn({o}, gen);
+        const auto affine = nt::batch_norm_eval_affine(mean, var, gamma, beta, 1e-5);
+        const Tensor conv = nt::conv2d(x, p.w, b, 1, p.pad, 1, p.groups);
+        const Tensor bn = nt::batch_norm(conv, mean, var, gamma, beta, false, 0.1, 1e-5);
+        Tensor r = nt::randn(conv.shape(), gen);
+        r.data_ptr()[1] = -0.0f, r.data_ptr()[7] = std::numeric_limits<float>::quiet_NaN();
+        r.data_ptr()[r.numel() - 2] = -0.0f;
+        for (const bool with_bn : {false, true})
+            for (const bool first : {false, true})
+                for (const bool relu : {false, true}) {
+                    CAPTURE(with_bn);
+                    CAPTURE(first);
+                    CAPTURE(relu);
+                    const Tensor& y = with_bn ? bn : conv;
+                    Tensor want = first ? nt::add(r, y) : nt::add(y, r);
+                    if (relu) want = nt::relu(want);
+                    const std::vector<float> none;
+                    const Tensor got = nt::conv2d_fused(x, p.w, b, 1, p.pad, 1, p.groups, with_bn ? affine.first : none,
+                                                        with_bn ? affine.second : none, r, first, relu);
+                    CHECK(float_bits(got) == float_bits(want));
+                }
+        // One image (3-D input and residual) goes through the same epilogue.
+        const Tensor one = nt::conv2d_fused(x.select(0, 1), p.w, b, 1, p.pad, 1, p.groups, affine.first, affine.second,
+                                            r.select(0, 1), false, true);
+        CHECK(float_bits(one) == float_bits(nt::relu(nt::add(bn, r)).select(0, 1)));
+    }
+    // Errors: the residual's shape, and gradients.
+    const Tensor w = nt::randn({12, 6, 3, 3}, gen);
+    const std::string wrong = message_of([&] { nt::conv2d_fused(x, w, Tensor(), 1, 1, 1, 1, {}, {}, nt::randn({2, 12, 9, 10}, gen), false, true); });
+    CHECK(wrong.find("conv2d_fused: the residual of shape [2, 12, 9, 10] does not match the output's shape [2, 12, 9, 11]") !=
+          std::string::npos);
+    CHECK_THROWS_AS(nt::conv2d_fused(x.select(0, 0), w, Tensor(), 1, 1, 1, 1, {}, {}, nt::randn({2, 12, 9, 11}, gen), false,
+                                     false),
+                    nt::shape_error);
+    const Tensor rg = nt::randn({2, 12, 9, 11}, gen).requires_grad_();
+    CHECK(message_of([&] { nt::conv2d_fused(x, w, Tensor(), 1, 1, 1, 1, {}, {}, rg, false, true); }).find("inference only") !=
+          std::string::npos);
 }
 
 TEST_CASE("conv2d_fused equals conv2d, batch_norm (eval) and relu bit for bit; bad arguments are errors") {

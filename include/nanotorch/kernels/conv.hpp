@@ -471,17 +471,25 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
 // ---- what inference fuses into a convolution's output ----
 
 /// Per-channel work applied to each output plane right after the convolution writes it, while it
-/// is in cache: plane (n, o) ← relu?(plane · scale[o] + shift[o]) (scale_shift when scale is
-/// non-null, then relu_forward when relu is set). Both are elementwise kernels run on whole
-/// planes, as batch_norm_forward (eval) and relu run them on the separate output, so the result
-/// is theirs bit for bit; the ONNX runtime fuses Conv → BatchNormalization → Relu with it.
+/// is in cache: plane (n, o) ← relu?(plane · scale[o] + shift[o] + residual plane (n, o))
+/// (scale_shift when scale is non-null, the residual's add when residual is non-null, then
+/// relu_forward when relu is set). All are elementwise kernels run on whole planes, as
+/// batch_norm_forward (eval), add and relu run them on the separate output (add and relu are
+/// exact per element, so how a pass splits the tensor does not matter), so the result is theirs
+/// bit for bit; the ONNX runtime fuses Conv → BatchNormalization → Add → Relu with it.
 struct ConvEpilogue {
     const float* scale = nullptr;  // [O], with shift; null: no affine map
     const float* shift = nullptr;
+    const float* residual = nullptr;  // [N, O, oH, oW] like the output; null: nothing added
+    bool residual_first = false;      // residual + y rather than y + residual (the graph's operand order)
     bool relu = false;
-    bool active() const { return scale != nullptr || relu; }
-    void apply(float* plane, std::int64_t o, std::int64_t len) const {
-        if (scale && relu) scale_shift_relu(plane, plane, scale[o], shift[o], len);  // one pass, same values
+    bool active() const { return scale != nullptr || residual != nullptr || relu; }
+    /// Output plane `p` (= n·O + o) of channel o, `len` floats.
+    void apply(float* plane, std::int64_t p, std::int64_t o, std::int64_t len) const {
+        if (residual)
+            affine_residual(plane, plane, residual + p * len, scale != nullptr, scale ? scale[o] : 1.0f,
+                            scale ? shift[o] : 0.0f, residual_first, relu, len);
+        else if (scale && relu) scale_shift_relu(plane, plane, scale[o], shift[o], len);  // one pass, same values
         else if (scale) scale_shift(plane, plane, scale[o], shift[o], len);
         else if (relu) relu_forward(plane, plane, len);
     }
@@ -495,7 +503,7 @@ inline void apply_conv_epilogue(float* out, std::int64_t batch, std::int64_t out
     if (!epi.active()) return;
     parallel_for(0, batch * out_channels, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, len)),
                  [&](std::int64_t p0, std::int64_t p1) {
-                     for (std::int64_t p = p0; p < p1; ++p) epi.apply(out + p * len, p % out_channels, len);
+                     for (std::int64_t p = p0; p < p1; ++p) epi.apply(out + p * len, p, p % out_channels, len);
                  });
 }
 }  // namespace detail
@@ -871,7 +879,8 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                             if (bias) add_scalar(dst, src, bias[g * og + o], run);
                             else detail::copy_row(dst, src, run);
                         }
-                        if (epi.active()) epi.apply(dst - len, g * og + o, len);
+                        if (epi.active())
+                            epi.apply(dst - len, (n0 + n) * out_channels + g * og + o, g * og + o, len);
                     }
             }
         }

@@ -149,6 +149,17 @@ inline void scale_shift_relu(float* out, const float* x, float s, float t, std::
         out[i] = v > 0.0f ? v : 0.0f;
     }
 }
+// out[i] = relu?((x[i] * s + t) + r[i]), the affine map only when `affine`, r[i] + y when
+// residual_first: scale_shift, add and relu_forward in one pass   shapes: out, x, r [n]
+inline void affine_residual(float* out, const float* x, const float* r, bool affine, float s, float t,
+                            bool residual_first, bool relu, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        float v = x[i];
+        if (affine) v = x[i] * s + t;
+        v = residual_first ? r[i] + v : v + r[i];
+        out[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
+    }
+}
 // out[i] = (g[i] - gm - (x[i] - m) * p) * k                      shapes: out, g, x [n]
 inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
                                  std::int64_t n) {

@@ -432,6 +432,47 @@ inline void scale_shift_relu(float* out, const float* x, float s, float t, std::
             return y > 0.0f ? y : 0.0f;
         });
 }
+namespace detail {
+template <bool Affine, bool ResidualFirst, bool Relu>
+inline void affine_residual_pass(float* out, const float* x, const float* r, float s, float t, std::int64_t n) {
+    const fbatch vs(s), vt(t), zero(0.0f);
+    binary_map(
+        out, x, r, n,
+        [vs, vt, zero](fbatch v, fbatch q) {
+            if constexpr (Affine) v = vfma(v, vs, vt);
+            v = ResidualFirst ? q + v : v + q;
+            if constexpr (Relu) v = vselect(v > zero, v, zero);
+            return v;
+        },
+        [s, t](float v, float q) {
+            if constexpr (Affine) v = v * s + t;
+            v = ResidualFirst ? q + v : v + q;
+            if constexpr (Relu) v = v > 0.0f ? v : 0.0f;
+            return v;
+        });
+}
+}  // namespace detail
+// out[i] = relu?((x[i]·s + t) + r[i]): the epilogue of a Conv whose output (after the
+// BatchNormalization map when `affine`) is added to a residual r of its own shape, then the
+// ReLU when `relu`. r[i] + y rather than y + r[i] when residual_first (the Add node's operand
+// order, which decides which NaN payload survives). Lane for lane the operations of scale_shift,
+// add and relu_forward, with the same vector/tail split, so the same bits as those passes run
+// one after the other, in one load of x and r and one store.
+inline void affine_residual(float* out, const float* x, const float* r, bool affine, float s, float t,
+                            bool residual_first, bool relu, std::int64_t n) {
+    using detail::affine_residual_pass;
+    const int variant = (affine ? 4 : 0) + (residual_first ? 2 : 0) + (relu ? 1 : 0);
+    switch (variant) {
+        case 0: return affine_residual_pass<false, false, false>(out, x, r, s, t, n);
+        case 1: return affine_residual_pass<false, false, true>(out, x, r, s, t, n);
+        case 2: return affine_residual_pass<false, true, false>(out, x, r, s, t, n);
+        case 3: return affine_residual_pass<false, true, true>(out, x, r, s, t, n);
+        case 4: return affine_residual_pass<true, false, false>(out, x, r, s, t, n);
+        case 5: return affine_residual_pass<true, false, true>(out, x, r, s, t, n);
+        case 6: return affine_residual_pass<true, true, false>(out, x, r, s, t, n);
+        default: return affine_residual_pass<true, true, true>(out, x, r, s, t, n);
+    }
+}
 // out[i] = (g[i] − gm − (x[i] − m)·p)·k. Batch-norm backward's input gradient.
 inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
                                  std::int64_t n) {
@@ -652,6 +693,7 @@ using ref::center_project_scale;
 using ref::dot_dev;
 using ref::scale_shift;
 using ref::scale_shift_relu;
+using ref::affine_residual;
 using ref::sum_sq_dev;
 #endif
 

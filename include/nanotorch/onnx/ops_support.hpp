@@ -217,9 +217,8 @@ inline Window resolve_window(const NodeProto& n, const Shape& in_spatial, const 
 }
 
 /// Guards the output [N, channels, out...] of a window over x before anything is allocated, and
-/// returns its element count (what the op's work is charged by).
-inline std::int64_t window_result_numel(const Tensor& x, std::int64_t channels, const Window& w,
-                                        const std::string& op) {
+/// returns its shape (a spatial extent the window does not fit is 0: the op itself reports it).
+inline Shape window_result_shape(const Tensor& x, std::int64_t channels, const Window& w, const std::string& op) {
     Shape out{x.size(0), channels};
     for (std::size_t d = 0; d < w.kernel.size(); ++d) {
         const std::int64_t span = x.size(static_cast<std::int64_t>(d) + 2) + w.pad_begin[d] + w.pad_end[d] -
@@ -227,7 +226,12 @@ inline std::int64_t window_result_numel(const Tensor& x, std::int64_t channels, 
         out.push_back(span < 0 ? 0 : span / w.stride[d] + 1);  // too small: the op itself reports it
     }
     check_result_size(out, op);
-    return shape_numel(out);
+    return out;
+}
+/// window_result_shape's element count (what the op's work is charged by).
+inline std::int64_t window_result_numel(const Tensor& x, std::int64_t channels, const Window& w,
+                                        const std::string& op) {
+    return shape_numel(window_result_shape(x, channels, w, op));
 }
 
 }  // namespace rt_detail

@@ -70,16 +70,26 @@ inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
 }
 
 /// What the runtime fuses into a Conv node (Runtime's load-time plan): the per-channel map of an
-/// inference-form BatchNormalization that reads the Conv's output (batch_norm_eval_affine), and
-/// a Relu after either. Empty scale and relu false: the plain Conv.
+/// inference-form BatchNormalization that reads the Conv's output (batch_norm_eval_affine), an
+/// Add of another value to that (a residual connection), and a Relu after any of them. The
+/// other operand of the Add is the step's input #residual_input (after the Conv's own three);
+/// add_node and relu_node are the fused nodes' indices in the graph, for running them apart when
+/// the operand does not fit (run_conv_fused). Empty scale, no residual and relu false: the plain Conv.
 struct ConvFusion {
     std::vector<float> scale, shift;
+    bool residual = false;
+    bool residual_first = false;  // the Add reads the residual as its first operand
+    std::size_t residual_input = 3;
+    std::size_t add_node = 0, relu_node = 0;
     bool relu = false;
 };
 
 /// Conv with `fusion` applied to each output plane (nanotorch::conv2d_fused): the same bits as
-/// running the Conv, then the fused BatchNormalization and Relu nodes.
-inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusion) {
+/// running the Conv, then the fused BatchNormalization, Add and Relu nodes. The Add is fused only
+/// where its other operand is a FLOAT tensor of the Conv's output shape (the epilogue adds plane
+/// to plane); otherwise this runs the Conv and BatchNormalization alone, sets *tail_left
+/// (which must then be given) and the caller runs the Add and Relu nodes themselves.
+inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusion, bool* tail_left = nullptr) {
     const Tensor& x = a.tensor(0);
     Tensor w = a.tensor(1);
     const Tensor b = a.has(2) ? a.tensor(2) : Tensor();
@@ -92,13 +102,28 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
                     shape_str(attr_ints(a.node, "kernel_shape")), " does not match weight of shape ",
                     shape_str(w.shape()));
     const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    a.charge({window_result_numel(x, w.size(0), win, "Conv"), w.numel() / std::max<std::int64_t>(1, w.size(0))});
+    const Shape out_shape = window_result_shape(x, w.size(0), win, "Conv");
+    a.charge({shape_numel(out_shape), w.numel() / std::max<std::int64_t>(1, w.size(0))});
     const std::int64_t group = attr_int(a.node, "group", 1);  // conv2d checks it against the shapes
+    Tensor residual;
+    bool relu = fusion.relu;
+    if (fusion.residual) {
+        const Value& r = a.value(fusion.residual_input);
+        if (r.is_float() && r.shape == out_shape) {
+            residual = sp == 1 ? reshape(r.f, {out_shape[0], out_shape[1], 1, out_shape[2]}) : r.f;
+        } else {
+            NANOTORCH_CHECK(tail_left, value_error, "Conv: a fused Add's operand does not fit the output");
+            *tail_left = true;
+            relu = false;
+        }
+    }
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
-        if (pb == pe) return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, fusion.relu);
+        const bool fr = fusion.residual_first;
+        if (pb == pe) return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, residual, fr, relu);
         // asymmetric: zero-pad explicitly
-        return conv2d_fused(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group, fusion.scale, fusion.shift, fusion.relu);
+        return conv2d_fused(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group, fusion.scale, fusion.shift, residual, fr,
+                            relu);
     }));
 }
 

@@ -11,8 +11,9 @@
 // unsupported_error, one "where: reason" per node, so a user sees the whole gap at once. run()
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
-// outputs. At load it also fuses each Conv with the inference-form BatchNormalization and/or Relu
-// that alone read its output (RuntimeOptions::fuse; same bits as running them one by one).
+// outputs. At load it also fuses each Conv with the inference-form BatchNormalization, residual
+// Add and/or Relu that alone read its output (RuntimeOptions::fuse; same bits as running them
+// one by one).
 // Deliberately not here: other graph optimisation, shape inference, subgraphs (If/Loop),
 // training, and FLOAT16/BFLOAT16/UINT64/STRING values.
 #pragma once
@@ -44,9 +45,10 @@ inline constexpr std::int64_t runtime_min_opset = 1;  // before 7 only the opera
 inline constexpr std::int64_t runtime_max_opset = 17;
 
 /// How a Runtime prepares and runs a model.
-///  - fuse: run each Conv together with the inference-form BatchNormalization and/or Relu that
-///    alone read its output (nanotorch::conv2d_fused), which gives the same bits as running the
-///    nodes one by one and saves their passes over the output.
+///  - fuse: run each Conv together with the nodes that alone read its output, in this order,
+///    each optional: an inference-form BatchNormalization, an Add of a value computed before the
+///    Conv (a residual block's shortcut), a Relu (nanotorch::conv2d_fused). That gives the same
+///    bits as running the nodes one by one and saves their passes over the output.
 ///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
 ///    default: none). A file of a few hundred bytes can legitimately ask for a 1024x1024 Conv
 ///    kernel over a tensor it made with Expand; the codec's limits bound memory, this bounds time.
@@ -138,13 +140,13 @@ public:
         is_constant_.assign(prefilled_.size(), 0);
         for (const int slot : constant_slots_) is_constant_[static_cast<std::size_t>(slot)] = 1;
         for (const Step& s : steps_) {
-            max_node_inputs_ = std::max(max_node_inputs_, s.in.size());
             if (s.precomputed && !s.out.empty() && s.out[0] >= 0) is_constant_[static_cast<std::size_t>(s.out[0])] = 1;
         }
         if (options.fuse) fuse_conv_chains();
+        for (const Step& s : steps_) max_node_inputs_ = std::max(max_node_inputs_, s.in.size());  // fused: + 1
     }
 
-    /// How many BatchNormalization and Relu nodes run inside the Conv before them (RuntimeOptions).
+    /// How many BatchNormalization, Add and Relu nodes run inside the Conv before them (RuntimeOptions).
     std::size_t fused_nodes() const { return fused_nodes_; }
 
     /// Every unsupported feature of `model` (empty when the runtime can run it). Does not check
@@ -265,7 +267,7 @@ public:
                 try {
                     for (const Value* v : args.in)
                         if (v) meter.charge(extent_work(v->shape));
-                    outs = s.fusion ? run_conv_fused(args, *s.fusion) : s.spec->run(args);
+                    outs = s.fusion ? run_fused(args, *s.fusion) : s.spec->run(args);
                     for (const Value& v : outs) {
                         // Every op bounds its result; this makes it a property of every value the
                         // next node can see, empty ones included (see check_result_size).
@@ -324,12 +326,37 @@ private:
         bool fused_away = false;        // a node a Conv before it runs (its releases still apply)
     };
 
-    // The load-time fusion (RuntimeOptions::fuse): a Conv whose output only one node reads, an
-    // inference-form BatchNormalization with constant statistics, takes over that node (and a
-    // Relu that alone reads the BatchNormalization's output, or the Conv's); the Conv step then
-    // writes the last fused node's output. Chains it cannot prove safe are left as they are:
-    // an intermediate value that is a graph output or read twice, statistics that are not
-    // constants or do not make a per-channel map (batch_norm_eval_affine throws).
+    // A Conv step with the nodes fused into it. When the fused Add's other operand does not fit
+    // the epilogue (a broadcast, another element type: known only now), the Conv runs with its
+    // BatchNormalization alone and the Add and Relu nodes run here as they are, on their own ops.
+    std::vector<Value> run_fused(const rt_detail::OpArgs& args, const rt_detail::ConvFusion& fusion) const {
+        using namespace rt_detail;
+        bool tail_left = false;
+        std::vector<Value> y = run_conv_fused(args, fusion, &tail_left);
+        if (!tail_left) return y;
+        const auto node_run = [&](std::size_t k, std::vector<const Value*> in) {
+            const NodeProto& n = model_.graph.node[k];
+            try {
+                return steps_[k].spec->run(OpArgs{n, opset_, std::move(in), args.meter});
+            } catch (const error&) {
+                rethrow_with(node_label(n, k));
+            }
+        };
+        const Value* r = args.in[fusion.residual_input];
+        y = node_run(fusion.add_node, fusion.residual_first ? std::vector<const Value*>{r, &y[0]}
+                                                             : std::vector<const Value*>{&y[0], r});
+        if (fusion.relu) y = node_run(fusion.relu_node, {&y[0]});
+        return y;
+    }
+
+    // The load-time fusion (RuntimeOptions::fuse): a Conv takes over the chain of nodes that
+    // alone read its output, each part optional, in this order: an inference-form
+    // BatchNormalization with constant statistics; an Add of a value that exists before the Conv
+    // runs (a graph input, a constant, or an earlier node's output: a residual block's shortcut);
+    // a Relu. The Conv step then writes the last fused node's output, and reads the Add's other
+    // operand as its input #3. Chains it cannot prove safe are left as they are: an intermediate
+    // value that is a graph output or read twice, statistics that are not constants or do not
+    // make a per-channel map (batch_norm_eval_affine throws), an Add operand computed after the Conv.
     void fuse_conv_chains() {
         using namespace rt_detail;
         std::map<int, int> reads;  // slot -> number of node inputs reading it
@@ -341,6 +368,10 @@ private:
                     reader[slot] = k;
                 }
         for (const int slot : output_slots_) reads[slot] += 2;  // a graph output is never fused away
+        std::map<int, std::size_t> producer;  // slot -> the node computing it (none: input, initializer)
+        for (std::size_t k = 0; k < steps_.size(); ++k)
+            for (const int slot : steps_[k].out)
+                if (slot >= 0) producer[slot] = k;
         const auto sole_reader = [&](int slot) -> Step* {
             if (slot < 0 || reads[slot] != 1) return nullptr;
             Step& r = steps_[reader[slot]];
@@ -382,14 +413,39 @@ private:
                     }
                 }
             }
+            Step* add = sole_reader(last ? last->out[0] : conv.out[0]);
+            if (add && node_of(*add).op_type == "Add" && is_default_domain(node_of(*add)) && add->in.size() == 2 &&
+                single_output(*add, node_of(*add))) {
+                const int mine = last ? last->out[0] : conv.out[0];
+                const bool first = add->in[1] == mine;  // the other operand is the Add's first
+                const int other = add->in[first ? 0 : 1];
+                const auto made = producer.find(other);
+                const auto conv_index = static_cast<std::size_t>(&conv - steps_.data());
+                if (other >= 0 && (made == producer.end() || made->second < conv_index)) {
+                    f.residual = true;
+                    f.residual_first = first;
+                    f.add_node = static_cast<std::size_t>(add - steps_.data());
+                    conv.in.resize(3, -1);
+                    f.residual_input = conv.in.size();
+                    conv.in.push_back(other);
+                    last = add;
+                } else {
+                    add = nullptr;
+                }
+            } else {
+                add = nullptr;
+            }
             Step* relu = sole_reader(last ? last->out[0] : conv.out[0]);
             if (relu && node_of(*relu).op_type == "Relu" && is_default_domain(node_of(*relu)) && relu->in.size() == 1 &&
                 single_output(*relu, node_of(*relu))) {
                 f.relu = true;
+                f.relu_node = static_cast<std::size_t>(relu - steps_.data());
                 last = relu;
+            } else {
+                relu = nullptr;
             }
             if (!last) continue;
-            for (Step* st : {bn, last == bn ? nullptr : last})
+            for (Step* st : {bn, add, relu})
                 if (st) {
                     st->fused_away = true;
                     ++fused_nodes_;

@@ -194,9 +194,11 @@ struct Conv2dBackward : autograd::Node {
 
 namespace ops::detail {
 // conv2d's body, with an epilogue (kernels::ConvEpilogue) applied to each output plane; `op`
-// names the caller in error messages.
+// names the caller in error messages. `residual`, when defined, must have the output's shape:
+// the epilogue adds it (its pointer is set here, once the shape is checked).
 inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride,
-                          Pair2d padding, Pair2d dilation, std::int64_t groups, const kernels::ConvEpilogue& epi) {
+                          Pair2d padding, Pair2d dilation, std::int64_t groups, const kernels::ConvEpilogue& epi,
+                          const Tensor& residual = Tensor()) {
     NANOTORCH_CHECK(input.dim() == 4 || input.dim() == 3, shape_error,
                     op, ": expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ", shape_str(input.shape()));
     NANOTORCH_CHECK(weight.dim() == 4, shape_error, op, ": expected a 4-D weight (O, C, kH, kW), got shape ",
@@ -207,8 +209,13 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
     NANOTORCH_CHECK(groups >= 1, value_error, op, ": groups must be >= 1, got ", groups);
     if (input.dim() == 3) {  // one image: run it as a batch of 1 through differentiable reshapes
         const Shape& s = input.shape();
-        const Tensor y =
-            conv2d_impl(op, reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation, groups, epi);
+        NANOTORCH_CHECK(!residual.defined() || residual.dim() == 3, shape_error, op, ": the residual of shape ",
+                        shape_str(residual.defined() ? residual.shape() : Shape{}),
+                        " must be 3-D (O, oH, oW) like the output of a 3-D input");
+        const Tensor r4 = residual.defined() ? reshape(residual, {1, residual.size(0), residual.size(1), residual.size(2)})
+                                             : Tensor();
+        const Tensor y = conv2d_impl(op, reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation,
+                                     groups, epi, r4);
         return reshape(y, {y.size(1), y.size(2), y.size(3)});
     }
     const Shape& xs = input.shape();
@@ -234,10 +241,18 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
     const Tensor wc = ops::detail::as_contiguous(weight);
     const Tensor bc = bias.defined() ? ops::detail::as_contiguous(bias) : Tensor();
     Tensor out = empty({xs[0], ws[0], win.out_h, win.out_w});
+    kernels::ConvEpilogue e = epi;
+    Tensor rc;
+    if (residual.defined()) {
+        NANOTORCH_CHECK(residual.shape() == out.shape(), shape_error, op, ": the residual of shape ",
+                        shape_str(residual.shape()), " does not match the output's shape ", shape_str(out.shape()));
+        rc = ops::detail::as_contiguous(residual);
+        e.residual = rc.data_ptr();
+    }
     if (out.numel() > 0)
         kernels::conv2d_forward_auto_fused(out.data_ptr(), xc.data_ptr(), wc.data_ptr(),
-                                           bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, epi);
-    if (epi.active()) return out;  // inference only (conv2d_fused checked): no graph, no trace
+                                           bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, e);
+    if (e.active()) return out;  // inference only (conv2d_fused checked): no graph, no trace
     if (autograd::any_requires_grad({&input, &weight, &bias})) {
         auto n = std::make_shared<Conv2dBackward>();
         n->input = xc.detach();
@@ -273,18 +288,24 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
     return ops::detail::conv2d_impl("conv2d", input, weight, bias, stride, padding, dilation, groups, {});
 }
 
-/// conv2d, then per output channel o the map y·scale[o] + shift[o] (when scale is given) and ReLU
-/// (when relu), applied to each output plane as the convolution writes it: the same bits as
-/// batch_norm (eval mode, scale/shift from batch_norm_eval_affine) and relu run on conv2d's output,
-/// without their passes over it. Inference only. The ONNX runtime runs Conv → BatchNormalization
-/// → Relu chains with it. Example: conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, true).
-/// Throws as conv2d; shape_error when scale/shift do not hold one value per output channel;
-/// value_error when grad mode is on and an argument requires grad (use conv2d there).
+/// conv2d, then per output channel o the map y·scale[o] + shift[o] (when scale is given), the
+/// addition of `residual` (when defined; a tensor of the output's shape, added as y + residual, or
+/// residual + y when residual_first) and ReLU (when relu), applied to each output plane as the
+/// convolution writes it: the same bits as batch_norm (eval mode, scale/shift from
+/// batch_norm_eval_affine), add and relu run on conv2d's output, without their passes over it.
+/// Inference only. The ONNX runtime runs Conv → BatchNormalization → Add → Relu chains (each
+/// part optional) with it, such as a residual block's last convolution.
+/// Example: conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, true);
+///          conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, shortcut, false, true).
+/// Throws as conv2d; shape_error when scale/shift do not hold one value per output channel or
+/// the residual's shape is not the output's; value_error when grad mode is on and an argument
+/// requires grad (use conv2d there).
 inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride, Pair2d padding,
                            Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
-                           const std::vector<float>& shift, bool relu) {
-    NANOTORCH_CHECK(!(GradMode::is_enabled() && autograd::any_requires_grad({&input, &weight, &bias})), value_error,
-                    "conv2d_fused: inference only, but an argument requires grad (use conv2d and batch_norm)");
+                           const std::vector<float>& shift, const Tensor& residual, bool residual_first, bool relu) {
+    NANOTORCH_CHECK(!(GradMode::is_enabled() && autograd::any_requires_grad({&input, &weight, &bias, &residual})),
+                    value_error,
+                    "conv2d_fused: inference only, but an argument requires grad (use conv2d, batch_norm, add, relu)");
     NANOTORCH_CHECK(scale.size() == shift.size() &&
                         (scale.empty() || (weight.dim() >= 1 && static_cast<std::int64_t>(scale.size()) == weight.size(0))),
                     shape_error, "conv2d_fused: scale and shift must hold one value per output channel (",
@@ -292,9 +313,18 @@ inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tens
     kernels::ConvEpilogue epi;
     epi.scale = scale.empty() ? nullptr : scale.data();
     epi.shift = shift.empty() ? nullptr : shift.data();
+    epi.residual_first = residual_first;
     epi.relu = relu;
-    if (!epi.active()) return conv2d(input, weight, bias, stride, padding, dilation, groups);
-    return ops::detail::conv2d_impl("conv2d_fused", input, weight, bias, stride, padding, dilation, groups, epi);
+    if (!epi.active() && !residual.defined()) return conv2d(input, weight, bias, stride, padding, dilation, groups);
+    return ops::detail::conv2d_impl("conv2d_fused", input, weight, bias, stride, padding, dilation, groups, epi,
+                                    residual);
+}
+
+/// conv2d_fused without a residual: conv2d, the per-channel map, ReLU.
+inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride, Pair2d padding,
+                           Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
+                           const std::vector<float>& shift, bool relu) {
+    return conv2d_fused(input, weight, bias, stride, padding, dilation, groups, scale, shift, Tensor(), false, relu);
 }
 
 // ---- max_pool2d ----
