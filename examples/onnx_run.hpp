@@ -380,7 +380,7 @@ inline void write_output(const std::string& name, const onnx::Value& v, const st
 }
 
 /// "ran 8 nodes: Conv x2, Gemm x2, ...; loaded in 1.23 ms" (op types in graph order of first use),
-/// with "; 2 run inside the Conv before them" when the runtime fused that many nodes
+/// with "; 2 run inside the Conv or Gemm before them" when the runtime fused that many nodes
 /// (Runtime::fused_nodes).
 inline std::string summary_line(const onnx::ModelProto& m, double load_ms, std::size_t fused = 0) {
     std::vector<std::pair<std::string, int>> counts;
@@ -393,7 +393,7 @@ inline std::string summary_line(const onnx::ModelProto& m, double load_ms, std::
     os << "ran " << m.graph.node.size() << " node" << (m.graph.node.size() == 1 ? "" : "s");
     for (std::size_t k = 0; k < counts.size(); ++k)
         os << (k ? ", " : ": ") << counts[k].first << (counts[k].second > 1 ? " x" + std::to_string(counts[k].second) : "");
-    if (fused > 0) os << "; " << fused << " run inside the Conv before them";
+    if (fused > 0) os << "; " << fused << " run inside the Conv or Gemm before them";
     os << "; loaded (decoded, validated, planned) in " << std::fixed << std::setprecision(2) << load_ms << " ms";
     return os.str();
 }

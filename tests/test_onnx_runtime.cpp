@@ -322,6 +322,35 @@ TEST_CASE("load-time fusion: a residual Add and its Relu run inside the Conv and
     CHECK(why.find("node 'add_ints' (Add): Add: inputs have element types FLOAT and INT64") != std::string::npos);
 }
 
+TEST_CASE("load-time fusion: a Gemm runs the Relu that alone reads it, with the same bits") {
+    // Gemm → Relu in the exported form (alpha = beta = 1, transB, bias [N]) and in the general one
+    // (alpha, beta, a [1, N] C), and a Gemm read twice (its Relu stays a node). The inputs hold -0
+    // and NaN; the bits are compared with fuse = false.
+    nt::Generator gen(31);
+    const auto m = model(13,
+                         {node("Gemm", {"x", "w1", "b1"}, {"g1"}, "fc1", {attr_i("transB", 1)}),
+                          node("Relu", {"g1"}, {"r1"}, "relu1"),
+                          node("Gemm", {"r1", "w2", "c2"}, {"g2"}, "fc2", {attr_f("alpha", 0.5f), attr_f("beta", 2.0f)}),
+                          node("Relu", {"g2"}, {"y"}, "relu2"),
+                          node("Gemm", {"x", "w1", "b1"}, {"g3"}, "fc3", {attr_i("transB", 1)}),
+                          node("Relu", {"g3"}, {"r3"}, "relu3"), node("Add", {"g3", "r3"}, {"z"}, "add3")},
+                         {info("x", {-1, 12})}, {info("y", {-1, 6}), info("z", {-1, 8})},
+                         {init_f("w1", nt::randn({8, 12}, gen)), init_f("b1", nt::randn({8}, gen)),
+                          init_f("w2", nt::randn({8, 6}, gen)), init_f("c2", nt::randn({1, 6}, gen))});
+    const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
+    CHECK(fused.fused_nodes() == 2);  // relu1, relu2; relu3's Gemm output is also read by add3
+    for (std::int64_t batch : {1, 4}) {
+        CAPTURE(batch);
+        Tensor x = nt::randn({batch, 12}, gen);
+        x.data_ptr()[0] = -0.0f, x.data_ptr()[batch * 12 - 1] = std::numeric_limits<float>::quiet_NaN();
+        const auto got = fused.run({{"x", x}}), want = plain.run({{"x", x}});
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            CAPTURE(got[k].first);
+            CHECK(float_bits(got[k].second) == float_bits(want[k].second));
+        }
+    }
+}
+
 TEST_CASE("conv2d_fused adds a residual after the affine map and before the ReLU, bit for bit") {
     // Each convolution path (direct/im2col 3x3, depthwise, 1x1) with and without the affine map,
     // the ReLU and the swapped operand order, against batch_norm, add and relu called one by one.

@@ -12,8 +12,8 @@
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
 // outputs. At load it also fuses each Conv with the inference-form BatchNormalization, residual
-// Add and/or Relu that alone read its output (RuntimeOptions::fuse; same bits as running them
-// one by one).
+// Add and/or Relu that alone read its output, and each Gemm with such a Relu (RuntimeOptions::fuse;
+// same bits as running them one by one).
 // Deliberately not here: other graph optimisation, shape inference, subgraphs (If/Loop),
 // training, and FLOAT16/BFLOAT16/UINT64/STRING values.
 #pragma once
@@ -31,6 +31,7 @@
 #include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/tensor.hpp>
 #include <nanotorch/error.hpp>
+#include <nanotorch/kernels/pointwise.hpp>  // parallel_relu_forward (a Relu fused into a Gemm)
 #include <nanotorch/nn/module.hpp>
 #include <nanotorch/nn/serialize.hpp>  // load_state_dict(module, entries, strict, source)
 #include <nanotorch/onnx/model.hpp>
@@ -47,8 +48,9 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 /// How a Runtime prepares and runs a model.
 ///  - fuse: run each Conv together with the nodes that alone read its output, in this order,
 ///    each optional: an inference-form BatchNormalization, an Add of a value computed before the
-///    Conv (a residual block's shortcut), a Relu (nanotorch::conv2d_fused). That gives the same
-///    bits as running the nodes one by one and saves their passes over the output.
+///    Conv (a residual block's shortcut), a Relu (nanotorch::conv2d_fused); and each Gemm with
+///    the Relu that alone reads its output. That gives the same bits as running the nodes one by
+///    one and saves their passes over the output.
 ///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
 ///    default: none). A file of a few hundred bytes can legitimately ask for a 1024x1024 Conv
 ///    kernel over a tensor it made with Expand; the codec's limits bound memory, this bounds time.
@@ -146,7 +148,8 @@ public:
         for (const Step& s : steps_) max_node_inputs_ = std::max(max_node_inputs_, s.in.size());  // fused: + 1
     }
 
-    /// How many BatchNormalization, Add and Relu nodes run inside the Conv before them (RuntimeOptions).
+    /// How many BatchNormalization, Add and Relu nodes run inside the Conv or Gemm before them
+    /// (RuntimeOptions).
     std::size_t fused_nodes() const { return fused_nodes_; }
 
     /// Every unsupported feature of `model` (empty when the runtime can run it). Does not check
@@ -268,6 +271,7 @@ public:
                     for (const Value* v : args.in)
                         if (v) meter.charge(extent_work(v->shape));
                     outs = s.fusion ? run_fused(args, *s.fusion) : s.spec->run(args);
+                    if (s.relu_after) relu_in_place(outs[0]);
                     for (const Value& v : outs) {
                         // Every op bounds its result; this makes it a property of every value the
                         // next node can see, empty ones included (see check_result_size).
@@ -323,7 +327,8 @@ private:
         std::vector<int> release;       // slots whose last reader is this node
         bool precomputed = false;       // Constant: evaluated once at construction
         std::shared_ptr<const rt_detail::ConvFusion> fusion;  // a Conv running the nodes after it
-        bool fused_away = false;        // a node a Conv before it runs (its releases still apply)
+        bool fused_away = false;        // a node a Conv or Gemm before it runs (its releases still apply)
+        bool relu_after = false;        // a Gemm whose sole reader, a Relu, it runs on its own result
     };
 
     // A Conv step with the nodes fused into it. When the fused Add's other operand does not fit
@@ -453,6 +458,30 @@ private:
             conv.out[0] = last->out[0];
             conv.fusion = std::make_shared<const ConvFusion>(std::move(f));
         }
+        // A Gemm and the Relu that alone reads its output: the ReLU runs over the Gemm's fresh
+        // result in place (relu_in_place), one pass and one buffer fewer.
+        for (Step& gemm : steps_) {
+            const NodeProto& gn = node_of(gemm);
+            if (gn.op_type != "Gemm" || !is_default_domain(gn) || gemm.fused_away || !single_output(gemm, gn)) continue;
+            Step* relu = sole_reader(gemm.out[0]);
+            if (!relu || node_of(*relu).op_type != "Relu" || !is_default_domain(node_of(*relu)) || relu->in.size() != 1 ||
+                !single_output(*relu, node_of(*relu)))
+                continue;
+            relu->fused_away = true;
+            ++fused_nodes_;
+            gemm.relu_after = true;
+            gemm.out[0] = relu->out[0];
+        }
+    }
+
+    // The Relu fused into a Gemm: relu's own kernel over the Gemm's result, which run_gemm always
+    // allocates afresh (linear, mul, add), so nothing else sees it change; the same bits as the
+    // Relu node's new tensor.
+    static void relu_in_place(Value& v) {
+        Tensor& t = v.f;
+        NANOTORCH_CHECK(v.is_float() && t.defined() && t.is_contiguous(), value_error,
+                        "Gemm: a fused Relu needs the Gemm's float result in one piece");
+        kernels::parallel_relu_forward(t.data_ptr(), t.data_ptr(), t.numel());
     }
 
     // Assigns a slot to every value and checks the wiring; throws value_error naming the node.
