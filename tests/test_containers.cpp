@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -170,6 +173,41 @@ TEST_CASE("BasicBlock computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x
             CHECK(y.shape() == (with_downsample ? nt::Shape{3, 6, 3, 3} : nt::Shape{3, 4, 6, 6}));
             CHECK(y.to_vector() == want.to_vector());
         }
+    }
+}
+
+TEST_CASE("BasicBlock's inference forward (eval, no grad) fuses batch norm, add and ReLU with the same bits") {
+    // Under NoGradGuard in eval mode each convolution runs its batch norm, the residual add and
+    // the ReLU in its epilogue (conv2d_fused); with grad mode on the modules run one by one. The
+    // two must agree bit for bit: with the identity shortcut, torchvision's downsample, and a
+    // user's shortcut that is neither (Sequential(AdaptiveAvgPool2d(1), conv1x1): a [N, C, 1, 1]
+    // shortcut the add broadcasts). The input holds -0 and NaN; running statistics come from
+    // three training forwards.
+    nt::manual_seed(9);
+    const auto bits = [](const nt::Tensor& t) {
+        const std::vector<float> v = t.contiguous().to_vector();
+        std::vector<std::uint32_t> b(v.size());
+        std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+        return b;
+    };
+    std::vector<nn::BasicBlock> blocks = {
+        nn::BasicBlock(4, 4), nn::BasicBlock(4, 6, 2, nn::downsample(4, 6, 2)),
+        nn::BasicBlock(4, 6, 1, nn::Sequential(nn::AdaptiveAvgPool2d(1), nn::conv1x1(4, 6)))};
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+        CAPTURE(k);
+        nn::BasicBlock& block = blocks[k];
+        for (int i = 0; i < 3; ++i) block(nt::randn({5, 4, 7, 7}));  // train mode: running statistics move
+        block->eval();
+        nt::Tensor x = nt::randn({2, 4, 7, 7});
+        x.data_ptr()[3] = -0.0f, x.data_ptr()[60] = std::numeric_limits<float>::quiet_NaN();
+        const nt::Tensor unfused = block(x);  // grad mode on: conv, bn, add and relu one by one
+        nt::Tensor fused;
+        {
+            nt::NoGradGuard no_grad;
+            fused = block(x);
+        }
+        REQUIRE(fused.shape() == unfused.shape());
+        CHECK(bits(fused) == bits(unfused));
     }
 }
 

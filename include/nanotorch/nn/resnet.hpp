@@ -16,15 +16,38 @@
 #include <cstdint>
 #include <string>
 
+#include <nanotorch/core/grad_mode.hpp>
 #include <nanotorch/core/tensor.hpp>
+#include <nanotorch/core/trace.hpp>
 #include <nanotorch/error.hpp>
 #include <nanotorch/nn/conv.hpp>
 #include <nanotorch/nn/module.hpp>
 #include <nanotorch/nn/norm.hpp>
 #include <nanotorch/nn/sequential.hpp>
+#include <nanotorch/ops/conv.hpp>  // conv2d_fused
 #include <nanotorch/ops/elementwise.hpp>
+#include <nanotorch/ops/norm.hpp>  // batch_norm_eval_affine
 
 namespace nanotorch::nn {
+
+namespace detail {
+// conv → bn [→ + residual] [→ relu] as one convolution with that epilogue (conv2d_fused), where
+// that is exactly what the modules one by one compute: bn in eval mode with running statistics,
+// grad mode off (an inference forward: conv2d_fused has no backward), and no ONNX export
+// tracing (export writes the separate nodes). Same bits as conv, bn, add and relu called in turn
+// (conv2d_fused's contract; the residual is added as out + residual). An undefined Tensor when
+// the chain does not qualify, so the caller runs the modules.
+inline Tensor conv_bn_inference(const Conv2dImpl& conv, const BatchNormImplBase& bn, const Tensor& x,
+                                const Tensor& residual, bool relu) {
+    if (bn.is_training() || !bn.options().track_running_stats() || GradMode::is_enabled() || trace::active() ||
+        x.dim() != 4 || conv.options().out_channels() != bn.options().num_features())
+        return Tensor();
+    const auto affine = batch_norm_eval_affine(bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.options().eps());
+    const Conv2dOptions& o = conv.options();
+    return conv2d_fused(x, conv.weight, conv.bias, o.stride(), o.padding(), o.dilation(), o.groups(), affine.first,
+                        affine.second, residual, false, relu);
+}
+}  // namespace detail
 
 /// torchvision's conv3x3: a 3×3 convolution with padding 1 and no bias (batch norm follows).
 /// @throws value_error when a channel count is not positive.
@@ -75,7 +98,12 @@ public:
     /// x [N, inplanes, H, W] -> [N, planes, ⌈H/stride⌉, ⌈W/stride⌉].
     /// @throws shape_error from the convolutions for a wrong channel count or rank, or from the
     ///   add when a user-built downsample gives another shape.
+    /// An inference forward (eval mode, grad mode off, not exporting) runs each convolution with
+    /// its batch norm, the residual add and the ReLU in the convolution's epilogue
+    /// (conv2d_fused): the same bits as the modules one by one, without their passes over the
+    /// output.
     Tensor forward(const Tensor& x) override {
+        if (Tensor y = forward_inference(x); y.defined()) return y;
         Tensor out = relu(bn1(conv1(x)));
         out = bn2(conv2(out));
         const Tensor identity = downsample.is_empty() ? x : downsample(x);
@@ -89,6 +117,23 @@ public:
     Sequential downsample{nullptr};  // empty for the identity shortcut
 
 private:
+    // forward's fused form, or an undefined Tensor where detail::conv_bn_inference does not apply.
+    Tensor forward_inference(const Tensor& x) {
+        const Tensor out = detail::conv_bn_inference(*conv1, *bn1, x, Tensor(), true);
+        if (!out.defined()) return Tensor();
+        Tensor identity = x;
+        if (!downsample.is_empty()) {  // torchvision's Sequential(conv1x1, BatchNorm2d), else as it is
+            const auto* c = downsample->size() == 2 ? dynamic_cast<const Conv2dImpl*>((*downsample)[0].get()) : nullptr;
+            const auto* b = c ? dynamic_cast<const BatchNormImplBase*>((*downsample)[1].get()) : nullptr;
+            identity = b ? detail::conv_bn_inference(*c, *b, x, Tensor(), false) : Tensor();
+            if (!identity.defined()) identity = downsample(x);
+        }
+        // conv2 (3x3, padding 1, stride 1, planes -> planes) keeps out's shape; a shortcut of
+        // another shape (a user's downsample) is left to the add's broadcasting.
+        if (identity.shape() == out.shape()) return detail::conv_bn_inference(*conv2, *bn2, out, identity, true);
+        return relu(bn2(conv2(out)) + identity);
+    }
+
     std::int64_t stride_;
 };
 NANOTORCH_MODULE(BasicBlock);
