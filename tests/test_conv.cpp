@@ -676,6 +676,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {2, 12, 18, 17, 19, 5, 2, 1, 1, 2},      // 5x5 stride 2
         {2, 16, 16, 15, 15, 3, 2, 2, 2, 2},      // stride 2, dilation 2, two groups
         {2, 16, 8, 20, 20, 3, 0, 1, 1, 3},       // stride 3, no padding
+        {3, 1, 16, 28, 28, 3, 1, 1, 1},          // one input channel, K = 9: ResNet8's stem
+        {2, 1, 32, 28, 28, 3, 0, 1, 1},          // K = 9 unpadded: examples/mnist's first layer
     };
     bool took_direct = false, took_packed = false, took_strided = false, took_tile[2] = {false, false};
     Generator gen(21);
