@@ -438,13 +438,14 @@ inline void affine_residual_pass(float* out, const float* x, const float* r, flo
     const fbatch vs(s), vt(t), zero(0.0f);
     binary_map(
         out, x, r, n,
-        [vs, vt, zero](fbatch v, fbatch q) {
+        // [=]: a branch if constexpr drops leaves a capture unused, which clang flags when named
+        [=](fbatch v, fbatch q) {
             if constexpr (Affine) v = vfma(v, vs, vt);
             v = ResidualFirst ? q + v : v + q;
             if constexpr (Relu) v = vselect(v > zero, v, zero);
             return v;
         },
-        [s, t](float v, float q) {
+        [=](float v, float q) {
             if constexpr (Affine) v = v * s + t;
             v = ResidualFirst ? q + v : v + q;
             if constexpr (Relu) v = v > 0.0f ? v : 0.0f;
