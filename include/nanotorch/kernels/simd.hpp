@@ -239,18 +239,30 @@ inline void relu_forward(float* out, const float* x, std::int64_t n) {
 // The small-plane pooling windows (definitions: reference.hpp); lanes must be a multiple of
 // simd_width. Each lane's taps are folded in the ref's order with the ref's operation, so the
 // results are the ref's bit for bit.
+namespace detail {
+// One tap of a small-plane max window, lane by lane, with the ref's rule: `best` stays where
+// v <= best or best is NaN, else v (tap e) takes its place; `at`, when given, follows it with
+// the kept tap's offset as a float.
+inline void max_tap(fbatch& best, fbatch* at, const fbatch& v, std::int64_t e) {
+#if defined(NANOTORCH_SIMD_WASM)
+    const v128_t keep = wasm_v128_or(wasm_f32x4_le(v.v, best.v), wasm_f32x4_ne(best.v, best.v));
+    best = vselect(keep, best, v);
+    if (at) *at = vselect(keep, *at, fbatch(static_cast<float>(e)));
+#else  // xsimd::isnan, not best != best: xsimd 8.1's != is an ordered compare on AVX/AVX-512 (false for NaN)
+    const auto keep = (v <= best) | xsimd::isnan(best);
+    best = xsimd::select(keep, best, v);
+    if (at) *at = xsimd::select(keep, *at, fbatch(static_cast<float>(e)));
+#endif
+}
+}  // namespace detail
 inline void max_pick_window(float* o, const float* t, std::int64_t lanes, std::int64_t rows, std::int64_t cols,
                             std::int64_t row_stride) {
     for (std::int64_t j = 0; j < lanes; j += simd_width) {
         fbatch best = fbatch::load_unaligned(t + j);
         for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t c = r == 0 ? 1 : 0; c < cols; ++c) {
-                const fbatch v = fbatch::load_unaligned(t + (r * row_stride + c) * lanes + j);
-#if defined(NANOTORCH_SIMD_WASM)  // keep best where v <= best or best is NaN
-                best = vselect(wasm_v128_or(wasm_f32x4_le(v.v, best.v), wasm_f32x4_ne(best.v, best.v)), best, v);
-#else  // xsimd::isnan, not best != best: xsimd 8.1's != is an ordered compare on AVX/AVX-512 (false for NaN)
-                best = xsimd::select((v <= best) | xsimd::isnan(best), best, v);
-#endif
+                const std::int64_t e = r * row_stride + c;
+                detail::max_tap(best, nullptr, fbatch::load_unaligned(t + e * lanes + j), e);
             }
         best.store_unaligned(o + j);
     }
@@ -263,16 +275,7 @@ inline void max_pick_window_backward(float* gi, const float* t, const float* g, 
         for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t c = r == 0 ? 1 : 0; c < cols; ++c) {
                 const std::int64_t e = r * row_stride + c;
-                const fbatch v = fbatch::load_unaligned(t + e * lanes + j);
-#if defined(NANOTORCH_SIMD_WASM)
-                const v128_t keep = wasm_v128_or(wasm_f32x4_le(v.v, best.v), wasm_f32x4_ne(best.v, best.v));
-                best = vselect(keep, best, v);
-                at = vselect(keep, at, fbatch(static_cast<float>(e)));
-#else
-                const auto keep = (v <= best) | xsimd::isnan(best);
-                best = xsimd::select(keep, best, v);
-                at = xsimd::select(keep, at, fbatch(static_cast<float>(e)));
-#endif
+                detail::max_tap(best, &at, fbatch::load_unaligned(t + e * lanes + j), e);
             }
         const fbatch gv = fbatch::load_unaligned(g + j);
         for (std::int64_t r = 0; r < rows; ++r)
