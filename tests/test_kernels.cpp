@@ -6,8 +6,9 @@
 //   * add/sub/mul/div/add_scalar/mul_scalar: bit-exact. Each is one IEEE-754 operation per
 //     element, correctly rounded in both the vector and the scalar instruction.
 //   * relu_forward/relu_backward: bit-exact; they only select values.
-//   * copy_floats and (wasm builds only) transpose_rows_4: bit-exact, they only move values, and
-//     nothing past the last element is written.
+//   * copy_floats, deinterleave2, take_even and (wasm builds only) transpose_rows_4: bit-exact,
+//     they only move values, and nothing past the last element is written (or, for the
+//     row-splitting two, read).
 //   * axpy/axpby: within 4·eps·(|alpha·x| + |beta·y|) per element. The vector body may fuse the
 //     multiply-add (one rounding instead of two) and the compiler may or may not contract the
 //     scalar twin, so the results may differ by about one rounding of each term.
@@ -189,6 +190,37 @@ TEST_CASE("kernels: copy_floats and transpose_rows_4 move values exactly, and no
             for (std::int64_t q = 0; q < 4; ++q) want[static_cast<std::size_t>(kk * ldd + q)] = src.p()[q * lds + kk];
         k::transpose_rows_4(dst.p(), ldd, src.p(), lds, n);
         CHECK(bits_equal(dst.p(), want.data(), n * ldd + 1));  // columns 4, 5 and the float past the end untouched
+    }
+}
+
+TEST_CASE("kernels: deinterleave2 and take_even split rows exactly, and read and write no further") {
+    // The source is a vector of exactly the floats the kernel may read (2n for deinterleave2,
+    // 2n - 1 for take_even), so a read past it is a sanitizer error; one float past each
+    // destination must survive.
+    Generator gen(12);
+    for (std::int64_t n : kSizes) {
+        CAPTURE(n);
+        const std::vector<float> src = random_buf(2 * n, gen).storage;
+        Buf even = random_buf(n + 1, gen), odd = random_buf(n + 1, gen);
+        const float canary_even = even.p()[n], canary_odd = odd.p()[n];
+        std::vector<float> exact(src.begin() + 1, src.end());  // 2n floats, unaligned in the Buf
+        k::deinterleave2(even.p(), odd.p(), exact.data(), n);
+        std::vector<float> want_even(static_cast<std::size_t>(n)), want_odd(static_cast<std::size_t>(n));
+        for (std::int64_t j = 0; j < n; ++j) {
+            want_even[static_cast<std::size_t>(j)] = exact[static_cast<std::size_t>(2 * j)];
+            want_odd[static_cast<std::size_t>(j)] = exact[static_cast<std::size_t>(2 * j + 1)];
+        }
+        CHECK(bits_equal(even.p(), want_even.data(), n));
+        CHECK(bits_equal(odd.p(), want_odd.data(), n));
+        CHECK(even.p()[n] == canary_even);
+        CHECK(odd.p()[n] == canary_odd);
+        if (n == 0) continue;
+        const std::vector<float> short_src(exact.begin(), exact.end() - 1);  // 2n - 1 floats
+        Buf dst = random_buf(n + 1, gen);
+        const float canary = dst.p()[n];
+        k::take_even(dst.p(), short_src.data(), n);
+        CHECK(bits_equal(dst.p(), want_even.data(), n));
+        CHECK(dst.p()[n] == canary);
     }
 }
 

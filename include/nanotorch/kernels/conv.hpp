@@ -288,6 +288,8 @@ inline void im2col_rows(float* col, const float* im, std::int64_t channels, cons
                     if (w.stride_w == 1) {
                         // Guarded: with an empty range, src + w_lo + off_w may point outside the plane.
                         if (w_lo < w_hi) detail::copy_row(row + w_lo, src + w_lo + off_w, w_hi - w_lo);
+                    } else if (w.stride_w == 2) {  // a vector gather (a stride-2 1x1 shortcut's whole im2col)
+                        if (w_lo < w_hi) take_even(row + w_lo, src + 2 * w_lo + off_w, w_hi - w_lo);
                     } else {
                         for (std::int64_t ow = w_lo; ow < w_hi; ++ow) row[ow] = src[ow * w.stride_w + off_w];
                     }

@@ -702,12 +702,40 @@ using ref::sum_sq_dev;
 #endif
 
 
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
+namespace detail {
+// Lanes [0, n) of a 16-lane mask, n clamped to [0, 16].
+inline __mmask16 lanes_mask(std::int64_t n) {
+    return n <= 0 ? __mmask16{0} : n >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1u);
+}
+// Sixteen floats from src[0, 32) with step 2 from `first` (0: the even ones, 1: the odd ones),
+// reading only src[0, avail): a 32-float window as two masked loads (a masked-off lane never
+// faults), then one two-source permute.
+inline __m512 pick_stride2(const float* src, std::int64_t avail, int first) {
+    const __m512 lo = _mm512_maskz_loadu_ps(lanes_mask(avail), src);
+    const __m512 hi = _mm512_maskz_loadu_ps(lanes_mask(avail - 16), src + 16);
+    const __m512i idx = _mm512_add_epi32(_mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0),
+                                         _mm512_set1_epi32(first));
+    return _mm512_permutex2var_ps(lo, idx, hi);
+}
+}  // namespace detail
+#endif
+
 /// even[j] = src[2j], odd[j] = src[2j + 1] for j < n: a row split into its even and odd columns
-/// (the stride-2 convolution's phase planes, kernels/conv.hpp). Four pairs at a time with
-/// shuffles where the build has SSE or SIMD128; values are moved, never changed.
+/// (the stride-2 convolution's phase planes, kernels/conv.hpp). Sixteen pairs at a time with
+/// AVX-512's two-source permutes (the tail under a lane mask: phase rows are 8 or 15 floats in
+/// ResNet-style nets, where the 4-pair loop below left most of each row to single floats), four
+/// with SSE or SIMD128 shuffles; values are moved, never changed. Reads src[0, 2n) only.
 inline void deinterleave2(float* even, float* odd, const float* src, std::int64_t n) {
     std::int64_t j = 0;
-#if NANOTORCH_SIMD_ENABLED && defined(NANOTORCH_SIMD_WASM)
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
+    for (; j < n; j += 16) {
+        const std::int64_t avail = 2 * (n - j);
+        const __mmask16 m = detail::lanes_mask(n - j);
+        _mm512_mask_storeu_ps(even + j, m, detail::pick_stride2(src + 2 * j, avail, 0));
+        _mm512_mask_storeu_ps(odd + j, m, detail::pick_stride2(src + 2 * j, avail, 1));
+    }
+#elif NANOTORCH_SIMD_ENABLED && defined(NANOTORCH_SIMD_WASM)
     for (; j + 4 <= n; j += 4) {
         const v128_t t0 = wasm_v128_load(src + 2 * j), t1 = wasm_v128_load(src + 2 * j + 4);
         wasm_v128_store(even + j, wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6));
@@ -724,6 +752,18 @@ inline void deinterleave2(float* even, float* odd, const float* src, std::int64_
         even[j] = src[2 * j];
         odd[j] = src[2 * j + 1];
     }
+}
+
+/// dst[j] = src[2j] for j < n: every other float of a row (a 1×1 stride-2 convolution's im2col
+/// rows, kernels/conv.hpp). Sixteen at a time under lane masks with AVX-512 (see deinterleave2),
+/// else one float at a time; values are moved, never changed. Reads src[0, 2n − 1) only.
+inline void take_even(float* dst, const float* src, std::int64_t n) {
+    std::int64_t j = 0;
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
+    for (; j < n; j += 16)
+        _mm512_mask_storeu_ps(dst + j, detail::lanes_mask(n - j), detail::pick_stride2(src + 2 * j, 2 * (n - j) - 1, 0));
+#endif
+    for (; j < n; ++j) dst[j] = src[2 * j];
 }
 
 // ---- sgemm micro-kernel ----
