@@ -12,7 +12,7 @@
 //         BasicBlock(32, 64, 2, downsample(32, 64, 2))])     nn::BasicBlock(32, 64, 2, nn::downsample(32, 64, 2))));
 //       self.fc = nn.Linear(64, num_classes)               fc = register_module("fc", nn::Linear(64, num_classes));
 //     def forward(self, x):                              Tensor forward(const Tensor& x) override {
-//       x = F.relu(self.bn1(self.conv1(x)))                Tensor h = F::relu(bn1(conv1(x)));
+//       x = F.relu(self.bn1(self.conv1(x)))                Tensor h = nn::conv_bn_relu(conv1, bn1, x);
 //       for layer in self.layers: x = layer(x)             for (auto& layer : *layers) h = layer->forward(h);
 //       x = F.adaptive_avg_pool2d(x, 1).flatten(1)         h = F::adaptive_avg_pool2d(h, 1).flatten(1);
 //       return self.fc(x)                                  return fc(h);
@@ -60,7 +60,8 @@ struct ResNet8 : nn::Module {
 
     /// x [N, 1, 28, 28] (normalised) -> logits [N, num_classes]
     Tensor forward(const Tensor& x) override {
-        Tensor h = F::relu(bn1(conv1(x)));
+        // = F::relu(bn1(conv1(x))), with the batch norm and ReLU fused into the convolution at inference
+        Tensor h = nn::conv_bn_relu(conv1, bn1, x);
         for (const auto& layer : *layers) h = layer->forward(h);
         h = F::adaptive_avg_pool2d(h, 1).flatten(1);
         return fc(h);

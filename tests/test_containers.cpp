@@ -211,6 +211,54 @@ TEST_CASE("BasicBlock's inference forward (eval, no grad) fuses batch norm, add 
     }
 }
 
+TEST_CASE("nn::conv_bn_relu: relu(bn(conv(x))) bit for bit, fused at inference, the three calls otherwise") {
+    // At inference (eval, NoGradGuard) the batch norm and ReLU run in the convolution's epilogue;
+    // in training mode, and with grad mode on, it must be the three modules called in turn (the
+    // same values, and gradients through all of them). The input holds -0 and NaN. A wrong
+    // channel count is the convolution's own shape_error in both modes.
+    nt::manual_seed(12);
+    const auto bits = [](const nt::Tensor& t) {
+        const std::vector<float> v = t.contiguous().to_vector();
+        std::vector<std::uint32_t> b(v.size());
+        std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+        return b;
+    };
+    for (const bool strided : {false, true}) {
+        CAPTURE(strided);
+        nn::Conv2d conv = nn::Conv2d(nn::Conv2dOptions(3, 5, 3).stride(strided ? 2 : 1).padding(1).bias(strided));
+        nn::BatchNorm2d bn(5);
+        nt::Tensor x = nt::randn({2, 3, 9, 9});
+        x.data_ptr()[4] = -0.0f, x.data_ptr()[70] = std::numeric_limits<float>::quiet_NaN();
+        // training mode: batch statistics, and the gradient reaches the conv and bn parameters
+        const nt::Tensor xt = nt::randn({4, 3, 9, 9});
+        const nt::Tensor yt = nn::conv_bn_relu(conv, bn, xt);
+        yt.sum().backward();
+        REQUIRE(conv->weight.grad().defined());
+        REQUIRE(bn->weight.grad().defined());
+        bn->eval();
+        const nt::Tensor unfused = nt::F::relu(bn(conv(x)));  // grad mode on: the modules one by one
+        CHECK(bits(nn::conv_bn_relu(conv, bn, x)) == bits(unfused));
+        nt::Tensor fused;
+        {
+            nt::NoGradGuard no_grad;
+            fused = nn::conv_bn_relu(conv, bn, x);
+        }
+        REQUIRE(fused.shape() == unfused.shape());
+        CHECK(bits(fused) == bits(unfused));
+        const std::string want = expect_thrown([&] { conv(nt::zeros({1, 4, 9, 9})); }, nt::shape_error("unreachable")).what();
+        const auto message = [&] {
+            return std::string(expect_thrown([&] { nn::conv_bn_relu(conv, bn, nt::zeros({1, 4, 9, 9})); },
+                                             nt::shape_error("unreachable"))
+                                   .what());
+        };
+        CHECK(message() == want);
+        {
+            nt::NoGradGuard no_grad;
+            CHECK(message() == want);
+        }
+    }
+}
+
 TEST_CASE("BasicBlocks in a ModuleList: a ResNet stage's names, gradients reach every parameter") {
     nt::manual_seed(2);
     nn::ModuleList layers(nn::BasicBlock(2, 2), nn::BasicBlock(2, 4, 2, nn::downsample(2, 4, 2)));

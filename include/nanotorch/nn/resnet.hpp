@@ -40,7 +40,8 @@ namespace detail {
 inline Tensor conv_bn_inference(const Conv2dImpl& conv, const BatchNormImplBase& bn, const Tensor& x,
                                 const Tensor& residual, bool relu) {
     if (bn.is_training() || !bn.options().track_running_stats() || GradMode::is_enabled() || trace::active() ||
-        x.dim() != 4 || conv.options().out_channels() != bn.options().num_features())
+        x.dim() != 4 || x.size(1) != conv.options().in_channels() ||
+        conv.options().out_channels() != bn.options().num_features())
         return Tensor();
     const auto affine = batch_norm_eval_affine(bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.options().eps());
     const Conv2dOptions& o = conv.options();
@@ -48,6 +49,16 @@ inline Tensor conv_bn_inference(const Conv2dImpl& conv, const BatchNormImplBase&
                         affine.second, residual, false, relu);
 }
 }  // namespace detail
+
+/// relu(bn(conv(x))): PyTorch's `F.relu(self.bn(self.conv(x)))`, the stem of a ResNet. In an
+/// inference forward (bn in eval mode with running statistics, grad mode off, not exporting) the
+/// batch norm and the ReLU run in the convolution's epilogue (conv2d_fused): the same bits as the
+/// three calls, in one pass over the output instead of three. Otherwise, and when the shapes do
+/// not chain, it is exactly the three calls (so training, export and their errors are theirs).
+inline Tensor conv_bn_relu(const Conv2d& conv, const BatchNorm2d& bn, const Tensor& x) {
+    if (Tensor y = detail::conv_bn_inference(*conv, *bn, x, Tensor(), true); y.defined()) return y;
+    return relu(bn(conv(x)));
+}
 
 /// torchvision's conv3x3: a 3×3 convolution with padding 1 and no bias (batch norm follows).
 /// @throws value_error when a channel count is not positive.
