@@ -6,9 +6,9 @@
 //   * add/sub/mul/div/add_scalar/mul_scalar: bit-exact. Each is one IEEE-754 operation per
 //     element, correctly rounded in both the vector and the scalar instruction.
 //   * relu_forward/relu_backward: bit-exact; they only select values.
-//   * copy_floats, deinterleave2, take_even and (wasm builds only) transpose_rows_4: bit-exact,
-//     they only move values, and nothing past the last element is written (or, for the
-//     row-splitting two, read).
+//   * copy_floats, zero_floats, deinterleave2, take_even and (wasm builds only)
+//     transpose_rows_4: bit-exact, they only move or write values, and nothing past the last
+//     element is written (or, for the row-splitting two, read).
 //   * axpy/axpby: within 4·eps·(|alpha·x| + |beta·y|) per element. The vector body may fuse the
 //     multiply-add (one rounding instead of two) and the compiler may or may not contract the
 //     scalar twin, so the results may differ by about one rounding of each term.
@@ -168,7 +168,7 @@ TEST_CASE("kernels: relu forward/backward are bit-exact against the reference") 
 #undef NANOTORCH_TEST_POP_DIAGNOSTIC
 #endif
 
-TEST_CASE("kernels: copy_floats and transpose_rows_4 move values exactly, and no further") {
+TEST_CASE("kernels: copy_floats, zero_floats and transpose_rows_4 write exactly their floats, and no further") {
     Generator gen(11);
     for (std::int64_t n : kSizes) {
         CAPTURE(n);
@@ -177,6 +177,10 @@ TEST_CASE("kernels: copy_floats and transpose_rows_4 move values exactly, and no
         const float canary = dst.p()[n];
         k::copy_floats(dst.p(), src.p(), n);
         CHECK(bits_equal(dst.p(), src.p(), n));
+        CHECK(dst.p()[n] == canary);
+        k::zero_floats(dst.p(), n);
+        const std::vector<float> zeros(static_cast<std::size_t>(n), 0.0f);  // +0.0f: all bits clear
+        CHECK(bits_equal(dst.p(), zeros.data(), n));
         CHECK(dst.p()[n] == canary);
     }
     if (!k::has_transpose_rows_4) return;  // a wasm kernel: native builds keep the scalar packing loop

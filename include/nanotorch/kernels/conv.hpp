@@ -224,13 +224,13 @@ inline Window2d without_padding(const Window2d& w) {
 inline void pad_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
     const std::int64_t pw = w.in_w + 2 * w.pad_w, top = w.pad_h * pw;
     for (std::int64_t c = 0; c < channels; ++c) {
-        std::fill(dst, dst + top, 0.0f);
+        zero_floats(dst, top);
         dst += top;
         for (std::int64_t r = 0; r < w.in_h; ++r, dst += pw, src += w.in_w) {
             for (std::int64_t j = 0; j < w.pad_w; ++j) dst[j] = dst[w.pad_w + w.in_w + j] = 0.0f;
             copy_row(dst + w.pad_w, src, w.in_w);
         }
-        std::fill(dst, dst + top, 0.0f);
+        zero_floats(dst, top);
         dst += top;
     }
 }
@@ -280,11 +280,11 @@ inline void im2col_rows(float* col, const float* im, std::int64_t channels, cons
                 float* row = col;
                 for (std::int64_t oh = 0; oh < w.out_h; ++oh, row += ow_n) {
                     if (oh < h_lo || oh >= h_hi) {
-                        std::fill(row, row + ow_n, 0.0f);
+                        zero_floats(row, ow_n);
                         continue;
                     }
                     const float* src = plane + (oh * w.stride_h + off_h) * w.in_w;
-                    std::fill(row, row + w_lo, 0.0f);
+                    zero_floats(row, w_lo);
                     if (w.stride_w == 1) {
                         // Guarded: with an empty range, src + w_lo + off_w may point outside the plane.
                         if (w_lo < w_hi) detail::copy_row(row + w_lo, src + w_lo + off_w, w_hi - w_lo);
@@ -293,7 +293,7 @@ inline void im2col_rows(float* col, const float* im, std::int64_t channels, cons
                     } else {
                         for (std::int64_t ow = w_lo; ow < w_hi; ++ow) row[ow] = src[ow * w.stride_w + off_w];
                     }
-                    std::fill(row + w_hi, row + ow_n, 0.0f);
+                    zero_floats(row + w_hi, ow_n - w_hi);
                 }
             }
         }
@@ -641,13 +641,13 @@ inline void phase_planes(float* dst, const float* src, std::int64_t channels, co
                     float* d1 = d0 + phase;
                     const std::int64_t h = i * sh + a - w.pad_h;
                     if (h < 0 || h >= w.in_h) {
-                        std::fill(d0, d0 + cols, 0.0f);
-                        std::fill(d1, d1 + cols, 0.0f);
+                        zero_floats(d0, cols);
+                        zero_floats(d1, cols);
                         continue;
                     }
-                    std::fill(padded, padded + w.pad_w, 0.0f);
+                    zero_floats(padded, w.pad_w);
                     copy_row(padded + w.pad_w, src + h * w.in_w, w.in_w);
-                    std::fill(padded + w.pad_w + w.in_w, padded + 2 * cols, 0.0f);
+                    zero_floats(padded + w.pad_w + w.in_w, 2 * cols - w.pad_w - w.in_w);
                     deinterleave2(d0, d1, padded, cols);
                 }
         return;
@@ -662,14 +662,14 @@ inline void phase_planes(float* dst, const float* src, std::int64_t channels, co
                 for (std::int64_t i = 0; i < rows; ++i, dst += cols) {
                     const std::int64_t h = i * sh + a - w.pad_h;
                     if (h < 0 || h >= w.in_h) {
-                        std::fill(dst, dst + cols, 0.0f);
+                        zero_floats(dst, cols);
                         continue;
                     }
                     const float* row = src + h * w.in_w;
                     const std::int64_t shift = b - w.pad_w;
-                    std::fill(dst, dst + lo, 0.0f);
+                    zero_floats(dst, lo);
                     for (std::int64_t j = lo; j < hi; ++j) dst[j] = row[j * sw + shift];
-                    std::fill(dst + hi, dst + cols, 0.0f);
+                    zero_floats(dst + hi, cols - hi);
                 }
             }
 }
@@ -854,7 +854,7 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
             float* padded = !im2col_cols && copy
                                 ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane + detail::direct_slack)
                                 : nullptr;
-            if (padded) std::fill(padded + nb * cg * plane, padded + nb * cg * plane + detail::direct_slack, 0.0f);
+            if (padded) zero_floats(padded + nb * cg * plane, detail::direct_slack);
             float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * ycols);
             for (std::int64_t g = 0; g < groups; ++g) {
                 const float* wg = weight + g * og * ckk;

@@ -15,6 +15,10 @@ namespace nanotorch::kernels::ref {
 inline void copy_floats(float* dst, const float* src, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
+// dst[i] = 0                                                   shapes: dst [n]
+inline void zero_floats(float* dst, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = 0.0f;
+}
 // out[i] = a[i] (op) b[i]                                       shapes: out, a, b [n]
 inline void add(float* out, const float* a, const float* b, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
