@@ -72,14 +72,15 @@ inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
 /// What the runtime fuses into a Conv node (Runtime's load-time plan): the per-channel map of an
 /// inference-form BatchNormalization that reads the Conv's output (batch_norm_eval_affine), an
 /// Add of another value to that (a residual connection), and a Relu after any of them. The
-/// other operand of the Add is the step's input #residual_input (after the Conv's own three);
+/// other operand of the Add is the step's input #residual_input (after the Conv's own X, W and B,
+/// an absent B held as a missing input);
 /// add_node and relu_node are the fused nodes' indices in the graph, for running them apart when
 /// the operand does not fit (run_conv_fused). Empty scale, no residual and relu false: the plain Conv.
 struct ConvFusion {
     std::vector<float> scale, shift;
     bool residual = false;
     bool residual_first = false;  // the Add reads the residual as its first operand
-    std::size_t residual_input = 3;
+    static constexpr std::size_t residual_input = 3;
     std::size_t add_node = 0, relu_node = 0;
     bool relu = false;
 };

@@ -430,8 +430,7 @@ private:
                     f.residual = true;
                     f.residual_first = first;
                     f.add_node = static_cast<std::size_t>(add - steps_.data());
-                    conv.in.resize(3, -1);
-                    f.residual_input = conv.in.size();
+                    conv.in.resize(ConvFusion::residual_input, -1);
                     conv.in.push_back(other);
                     last = add;
                 } else {
