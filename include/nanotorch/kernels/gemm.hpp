@@ -202,7 +202,7 @@ inline void write_tile(float* c, std::int64_t rs, std::int64_t cs, std::int64_t 
 // One task: C(i0 .. i0+mc, j0 .. j0+nc) over all of K, slice by slice in ascending order; the
 // first slice applies beta, the later ones add (beta = 1). A and B are StridedMatrix, or any
 // operand with pack_a_panel / pack_b_block overloads that write the same packed layout (the
-// convolution's implicit im2col, kernels/conv.hpp): the packed values alone decide the result.
+// convolution's implicit im2col, kernels/implicit_gemm.hpp): the packed values alone decide the result.
 template <class ASource, class BSource>
 inline void gemm_block(std::int64_t i0, std::int64_t mc, std::int64_t j0, std::int64_t nc, std::int64_t K,
                        float alpha, const ASource& A, const BSource& B, float beta, float* C, std::int64_t rs_c,

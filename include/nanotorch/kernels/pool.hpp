@@ -14,7 +14,7 @@
 // take span paths (column spans found once per call; max pooling as row maxima then column
 // maxima, avg pooling an output row of sums at a time), and with indices the general per-output
 // path. The window geometry
-// (Window2d, make_window) lives in kernels/conv.hpp; make_pool_window adds PyTorch's ceil_mode
+// (Window2d, make_window) lives in kernels/window.hpp; make_pool_window adds PyTorch's ceil_mode
 // (windows that run past the input's end; the fast paths are taken only when no window does).
 // Not provided: dilation, return_indices-style int64 outputs for the recompute path.
 //
@@ -29,9 +29,10 @@
 
 #include <nanotorch/config.hpp>
 #include <nanotorch/error.hpp>
-#include <nanotorch/kernels/conv.hpp>  // Window2d, detail::check_pool_window, detail::plane_grain
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>  // max_pool2x2_backward_row
+#include <nanotorch/kernels/window.hpp>  // Window2d, detail::check_pool_window, detail::plane_grain
+#include <nanotorch/kernels/workspace.hpp>
 
 namespace nanotorch::kernels {
 

@@ -43,8 +43,8 @@ namespace nanotorch::kernels {
 // Forced inlining for the unroll helpers below and for the lambdas they call: when one of
 // them is left out of line, the accumulator array it touches must live in memory, and the
 // kernel runs at a fraction of its speed. GCC did that to sgemm_micro_kernel's write-back once
-// a second instantiation of gemm_block (kernels/conv.hpp's implicit im2col) grew the inlining
-// budget past its limit, and then left the micro-kernel itself out of gemm_block (14 % slower
+// a second instantiation of gemm_block (kernels/implicit_gemm.hpp's packed panels) grew the
+// inlining budget past its limit, and then left the micro-kernel itself out of gemm_block (14 % slower
 // on a seed-net layer). Forcing unroll alone was not enough: with AVX-512's 24 accumulators
 // GCC 12 still kept the write-back lambda (three beta cases, 24 stores each) out of line, so
 // every k step of the micro-kernel also stored all 24 accumulators to the stack. On an Ice
@@ -738,7 +738,7 @@ inline __m512 pick_stride2(const float* src, std::int64_t avail, int first) {
 #endif
 
 /// even[j] = src[2j], odd[j] = src[2j + 1] for j < n: a row split into its even and odd columns
-/// (the stride-2 convolution's phase planes, kernels/conv.hpp). Sixteen pairs at a time with
+/// (the stride-2 convolution's phase planes, kernels/implicit_gemm.hpp). Sixteen pairs at a time with
 /// AVX-512's two-source permutes (the tail under a lane mask: phase rows are 8 or 15 floats in
 /// ResNet-style nets, where the 4-pair loop below left most of each row to single floats), four
 /// with SSE or SIMD128 shuffles; values are moved, never changed. Reads src[0, 2n) only.
@@ -771,7 +771,7 @@ inline void deinterleave2(float* even, float* odd, const float* src, std::int64_
 }
 
 /// dst[j] = src[2j] for j < n: every other float of a row (a 1×1 stride-2 convolution's im2col
-/// rows, kernels/conv.hpp). Sixteen at a time under lane masks with AVX-512 (see deinterleave2),
+/// rows, kernels/im2col.hpp). Sixteen at a time under lane masks with AVX-512 (see deinterleave2),
 /// else one float at a time; values are moved, never changed. Reads src[0, 2n − 1) only.
 inline void take_even(float* dst, const float* src, std::int64_t n) {
     std::int64_t j = 0;
@@ -843,7 +843,7 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
     });
 }
 
-/// The direct convolution's second tile shape (kernels/conv.hpp): two thirds of gemm_mr rows by
+/// The direct convolution's second tile shape (kernels/implicit_gemm.hpp): two thirds of gemm_mr rows by
 /// three vectors, the same number of accumulators as gemm_mr rows by two. Output-channel counts
 /// that are multiples of 4 or 8 (16, 32, 64, ...: most CNNs) fill its panels where gemm_mr = 6 or
 /// 12 pads them (16 to 18 or 24); conv.hpp's direct_tile_alt decides which shape runs.
@@ -856,7 +856,7 @@ inline constexpr std::int64_t conv_tile_nr = 3 * simd_width;
 
 /// A gemm_mr x gemm_nr (or conv_tile_mr x conv_tile_nr: MR rows by NR columns, NR a multiple of
 /// the vector width) tile with B read in place: row k of the tile's B is the NR floats at
-/// b + b_off[k] (any alignment) instead of a packed panel. kernels/conv.hpp's direct convolution
+/// b + b_off[k] (any alignment) instead of a packed panel. kernels/implicit_gemm.hpp's direct convolution
 /// passes the zero-padded input planes (phase planes for a strided window) and the offset of each
 /// (channel, tap), so a window's columns come straight from the image, with no im2col and no
 /// packing. The same products in the same order as sgemm_micro_kernel on the packed copy, so the

@@ -1,0 +1,287 @@
+// nanotorch/kernels/implicit_gemm.hpp — a convolution's product without a materialised im2col
+// matrix: the im2col columns read where they lie in the images. Two forms, both the same
+// result as sgemm's blocked path on im2col bit for bit: GEMM panels packed straight from the
+// images (detail::ConvColumns, through gemm_driver), and the direct product, whose micro-kernel
+// reads each row of B from the zero-padded planes in place (detail::conv_direct_product; strided
+// windows through phase planes). kernels/conv.hpp chooses between them and im2col + sgemm by
+// shape (detail::implicit_im2col_pays, detail::direct_conv_pays).
+#pragma once
+
+#include <algorithm>  // std::min/max/fill
+#include <cstdint>
+#include <memory>     // the offset tables
+
+#include <nanotorch/kernels/gemm.hpp>
+#include <nanotorch/kernels/im2col.hpp>
+#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/window.hpp>
+#include <nanotorch/kernels/workspace.hpp>
+
+namespace nanotorch::kernels {
+
+// ---- implicit im2col: GEMM panels packed straight from the images ----
+
+namespace detail {
+
+// The im2col matrix of a chunk of images, one group, read where it lies instead of copied:
+// element (k, j), k = (c, ki, kj) and j = (image, oh, ow), is planes[row_off[k] + col_off[j]],
+// the planes being the chunk's images (zero-padded first when the window pads). gemm_driver
+// packs its B panels from here through the pack_b_block overload below, which writes exactly
+// the values the StridedMatrix packer would read from a materialised im2col, so
+// the product is sgemm's on that matrix bit for bit, without writing and re-reading
+// C·kH·kW·oH·oW floats per image (for a 64-channel 32×32 layer, 2.4 MB per image: far past L2).
+// It is only ever gemm_driver's B: the Cᵀ = colᵀ·Wᵀ formulation packs colᵀ in narrow panels,
+// where finding the runs cost more than the copy saved.
+struct ConvColumns {
+    const float* planes;
+    const std::int64_t* row_off;  // per k
+    const std::int64_t* col_off;  // per j
+};
+
+// A run of columns whose elements are contiguous in the planes (one output row of a stride-1
+// window, cut where a row or image ends): dst[t .. t + len) = src[off .. off + len).
+struct ColumnRun {
+    std::int64_t t, len, off;
+};
+inline int column_runs(ColumnRun* runs, const std::int64_t* col_off, std::int64_t n) {
+    int count = 0;
+    for (std::int64_t t = 0; t < n;) {
+        std::int64_t e = t + 1;
+        while (e < n && col_off[e] == col_off[e - 1] + 1) ++e;
+        runs[count++] = {t, e - t, col_off[t]};
+        t = e;
+    }
+    return count;
+}
+inline void copy_runs(float* dst, const float* src, const ColumnRun* runs, int count) {
+    for (int r = 0; r < count; ++r) copy_floats(dst + runs[r].t, src + runs[r].off, runs[r].len);
+}
+
+// pack_b_block's layout (kernels/gemm.hpp) for B = col.
+inline void pack_b_block(float* dst, const ConvColumns& B, std::int64_t k0, std::int64_t kc, std::int64_t j0,
+                         std::int64_t nc) {
+    ColumnRun runs[gemm_nr];
+    for (std::int64_t jp = 0; jp < nc; jp += gemm_nr, dst += kc * gemm_nr) {
+        const std::int64_t n = std::min(gemm_nr, nc - jp);
+        if (n < gemm_nr) std::fill(dst, dst + kc * gemm_nr, 0.0f);
+        const int count = column_runs(runs, B.col_off + j0 + jp, n);
+        for (std::int64_t k = 0; k < kc; ++k) copy_runs(dst + k * gemm_nr, B.planes + B.row_off[k0 + k], runs, count);
+    }
+}
+
+// Where packing from the images beats materialising im2col (measured on the conv shapes of
+// bench_kernels and of the VGG, ResNet8 and seed nets, 1 thread): stride-1 columns whose output
+// rows are whole panels (oW a multiple of gemm_nr), so every packed panel row is one vector copy
+// from the planes, as from a materialised im2col; and a K of at least 64, so that the K slice a
+// panel's runs are found for is long enough to pay for finding them. Panels that straddle rows
+// (oW = 8, 24 or 28 with 16-column panels) are copied in two runs, and that measured 5-15 %
+// slower than im2col's dense copies followed by the plain pack; a strided window would gather
+// them one element at a time (2-3x slower).
+inline bool implicit_im2col_pays(std::int64_t ckk, const Window2d& w) {
+    return w.stride_w == 1 && w.out_w % gemm_nr == 0 && ckk >= 64;
+}
+
+// ---- direct convolution: B read from the images in place ----
+//
+// conv_direct_product computes a stride-1 window's product without im2col and without packing
+// B: the micro-kernel reads each row of B straight from the zero-padded planes
+// (sgemm_offsets_micro_kernel). That needs every panel row to be gemm_nr consecutive floats of
+// the planes, so the product runs over "pitched" columns: per image, every column
+// jj = oh·pitch + ow (pitch = the padded row length) from the first output to the last,
+// (oH − 1)·pitch + oW of them, rounded up to whole panels. Column jj reads the planes at
+// row_off[k] + jj; the columns with ow ≥ oW read the next row's left edge (in bounds) and are
+// dropped when the result is copied out. The kept columns are the im2col columns, with the same K
+// slices and the same order of multiply-adds as sgemm's blocked path, so the result is the same
+// bit for bit. The dropped columns are the price; packing and im2col are what it saves, and those
+// weigh most where few output channels share each packed column.
+
+// Product columns per image on the direct path (its last panel is a partial one).
+inline std::int64_t pitched_columns(const Window2d& w) {
+    const std::int64_t pitch = (w.in_w + 2 * w.pad_w + w.stride_w - 1) / w.stride_w;  // phase_planes' rows
+    return (w.out_h - 1) * pitch + w.out_w;
+}
+
+// Strided windows on the direct path: each channel's zero-padded plane split into
+// stride_h·stride_w phase planes of ceil((H + 2·pad_h) / stride_h) rows and
+// ceil((W + 2·pad_w) / stride_w) columns, phase (a, b) holding the padded pixels (i·stride_h + a,
+// j·stride_w + b). Tap (ki, kj) of output (oh, ow) is then pixel (oh + ki·dh / sh, ow + kj·dw / sw)
+// of phase (ki·dh mod sh, kj·dw mod sw): a unit-stride read, so a strided window's columns are
+// pitched columns of the phase planes. For stride 1 this is pad_planes' layout.
+// Each phase row is zeros, a strided run of one input row, zeros: the run's bounds are found
+// once per column phase rather than tested per element (that per-element test was 7 % of a
+// ResNet8 inference).
+inline constexpr std::int64_t phase_pair_max_cols = 512;  // stride-2 columns: a padded row on the stack
+
+inline void phase_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
+    const std::int64_t sh = w.stride_h, sw = w.stride_w;
+    const std::int64_t rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh, cols = (w.in_w + 2 * w.pad_w + sw - 1) / sw;
+    if (sw == 2 && cols <= phase_pair_max_cols) {
+        // Column stride 2: both column phases of a row from one pass. The row is zero-padded into
+        // `padded` (2·cols floats), then split into its even (phase 0) and odd (phase 1) columns
+        // with deinterleave2's shuffles; the strided loop below read one float at a time (about
+        // 4 % of a batch-64 ResNet8 inference). The same values land in the same places.
+        alignas(64) float padded[2 * phase_pair_max_cols];
+        const std::int64_t phase = rows * cols;  // floats per phase plane
+        for (std::int64_t c = 0; c < channels; ++c, src += w.in_plane())
+            for (std::int64_t a = 0; a < sh; ++a)
+                for (std::int64_t i = 0; i < rows; ++i) {
+                    float* d0 = dst + (c * sh * 2 + a * 2) * phase + i * cols;
+                    float* d1 = d0 + phase;
+                    const std::int64_t h = i * sh + a - w.pad_h;
+                    if (h < 0 || h >= w.in_h) {
+                        zero_floats(d0, cols);
+                        zero_floats(d1, cols);
+                        continue;
+                    }
+                    zero_floats(padded, w.pad_w);
+                    copy_row(padded + w.pad_w, src + h * w.in_w, w.in_w);
+                    zero_floats(padded + w.pad_w + w.in_w, 2 * cols - w.pad_w - w.in_w);
+                    deinterleave2(d0, d1, padded, cols);
+                }
+        return;
+    }
+    // Column j of phase b reads input column j·sw + b − pad_w, inside [0, W) for j in [lo, hi).
+    const auto first_inside = [sw](std::int64_t from) { return from <= 0 ? 0 : (from + sw - 1) / sw; };
+    for (std::int64_t c = 0; c < channels; ++c, src += w.in_plane())
+        for (std::int64_t a = 0; a < sh; ++a)
+            for (std::int64_t b = 0; b < sw; ++b) {
+                const std::int64_t lo = std::min(cols, first_inside(w.pad_w - b));
+                const std::int64_t hi = std::max(lo, std::min(cols, first_inside(w.in_w + w.pad_w - b)));
+                for (std::int64_t i = 0; i < rows; ++i, dst += cols) {
+                    const std::int64_t h = i * sh + a - w.pad_h;
+                    if (h < 0 || h >= w.in_h) {
+                        zero_floats(dst, cols);
+                        continue;
+                    }
+                    const float* row = src + h * w.in_w;
+                    const std::int64_t shift = b - w.pad_w;
+                    zero_floats(dst, lo);
+                    for (std::int64_t j = lo; j < hi; ++j) dst[j] = row[j * sw + shift];
+                    zero_floats(dst + hi, cols - hi);
+                }
+            }
+}
+
+// Whether the direct path beats im2col (or the packed implicit im2col) + sgemm, by a cost model
+// fitted to 1-thread timings of 17 layer shapes (bench_kernels' conv shapes and those of the
+// seed, VGG, ResNet8 and examples/mnist nets; AVX2, Zen 2). Both compute og·K multiply-adds per
+// column of their panels: the direct path over ceil(pitched / gemm_nr) panels per image, the
+// GEMM over ceil(chunk·oH·oW / gemm_nr) per chunk of images. What the GEMM pays on top, copying
+// every column twice (im2col, packing), is shared by its og rows: it measured like 12 more rows
+// of multiply-adds for K >= 64 (1.7x the direct path's speed at 16 output channels, 1.2x at 64,
+// none at 256), like 4 for shorter K (the micro-kernel's start-up weighs more there), and
+// im2col of rows narrower than a vector costs about a quarter more. The direct path is chosen
+// where its panels, so weighted, are at least 3 % fewer. It needs 9 taps or more: a 3x3 window
+// on one input channel (a grayscale network's first layer) qualifies, and on AVX-512 (Ice Lake,
+// 1 thread, conv2d forward alone, the two builds alternating) ran 1.3-1.45x faster than im2col
+// + sgemm: 1 -> 16 channels with padding 1 on 28x28, 600 -> 420 us at batch 64 and 9.1 -> 6.5 us
+// at batch 1; 1 -> 32 unpadded, 930 -> 730 us at batch 64, 19.5 -> 16.4 ms at batch 1000 (the
+// threshold was 16 before). Fewer taps (2x2 windows on one or two channels) were not measured
+// and stay with the GEMM.
+inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& w, std::int64_t chunk) {
+    // A strided window reads every phase plane only when its taps reach past the stride.
+    if (ckk < 9 || og < 1 || chunk < 1 || (w.kernel_h - 1) * w.dilation_h + 1 < w.stride_h ||
+        (w.kernel_w - 1) * w.dilation_w + 1 < w.stride_w)
+        return false;
+    const auto panels = [](std::int64_t cols) { return static_cast<double>((cols + gemm_nr - 1) / gemm_nr); };
+    const double direct = panels(pitched_columns(w));
+    const double gemm = panels(chunk * w.out_plane()) / static_cast<double>(chunk);
+    const double copies = (ckk >= 64 ? 12.0 : 4.0) / static_cast<double>(og) + (w.out_w < simd_width ? 0.25 : 0.0);
+    return direct < 0.97 * gemm * (1.0 + copies);
+}
+
+// A per-thread table of offsets that only grows (the steady state allocates nothing).
+inline std::int64_t* offset_table(int which, std::int64_t n) {
+    thread_local std::unique_ptr<std::int64_t[]> tables[2];
+    thread_local std::int64_t sizes[2] = {0, 0};
+    if (sizes[which] < n) {
+        tables[which].reset(new std::int64_t[static_cast<std::size_t>(n)]);
+        sizes[which] = n;
+    }
+    return tables[which].get();
+}
+
+// Whether conv_direct_product runs og output channels over vlen pitched columns per image in
+// conv_tile_mr x conv_tile_nr tiles rather than gemm_mr x gemm_nr. Both shapes hold the same
+// number of accumulators; the narrow one loads fewer A values per multiply-add and pads fewer
+// rows where og is a multiple of its height (gemm_mr = 6 pads 16 output channels to 18, 32 to 36;
+// gemm_mr = 12 pads 16 to 24, 64 to 72), but its wider rows of B cost more where an image has few
+// column blocks. Taken where it pads no more rows and an image fills at least four of its column
+// blocks. Measured on 3x3 "same" windows, 1 thread, AVX2 (Zen 2; the direct product alone,
+// GFLOP/s of the 4 x 24 tile over the 6 x 16 one): 1.25 at 16 channels on 28x28, 1.10-1.15 at
+// 16-256 channels on 10x10 to 14x14, 1.05-1.07 at 64-256 on 16x16 to 32x32, but 0.88-0.97 on 7x7
+// and 8x8 planes (under four blocks). AVX-512 (Ice Lake, 8 x 48 over 12 x 32, whole
+// conv2d_forward at batch 64, 1 thread): 1.5 at 16 channels on 28x28, 1.2 at 32 on 14x14 and 64
+// on 32x32, 1.25 on 5x5 40 -> 80 at 12x12, 1.05-1.15 at 48 -> 96 on 20x20 and on a stride-2
+// 16 -> 32 layer; slower only on a 3 -> 64 first layer (0.85-0.9: K = 27) and, not taken here,
+// on 7x7 planes and a stride-2 14x14 layer (0.93).
+inline bool direct_tile_alt(std::int64_t og, std::int64_t vlen) {
+    const auto padded = [og](std::int64_t mr) { return (og + mr - 1) / mr * mr; };
+    return padded(conv_tile_mr) <= padded(gemm_mr) && vlen >= 4 * conv_tile_nr;
+}
+
+// The slack past the last image that the direct path's last panel may read (its widest tile).
+inline constexpr std::int64_t direct_slack = std::max(gemm_nr, conv_tile_nr);
+
+// y[o, n·vlen + jj] = Σ_k weight[o, k] · planes[n·image_stride + row_off[k] + jj] for o < og,
+// n < nb, jj < vlen, k < K (= C/groups·kH·kW): the product sgemm's blocked path computes on the
+// im2col matrix, with its K slices (gemm_kc, ascending; the first stored, the others added), but
+// with MR-row panels of A and B read in place (sgemm_offsets_tile) rather than packed. Each
+// element's sum is the same chain of multiply-adds whatever the tile shape, so the result is too.
+// The planes must be readable NR floats past the last image's last column. Serial.
+template <std::int64_t MR, std::int64_t NR>
+inline void conv_direct_tiles(float* y, std::int64_t ldy, const float* weight, std::int64_t og, std::int64_t K,
+                              const float* planes, std::int64_t image_stride, std::int64_t nb, std::int64_t vlen,
+                              const std::int64_t* row_off) {
+    constexpr auto mr = static_cast<std::size_t>(MR), nr = static_cast<std::size_t>(NR);
+    const std::int64_t panels = (og + MR - 1) / MR;
+    float* a = scratch(Scratch::conv_weight_panels, panels * K * MR);
+    // a[p][k][r] = weight[p·MR + r, k], zero past og: a transpose of each panel's rows, four rows
+    // at a time with transpose_rows_4's 4x4 shuffles where the build has them (the scalar loop's
+    // strided reads were a tenth of a batch-1 ResNet8 inference).
+    for (std::int64_t p = 0; p < panels; ++p) {
+        float* ap = a + p * K * MR;
+        const std::int64_t rows = std::min(MR, og - p * MR);
+        std::int64_t r = 0;
+        if constexpr (has_transpose_rows_4)
+            for (; r + 4 <= rows; r += 4) transpose_rows_4(ap + r, MR, weight + (p * MR + r) * K, K, K);
+        for (; r < MR; ++r)
+            for (std::int64_t k = 0; k < K; ++k) ap[k * MR + r] = r < rows ? weight[(p * MR + r) * K + k] : 0.0f;
+    }
+    alignas(64) float tile[MR * NR];
+    for (std::int64_t n = 0; n < nb; ++n)
+        for (std::int64_t p = 0; p < panels; ++p) {
+            const std::int64_t m = std::min(MR, og - p * MR);
+            for (std::int64_t j = 0; j < vlen; j += NR) {
+                const std::int64_t cols = std::min(NR, vlen - j);
+                float* c = y + p * MR * ldy + n * vlen + j;
+                const float* b = planes + n * image_stride + j;
+                for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
+                    const std::int64_t kc = std::min(gemm_kc, K - k0);
+                    const float* ap = a + (p * K + k0) * MR;
+                    if (m == MR && cols == NR) {
+                        // tile is unused when c is set; a nullptr there trips GCC 12's -Warray-bounds
+                        sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, k0 > 0, c, ldy, tile);
+                    } else {
+                        sgemm_offsets_tile<mr, nr>(kc, ap, b, row_off + k0, false, nullptr, 0, tile);
+                        write_tile(c, ldy, 1, m, cols, tile, NR, 1.0f, k0 > 0 ? 1.0f : 0.0f);
+                    }
+                }
+            }
+        }
+}
+
+// conv_direct_tiles in the tile shape direct_tile_alt picks. The planes must be readable
+// direct_slack floats past the last image's last column.
+inline void conv_direct_product(float* y, std::int64_t ldy, const float* weight, std::int64_t og, std::int64_t K,
+                                const float* planes, std::int64_t image_stride, std::int64_t nb, std::int64_t vlen,
+                                const std::int64_t* row_off) {
+    if (direct_tile_alt(og, vlen))
+        conv_direct_tiles<conv_tile_mr, conv_tile_nr>(y, ldy, weight, og, K, planes, image_stride, nb, vlen, row_off);
+    else
+        conv_direct_tiles<gemm_mr, gemm_nr>(y, ldy, weight, og, K, planes, image_stride, nb, vlen, row_off);
+}
+
+}  // namespace detail
+
+}  // namespace nanotorch::kernels
