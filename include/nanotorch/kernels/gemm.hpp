@@ -8,12 +8,12 @@
 //   * C is cut into blocks of gemm_mc x gemm_nc; each block is one parallel task.
 //   * Per block, K is walked in slices of gemm_kc (ascending). op(B)'s kc x nc slice is packed
 //     into gemm_nr-column panels (L2-resident), and op(A)'s rows into one gemm_mr-row panel at a
-//     time (L1-resident); kernels/simd.hpp's sgemm_micro_kernel keeps a gemm_mr x gemm_nr tile
+//     time (L1-resident); kernels/simd_gemm.hpp's sgemm_micro_kernel keeps a gemm_mr x gemm_nr tile
 //     of C in registers over the whole slice. Packing pads edges with zeros, so the micro-kernel
 //     never branches on sizes; edge tiles are written back through a small tile buffer.
 //   * Skinny shapes (small-N convolution and linear products), where packing would cost as
 //     much as the few multiply-adds per element it feeds (measured with bench/bench_gemm.cpp):
-//     - N <= 2·gemm_nr: op(B) alone is packed and simd.hpp's sgemm_small_n_kernel reads
+//     - N <= 2·gemm_nr: op(B) alone is packed and simd_gemm.hpp's sgemm_small_n_kernel reads
 //       op(A) in place, one to four vectors wide;
 //     - M <= gemm_nr with a transposed B (conv weight gradients): the same on Cᵀ = op(B)ᵀ·op(A)ᵀ,
 //       so B is read in place instead of being transposed into panels;
@@ -32,7 +32,7 @@
 // the block constants, the small-N path's by K (op(B) and one edge row block). A thread
 // allocates on its first call (or a larger K), so steady-state calls allocate nothing.
 // Not here: batched GEMM, mixed precision, runtime ISA dispatch (the tile is fixed at compile
-// time by simd.hpp), and any BLAS dependency.
+// time by simd_gemm.hpp), and any BLAS dependency.
 #pragma once
 
 #include <algorithm>
@@ -44,6 +44,7 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/simd_gemm.hpp>  // the micro-kernels
 
 namespace nanotorch::kernels {
 

@@ -14,6 +14,7 @@
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/im2col.hpp>
 #include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/simd_gemm.hpp>  // the micro-kernels
 #include <nanotorch/kernels/window.hpp>
 #include <nanotorch/kernels/workspace.hpp>
 
