@@ -4,7 +4,7 @@
 #
 #   bash tests/kernel_inlining.sh NM BINARY...
 #
-# kernels/simd.hpp keeps each micro-kernel's accumulators in an array indexed through generic
+# kernels/simd_gemm.hpp keeps each micro-kernel's accumulators in an array indexed through generic
 # lambdas (detail::unroll's bodies, sgemm_small_n_kernel's step). Inlined, the array lives in
 # registers; left out of line, it lives on the stack and the kernel stores every accumulator at
 # every k step. GCC 12 did that on an AVX-512 host (sgemm at 22 % of the FMA peak instead of
