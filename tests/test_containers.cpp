@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -29,6 +28,14 @@ using nt::testing::value_error_message;
 namespace {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// The bit patterns of t's values: "the same bits" compares -0 and NaN too, where == on floats
+// would not.
+std::vector<std::uint32_t> bits(const nt::Tensor& t) {
+    std::vector<std::uint32_t> out;
+    for (const float v : t.contiguous().to_vector()) out.push_back(nt::util::float_bits(v));
+    return out;
+}
 
 std::vector<std::string> names(const std::vector<std::pair<std::string, nt::Tensor>>& entries) {
     std::vector<std::string> out;
@@ -184,12 +191,6 @@ TEST_CASE("BasicBlock's inference forward (eval, no grad) fuses batch norm, add 
     // shortcut the add broadcasts). The input holds -0 and NaN; running statistics come from
     // three training forwards.
     nt::manual_seed(9);
-    const auto bits = [](const nt::Tensor& t) {
-        const std::vector<float> v = t.contiguous().to_vector();
-        std::vector<std::uint32_t> b(v.size());
-        std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
-        return b;
-    };
     std::vector<nn::BasicBlock> blocks = {
         nn::BasicBlock(4, 4), nn::BasicBlock(4, 6, 2, nn::downsample(4, 6, 2)),
         nn::BasicBlock(4, 6, 1, nn::Sequential(nn::AdaptiveAvgPool2d(1), nn::conv1x1(4, 6)))};
@@ -217,12 +218,6 @@ TEST_CASE("nn::conv_bn_relu: relu(bn(conv(x))) bit for bit, fused at inference, 
     // same values, and gradients through all of them). The input holds -0 and NaN. A wrong
     // channel count is the convolution's own shape_error in both modes.
     nt::manual_seed(12);
-    const auto bits = [](const nt::Tensor& t) {
-        const std::vector<float> v = t.contiguous().to_vector();
-        std::vector<std::uint32_t> b(v.size());
-        std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
-        return b;
-    };
     for (const bool strided : {false, true}) {
         CAPTURE(strided);
         nn::Conv2d conv = nn::Conv2d(nn::Conv2dOptions(3, 5, 3).stride(strided ? 2 : 1).padding(1).bias(strided));
