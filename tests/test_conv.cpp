@@ -797,6 +797,66 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
     CHECK(took >= 2);
 }
 
+TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in place") {
+    // Where detail::weight_grad_in_place_pays (stride-1 windows with long rows, native SIMD
+    // builds), dW is a dot product per element over each image's padded planes, the output
+    // gradient's rows widened to the padded pitch by zeros (kernels/weight_grad.hpp), summed over
+    // chunks of images: a different order from im2col + sgemm, so it is checked against the
+    // double-precision reference within the float32 bound for its number of products (every
+    // image's widened run, zero products included). The cases cover padding and none, groups,
+    // output channels and taps that are not whole blocks, a 5×5 kernel, non-square planes and
+    // batches that end in a partial chunk; and the result must not depend on the thread count.
+    struct Case {
+        std::int64_t n, c, o, h, w, k, pad, groups;
+    };
+    const std::vector<Case> cases = {
+        {3, 16, 16, 28, 28, 3, 1, 1},  // ResNet8's first block; chunks of 2 + 1 images
+        {2, 8, 12, 32, 32, 3, 1, 2},   // two groups of 6 output channels
+        {3, 3, 10, 30, 26, 5, 2, 1},   // 5x5, 75 taps, non-square
+        {2, 4, 5, 28, 28, 3, 0, 1},    // no padding
+        {5, 2, 7, 24, 24, 5, 0, 1},    // 50 taps, 5 images
+    };
+    const int saved = get_num_threads();
+    Generator gen(37);
+    int took = 0;
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.h);
+        CAPTURE(t.groups);
+        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad);
+        const std::int64_t ckk = t.c / t.groups * t.k * t.k;
+        took += kernels::detail::weight_grad_in_place_pays(t.c / t.groups, w) ? 1 : 0;
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
+        FV gw(wt.size(), 5.0f), gw_ref(wt.size()), gw_mag(wt.size());
+        set_num_threads(1);
+        kernels::conv2d_backward(nullptr, gw.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w,
+                                 t.groups);
+        kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
+                                      w, t.groups);
+        const auto abs_of = [](FV v) {
+            for (auto& e : v) e = std::fabs(e);
+            return v;
+        };
+        kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
+                                      t.n, t.c, t.o, w, t.groups);
+        const std::int64_t run = (w.out_h - 1) * (t.w + 2 * t.pad) + w.out_w + 16;  // padded to whole vectors
+        check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(t.n * run + 1), "grad_weight");
+        // With the input and bias gradients requested too, and on 3 threads: the same bits.
+        FV gw3(wt.size(), -5.0f), gi(x.size()), gb(static_cast<std::size_t>(t.o));
+        set_num_threads(3);
+        kernels::conv2d_backward(gi.data(), gw3.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w,
+                                 t.groups);
+        CHECK(bit_equal(gw3, gw));
+    }
+    set_num_threads(saved);
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+    CHECK(took == static_cast<int>(cases.size()));
+#else
+    CHECK(took == 0);  // the scalar and WebAssembly builds keep im2col + sgemm
+#endif
+}
+
 TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {
     // 32·32·37·37 = 1,401,856 weights: detail::conv_partial_budget (2^22 floats) holds the partials
     // of only 2 images, so 5 images run as blocks 2 + 2 + 1. The sum must not notice.

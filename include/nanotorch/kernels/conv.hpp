@@ -31,6 +31,7 @@
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/im2col.hpp>         // im2col, col2im, pad_planes
 #include <nanotorch/kernels/implicit_gemm.hpp>  // the products that read the images in place
+#include <nanotorch/kernels/weight_grad.hpp>    // dW read from the images in place (stride 1)
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>         // Window2d, make_window
@@ -185,6 +186,46 @@ inline std::int64_t conv_chunk(std::int64_t ckk, std::int64_t len) {
     const std::int64_t fit = conv_chunk_col_budget / std::max<std::int64_t>(1, ckk * len);
     return std::max<std::int64_t>(1, std::min(want, fit));
 }
+
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+// Floats of padded planes and widened output gradients per chunk of conv_weight_grad_in_place
+// (1 MB: the chunk stays in L2 while every block of outputs sweeps it).
+inline constexpr std::int64_t wgrad_chunk_budget = std::int64_t{1} << 18;
+
+// grad_weight[O, C/groups·kH·kW] of conv2d_backward for a window weight_grad_in_place_pays
+// accepts, read from the images in place (kernels/weight_grad.hpp): chunks of a power-of-two
+// number of images (within wgrad_chunk_budget, so a batch of 64 splits evenly over threads)
+// in parallel, each into its own partial, the partials added in chunk order. The chunking
+// depends on the shapes only: bit-identical for every thread count.
+inline void conv_weight_grad_in_place(float* grad_weight, const float* grad_out, const float* in,
+                                      std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                      const Window2d& w, std::int64_t groups) {
+    const std::int64_t wnum = out_channels * (channels / groups) * w.kernel_h * w.kernel_w;
+    std::int64_t chunk = 1;
+    while (2 * chunk <= batch && 2 * chunk * weight_grad_floats_per_image(channels, out_channels, w) <= wgrad_chunk_budget)
+        chunk *= 2;
+    const std::int64_t chunks = (batch + chunk - 1) / chunk;
+    const std::int64_t block = std::max<std::int64_t>(1, std::min(chunks, conv_partial_budget / wnum));
+    float* partial = scratch(Scratch::conv_partials, std::min(block, chunks) * wnum);
+    const std::int64_t* taps = weight_grad_taps(channels / groups, w);  // built once, read by the tasks
+    for (std::int64_t b0 = 0; b0 < chunks; b0 += block) {
+        const std::int64_t b1 = std::min(chunks, b0 + block);
+        parallel_for(b0, b1, 1, [&](std::int64_t c0, std::int64_t c1) {
+            for (std::int64_t c = c0; c < c1; ++c) {
+                const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0);
+                conv_weight_grad_images(partial + (c - b0) * wnum, grad_out + n0 * out_channels * w.out_plane(),
+                                        in + n0 * channels * w.in_plane(), nb, channels, out_channels, w, groups,
+                                        taps);
+            }
+        });
+        for (std::int64_t c = b0; c < b1; ++c) {
+            const float* part = partial + (c - b0) * wnum;
+            if (c == 0) copy_floats(grad_weight, part, wnum);
+            else add(grad_weight, grad_weight, part, wnum);
+        }
+    }
+}
+#endif
 }  // namespace detail
 
 
@@ -335,6 +376,8 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
 // its im2col as in the forward:
 //   grad_in[n]  = col2im(weightᵀ @ G, n's columns)                  (one sgemm per chunk)
 //   dW_chunk    = G @ colᵀ,  db_chunk[o] = Σ G[o, :]                 (one sgemm per chunk)
+// (where detail::weight_grad_in_place_pays, a stride-1 window, dW_chunk is instead read from the
+// chunk's images in place, each element one fixed-order sum over them: kernels/weight_grad.hpp)
 // (with groups, both sgemms per group: its rows of G and weight, its channels of col and grad_in)
 //   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
 // Where detail::input_grad_as_conv_pays (a "same" stride-1 window, few output channels),
@@ -350,7 +393,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
     const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
     const std::int64_t wnum = out_channels * ckk;
-    const bool reduce = grad_weight != nullptr || grad_bias != nullptr;
+    bool reduce = grad_weight != nullptr || grad_bias != nullptr;
     if (grad_weight) std::fill(grad_weight, grad_weight + wnum, 0.0f);
     if (grad_bias) std::fill(grad_bias, grad_bias + out_channels, 0.0f);
     if (grad_in && (len <= 0 || out_channels <= 0))  // nothing flows back: the gradient is 0
@@ -371,9 +414,18 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         grad_in = nullptr;
         if (!reduce) return;
     }
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+    if (grad_weight && detail::weight_grad_in_place_pays(cg, w)) {  // dW read from the images in place
+        detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
+        grad_weight = nullptr;
+        reduce = grad_bias != nullptr;
+        if (!reduce && !grad_in) return;
+    }
+#endif
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
     const std::int64_t stride = wnum + out_channels;  // one chunk's partial: [weight grads | bias grads]
+
     const std::int64_t block =
         reduce ? std::max<std::int64_t>(1, std::min(chunks, detail::conv_partial_budget / stride)) : chunks;
     float* partial = reduce ? detail::scratch(detail::Scratch::conv_partials, std::min(block, chunks) * stride) : nullptr;
@@ -383,11 +435,11 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         parallel_for(b0, b1, 1, [&](std::int64_t c0, std::int64_t c1) {
             for (std::int64_t c = c0; c < c1; ++c) {
                 const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
+                float* part = reduce ? partial + (c - b0) * stride : nullptr;
                 float* g = detail::scratch(detail::Scratch::conv_grad_out, out_channels * cols);
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < out_channels; ++o)
                         detail::copy_row(g + o * cols + n * len, grad_out + ((n0 + n) * out_channels + o) * len, len);
-                float* part = reduce ? partial + (c - b0) * stride : nullptr;
                 if (grad_bias)
                     for (std::int64_t o = 0; o < out_channels; ++o) part[wnum + o] = sum(g + o * cols, cols);
                 for (std::int64_t gr = 0; gr < groups; ++gr) {  // group gr: rows gr·og.. of g and weight

@@ -191,10 +191,11 @@ inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& 
     return direct < 0.97 * gemm * (1.0 + copies);
 }
 
-// A per-thread table of offsets that only grows (the steady state allocates nothing).
+// A per-thread table of offsets that only grows (the steady state allocates nothing). Tables
+// 0 and 1: conv2d's forward (rows, columns); 2: the weight gradient's taps (weight_grad.hpp).
 inline std::int64_t* offset_table(int which, std::int64_t n) {
-    thread_local std::unique_ptr<std::int64_t[]> tables[2];
-    thread_local std::int64_t sizes[2] = {0, 0};
+    thread_local std::unique_ptr<std::int64_t[]> tables[3];
+    thread_local std::int64_t sizes[3] = {0, 0, 0};
     if (sizes[which] < n) {
         tables[which].reset(new std::int64_t[static_cast<std::size_t>(n)]);
         sizes[which] = n;

@@ -181,6 +181,45 @@ inline void sgemm_small_n_kernel(std::int64_t K, const float* a, std::int64_t rs
 /// Rows of op(A) and of B per sgemm_dot_kernel block (dot_r x dot_r accumulators).
 inline constexpr std::int64_t gemm_dot_r = simd_width >= 16 ? 4 : 3;
 
+/// The dot-product block with its rows given as pointers, MB rows of A by NB rows of B, over
+/// `segments` runs of K: out[r·NB + s] = Σ_{q < segments} Σ_{k < K} a[r][q·a_step + k] ·
+/// b[s][q·b_step + k]. Each sum is in a fixed order: simd_width lane partial sums over
+/// k ≡ lane (mod simd_width), q then k ascending, then vhadd, then the K % simd_width tails, q
+/// then k ascending (one segment: sgemm_dot_kernel's order). Rows may be anywhere, even
+/// overlapping: conv2d's weight gradient passes windows of padded image planes as the rows of
+/// B, one segment per image. Never throws.
+template <std::size_t MB, std::size_t NB>
+NANOTORCH_ALWAYS_INLINE void sgemm_dot_rows_kernel(std::int64_t K, const float* const* a, const float* const* b,
+                                                   float* out, std::int64_t segments = 1, std::int64_t a_step = 0,
+                                                   std::int64_t b_step = 0) {
+    constexpr std::int64_t W = simd_width;
+    fbatch acc[MB * NB];
+    detail::unroll<MB * NB>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
+    const std::int64_t vk = K / W * W;
+    for (std::int64_t q = 0; q < segments; ++q) {
+        const std::int64_t ao = q * a_step, bo = q * b_step;
+        for (std::int64_t k = 0; k < vk; k += W) {
+            fbatch av[MB];
+            detail::unroll<MB>([&](auto r) NANOTORCH_INLINE_LAMBDA { av[r] = fbatch::load_unaligned(a[r] + ao + k); });
+            detail::unroll<NB>([&](auto s) NANOTORCH_INLINE_LAMBDA {
+                const fbatch bv = fbatch::load_unaligned(b[s] + bo + k);
+                detail::unroll<MB>([&](auto r) NANOTORCH_INLINE_LAMBDA {
+                    acc[r * NB + s] = vfma(av[r], bv, acc[r * NB + s]);
+                });
+            });
+        }
+    }
+    detail::unroll<MB * NB>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+        float t = vhadd(acc[i]);
+        for (std::int64_t q = 0; q < segments; ++q) {
+            const float* pa = a[i / NB] + q * a_step;
+            const float* pb = b[i % NB] + q * b_step;
+            for (std::int64_t kk = vk; kk < K; ++kk) t += pa[kk] * pb[kk];
+        }
+        out[i] = t;
+    });
+}
+
 /// The kernel for C = A·Bᵀ with both operands contiguous along K (linear's forward, conv's
 /// weight gradient), where packing either operand would transpose it: a block of dot products
 /// out[r·gemm_dot_r + s] = Σ_{k < K} a[r·lda + k] · b[s·ldb + k] for r < m, s < n (m, n <=
@@ -190,33 +229,13 @@ inline constexpr std::int64_t gemm_dot_r = simd_width >= 16 ? 4 : 3;
 inline void sgemm_dot_kernel(std::int64_t K, const float* a, std::int64_t lda, std::int64_t m, const float* b,
                              std::int64_t ldb, std::int64_t n, float* out) {
     constexpr std::size_t R = static_cast<std::size_t>(gemm_dot_r);
-    constexpr std::int64_t W = simd_width;
     const float* ar[R];
     const float* br[R];
     detail::unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA {
         ar[r] = a + std::min<std::int64_t>(static_cast<std::int64_t>(r), m - 1) * lda;
         br[r] = b + std::min<std::int64_t>(static_cast<std::int64_t>(r), n - 1) * ldb;
     });
-    fbatch acc[R * R];
-    detail::unroll<R * R>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
-    std::int64_t k = 0;
-    for (; k + W <= K; k += W) {
-        fbatch av[R];
-        detail::unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA { av[r] = fbatch::load_unaligned(ar[r] + k); });
-        detail::unroll<R>([&](auto s) NANOTORCH_INLINE_LAMBDA {
-            const fbatch bv = fbatch::load_unaligned(br[s] + k);
-            detail::unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA {
-                acc[r * R + s] = vfma(av[r], bv, acc[r * R + s]);
-            });
-        });
-    }
-    detail::unroll<R * R>([&](auto i) NANOTORCH_INLINE_LAMBDA {
-        float t = vhadd(acc[i]);
-        const float* pa = ar[i / R];
-        const float* pb = br[i % R];
-        for (std::int64_t kk = k; kk < K; ++kk) t += pa[kk] * pb[kk];
-        out[i] = t;
-    });
+    sgemm_dot_rows_kernel<R, R>(K, ar, br, out);
 }
 #else
 inline constexpr std::int64_t gemm_mr = 4;
