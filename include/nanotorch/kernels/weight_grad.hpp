@@ -37,17 +37,18 @@ inline std::int64_t weight_grad_run(const Window2d& w) {
 
 // Whether conv2d_backward computes the weight gradient in place (below) rather than with im2col
 // and sgemm, from the shape alone: stride 1 and no dilation (the taps' runs are windows of one
-// plane); runs of at least 256 products per image and at most half again the products for the
-// gap columns; at least 12 taps per output channel (two blocks of wgrad_taps). Measured on
-// AVX-512 at batch 64, 1 thread, dW alone: 1.2-1.4x faster on 24×24 to 32×32 outputs with
-// 3×3 and 5×5 kernels, slower on 14×14 and smaller, where sums of a few vectors per image
-// leave the kernel's horizontal adds and loads dominant. Native SIMD builds only (the dot
+// plane); runs of at least 192 products per image (12 AVX-512 vectors) and at most half again
+// the products for the gap columns; at least 12 taps per output channel (two blocks of
+// wgrad_taps). Measured on AVX-512 at batch 64, 1 thread, dW alone (bench: the A/B in the
+// commit that added this): 1.2-1.6x faster from 14×14 to 32×32 outputs with 3×3 and 5×5
+// kernels; even on 7×7; slower on 8×8 with 256 channels, where a chunk holds few images of a
+// few vectors each and the kernel's horizontal adds dominate. Native SIMD builds only (the dot
 // kernel exists only with SIMD; WebAssembly's was not measured).
 inline bool weight_grad_in_place_pays(std::int64_t cg, const Window2d& w) {
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
     if (w.stride_h != 1 || w.stride_w != 1 || w.dilation_h != 1 || w.dilation_w != 1) return false;
     if (w.out_h <= 0 || w.out_w <= 0 || cg * w.kernel_h * w.kernel_w < 12) return false;
-    return weight_grad_run(w) >= 256 && 2 * (w.in_w + 2 * w.pad_w) <= 3 * w.out_w;
+    return weight_grad_run(w) >= 192 && 2 * (w.in_w + 2 * w.pad_w) <= 3 * w.out_w;
 #else
     (void)cg;
     (void)w;
@@ -75,7 +76,8 @@ inline const std::int64_t* weight_grad_taps(std::int64_t cg, const Window2d& w) 
 
 // Scratch floats per image of conv_weight_grad_images: padded planes and widened gradients.
 inline std::int64_t weight_grad_floats_per_image(std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
-    return channels * (w.in_h + 2 * w.pad_h) * (w.in_w + 2 * w.pad_w) + out_channels * weight_grad_run(w);
+    return channels * (w.in_h + 2 * w.pad_h) * (w.in_w + 2 * w.pad_w) + out_channels * weight_grad_run(w) +
+           2 * simd_width;
 }
 
 // part[O, C/groups·kH·kW] = the weight gradient of `images` consecutive images, from their
@@ -90,10 +92,14 @@ inline void conv_weight_grad_images(float* part, const float* gy, const float* x
     const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t pw = w.in_w + 2 * w.pad_w, plane = (w.in_h + 2 * w.pad_h) * pw;
     const std::int64_t used = (w.out_h - 1) * pw + w.out_w, P = weight_grad_run(w);
-    const std::int64_t x_step = channels * plane, g_step = out_channels * P;  // per image
-    float* planes = scratch(Scratch::conv_padded, images * x_step + simd_width);
-    for (std::int64_t n = 0; n < images; ++n) pad_planes(planes + n * x_step, x + n * channels * w.in_plane(), channels, w);
-    zero_floats(planes + images * x_step, simd_width);
+    // Per image; one vector of skew each, so that the images' rows do not all fall in the same
+    // L1 sets (O·P floats is often a multiple of 4 KB, and a block reads one row per image).
+    const std::int64_t x_step = channels * plane + simd_width, g_step = out_channels * P + simd_width;
+    float* planes = scratch(Scratch::conv_padded, images * x_step);
+    for (std::int64_t n = 0; n < images; ++n) {
+        pad_planes(planes + n * x_step, x + n * channels * w.in_plane(), channels, w);
+        zero_floats(planes + n * x_step + channels * plane, simd_width);  // what the last runs read into
+    }
     float* wide = scratch(Scratch::conv_grad_wide, images * g_step);
     for (std::int64_t n = 0; n < images; ++n)
         for (std::int64_t o = 0; o < out_channels; ++o) {
