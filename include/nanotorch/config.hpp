@@ -22,8 +22,28 @@
 //   that runs a model compiles all of them; with this switch defined in every translation unit,
 //   they only declare the table, and the one that also defines NANOTORCH_ONNX_OPS_IMPLEMENTATION
 //   (before its first nanotorch include) compiles it, once. Same behaviour, one copy of the code.
+// NANOTORCH_KERNELS_EXTERN: the same saving for the compute kernels. The entry points that
+//   ops/, nn/ and onnx/ call (sgemm, the convolution, pooling and batch-norm kernels, each
+//   marked NANOTORCH_KERNEL_API) inline everything below them, and at -O3 with AVX-512 they are
+//   most of the code a translation unit that trains or runs a network compiles. With this switch
+//   defined in every translation unit they are only declared (NANOTORCH_KERNEL_BODIES is 0), and
+//   the one that also defines NANOTORCH_KERNELS_IMPLEMENTATION compiles them as ordinary
+//   external functions, once, with the same bodies and everything inlined into them as before.
 #if defined(NANOTORCH_ONNX_OPS_IMPLEMENTATION) && !defined(NANOTORCH_ONNX_OPS_EXTERN)
 #error "NANOTORCH_ONNX_OPS_IMPLEMENTATION needs NANOTORCH_ONNX_OPS_EXTERN, defined in every translation unit"
+#endif
+#if defined(NANOTORCH_KERNELS_IMPLEMENTATION) && !defined(NANOTORCH_KERNELS_EXTERN)
+#error "NANOTORCH_KERNELS_IMPLEMENTATION needs NANOTORCH_KERNELS_EXTERN, defined in every translation unit"
+#endif
+#ifdef NANOTORCH_KERNELS_EXTERN
+#define NANOTORCH_KERNEL_API
+#else
+#define NANOTORCH_KERNEL_API inline
+#endif
+#if defined(NANOTORCH_KERNELS_EXTERN) && !defined(NANOTORCH_KERNELS_IMPLEMENTATION)
+#define NANOTORCH_KERNEL_BODIES 0
+#else
+#define NANOTORCH_KERNEL_BODIES 1
 #endif
 #ifndef NANOTORCH_DEFAULT_NUM_THREADS
 #define NANOTORCH_DEFAULT_NUM_THREADS 0

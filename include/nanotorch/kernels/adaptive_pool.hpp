@@ -77,8 +77,12 @@ inline std::int64_t adaptive_grain(std::int64_t in_plane) {
 // out[P, oH, oW] ← in[P, H, W] (see the file comment). A 1×1 output is kernels::sum of the plane
 // divided by H·W (within float rounding of the ref, not bit-equal: the sum's order differs);
 // other sizes equal the ref bit for bit. Planes spread over parallel_for.
-inline void adaptive_avg_pool2d_forward(float* out, const float* in, std::int64_t planes, std::int64_t in_h,
-                                        std::int64_t in_w, std::int64_t out_h, std::int64_t out_w) {
+NANOTORCH_KERNEL_API void adaptive_avg_pool2d_forward(float* out, const float* in, std::int64_t planes, std::int64_t in_h,
+                                                      std::int64_t in_w, std::int64_t out_h, std::int64_t out_w)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     const std::int64_t plane = in_h * in_w;
     parallel_for(0, planes, detail::adaptive_grain(plane), [&](std::int64_t p0, std::int64_t p1) {
         if (out_h == 1 && out_w == 1) {
@@ -88,11 +92,16 @@ inline void adaptive_avg_pool2d_forward(float* out, const float* in, std::int64_
         ref::adaptive_avg_pool2d_forward(out + p0 * out_h * out_w, in + p0 * plane, p1 - p0, in_h, in_w, out_h, out_w);
     });
 }
+#endif
 
 // grad_in[P, H, W] ← grad_out[P, oH, oW]; overwrites grad_in; bit-identical to the ref twin.
-inline void adaptive_avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes,
-                                         std::int64_t in_h, std::int64_t in_w, std::int64_t out_h,
-                                         std::int64_t out_w) {
+NANOTORCH_KERNEL_API void adaptive_avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes,
+                                                       std::int64_t in_h, std::int64_t in_w, std::int64_t out_h,
+                                                       std::int64_t out_w)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     const std::int64_t plane = in_h * in_w;
     parallel_for(0, planes, detail::adaptive_grain(plane), [&](std::int64_t p0, std::int64_t p1) {
         if (out_h == 1 && out_w == 1) {  // one window: every element gets g / (H·W)
@@ -106,5 +115,6 @@ inline void adaptive_avg_pool2d_backward(float* grad_in, const float* grad_out, 
                                           out_h, out_w);
     });
 }
+#endif
 
 }  // namespace nanotorch::kernels

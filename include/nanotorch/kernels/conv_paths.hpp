@@ -345,9 +345,13 @@ inline void pointwise_conv2d_backward(float* grad_in, float* grad_weight, float*
 
 // conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks,
 // then `epi` on every output plane (ConvEpilogue).
-inline void conv2d_forward_auto_fused(float* out, const float* in, const float* weight, const float* bias,
-                                      std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                      const Window2d& w, std::int64_t groups, const ConvEpilogue& epi) {
+NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in, const float* weight, const float* bias,
+                                                    std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                                    const Window2d& w, std::int64_t groups, const ConvEpilogue& epi)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     switch (conv_path(channels, groups, w)) {
         case ConvPath::depthwise:
             depthwise_conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w);
@@ -362,18 +366,28 @@ inline void conv2d_forward_auto_fused(float* out, const float* in, const float* 
             return;
     }
 }
+#endif
 
 // conv2d_forward_auto_fused with no epilogue: the plain convolution on the path conv_path picks.
-inline void conv2d_forward_auto(float* out, const float* in, const float* weight, const float* bias,
-                                std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                const Window2d& w, std::int64_t groups = 1) {
+NANOTORCH_KERNEL_API void conv2d_forward_auto(float* out, const float* in, const float* weight, const float* bias,
+                                              std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                              const Window2d& w, std::int64_t groups = 1)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     conv2d_forward_auto_fused(out, in, weight, bias, batch, channels, out_channels, w, groups, ConvEpilogue{});
 }
+#endif
 
 // conv2d backward on the path conv_path picks (same contract as conv2d_backward).
-inline void conv2d_backward_auto(float* grad_in, float* grad_weight, float* grad_bias, const float* grad_out,
-                                 const float* in, const float* weight, std::int64_t batch, std::int64_t channels,
-                                 std::int64_t out_channels, const Window2d& w, std::int64_t groups = 1) {
+NANOTORCH_KERNEL_API void conv2d_backward_auto(float* grad_in, float* grad_weight, float* grad_bias, const float* grad_out,
+                                               const float* in, const float* weight, std::int64_t batch, std::int64_t channels,
+                                               std::int64_t out_channels, const Window2d& w, std::int64_t groups = 1)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     switch (conv_path(channels, groups, w)) {
         case ConvPath::depthwise:
             depthwise_conv2d_backward(grad_in, grad_weight, grad_bias, grad_out, in, weight, batch, channels,
@@ -389,5 +403,6 @@ inline void conv2d_backward_auto(float* grad_in, float* grad_weight, float* grad
             return;
     }
 }
+#endif
 
 }  // namespace nanotorch::kernels

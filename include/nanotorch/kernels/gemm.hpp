@@ -358,9 +358,13 @@ inline GemmPath gemm_path(bool trans_a, bool trans_b, std::int64_t M, std::int64
 /// as BLAS does; K == 0 gives C = beta·C. Nothing is done when M or N is 0. Runs on
 /// parallel_for; bit-identical for every thread count. Never throws (leading dimensions are the
 /// caller's contract, as in BLAS), except std::bad_alloc for the first call on a thread.
-inline void sgemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
-                  const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
-                  std::int64_t ldc) {
+NANOTORCH_KERNEL_API void sgemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                                const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+                                std::int64_t ldc)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (std::int64_t i = 0; i < M; ++i) {
@@ -399,5 +403,6 @@ inline void sgemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, st
             break;
     }
 }
+#endif
 
 }  // namespace nanotorch::kernels

@@ -37,8 +37,12 @@ inline std::int64_t norm_grain(std::int64_t per_item) { return std::max<std::int
 // ---- statistics ----
 // mean, var [C] ← x [N, C, inner]: mean_c = Σ x / M, var_c = Σ (x − mean_c)² / M (biased), with
 // M = N·inner ≥ 1; var_unbiased (may be null) = Σ (x − mean_c)² / (M − 1), NaN when M == 1.
-inline void batch_norm_stats(float* mean, float* var, float* var_unbiased, const float* x, std::int64_t N,
-                             std::int64_t C, std::int64_t inner) {
+NANOTORCH_KERNEL_API void batch_norm_stats(float* mean, float* var, float* var_unbiased, const float* x, std::int64_t N,
+                                           std::int64_t C, std::int64_t inner)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     const double M = static_cast<double>(N * inner);
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
@@ -54,6 +58,7 @@ inline void batch_norm_stats(float* mean, float* var, float* var_unbiased, const
         }
     });
 }
+#endif
 
 // ---- forward ----
 // y [N, C, inner] ← x: y = x·a_c + b_c with a_c = weight_c·invstd_c and b_c = bias_c − mean_c·a_c
@@ -61,16 +66,25 @@ inline void batch_norm_stats(float* mean, float* var, float* var_unbiased, const
 // a[c], b[c] ← batch_norm_forward's per-channel map for channels [0, C). Shared with whoever
 // applies the same map elsewhere (a convolution's epilogue, kernels::ConvEpilogue), so that both
 // use the same two floats per channel.
-inline void batch_norm_affine(float* a, float* b, const float* mean, const float* invstd, const float* weight,
-                              const float* bias, std::int64_t C) {
+NANOTORCH_KERNEL_API void batch_norm_affine(float* a, float* b, const float* mean, const float* invstd, const float* weight,
+                                            const float* bias, std::int64_t C)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     for (std::int64_t c = 0; c < C; ++c) {
         a[c] = (weight ? weight[c] : 1.0f) * invstd[c];
         b[c] = (bias ? bias[c] : 0.0f) - mean[c] * a[c];
     }
 }
+#endif
 
-inline void batch_norm_forward(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
-                               const float* bias, std::int64_t N, std::int64_t C, std::int64_t inner) {
+NANOTORCH_KERNEL_API void batch_norm_forward(float* y, const float* x, const float* mean, const float* invstd, const float* weight,
+                                             const float* bias, std::int64_t N, std::int64_t C, std::int64_t inner)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     std::vector<float> ab(static_cast<std::size_t>(2 * C));
     batch_norm_affine(ab.data(), ab.data() + C, mean, invstd, weight, bias, C);
     parallel_for(0, N * C, detail::norm_grain(inner), [&](std::int64_t p0, std::int64_t p1) {
@@ -81,6 +95,7 @@ inline void batch_norm_forward(float* y, const float* x, const float* mean, cons
         }
     });
 }
+#endif
 
 // ---- statistics summed across processes (SyncBatchNorm, ops/norm.hpp) ----
 // The same sums as above, split so that a caller can add them up over processes between the
@@ -88,7 +103,11 @@ inline void batch_norm_forward(float* y, const float* x, const float* mean, cons
 // batch_norm_backward, so with one process the results are theirs, bit for bit.
 
 // sum [C] ← Σ x per channel.
-inline void batch_norm_channel_sum(double* sum_x, const float* x, std::int64_t N, std::int64_t C, std::int64_t inner) {
+NANOTORCH_KERNEL_API void batch_norm_channel_sum(double* sum_x, const float* x, std::int64_t N, std::int64_t C, std::int64_t inner)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
             double s = 0.0;
@@ -97,10 +116,15 @@ inline void batch_norm_channel_sum(double* sum_x, const float* x, std::int64_t N
         }
     });
 }
+#endif
 
 // sq [C] ← Σ (x − mean_c)² per channel.
-inline void batch_norm_channel_sq_dev(double* sq, const float* x, const float* mean, std::int64_t N, std::int64_t C,
-                                      std::int64_t inner) {
+NANOTORCH_KERNEL_API void batch_norm_channel_sq_dev(double* sq, const float* x, const float* mean, std::int64_t N, std::int64_t C,
+                                                    std::int64_t inner)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
             double ss = 0.0;
@@ -109,10 +133,15 @@ inline void batch_norm_channel_sq_dev(double* sq, const float* x, const float* m
         }
     });
 }
+#endif
 
 // sum_g, dot_g [C] ← Σ gy and Σ gy·(x − mean_c) per channel.
-inline void batch_norm_backward_reduce(double* sum_g, double* dot_g, const float* gy, const float* x, const float* mean,
-                                       std::int64_t N, std::int64_t C, std::int64_t inner) {
+NANOTORCH_KERNEL_API void batch_norm_backward_reduce(double* sum_g, double* dot_g, const float* gy, const float* x, const float* mean,
+                                                     std::int64_t N, std::int64_t C, std::int64_t inner)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
             double s = 0.0, d = 0.0;
@@ -126,14 +155,19 @@ inline void batch_norm_backward_reduce(double* sum_g, double* dot_g, const float
         }
     });
 }
+#endif
 
 // gx [N, C, inner] ← the batch-statistics input gradient from the per-channel sums Σ gy and
 // Σ gy·(x − mean_c) over all M values that the statistics came from (M may count values of
 // other processes, whose sums the caller added in):
 //   gx = (gy − sum_g_c/M − (x − mean_c)·invstd_c²·dot_g_c/M) · weight_c·invstd_c.
-inline void batch_norm_backward_input(float* gx, const float* gy, const float* x, const float* mean, const float* invstd,
-                                      const float* weight, const float* sum_g, const float* dot_g, double M,
-                                      std::int64_t N, std::int64_t C, std::int64_t inner) {
+NANOTORCH_KERNEL_API void batch_norm_backward_input(float* gx, const float* gy, const float* x, const float* mean, const float* invstd,
+                                                    const float* weight, const float* sum_g, const float* dot_g, double M,
+                                                    std::int64_t N, std::int64_t C, std::int64_t inner)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     parallel_for(0, N * C, detail::norm_grain(inner), [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             const std::int64_t c = p % C;
@@ -145,6 +179,7 @@ inline void batch_norm_backward_input(float* gx, const float* gy, const float* x
         }
     });
 }
+#endif
 
 // ---- backward ----
 // gx, gw, gb ← gy, x [N, C, inner], the forward's mean and invstd [C], weight [C] (null = 1).
@@ -153,9 +188,13 @@ inline void batch_norm_backward_input(float* gx, const float* gy, const float* x
 //   batch_stats (mean and invstd were computed from x, so they depend on it):
 //     gx = (gy − gb_c/M − (x − mean_c)·invstd_c²·Σ gy·(x − mean_c)/M) · weight_c·invstd_c
 //   otherwise (running statistics, constants): gx = gy · weight_c·invstd_c.
-inline void batch_norm_backward(float* gx, float* gw, float* gb, const float* gy, const float* x, const float* mean,
-                                const float* invstd, const float* weight, std::int64_t N, std::int64_t C,
-                                std::int64_t inner, bool batch_stats) {
+NANOTORCH_KERNEL_API void batch_norm_backward(float* gx, float* gw, float* gb, const float* gy, const float* x, const float* mean,
+                                              const float* invstd, const float* weight, std::int64_t N, std::int64_t C,
+                                              std::int64_t inner, bool batch_stats)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     const double M = static_cast<double>(N * inner);
     std::vector<float> sum_g, dot_g;  // per channel: Σ gy and Σ gy·(x − mean)
     if (gw || gb || (gx && batch_stats)) {
@@ -183,6 +222,7 @@ inline void batch_norm_backward(float* gx, float* gw, float* gb, const float* gy
     }
     batch_norm_backward_input(gx, gy, x, mean, invstd, weight, sum_g.data(), dot_g.data(), M, N, C, inner);
 }
+#endif
 
 // ---- scalar references ----
 namespace ref {

@@ -392,8 +392,12 @@ inline void max_pool_lanes_backward(float* grad_in, const float* grad_out, const
 
 // out, indices [P, oH, oW] ← in [P, H, W]; indices may be null. Same results as the ref twin;
 // planes are spread over parallel_for. Throws value_error when padding > kernel/2 or dilation != 1.
-inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* in, std::int64_t planes,
-                               const Window2d& w) {
+NANOTORCH_KERNEL_API void max_pool2d_forward(float* out, std::int64_t* indices, const float* in, std::int64_t planes,
+                                             const Window2d& w)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     detail::check_pool_window(w, "max_pool2d");
     const bool fast = detail::is_pool_2x2(w);
     if (!indices && !fast && detail::pool_lanes_take(w, planes)) return detail::max_pool_lanes(out, in, planes, w);
@@ -424,6 +428,7 @@ inline void max_pool2d_forward(float* out, std::int64_t* indices, const float* i
         }
     });
 }
+#endif
 
 namespace ref {
 // grad_in [P, H, W] = 0, then grad_in[p, indices[p, o]] += grad_out[p, o] for every output o
@@ -440,8 +445,12 @@ inline void max_pool2d_backward(float* grad_in, const float* grad_out, const std
 // grad_in [P, H, W] = scatter-add of grad_out [P, oH, oW] through indices [P, oH, oW] (from
 // max_pool2d_forward). Overwrites grad_in. One plane per task and serial within a plane, so
 // overlapping windows (stride < kernel) add in output order whatever the thread count.
-inline void max_pool2d_backward(float* grad_in, const float* grad_out, const std::int64_t* indices,
-                                std::int64_t planes, const Window2d& w) {
+NANOTORCH_KERNEL_API void max_pool2d_backward(float* grad_in, const float* grad_out, const std::int64_t* indices,
+                                              std::int64_t planes, const Window2d& w)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     parallel_for(0, planes, detail::plane_grain(w), [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
             float* gi = grad_in + p * w.in_plane();
@@ -452,6 +461,7 @@ inline void max_pool2d_backward(float* grad_in, const float* grad_out, const std
         }
     });
 }
+#endif
 
 // grad_in [P, H, W] ← grad_out [P, oH, oW], finding each window's argmax again in the forward's
 // input in [P, H, W] instead of reading saved indices: bit-identical to max_pool2d_forward's
@@ -460,8 +470,12 @@ inline void max_pool2d_backward(float* grad_in, const float* grad_out, const std
 // does). This is what ops::max_pool2d uses: the forward then saves no index array, and for the
 // 2×2 stride-2 window every input element is written once with no separate zero fill.
 // Overwrites grad_in. Throws value_error when padding > kernel/2 or dilation != 1.
-inline void max_pool2d_backward_from_input(float* grad_in, const float* grad_out, const float* in,
-                                           std::int64_t planes, const Window2d& w) {
+NANOTORCH_KERNEL_API void max_pool2d_backward_from_input(float* grad_in, const float* grad_out, const float* in,
+                                                         std::int64_t planes, const Window2d& w)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     detail::check_pool_window(w, "max_pool2d");
     const bool fast = detail::is_pool_2x2(w);
     if (!fast && detail::pool_lanes_take(w, planes))
@@ -482,6 +496,7 @@ inline void max_pool2d_backward_from_input(float* grad_in, const float* grad_out
         }
     });
 }
+#endif
 
 // ---- avg_pool2d ----
 // The divisor is detail::avg_divisor: kH·kW when count_include_pad (padding counts as zeros),
@@ -606,8 +621,12 @@ inline void avg_pool_lanes_backward(float* grad_in, const float* grad_out, std::
 
 // out [P, oH, oW] ← in [P, H, W]; bit-identical to the ref twin, planes spread over parallel_for.
 // Throws value_error when padding > kernel/2 or dilation != 1.
-inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes, const Window2d& w,
-                               bool count_include_pad) {
+NANOTORCH_KERNEL_API void avg_pool2d_forward(float* out, const float* in, std::int64_t planes, const Window2d& w,
+                                             bool count_include_pad)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     detail::check_pool_window(w, "avg_pool2d");
     if (detail::pool_lanes_take(w, planes)) return detail::avg_pool_lanes(out, in, planes, w, count_include_pad);
     const bool tiling = detail::is_pool_tiling(w) && w.out_w <= detail::avg_tiling_max_out_w;
@@ -666,6 +685,7 @@ inline void avg_pool2d_forward(float* out, const float* in, std::int64_t planes,
         }
     });
 }
+#endif
 
 /// Element strides of a strided pooling input: in[p·plane + ih·row + iw·col].
 struct PoolStrides {
@@ -682,8 +702,12 @@ inline bool avg_pool2d_strided_ok(const Window2d& w) {
 // without copying it first: the canvas model pools the alpha channel of an RGBA image in place.
 // Bit-identical to ref::avg_pool2d_forward on the same elements laid out contiguously; planes
 // spread over parallel_for. Throws value_error unless avg_pool2d_strided_ok(w).
-inline void avg_pool2d_forward_strided(float* out, const float* in, std::int64_t planes, const PoolStrides& st,
-                                       const Window2d& w) {
+NANOTORCH_KERNEL_API void avg_pool2d_forward_strided(float* out, const float* in, std::int64_t planes, const PoolStrides& st,
+                                                     const Window2d& w)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     detail::check_pool_window(w, "avg_pool2d");
     NANOTORCH_CHECK(avg_pool2d_strided_ok(w), value_error,
                     "avg_pool2d_forward_strided: only non-overlapping, unpadded windows (stride == kernel)");
@@ -695,10 +719,15 @@ inline void avg_pool2d_forward_strided(float* out, const float* in, std::int64_t
                                             in + p * st.plane + oh * w.kernel_h * st.row, st.row, st.col, w);
     });
 }
+#endif
 
 // grad_in [P, H, W] ← grad_out [P, oH, oW]; overwrites grad_in; bit-identical to the ref twin.
-inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes, const Window2d& w,
-                                bool count_include_pad) {
+NANOTORCH_KERNEL_API void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int64_t planes, const Window2d& w,
+                                              bool count_include_pad)
+#if !NANOTORCH_KERNEL_BODIES
+    ;
+#else
+{
     detail::check_pool_window(w, "avg_pool2d");
     if (detail::pool_lanes_take(w, planes))
         return detail::avg_pool_lanes_backward(grad_in, grad_out, planes, w, count_include_pad);
@@ -724,5 +753,6 @@ inline void avg_pool2d_backward(float* grad_in, const float* grad_out, std::int6
         }
     });
 }
+#endif
 
 }  // namespace nanotorch::kernels
