@@ -44,10 +44,11 @@
 #   valgrind       scripts/valgrind.sh: memcheck (leaks included) on a short mnist_train run and on
 #                  onnx_run with IDX, PNG and zero inputs and on its error path
 # The test builds set NANOTORCH_SEPARATE_ONNX_OPS / separate_onnx_ops (the ONNX op table compiled
-# once, not in each program: a third of the build time) and NANOTORCH_SEPARATE_KERNELS /
-# separate_kernels (likewise the compute kernels' entry points: a quarter of what was left); the
-# header-only default is what install,
-# the header check, the wasm page module, fuzz and valgrind build. The CMake test builds also set
+# once, not in each program: a third of the build time), NANOTORCH_SEPARATE_ONNX / separate_onnx
+# (likewise the runtime, codec and exporter) and NANOTORCH_SEPARATE_KERNELS / separate_kernels (the
+# compute kernels' entry points: the last two take a third off gcc-release's compile CPU time); the
+# header-only default is what install, the header check, the wasm page module, fuzz and valgrind
+# build. The CMake test builds also set
 # NANOTORCH_TEST_PCH (the suites share one precompiled header); Meson's gcc-scalar and the wasm
 # suites compile without it, so a suite that forgets an include still fails there. Build trees live in build/ci-<step>. Every step runs even after a failure; the script exits
 # non-zero if any step failed and ends with the line `test.sh: N passed, N failed`.
@@ -197,13 +198,13 @@ cmake_build_test() {
 # Everything: suites, examples, bench (its --quick runs validate the SIMD kernels), headers alone.
 step_gcc_release() {
   cmake_build_test gcc-release g++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
+    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
 }
 # The second compiler's warnings and optimised codegen: suites and bench (clang-asan builds the
 # examples with the same warning flags).
 step_clang_release() {
   cmake_build_test clang-release clang++ Release -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_FORCE_NO_SIMD=OFF \
-    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
+    -DNANOTORCH_BUILD_BENCH=ON -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
 }
 # The scalar kernels through every suite, built by Meson (so this step is also meson.build's
 # check: its suites, the ODR test and the MPI tests under `meson test`); then every public header
@@ -213,7 +214,7 @@ step_clang_release() {
 step_gcc_scalar() {
   local dir=build/ci-gcc-scalar
   local -a opts=(-Doptimization=1 -Ddebug=false -Dtests=enabled -Dnative=false -Dforce_no_simd=true
-    -Dseparate_onnx_ops=true -Dseparate_kernels=true)
+    -Dseparate_onnx_ops=true -Dseparate_onnx=true -Dseparate_kernels=true)
   if [ -f "$dir/meson-private/coredata.dat" ]; then
     meson setup --reconfigure "$dir" "${opts[@]}"
   else
@@ -233,7 +234,7 @@ step_gcc_scalar() {
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -gline-tables-only" -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
     -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_FUZZ_REPLAY=ON -DNANOTORCH_MPI=OFF \
-    -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
+    -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
 }
 
 # The suites only: they drive every threaded kernel with 1, 2 and 3 threads; the examples would
@@ -244,7 +245,7 @@ step_clang_tsan() {
   cmake_build_test clang-tsan clang++ RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
     -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_TSAN=ON \
     -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF \
-    -DNANOTORCH_MPI=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
+    -DNANOTORCH_MPI=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
 }
 
 # Reuses gcc-release's build tree (the examples are built there); configures it when that step has

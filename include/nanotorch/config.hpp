@@ -29,8 +29,25 @@
 //   defined in every translation unit they are only declared (NANOTORCH_KERNEL_BODIES is 0), and
 //   the one that also defines NANOTORCH_KERNELS_IMPLEMENTATION compiles them as ordinary
 //   external functions, once, with the same bodies and everything inlined into them as before.
+// NANOTORCH_ONNX_EXTERN: the same for the rest of the ONNX code's entry points (marked
+//   NANOTORCH_ONNX_API): the Runtime's load-time planning and run loop, decode_model, encode_model,
+//   trace_module and the tensor conversions; the implementation TU (NANOTORCH_ONNX_IMPLEMENTATION)
+//   includes onnx/runtime.hpp and onnx/export.hpp.
 #if defined(NANOTORCH_ONNX_OPS_IMPLEMENTATION) && !defined(NANOTORCH_ONNX_OPS_EXTERN)
 #error "NANOTORCH_ONNX_OPS_IMPLEMENTATION needs NANOTORCH_ONNX_OPS_EXTERN, defined in every translation unit"
+#endif
+#if defined(NANOTORCH_ONNX_IMPLEMENTATION) && !defined(NANOTORCH_ONNX_EXTERN)
+#error "NANOTORCH_ONNX_IMPLEMENTATION needs NANOTORCH_ONNX_EXTERN, defined in every translation unit"
+#endif
+#ifdef NANOTORCH_ONNX_EXTERN
+#define NANOTORCH_ONNX_API
+#else
+#define NANOTORCH_ONNX_API inline
+#endif
+#if defined(NANOTORCH_ONNX_EXTERN) && !defined(NANOTORCH_ONNX_IMPLEMENTATION)
+#define NANOTORCH_ONNX_BODIES 0
+#else
+#define NANOTORCH_ONNX_BODIES 1
 #endif
 #if defined(NANOTORCH_KERNELS_IMPLEMENTATION) && !defined(NANOTORCH_KERNELS_EXTERN)
 #error "NANOTORCH_KERNELS_IMPLEMENTATION needs NANOTORCH_KERNELS_EXTERN, defined in every translation unit"

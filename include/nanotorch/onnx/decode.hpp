@@ -395,8 +395,12 @@ inline std::vector<unsigned char> read_file(const std::string& path, std::uint64
 ///         path) on malformed bytes, a limit exceeded, a tensor whose payload does not match its
 ///         dims, or a missing ir_version / graph / opset_import.
 /// @throws unsupported_error for tensors stored as external data.
-inline ModelProto decode_model(const unsigned char* data, std::size_t size,
-                               const std::string& path_for_errors = {}, const Limits& limits = {}) {
+NANOTORCH_ONNX_API ModelProto decode_model(const unsigned char* data, std::size_t size,
+                                           const std::string& path_for_errors = {}, const Limits& limits = {})
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     return detail::decode_top(data, size, path_for_errors, limits, [&](wire::Reader r) {
         ModelProto m;
         detail::Context c{limits};
@@ -405,12 +409,17 @@ inline ModelProto decode_model(const unsigned char* data, std::size_t size,
         return m;
     });
 }
+#endif
 
 /// Decodes a serialized TensorProto (e.g. an ONNX backend-test .pb file).
 /// @throws parse_error / unsupported_error as decode_model.
-inline TensorProto decode_tensor(const unsigned char* data, std::size_t size,
-                                 const std::string& path_for_errors = {},
-                                 const Limits& limits = {}) {
+NANOTORCH_ONNX_API TensorProto decode_tensor(const unsigned char* data, std::size_t size,
+                                             const std::string& path_for_errors = {},
+                                             const Limits& limits = {})
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     return detail::decode_top(data, size, path_for_errors, limits, [&](wire::Reader r) {
         TensorProto t;
         const detail::Path p{nullptr, "TensorProto"};
@@ -419,6 +428,7 @@ inline TensorProto decode_tensor(const unsigned char* data, std::size_t size,
         return t;
     });
 }
+#endif
 
 // ---- files ----
 

@@ -145,18 +145,28 @@ inline void encode_model(Writer& w, const ModelProto& m) {
 // ---- encoding ----
 
 /// Serializes a model (field-number order, Appendix A conventions). Never throws on content.
-inline std::vector<unsigned char> encode_model(const ModelProto& m) {
+NANOTORCH_ONNX_API std::vector<unsigned char> encode_model(const ModelProto& m)
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     wire::Writer w;
     detail::encode_model(w, m);
     return w.take();
 }
+#endif
 
 /// Serializes one TensorProto.
-inline std::vector<unsigned char> encode_tensor(const TensorProto& t) {
+NANOTORCH_ONNX_API std::vector<unsigned char> encode_tensor(const TensorProto& t)
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     wire::Writer w;
     detail::encode_tensor(w, t);
     return w.take();
 }
+#endif
 
 // ---- files ----
 

@@ -245,7 +245,11 @@ private:
 
 /// A readable listing of a graph, one node per line (what verbose export prints). Throws nothing
 /// of nanotorch's.
-inline std::string format_graph(const ModelProto& m) {
+NANOTORCH_ONNX_API std::string format_graph(const ModelProto& m)
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     std::ostringstream os;
     auto dims = [](const ValueInfoProto& v) {
         std::string s;
@@ -289,6 +293,7 @@ inline std::string format_graph(const ModelProto& m) {
     for (const auto& v : m.graph.output) os << "  output %" << v.name << " : Float(" << dims(v) << ")\n";
     return os.str();
 }
+#endif
 
 /// Traces module.forward(dummy_input) into a ModelProto (see the file comment). The module is
 /// run in eval mode and its previous mode is restored, also when tracing throws.
@@ -297,7 +302,11 @@ inline std::string format_graph(const ModelProto& m) {
 ///   chosen profile (at opset 9 any operator outside ONNX.js's list, e.g. LogSoftmax; a softmax
 ///   over a non-last dim below opset 13; linear on a non-2-D input; pooling on a 3-D input);
 ///   and whatever module.forward(dummy_input) throws (e.g. shape_error for a wrong input shape).
-inline ModelProto trace_module(nn::Module& module, const Tensor& dummy_input, const ExportOptions& options = {}) {
+NANOTORCH_ONNX_API ModelProto trace_module(nn::Module& module, const Tensor& dummy_input, const ExportOptions& options = {})
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     NANOTORCH_CHECK(options.opset >= 9 && options.opset <= 17, value_error, "export_onnx: opset ", options.opset,
                     " is not supported (9 for ONNX.js and onnxruntime, up to 17 for onnxruntime)");
     NANOTORCH_CHECK(dummy_input.defined(), value_error, "export_onnx: the dummy input is undefined");
@@ -326,6 +335,7 @@ inline ModelProto trace_module(nn::Module& module, const Tensor& dummy_input, co
     if (options.verbose) std::cout << format_graph(model);
     return model;
 }
+#endif
 
 /// torch.onnx.export for nanotorch: traces `module` on `dummy_input` and writes the model to `path`.
 /// Example: onnx::export_onnx(model, zeros({1, 1, 28, 28}), "onnx_model.onnx");

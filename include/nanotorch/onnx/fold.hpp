@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <nanotorch/config.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/proto.hpp>
 
@@ -28,7 +29,11 @@ namespace nanotorch::onnx {
 /// Folds every foldable Conv → BatchNormalization pair of `g` in place (see the file comment) and
 /// returns how many it folded. Throws parse_error / unsupported_error only for an initializer
 /// whose payload does not match its dims (tensor_to_floats), which export never writes.
-inline int fold_batchnorm(GraphProto& g) {
+NANOTORCH_ONNX_API int fold_batchnorm(GraphProto& g)
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     std::map<std::string, std::size_t> init;  // initializer name -> index
     for (std::size_t i = 0; i < g.initializer.size(); ++i) init[g.initializer[i].name] = i;
     std::map<std::string, int> uses;  // value name -> number of node inputs and graph outputs reading it
@@ -113,5 +118,6 @@ inline int fold_batchnorm(GraphProto& g) {
     g.initializer = std::move(kept);
     return folded;
 }
+#endif
 
 }  // namespace nanotorch::onnx

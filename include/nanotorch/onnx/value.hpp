@@ -137,7 +137,11 @@ struct Value {
 
 /// A TensorProto (initializer, Constant, test data) as a Value. Throws unsupported_error for
 /// external data or an element type runtime_type() rejects; the codec's errors for bad payloads.
-inline Value value_from_proto(const TensorProto& t) {
+NANOTORCH_ONNX_API Value value_from_proto(const TensorProto& t)
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     const std::string what = t.name.empty() ? std::string("tensor") : "tensor '" + t.name + "'";
     NANOTORCH_CHECK(t.data_location != 1, unsupported_error, what, " keeps its data in an external file");
     const Shape shape(t.dims.begin(), t.dims.end());
@@ -148,14 +152,20 @@ inline Value value_from_proto(const TensorProto& t) {
     throw unsupported_error(what + " has element type " + dtype_name(t.data_type) +
                             " (the runtime computes with FLOAT, DOUBLE, BOOL and the integer types up to INT64/UINT32)");
 }
+#endif
 
 /// A Value as a TensorProto of its own element type named `name` (raw_data, little-endian).
-inline TensorProto value_to_proto(const std::string& name, const Value& v) {
+NANOTORCH_ONNX_API TensorProto value_to_proto(const std::string& name, const Value& v)
+#if !NANOTORCH_ONNX_BODIES
+    ;
+#else
+{
     const std::vector<std::int64_t> dims(v.shape.begin(), v.shape.end());
     if (v.is_int) return make_integer_tensor(name, dims, v.i.data(), v.type);
     if (v.is_double()) return make_double_tensor(name, dims, v.d.data());
     const Tensor c = v.f.contiguous();
     return make_float_tensor(name, dims, c.data_ptr());
 }
+#endif
 
 }  // namespace nanotorch::onnx
