@@ -39,15 +39,17 @@ inline std::int64_t weight_grad_run(const Window2d& w) {
 // and sgemm, from the shape alone: stride 1 and no dilation (the taps' runs are windows of one
 // plane); runs of at least 192 products per image (12 AVX-512 vectors) and at most half again
 // the products for the gap columns; at least 12 taps per output channel (two blocks of
-// wgrad_taps). Measured on AVX-512 at batch 64, 1 thread, dW alone (bench: the A/B in the
-// commit that added this): 1.2-1.6x faster from 14×14 to 32×32 outputs with 3×3 and 5×5
-// kernels; even on 7×7; slower on 8×8 with 256 channels, where a chunk holds few images of a
-// few vectors each and the kernel's horizontal adds dominate. Native SIMD builds only (the dot
-// kernel exists only with SIMD; WebAssembly's was not measured).
+// wgrad_taps); more than one input channel per group. Measured on AVX-512 at batch 64, 1
+// thread, dW alone (the A/B in the commit that added this): 1.2-1.6x faster from 14×14 to
+// 32×32 outputs with 3×3 and 5×5 kernels; even on 7×7; slower on 8×8 with 256 channels, where
+// a chunk holds few images of a few vectors each and the kernel's horizontal adds dominate.
+// A single-channel first layer (the seed net's conv1: 1.5x faster here) keeps im2col + sgemm
+// so that the seed net trains bit for bit as before (issue #12: its accuracy curve unchanged).
+// Native SIMD builds only (the dot kernel exists only with SIMD; WebAssembly's was not measured).
 inline bool weight_grad_in_place_pays(std::int64_t cg, const Window2d& w) {
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
     if (w.stride_h != 1 || w.stride_w != 1 || w.dilation_h != 1 || w.dilation_w != 1) return false;
-    if (w.out_h <= 0 || w.out_w <= 0 || cg * w.kernel_h * w.kernel_w < 12) return false;
+    if (w.out_h <= 0 || w.out_w <= 0 || cg < 2 || cg * w.kernel_h * w.kernel_w < 12) return false;
     return weight_grad_run(w) >= 192 && 2 * (w.in_w + 2 * w.pad_w) <= 3 * w.out_w;
 #else
     (void)cg;
