@@ -425,7 +425,6 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
     const std::int64_t stride = wnum + out_channels;  // one chunk's partial: [weight grads | bias grads]
-
     const std::int64_t block =
         reduce ? std::max<std::int64_t>(1, std::min(chunks, detail::conv_partial_budget / stride)) : chunks;
     float* partial = reduce ? detail::scratch(detail::Scratch::conv_partials, std::min(block, chunks) * stride) : nullptr;
@@ -435,11 +434,11 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         parallel_for(b0, b1, 1, [&](std::int64_t c0, std::int64_t c1) {
             for (std::int64_t c = c0; c < c1; ++c) {
                 const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len;
-                float* part = reduce ? partial + (c - b0) * stride : nullptr;
                 float* g = detail::scratch(detail::Scratch::conv_grad_out, out_channels * cols);
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < out_channels; ++o)
                         detail::copy_row(g + o * cols + n * len, grad_out + ((n0 + n) * out_channels + o) * len, len);
+                float* part = reduce ? partial + (c - b0) * stride : nullptr;
                 if (grad_bias)
                     for (std::int64_t o = 0; o < out_channels; ++o) part[wnum + o] = sum(g + o * cols, cols);
                 for (std::int64_t gr = 0; gr < groups; ++gr) {  // group gr: rows gr·og.. of g and weight

@@ -10,8 +10,9 @@
 // weight_grad_in_place_pays. A zero times an input value adds +0 to a sum, so the result equals
 // the unwidened sum except when the input holds an inf or NaN (which then reaches taps it would
 // not touch, in a gradient that is already non-finite through the forward's output).
-// kernels/conv.hpp's conv2d_backward chooses this path by shape and sums the per-image results
-// of a chunk in image order, so the result is the same for every thread count.
+// kernels/conv.hpp's conv2d_backward chooses this path by shape; each element is one fixed-order
+// sum over a chunk's images (a segment per image), and the chunks' partials are added in chunk
+// order, so the result is the same for every thread count.
 #pragma once
 
 #include <algorithm>  // std::min
