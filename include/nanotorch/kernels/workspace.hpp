@@ -33,7 +33,7 @@ enum class Scratch : int {
     conv_padded,        // im2col / col2im: one image's zero-padded planes (padded windows)
     conv_weight_panels, // conv2d forward, direct path: one group's weights packed in row panels
     conv_flipped_weight,// conv2d backward: the weights as the input gradient's convolution reads them
-    conv_grad_wide,     // conv2d backward, dW in place: one image's grad_out, rows widened to the padded pitch
+    conv_grad_wide,     // conv2d backward, dW in place: a chunk's grad_out, rows widened to the padded pitch
     dw_input,           // depthwise conv: the zero-padded, phase-split input plane
     dw_work,            // depthwise conv: flat output run (forward) / split input gradient (backward)
     dw_grad,            // depthwise conv backward: zero-padded output-gradient planes
