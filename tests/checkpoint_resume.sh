@@ -10,7 +10,7 @@
 #   1. an uninterrupted run writes the reference model.ntsd;
 #   2. the same run (same seed and thread count) with --checkpoint every 3 steps is killed with
 #      SIGKILL at a random point (after a random number of steps, up to a third of those left,
-#      plus 0..29 ms),
+#      plus 0 ms up to one step's time, as the uninterrupted run measured it),
 #      then restarted with --resume, four times; once more the kill is
 #      sent while the process sleeps between writing the temporary checkpoint file and renaming it
 #      (NANOTORCH_CHECKPOINT_PAUSE_MS), and the previous checkpoint must then be byte-identical
@@ -123,12 +123,14 @@ run_with_kills() {
       pid=$!
       if ((random_kills < 4)); then
         # A random point: after a random number of steps (mnist_train prints one
-        # progress line per batch here), plus 0..29 ms, so kills land in training, evaluation,
-        # checkpoint writes and the final save, and every restart makes progress.
+        # progress line per batch here), plus up to one step's time, so kills land in training,
+        # evaluation, checkpoint writes and the final save, and every restart makes progress.
+        # The delay and the polling follow the step time: on a fast host a step takes ~4 ms,
+        # and a fixed 0..29 ms delay plus 20 ms polls let the run end before four kills landed.
         local start=0 target lines waited=0
         # "Resumed from" is printed before the first batch's line.
-        while ! grep -q "batches, loss" "$scratch/$name.run.log" && kill -0 "$pid" 2>/dev/null && ((waited < 2400)); do
-          sleep 0.02
+        while ! grep -q "batches, loss" "$scratch/$name.run.log" && kill -0 "$pid" 2>/dev/null && ((waited < 9600)); do
+          sleep 0.005
           waited=$((waited + 1))
         done
         start=$(sed -n 's/^Resumed from .*, step \([0-9]*\)$/\1/p' "$scratch/$name.run.log")
@@ -136,12 +138,12 @@ run_with_kills() {
         # At most a third of what is left, so that four kills fit before the run ends.
         target=$((start + 1 + RANDOM % ((total_steps - start) / 3 + 1)))
         while lines=$(grep -c "batches, loss" "$scratch/$name.run.log"); ((start + lines < target)) &&
-          kill -0 "$pid" 2>/dev/null && ((waited < 2400)); do
-          sleep 0.02
+          kill -0 "$pid" 2>/dev/null && ((waited < 9600)); do
+          sleep 0.005
           waited=$((waited + 1))
         done
-        delay=$((RANDOM % 30))
-        sleep "0.0$(printf '%02d' "$delay")"
+        delay=$((RANDOM % step_ms))
+        sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
         if kill -9 "$pid" 2>/dev/null; then
           wait "$pid" 2>/dev/null
           random_kills=$((random_kills + 1))
@@ -197,7 +199,9 @@ for config in sgd adam; do
     fail "$config: the uninterrupted run failed"
     continue
   fi
-  echo "$config: uninterrupted run took $(($(now_ms) - t0)) ms"
+  took=$(($(now_ms) - t0))
+  step_ms=$((took / total_steps > 1 ? took / total_steps : 1))  # one step's time (with the run's setup)
+  echo "$config: uninterrupted run took $took ms (~$step_ms ms per step)"
   run_with_kills "$config" "${extra[@]}"
 done
 
