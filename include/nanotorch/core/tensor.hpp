@@ -350,12 +350,13 @@ inline void Tensor::copy_strided_to(float* dst) const {
 
 // ---- factories ----
 
-/// Uninitialised contiguous tensor.
-inline Tensor empty(const Shape& shape) {
+/// Uninitialised contiguous tensor. (`shape` by value: a temporary such as empty({n, c}) is moved
+/// into the tensor rather than copied.)
+inline Tensor empty(Shape shape) {
     auto p = std::make_shared<TensorImpl>();
     p->storage = std::make_shared<Storage>(shape_numel(shape));
-    p->shape = shape;
     p->strides = contiguous_strides(shape);
+    p->shape = std::move(shape);
     return Tensor(std::move(p));
 }
 

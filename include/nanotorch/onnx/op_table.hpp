@@ -66,7 +66,8 @@ inline std::vector<Value> run_gemm(const OpArgs& a) {
     a.charge({M, N, lhs.size(1)});
     const Tensor C = a.has(2) ? a.tensor(2) : Tensor();
     // The common exported form (alpha = beta = 1, bias [N]) is exactly nanotorch::linear.
-    if (alpha == 1.0f && (!C.defined() || (beta == 1.0f && C.shape() == Shape{N}))) return one(linear(lhs, w, C));
+    if (alpha == 1.0f && (!C.defined() || (beta == 1.0f && C.dim() == 1 && C.size(0) == N)))
+        return one(linear(lhs, w, C));
     Tensor y = linear(lhs, w);
     if (alpha != 1.0f) y = mul(y, alpha);
     if (C.defined() && beta != 0.0f) {

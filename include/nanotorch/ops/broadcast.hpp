@@ -25,8 +25,13 @@ inline Tensor contiguous_copy(const Tensor& t) {
     return c;
 }
 
-/// t itself when contiguous, else a contiguous copy (no graph either way).
-inline Tensor as_contiguous(const Tensor& t) { return t.is_contiguous() ? t.detach() : contiguous_copy(t); }
+/// t itself when contiguous, else a contiguous copy (no graph either way). A contiguous t with no
+/// autograd state is returned as the same handle: detach() would build an identical TensorImpl
+/// (three allocations with its shape and strides, on every op's every input at inference).
+inline Tensor as_contiguous(const Tensor& t) {
+    if (!t.is_contiguous()) return contiguous_copy(t);
+    return t.requires_grad() || t.grad_fn() ? t.detach() : t;
+}
 
 /// Materialises t broadcast to `shape` (which broadcast_shapes(t.shape(), shape) == shape).
 inline Tensor expand_copy(const Tensor& t, const Shape& shape) {

@@ -225,7 +225,7 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
                     ws[1] * groups, " (weight is [out_channels, in_channels / groups, kH, kW])");
     NANOTORCH_CHECK(ws[0] % groups == 0, shape_error, op, ": weight of shape ", shape_str(ws), " has ", ws[0],
                     " output channels, not divisible by groups=", groups);
-    NANOTORCH_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, shape_error, op, ": bias of shape ",
+    NANOTORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == ws[0]), shape_error, op, ": bias of shape ",
                     (bias.defined() ? shape_str(bias.shape()) : std::string()), " does not match weight of shape ",
                     shape_str(ws), "; expected [", ws[0], "]");
     NANOTORCH_CHECK(ws[2] >= 1 && ws[3] >= 1, shape_error, op, ": weight of shape ", shape_str(ws),

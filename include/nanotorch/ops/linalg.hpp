@@ -50,7 +50,7 @@ inline MatrixOperand matrix_operand(const Tensor& t, std::int64_t rows, std::int
     bool strided = false;
     // Strides describe the matrix only when the shapes agree (a [2, 3] gradient may stand for
     // a [6, 1] matrix, which is read as the contiguous tensor it is).
-    if (t.dim() == 2 && t.shape() == Shape{rows, cols}) {
+    if (t.dim() == 2 && t.size(0) == rows && t.size(1) == cols) {
         s0 = t.strides()[0];
         s1 = t.strides()[1];
         strided = true;
@@ -317,14 +317,17 @@ inline Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(
                     shape_str(b.defined() ? b.shape() : Shape{}), " does not match weight shape ", shape_str(w.shape()),
                     " (expected [", O, "])");
     const std::int64_t R = dims_product(x.shape(), 0, x.shape().size() - 1);
-    Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+    Shape out_shape;
+    out_shape.reserve(x.shape().size());
+    out_shape.assign(x.shape().begin(), x.shape().end() - 1);
     out_shape.push_back(O);
-    Tensor y = empty(out_shape);
+    Tensor y = empty(std::move(out_shape));
     float beta = 0.0f;
     if (b.defined() && R > 0 && O > 0) {  // start every row at b, then accumulate x·wᵀ on top
-        const std::vector<float> bv = b.to_vector();
+        const Tensor bc = ops::detail::as_contiguous(b);
+        const float* bp = bc.data_ptr();
         float* yp = y.data_ptr();
-        for (std::int64_t r = 0; r < R; ++r) std::copy(bv.begin(), bv.end(), yp + r * O);
+        for (std::int64_t r = 0; r < R; ++r) std::copy(bp, bp + O, yp + r * O);
         beta = 1.0f;
     }
     gemm(false, matrix_operand(x, R, I), true, matrix_operand(w, O, I), R, O, I, beta, y.data_ptr(), O);
