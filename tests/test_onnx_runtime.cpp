@@ -634,6 +634,29 @@ TEST_CASE("pooling and Conv with asymmetric or SAME padding pad explicitly, as O
     check_values(run1(conv, x), {1, 1, 3, 3}, {12, 16, 9, 24, 28, 15, 15, 17, 9}, 1e-6f);
 }
 
+TEST_CASE("a Conv window resolved at load still follows a weight given another kernel at run()") {
+    // The Runtime resolves a Conv's window once, at load, from the constant weight's kernel
+    // (Runtime::plan_windows). A weight that is also a graph input may be replaced at run(); with
+    // another kernel the window is resolved again, as without a plan. x is 1..9 in a 3x3 plane,
+    // pads (top 0, left 0, bottom 1, right 1): a 2x2 ones kernel sums each window,
+    // [[12 16 9], [24 28 15], [15 17 9]]; a 3x3 ones kernel gives a 2x2 output, [[45 33], [39 28]].
+    const Tensor x = nt::arange(1.0f, 10.0f).reshape({1, 1, 3, 3});
+    const auto m = model(13, {node("Conv", {"x", "w"}, {"y"}, "conv", {attr_ints("pads", {0, 0, 1, 1})})},
+                         {info("x", {1, 1, 3, 3}), info("w", {1, 1, -1, -1})}, {info("y", {1, 1, -1, -1})},
+                         {init_f("w", nt::ones({1, 1, 2, 2}))});
+    const onnx::Runtime rt(m);
+    check_values(rt.run({{"x", x}})[0].second, {1, 1, 3, 3}, {12, 16, 9, 24, 28, 15, 15, 17, 9}, 1e-6f);
+    check_values(rt.run({{"x", x}, {"w", nt::ones({1, 1, 3, 3})}})[0].second, {1, 1, 2, 2}, {45, 33, 39, 28}, 1e-6f);
+    check_values(rt.run({{"x", x}})[0].second, {1, 1, 3, 3}, {12, 16, 9, 24, 28, 15, 15, 17, 9}, 1e-6f);
+    // A kernel_shape attribute the weight contradicts is not planned; the run reports it, naming the node.
+    auto bad = m;
+    bad.graph.node[0].attribute.push_back(attr_ints("kernel_shape", {3, 3}));
+    const onnx::Runtime rt_bad(bad);
+    const std::string msg = message_of([&] { rt_bad.run({{"x", x}}); });
+    CHECK(msg.find("node 'conv' (Conv)") != std::string::npos);
+    CHECK(msg.find("kernel_shape [3, 3] does not match weight of shape [1, 1, 2, 2]") != std::string::npos);
+}
+
 TEST_CASE("Gemm with alpha, beta, transA and a broadcast C; BatchNormalization, Clip and LeakyRelu by hand") {
     // A^T = [[1 2], [3 4]] (A stored transposed), B = I, alpha 2, beta 0.5, C = [10, 20] per column:
     // 2 * [[1 2], [3 4]] + 0.5 * [10 20] = [[7 14], [11 18]].

@@ -56,12 +56,14 @@ inline double extent_work(const Shape& s) {
 
 /// What an op's run function sees: the node, the model's default opset, and one pointer per
 /// node input (nullptr for an omitted optional input, "" in the NodeProto). `meter` is the run's
-/// WorkMeter (nullptr at load time, where only Constant nodes run).
+/// WorkMeter (nullptr at load time, where only Constant nodes run). `window`: a Conv's or pool's
+/// window resolved at load (static_window), or nullptr, and the op resolves its attributes itself.
 struct OpArgs {
     const NodeProto& node;
     std::int64_t opset;
     std::vector<const Value*> in;
     WorkMeter* meter = nullptr;
+    const Window* window = nullptr;
 
     /// Charges the op's inner-loop steps (WorkMeter) before it starts them: the product of
     /// `factors`, each an extent or count >= 0.

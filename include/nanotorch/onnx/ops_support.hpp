@@ -10,6 +10,7 @@
 
 #include <algorithm>  // std::copy, std::max
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,7 +61,12 @@ inline std::vector<std::int64_t> attr_ints(const NodeProto& n, const char* name,
     return a ? a->ints : def;
 }
 
-inline std::vector<Value> one(Tensor t) { return {Value::of(std::move(t))}; }
+// Built in place: a braced list would copy the Value (and its shape) out of an initializer_list.
+inline std::vector<Value> one(Tensor t) {
+    std::vector<Value> r(1);
+    r[0] = Value::of(std::move(t));
+    return r;
+}
 
 inline std::int64_t wrap_axis(std::int64_t axis, std::int64_t rank, const char* what) {
     NANOTORCH_CHECK(axis >= -rank && axis < rank, value_error, what, " ", axis, " is out of range for rank ", rank);
@@ -216,22 +222,57 @@ inline Window resolve_window(const NodeProto& n, const Shape& in_spatial, const 
     return w;
 }
 
-/// Guards the output [N, channels, out...] of a window over x before anything is allocated, and
-/// returns its shape (a spatial extent the window does not fit is 0: the op itself reports it).
-inline Shape window_result_shape(const Tensor& x, std::int64_t channels, const Window& w, const std::string& op) {
-    Shape out{x.size(0), channels};
-    for (std::size_t d = 0; d < w.kernel.size(); ++d) {
-        const std::int64_t span = x.size(static_cast<std::int64_t>(d) + 2) + w.pad_begin[d] + w.pad_end[d] -
-                                  ((w.kernel[d] - 1) * w.dilation[d] + 1);
-        out.push_back(span < 0 ? 0 : span / w.stride[d] + 1);  // too small: the op itself reports it
+/// The window of a Conv, MaxPool or AveragePool node resolved once, at load (the Runtime's plan,
+/// handed to the op as OpArgs::window), where that gives what every run would resolve: auto_pad
+/// NOTSET or VALID, which do not look at the input's extent, and a `kernel` fixed at load (a pool's
+/// kernel_shape, the shape of a Conv's constant weight). Empty otherwise, and where resolve_window
+/// would refuse the attributes: the run resolves them and reports that error, naming the node, as
+/// without a plan.
+inline std::optional<Window> static_window(const NodeProto& n, const Shape& kernel) {
+    try {
+        const std::string mode = attr_str(n, "auto_pad", "NOTSET");
+        if (mode != "NOTSET" && mode != "VALID") return std::nullopt;
+        return resolve_window(n, Shape(kernel.size(), 0), kernel);  // the extents are read only for SAME_*
+    } catch (const error&) {
+        return std::nullopt;
     }
+}
+
+/// The window's output extent along spatial dimension d of x (0 where the window does not fit:
+/// the op itself reports that).
+inline std::int64_t window_out_extent(const Tensor& x, const Window& w, std::size_t d) {
+    const std::int64_t span = x.size(static_cast<std::int64_t>(d) + 2) + w.pad_begin[d] + w.pad_end[d] -
+                              ((w.kernel[d] - 1) * w.dilation[d] + 1);
+    return span < 0 ? 0 : span / w.stride[d] + 1;
+}
+
+/// Guards the output [N, channels, out...] of a window over x before anything is allocated, and
+/// returns its shape.
+inline Shape window_result_shape(const Tensor& x, std::int64_t channels, const Window& w, const std::string& op) {
+    Shape out;
+    out.reserve(2 + w.kernel.size());
+    out.push_back(x.size(0));
+    out.push_back(channels);
+    for (std::size_t d = 0; d < w.kernel.size(); ++d) out.push_back(window_out_extent(x, w, d));
     check_result_size(out, op);
     return out;
 }
-/// window_result_shape's element count (what the op's work is charged by).
+
+/// window_result_shape's element count (what the op's work is charged by), with the same guard,
+/// without building the shape where it passes (a run's windowed nodes allocate only their results).
 inline std::int64_t window_result_numel(const Tensor& x, std::int64_t channels, const Window& w,
                                         const std::string& op) {
-    return shape_numel(window_result_shape(x, channels, w, op));
+    std::int64_t positions = 1, numel = 1;  // the product of the non-zero extents; of all of them
+    const auto fits = [&](std::int64_t e) {
+        if (e < 0 || (e > 0 && positions > max_result_elements / e)) return false;
+        if (e > 0) positions *= e;
+        numel *= e;
+        return true;
+    };
+    bool ok = fits(x.size(0)) && fits(channels);
+    for (std::size_t d = 0; ok && d < w.kernel.size(); ++d) ok = fits(window_out_extent(x, w, d));
+    if (!ok) window_result_shape(x, channels, w, op);  // throws check_result_size's error
+    return numel;
 }
 
 }  // namespace rt_detail

@@ -9,7 +9,7 @@
 // table. Deliberately absent: 3-D windows and AveragePool dilations (refused by check_pool/check_conv).
 #pragma once
 
-#include <algorithm>  // std::max, std::min
+#include <algorithm>  // std::equal, std::max, std::min
 #include <cmath>      // std::isnan
 #include <cstdint>
 #include <limits>     // -infinity padding
@@ -98,18 +98,27 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
     NANOTORCH_CHECK(sp == 1 || sp == 2, unsupported_error, "Conv with ", sp, " spatial dimensions (only 1-D and 2-D)");
     NANOTORCH_CHECK(x.dim() == w.dim(), shape_error, "Conv: input of shape ", shape_str(x.shape()),
                     " does not match weight of shape ", shape_str(w.shape()));
-    const Shape kernel(w.shape().begin() + 2, w.shape().end());
-    NANOTORCH_CHECK(attr_ints(a.node, "kernel_shape", kernel) == kernel, shape_error, "Conv: kernel_shape ",
-                    shape_str(attr_ints(a.node, "kernel_shape")), " does not match weight of shape ",
-                    shape_str(w.shape()));
-    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    const Shape out_shape = window_result_shape(x, w.size(0), win, "Conv");
-    a.charge({shape_numel(out_shape), w.numel() / std::max<std::int64_t>(1, w.size(0))});
+    // The load-time plan's window holds while the weight has the kernel it was planned for (an
+    // initializer given a new value at run() may not).
+    const Shape& ws = w.shape();
+    Window resolved;
+    const Window* planned = a.window;
+    if (!planned || !std::equal(ws.begin() + 2, ws.end(), planned->kernel.begin(), planned->kernel.end())) {
+        const Shape kernel(ws.begin() + 2, ws.end());
+        NANOTORCH_CHECK(attr_ints(a.node, "kernel_shape", kernel) == kernel, shape_error, "Conv: kernel_shape ",
+                        shape_str(attr_ints(a.node, "kernel_shape")), " does not match weight of shape ",
+                        shape_str(ws));
+        resolved = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
+        planned = &resolved;
+    }
+    const Window& win = *planned;
+    a.charge({window_result_numel(x, w.size(0), win, "Conv"), w.numel() / std::max<std::int64_t>(1, w.size(0))});
     const std::int64_t group = attr_int(a.node, "group", 1);  // conv2d checks it against the shapes
     Tensor residual;
     bool relu = fusion.relu;
     if (fusion.residual) {
         const Value& r = a.value(fusion.residual_input);
+        const Shape out_shape = window_result_shape(x, w.size(0), win, "Conv");
         if (r.is_float() && r.shape == out_shape) {
             residual = sp == 1 ? reshape(r.f, {out_shape[0], out_shape[1], 1, out_shape[2]}) : r.f;
         } else {
@@ -213,11 +222,14 @@ inline std::pair<Tensor, std::vector<std::int64_t>> dilated_max_pool_with_positi
 template <bool Max>
 inline std::vector<Value> run_pool(const OpArgs& a) {
     const Tensor& x = a.tensor(0);
-    const Shape kernel = attr_ints(a.node, "kernel_shape");
-    NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kernel.size()) + 2, shape_error, a.node.op_type,
-                    ": input of shape ", shape_str(x.shape()), " does not match kernel_shape ", shape_str(kernel));
-    const Window win = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
-    a.charge({window_result_numel(x, x.size(1), win, a.node.op_type), shape_numel(kernel)});
+    const Shape kernel = a.window ? Shape() : attr_ints(a.node, "kernel_shape");  // planned: a.window->kernel
+    const Shape& kshape = a.window ? a.window->kernel : kernel;
+    NANOTORCH_CHECK(x.dim() == static_cast<std::int64_t>(kshape.size()) + 2, shape_error, a.node.op_type,
+                    ": input of shape ", shape_str(x.shape()), " does not match kernel_shape ", shape_str(kshape));
+    Window resolved;
+    if (!a.window) resolved = resolve_window(a.node, Shape(x.shape().begin() + 2, x.shape().end()), kernel);
+    const Window& win = a.window ? *a.window : resolved;
+    a.charge({window_result_numel(x, x.size(1), win, a.node.op_type), shape_numel(win.kernel)});
     const bool include_pad = attr_int(a.node, "count_include_pad", 0) != 0;
     const bool ceil = attr_int(a.node, "ceil_mode", 0) != 0;
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d k, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>  // std::shared_ptr (fused steps stay copyable)
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -173,6 +174,7 @@ private:
         std::shared_ptr<const rt_detail::ConvFusion> fusion;  // a Conv running the nodes after it
         bool fused_away = false;        // a node a Conv or Gemm before it runs (its releases still apply)
         bool relu_after = false;        // a Gemm whose sole reader, a Relu, it runs on its own result
+        std::shared_ptr<const rt_detail::Window> window;  // a Conv's or pool's window, resolved at load
     };
 
     // A Conv step with the nodes fused into it. When the fused Add's other operand does not fit
@@ -205,6 +207,10 @@ private:
 
     // Evaluates Constant nodes once, so run() only copies their handles.
     void prepare_constants();
+
+    // Resolves the windows of Conv (with a constant weight), MaxPool and AveragePool nodes once
+    // (rt_detail::static_window), so that a run does not look their attributes up and copy them.
+    void plan_windows();
 
     void bind(std::vector<Value>& local, std::vector<const Value*>& at, std::vector<bool>& bound,
               const std::string& name, const Value& v) const;
@@ -250,6 +256,7 @@ NANOTORCH_ONNX_API Runtime::Runtime(ModelProto model, RuntimeOptions options)
     for (const Step& s : steps_) {
         if (s.precomputed && !s.out.empty() && s.out[0] >= 0) is_constant_[static_cast<std::size_t>(s.out[0])] = 1;
     }
+    plan_windows();
     if (options.fuse) fuse_conv_chains();
     for (const Step& s : steps_) max_node_inputs_ = std::max(max_node_inputs_, s.in.size());  // fused: + 1
 }
@@ -348,7 +355,7 @@ NANOTORCH_ONNX_API NamedValues Runtime::run_values(const NamedValues& inputs) co
         if (!s.precomputed && !s.fused_away) {
             in.clear();
             for (const int slot : s.in) in.push_back(slot < 0 ? nullptr : at[static_cast<std::size_t>(slot)]);
-            OpArgs args{n, opset_, std::move(in), &meter};
+            OpArgs args{n, opset_, std::move(in), &meter, s.window.get()};
             std::vector<Value> outs;
             try {
                 for (const Value* v : args.in)
@@ -606,6 +613,28 @@ NANOTORCH_ONNX_API void Runtime::prepare_constants() {
         } catch (const error&) {
             rt_detail::rethrow_with(rt_detail::node_label(n, k));
         }
+    }
+}
+
+NANOTORCH_ONNX_API void Runtime::plan_windows() {
+    using namespace rt_detail;
+    for (std::size_t k = 0; k < steps_.size(); ++k) {
+        Step& s = steps_[k];
+        const NodeProto& n = model_.graph.node[k];
+        if (s.precomputed || !(n.domain.empty() || n.domain == "ai.onnx")) continue;
+        std::optional<Window> w;
+        const bool constant_weight = s.in.size() >= 2 && s.in[1] >= 0 && is_constant_[static_cast<std::size_t>(s.in[1])];
+        if (n.op_type == "Conv" && constant_weight) {
+            const Value& weight = prefilled_[static_cast<std::size_t>(s.in[1])];
+            if (!weight.is_float() || weight.shape.size() < 3) continue;  // the run reports it
+            const Shape kernel(weight.shape.begin() + 2, weight.shape.end());
+            const AttributeProto* ks = find_attr(n, "kernel_shape");
+            if (ks && ks->ints != kernel) continue;  // likewise
+            w = static_window(n, kernel);
+        } else if ((n.op_type == "MaxPool" || n.op_type == "AveragePool") && find_attr(n, "kernel_shape")) {
+            w = static_window(n, find_attr(n, "kernel_shape")->ints);
+        }
+        if (w) s.window = std::make_shared<const Window>(std::move(*w));
     }
 }
 
