@@ -13,7 +13,8 @@
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
 // outputs. At load it also fuses each Conv with the inference-form BatchNormalization, residual
 // Add and/or Relu that alone read its output, and each Gemm with such a Relu (RuntimeOptions::fuse;
-// same bits as running them one by one).
+// same bits as running them one by one), and resolves the windows of Conv and pooling nodes once
+// (plan_windows), so that a run does not look up and copy their attributes again.
 // Deliberately not here: other graph optimisation, shape inference, subgraphs (If/Loop),
 // training, and FLOAT16/BFLOAT16/UINT64/STRING values.
 #pragma once
