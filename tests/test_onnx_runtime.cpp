@@ -351,6 +351,49 @@ TEST_CASE("load-time fusion: a Gemm runs the Relu that alone reads it, with the 
     }
 }
 
+TEST_CASE("load-time fusion: a MaxPool or AveragePool runs the Relu that alone reads it, with the same bits") {
+    // Pool -> Relu (the seed net's order): 2-D max with explicit asymmetric pads (the -inf padded
+    // path), 1-D max (a reshaped result), average with ceil_mode and SAME padding (the rescaled
+    // path); and two that must stay apart: a pool read twice, and a MaxPool whose Indices output
+    // is asked for. The input holds -0 and NaN; the bits are compared with fuse = false.
+    nt::Generator gen(41);
+    const auto k2 = [](std::vector<onnx::AttributeProto> more) {
+        more.push_back(attr_ints("kernel_shape", {2, 2}));
+        return more;
+    };
+    const auto m = model(
+        13,
+        {node("MaxPool", {"x"}, {"p1"}, "max", k2({attr_ints("pads", {0, 1, 1, 0})})),
+         node("Relu", {"p1"}, {"y1"}, "relu1"),
+         node("AveragePool", {"x"}, {"p2"}, "avg", k2({attr_s("auto_pad", "SAME_UPPER"), attr_i("ceil_mode", 1)})),
+         node("Relu", {"p2"}, {"y2"}, "relu2"),
+         node("Reshape", {"x", "flat"}, {"x3"}, "to_1d"),
+         node("MaxPool", {"x3"}, {"p3"}, "max1d", {attr_ints("kernel_shape", {3}), attr_ints("strides", {2})}),
+         node("Relu", {"p3"}, {"y3"}, "relu3"),
+         node("MaxPool", {"x"}, {"p4"}, "max_twice", k2({})),
+         node("Relu", {"p4"}, {"r4"}, "relu4"),
+         node("Add", {"p4", "r4"}, {"y4"}, "add4"),  // p4 is read twice: not fused
+         node("MaxPool", {"x"}, {"p5", "i5"}, "max_indices", k2({})),
+         node("Relu", {"p5"}, {"y5"}, "relu5")},  // the MaxPool has two outputs: not fused
+        {info("x", {-1, 3, 7, 6})},
+        {info("y1", {}), info("y2", {}), info("y3", {}), info("y4", {}), info("y5", {}), info("i5", {}, onnx::DataType::int64)},
+        {init_i("flat", {0, 3, 42})});
+    const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
+    CHECK(fused.fused_nodes() == 3);  // relu1, relu2, relu3
+    for (std::int64_t batch : {1, 3}) {
+        CAPTURE(batch);
+        Tensor x = nt::randn({batch, 3, 7, 6}, gen);
+        x.data_ptr()[0] = -0.0f, x.data_ptr()[batch * 126 - 1] = std::numeric_limits<float>::quiet_NaN();
+        const auto got = fused.run_values({{"x", onnx::Value::of(x)}}), want = plain.run_values({{"x", onnx::Value::of(x)}});
+        REQUIRE(got.size() == want.size());
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            CAPTURE(got[k].first);
+            if (got[k].second.is_float()) CHECK(float_bits(got[k].second.f) == float_bits(want[k].second.f));
+            else CHECK(got[k].second.i == want[k].second.i);
+        }
+    }
+}
+
 TEST_CASE("conv2d_fused adds a residual after the affine map and before the ReLU, bit for bit") {
     // Each convolution path (direct/im2col 3x3, depthwise, 1x1) with and without the affine map,
     // the ReLU and the swapped operand order, against batch_norm, add and relu called one by one.

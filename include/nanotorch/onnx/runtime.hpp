@@ -12,7 +12,8 @@
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
 // outputs. At load it also fuses each Conv with the inference-form BatchNormalization, residual
-// Add and/or Relu that alone read its output, and each Gemm with such a Relu (RuntimeOptions::fuse;
+// Add and/or Relu that alone read its output, and each Gemm, MaxPool and AveragePool with such a
+// Relu (RuntimeOptions::fuse;
 // same bits as running them one by one), and resolves the windows of Conv and pooling nodes once
 // (plan_windows), so that a run does not look up and copy their attributes again.
 // Deliberately not here: other graph optimisation, shape inference, subgraphs (If/Loop),
@@ -50,9 +51,9 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 /// How a Runtime prepares and runs a model.
 ///  - fuse: run each Conv together with the nodes that alone read its output, in this order,
 ///    each optional: an inference-form BatchNormalization, an Add of a value computed before the
-///    Conv (a residual block's shortcut), a Relu (nanotorch::conv2d_fused); and each Gemm with
-///    the Relu that alone reads its output. That gives the same bits as running the nodes one by
-///    one and saves their passes over the output.
+///    Conv (a residual block's shortcut), a Relu (nanotorch::conv2d_fused); and each Gemm,
+///    MaxPool and AveragePool with the Relu that alone reads its output. That gives the same bits
+///    as running the nodes one by one and saves their passes over the output.
 ///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
 ///    default: none). A file of a few hundred bytes can legitimately ask for a 1024x1024 Conv
 ///    kernel over a tensor it made with Expand; the codec's limits bound memory, this bounds time.
@@ -174,7 +175,7 @@ private:
         bool precomputed = false;       // Constant: evaluated once at construction
         std::shared_ptr<const rt_detail::ConvFusion> fusion;  // a Conv running the nodes after it
         bool fused_away = false;        // a node a Conv or Gemm before it runs (its releases still apply)
-        bool relu_after = false;        // a Gemm whose sole reader, a Relu, it runs on its own result
+        bool relu_after = false;        // a Gemm or pool whose sole reader, a Relu, it runs on its own result
         std::shared_ptr<const rt_detail::Window> window;  // a Conv's or pool's window, resolved at load
     };
 
@@ -193,13 +194,14 @@ private:
     // make a per-channel map (batch_norm_eval_affine throws), an Add operand computed after the Conv.
     void fuse_conv_chains();
 
-    // The Relu fused into a Gemm: relu's own kernel over the Gemm's result, which run_gemm always
-    // allocates afresh (linear, mul, add), so nothing else sees it change; the same bits as the
-    // Relu node's new tensor.
+    // The Relu fused into a Gemm, MaxPool or AveragePool: relu's own kernel over the node's
+    // result, which run_gemm (linear, mul, add) and run_pool (max_pool2d, avg_pool2d, their
+    // explicit-padding and dilated forms, a 1-D result's reshape of its 2-D one) always allocate
+    // afresh, so nothing else sees it change; the same bits as the Relu node's new tensor.
     static void relu_in_place(Value& v) {
         Tensor& t = v.f;
         NANOTORCH_CHECK(v.is_float() && t.defined() && t.is_contiguous(), value_error,
-                        "Gemm: a fused Relu needs the Gemm's float result in one piece");
+                        "a fused Relu needs its node's float result in one piece");
         kernels::parallel_relu_forward(t.data_ptr(), t.data_ptr(), t.numel());
     }
 
@@ -514,11 +516,14 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
         conv.out[0] = last->out[0];
         conv.fusion = std::make_shared<const ConvFusion>(std::move(f));
     }
-    // A Gemm and the Relu that alone reads its output: the ReLU runs over the Gemm's fresh
-    // result in place (relu_in_place), one pass and one buffer fewer.
+    // A Gemm, MaxPool or AveragePool and the Relu that alone reads its output (a classifier's
+    // hidden layer; the seed net's pool -> relu): the ReLU runs over the node's fresh result in
+    // place (relu_in_place), one pass and one tensor fewer.
     for (Step& gemm : steps_) {
         const NodeProto& gn = node_of(gemm);
-        if (gn.op_type != "Gemm" || !is_default_domain(gn) || gemm.fused_away || !single_output(gemm, gn)) continue;
+        const bool producer_ok = gn.op_type == "Gemm" || gn.op_type == "MaxPool" || gn.op_type == "AveragePool";
+        if (!producer_ok || !is_default_domain(gn) || gemm.precomputed || gemm.fused_away || !single_output(gemm, gn))
+            continue;
         Step* relu = sole_reader(gemm.out[0]);
         if (!relu || node_of(*relu).op_type != "Relu" || !is_default_domain(node_of(*relu)) || relu->in.size() != 1 ||
             !single_output(*relu, node_of(*relu)))
