@@ -828,8 +828,7 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
         took += kernels::detail::weight_grad_in_place_pays(t.c / t.groups, w) ? 1 : 0;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
-        // The in-place kernel itself, on every host: conv2d_backward takes it only on CPUs where it
-        // pays (kernels::detail::weight_grad_in_place_host), so it is called directly here.
+        // The in-place kernel itself, called directly (conv2d_backward's choice is checked below).
         const auto in_place = [&](FV& out) {
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
             std::fill(out.begin(), out.end(), 0.0f);
@@ -857,8 +856,8 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
         set_num_threads(3);
         in_place(gw3);
         CHECK(bit_equal(gw3, gw));
-        // conv2d_backward (whichever path this CPU takes), with the input and bias gradients
-        // requested too: the same bits on 1 and 3 threads.
+        // conv2d_backward, with the input and bias gradients requested too: the same bits on 1
+        // and 3 threads.
         FV d1(wt.size(), 7.0f), d3(wt.size(), -7.0f), gi(x.size()), gb(static_cast<std::size_t>(t.o));
         kernels::conv2d_backward(gi.data(), d3.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w,
                                  t.groups);

@@ -427,8 +427,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         if (!reduce) return;
     }
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
-    // dW read from the images in place, where the shape and this CPU make it pay
-    if (grad_weight && detail::weight_grad_in_place_pays(cg, w) && detail::weight_grad_in_place_host()) {
+    if (grad_weight && detail::weight_grad_in_place_pays(cg, w)) {  // dW read from the images in place
         detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
         grad_weight = nullptr;
         reduce = grad_bias != nullptr;

@@ -40,11 +40,14 @@ inline std::int64_t weight_grad_run(const Window2d& w) {
 // and sgemm, from the shape alone: stride 1 and no dilation (the taps' runs are windows of one
 // plane); runs of at least 192 products per image (12 AVX-512 vectors) and at most half again
 // the products for the gap columns; at least 12 taps per output channel (two blocks of
-// wgrad_taps); more than one input channel per group. Measured on AVX-512 (Intel Ice Lake; the
-// CPU check is weight_grad_in_place_host) at batch 64, 1 thread, dW alone (the A/B in the
-// commit that added this): 1.2-1.6x faster from 14×14 to
+// wgrad_taps); more than one input channel per group. Measured on AVX-512 (Intel Ice Lake) at
+// batch 64, 1 thread, dW alone (the A/B in the commit that added this): 1.2-1.6x faster from 14×14 to
 // 32×32 outputs with 3×3 and 5×5 kernels; even on 7×7; slower on 8×8 with 256 channels, where
 // a chunk holds few images of a few vectors each and the kernel's horizontal adds dominate.
+// On AMD Zen 5 the path was slower than im2col + sgemm until sgemm_dot_rows_kernel kept each
+// row of B in a register (in_register); with that, conv2d's whole backward at batch 64, 1
+// thread: 16 -> 16 on 28x28 3.06 -> 2.71 ms, 32 -> 32 on 14x14 3.06 -> 2.73, 64 -> 128 on
+// 16x16 26.3 -> 25.7, 64 -> 64 on 32x32 54.1 -> 48.7 ms against im2col + sgemm.
 // A single-channel first layer (the seed net's conv1: 1.5x faster here) keeps im2col + sgemm
 // so that the seed net trains bit for bit as before (issue #12: its accuracy curve unchanged).
 // Native SIMD builds only (the dot kernel exists only with SIMD; WebAssembly's was not measured).
@@ -56,28 +59,6 @@ inline bool weight_grad_in_place_pays(std::int64_t cg, const Window2d& w) {
 #else
     (void)cg;
     (void)w;
-    return false;
-#endif
-}
-
-// Whether this CPU runs the in-place weight gradient faster than im2col + sgemm, for the shapes
-// weight_grad_in_place_pays accepts. Measured (batch 64, 1 thread, the builds alternating):
-// on Intel Ice Lake it was faster (dW alone: ResNet8's 16 -> 16 layer 5.4 -> 3.4 ms, 64 -> 64 on
-// 32x32 78 -> 55 ms); on AMD Zen 5 slower, where conv2d's whole backward went 4.6 -> 3.25 ms
-// (16 -> 16 on 28x28), 4.3 -> 3.0 (32 -> 32 on 14x14), 37 -> 26 (64 -> 128 on 16x16) and 70 -> 54
-// ms (64 -> 64 on 32x32) with im2col + sgemm: its dot-product block re-reads each unaligned tap
-// row from memory for every output channel, and Zen 5's full-width FMAs leave that load stream
-// the bottleneck (smaller blocks narrowed the gap but did not close it). So the path is taken
-// on Intel CPUs only; AMD (Zen 4 was not measured) and other architectures keep im2col + sgemm.
-// Fixed per process, so results stay the same for every run and thread count on a machine.
-inline bool weight_grad_in_place_host() {
-#if defined(__x86_64__) || defined(__i386__)
-    static const bool intel = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_is("intel") != 0;
-    }();
-    return intel;
-#else
     return false;
 #endif
 }
