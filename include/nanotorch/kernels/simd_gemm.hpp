@@ -181,13 +181,6 @@ inline void sgemm_small_n_kernel(std::int64_t K, const float* a, std::int64_t rs
 /// Rows of op(A) and of B per sgemm_dot_kernel block (dot_r x dot_r accumulators).
 inline constexpr std::int64_t gemm_dot_r = simd_width >= 16 ? 4 : 3;
 
-/// The dot-product block with its rows given as pointers, MB rows of A by NB rows of B, over
-/// `segments` runs of K: out[r·NB + s] = Σ_{q < segments} Σ_{k < K} a[r][q·a_step + k] ·
-/// b[s][q·b_step + k]. Each sum is in a fixed order: simd_width lane partial sums over
-/// k ≡ lane (mod simd_width), q then k ascending, then vhadd, then the K % simd_width tails, q
-/// then k ascending (one segment: sgemm_dot_kernel's order). Rows may be anywhere, even
-/// overlapping: conv2d's weight gradient passes windows of padded image planes as the rows of
-/// B, one segment per image. Never throws.
 // v, kept in a register for its later uses. In sgemm_dot_rows_kernel GCC otherwise re-reads each
 // row of B from memory as an operand of every one of its MB multiply-adds (it folds the load into
 // each vfmadd): 28 loads per 24 FMAs in the in-place weight gradient's 4x6 block, each a
@@ -204,6 +197,13 @@ NANOTORCH_ALWAYS_INLINE fbatch in_register(fbatch v) {
 #endif
 }
 
+/// The dot-product block with its rows given as pointers, MB rows of A by NB rows of B, over
+/// `segments` runs of K: out[r·NB + s] = Σ_{q < segments} Σ_{k < K} a[r][q·a_step + k] ·
+/// b[s][q·b_step + k]. Each sum is in a fixed order: simd_width lane partial sums over
+/// k ≡ lane (mod simd_width), q then k ascending, then vhadd, then the K % simd_width tails, q
+/// then k ascending (one segment: sgemm_dot_kernel's order). Rows may be anywhere, even
+/// overlapping: conv2d's weight gradient passes windows of padded image planes as the rows of
+/// B, one segment per image. Never throws.
 template <std::size_t MB, std::size_t NB>
 NANOTORCH_ALWAYS_INLINE void sgemm_dot_rows_kernel(std::int64_t K, const float* const* a, const float* const* b,
                                                    float* out, std::int64_t segments = 1, std::int64_t a_step = 0,

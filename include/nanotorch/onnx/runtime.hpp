@@ -519,19 +519,20 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
     // A Gemm, MaxPool or AveragePool and the Relu that alone reads its output (a classifier's
     // hidden layer; the seed net's pool -> relu): the ReLU runs over the node's fresh result in
     // place (relu_in_place), one pass and one tensor fewer.
-    for (Step& gemm : steps_) {
-        const NodeProto& gn = node_of(gemm);
-        const bool producer_ok = gn.op_type == "Gemm" || gn.op_type == "MaxPool" || gn.op_type == "AveragePool";
-        if (!producer_ok || !is_default_domain(gn) || gemm.precomputed || gemm.fused_away || !single_output(gemm, gn))
+    for (Step& producer : steps_) {
+        const NodeProto& pn = node_of(producer);
+        const bool producer_ok = pn.op_type == "Gemm" || pn.op_type == "MaxPool" || pn.op_type == "AveragePool";
+        if (!producer_ok || !is_default_domain(pn) || producer.precomputed || producer.fused_away ||
+            !single_output(producer, pn))
             continue;
-        Step* relu = sole_reader(gemm.out[0]);
+        Step* relu = sole_reader(producer.out[0]);
         if (!relu || node_of(*relu).op_type != "Relu" || !is_default_domain(node_of(*relu)) || relu->in.size() != 1 ||
             !single_output(*relu, node_of(*relu)))
             continue;
         relu->fused_away = true;
         ++fused_nodes_;
-        gemm.relu_after = true;
-        gemm.out[0] = relu->out[0];
+        producer.relu_after = true;
+        producer.out[0] = relu->out[0];
     }
 }
 
@@ -629,7 +630,8 @@ NANOTORCH_ONNX_API void Runtime::plan_windows() {
         const NodeProto& n = model_.graph.node[k];
         if (s.precomputed || !(n.domain.empty() || n.domain == "ai.onnx")) continue;
         std::optional<Window> w;
-        const bool constant_weight = s.in.size() >= 2 && s.in[1] >= 0 && is_constant_[static_cast<std::size_t>(s.in[1])];
+        const bool constant_weight =
+            s.in.size() >= 2 && s.in[1] >= 0 && is_constant_[static_cast<std::size_t>(s.in[1])];
         if (n.op_type == "Conv" && constant_weight) {
             const Value& weight = prefilled_[static_cast<std::size_t>(s.in[1])];
             if (!weight.is_float() || weight.shape.size() < 3) continue;  // the run reports it
@@ -637,8 +639,8 @@ NANOTORCH_ONNX_API void Runtime::plan_windows() {
             const AttributeProto* ks = find_attr(n, "kernel_shape");
             if (ks && ks->ints != kernel) continue;  // likewise
             w = static_window(n, kernel);
-        } else if ((n.op_type == "MaxPool" || n.op_type == "AveragePool") && find_attr(n, "kernel_shape")) {
-            w = static_window(n, find_attr(n, "kernel_shape")->ints);
+        } else if (n.op_type == "MaxPool" || n.op_type == "AveragePool") {
+            if (const AttributeProto* ks = find_attr(n, "kernel_shape")) w = static_window(n, ks->ints);
         }
         if (w) s.window = std::make_shared<const Window>(std::move(*w));
     }
