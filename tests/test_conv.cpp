@@ -652,7 +652,9 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     // (whatever the ISA), output channels that are not whole micro-kernel rows, K past one
     // gemm_kc slice, batches with a partial last chunk, groups, padding, dilation, no padding,
     // and strides 2 and 3 (the direct path over phase planes, detail::phase_planes). The direct
-    // path runs in both of its tile shapes (detail::direct_tile_alt): they must give the same bits.
+    // path runs in each of its tile shapes (detail::direct_tile; the short one exists where the
+    // build has rows to spare for it): they must give the same bits. Output-channel counts that
+    // are not whole panels in the shape taken check that a partial panel writes only its rows.
     struct Case {
         std::int64_t n, c, o, h, w, k, pad, dil, groups, stride = 1;
     };
@@ -679,7 +681,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {3, 1, 16, 28, 28, 3, 1, 1, 1},          // one input channel, K = 9: ResNet8's stem
         {2, 1, 32, 28, 28, 3, 0, 1, 1},          // K = 9 unpadded: examples/mnist's first layer
     };
-    bool took_direct = false, took_packed = false, took_strided = false, took_tile[2] = {false, false};
+    bool took_direct = false, took_packed = false, took_strided = false, took_tile[3] = {false, false, false};
     Generator gen(21);
     for (const Case& t : cases) {
         CAPTURE(t.c);
@@ -692,7 +694,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         REQUIRE((direct || kernels::detail::implicit_im2col_pays(ckk, w)));
         (direct ? took_direct : took_packed) = true;
         took_strided = took_strided || (direct && t.stride > 1);
-        if (direct) took_tile[kernels::detail::direct_tile_alt(og, kernels::detail::pitched_columns(w)) ? 1 : 0] = true;
+        if (direct)
+            took_tile[static_cast<int>(kernels::detail::direct_tile(og, kernels::detail::pitched_columns(w)))] = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen);
         FV y(static_cast<std::size_t>(t.n * t.o * len), 7.0f), expect(y.size(), -7.0f);
@@ -744,6 +747,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     CHECK(took_strided);
     CHECK(took_tile[0]);
     CHECK(took_tile[1]);
+    if (kernels::conv_tile_mr_short < kernels::gemm_mr) CHECK(took_tile[2]);
 }
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {

@@ -84,6 +84,14 @@ inline constexpr std::int64_t conv_tile_mr = 2;
 inline constexpr std::int64_t conv_tile_mr = gemm_mr * 2 / 3;
 #endif
 inline constexpr std::int64_t conv_tile_nr = 3 * simd_width;
+/// Its third (conv.hpp's direct_tile): five sixths of gemm_mr rows by two vectors, for channel
+/// counts that 10 (AVX-512) or 5 (AVX2) rows fill and gemm_mr rows pad (10, 20, 40, ...). The
+/// wasm build has too few rows to spare one; its short tile is the gemm tile.
+#if defined(NANOTORCH_SIMD_WASM)
+inline constexpr std::int64_t conv_tile_mr_short = gemm_mr;
+#else
+inline constexpr std::int64_t conv_tile_mr_short = gemm_mr * 5 / 6;
+#endif
 
 /// A gemm_mr x gemm_nr (or conv_tile_mr x conv_tile_nr: MR rows by NR columns, NR a multiple of
 /// the vector width) tile with B read in place: row k of the tile's B is the NR floats at
@@ -93,11 +101,13 @@ inline constexpr std::int64_t conv_tile_nr = 3 * simd_width;
 /// packing. The same products in the same order as sgemm_micro_kernel on the packed copy, so the
 /// same result: acc[r][c] = Σ_{k < kc} a[k·MR + r] · b[b_off[k] + c]. Then c (when non-null) gets
 /// acc (accumulate false) or c + acc (true); when c is null, acc goes row-major to tile
-/// [MR·NR]. Never throws.
+/// [MR·NR]. rows < MR writes only the first rows rows of c (a panel's last, partial rows;
+/// the tile is always computed whole). Never throws.
 template <std::size_t MR, std::size_t NR>
 NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a, const float* b,
                                                 const std::int64_t* b_off, bool accumulate, float* c,
-                                                std::int64_t ldc, float* tile) {
+                                                std::int64_t ldc, float* tile,
+                                                std::int64_t rows = static_cast<std::int64_t>(MR)) {
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
     static_assert(NR % W == 0, "sgemm_offsets_tile: NR must be whole vectors");
     constexpr std::size_t NV = NR / W;
@@ -120,6 +130,7 @@ NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a,
         return;
     }
     detail::unroll<NV * MR>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+        if (static_cast<std::int64_t>(i / NV) >= rows) return;
         float* p = c + static_cast<std::int64_t>(i / NV) * ldc + static_cast<std::int64_t>((i % NV) * W);
         if (accumulate) (acc[i] + fbatch::load_unaligned(p)).store_unaligned(p);
         else acc[i].store_unaligned(p);
@@ -281,12 +292,14 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
 // The direct convolution's second tile shape, as in the SIMD build (two thirds of the rows).
 inline constexpr std::int64_t conv_tile_mr = 2;
 inline constexpr std::int64_t conv_tile_nr = 6;
+inline constexpr std::int64_t conv_tile_mr_short = gemm_mr;  // (no third shape: 4 rows is all)
 
 // The same for sgemm_offsets_tile (B's row k read at b + b_off[k]; MR x NR plain floats).
 template <std::size_t MR, std::size_t NR>
 NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a, const float* b,
                                                 const std::int64_t* b_off, bool accumulate, float* c,
-                                                std::int64_t ldc, float* tile) {
+                                                std::int64_t ldc, float* tile,
+                                                std::int64_t rows = static_cast<std::int64_t>(MR)) {
     float acc[MR * NR] = {};
     for (std::int64_t k = 0; k < kc; ++k, a += MR)
         for (std::size_t r = 0; r < MR; ++r)
@@ -294,6 +307,7 @@ NANOTORCH_ALWAYS_INLINE void sgemm_offsets_tile(std::int64_t kc, const float* a,
     for (std::size_t r = 0; r < MR; ++r)
         for (std::size_t j = 0; j < NR; ++j) {
             const float v = acc[r * NR + j];
+            if (c && static_cast<std::int64_t>(r) >= rows) break;
             if (!c && tile) {  // (both tested, as in sgemm_micro_kernel)
                 tile[r * NR + j] = v;
                 continue;
