@@ -239,7 +239,9 @@ inline void max_pool2x2_values_plane(float* dst, const float* src, const Window2
             const float* top = pairs + 2 * (oh - oh0) * ow_n;
             const float* bottom = top + ow_n;
             float* out = dst + oh * ow_n;
-            for (std::int64_t ow = 0; ow < ow_n; ++ow) out[ow] = max_pick(top[ow], bottom[ow]);
+            if constexpr (has_partial_vectors) max_pick_rows(out, top, bottom, ow_n);  // simd.hpp
+            else
+                for (std::int64_t ow = 0; ow < ow_n; ++ow) out[ow] = max_pick(top[ow], bottom[ow]);
         }
     }
 }

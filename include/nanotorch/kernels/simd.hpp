@@ -139,11 +139,28 @@ inline __mmask16 partial_mask(std::int64_t n) { return static_cast<__mmask16>((1
 inline fbatch load_partial(const float* p, std::int64_t n) { return fbatch(_mm512_maskz_loadu_ps(partial_mask(n), p)); }
 /// Stores lanes [0, n) of v to p; writes nothing past p + n. 0 < n < simd_width.
 inline void store_partial(float* p, const fbatch& v, std::int64_t n) { _mm512_mask_storeu_ps(p, partial_mask(n), v); }
+/// out[j] = y[j] where max pooling takes y over x (kernels/pool.hpp's max_takes: !(y <= x || x
+/// is NaN)), else x[j], for j < n; the tail is one masked vector. pool.hpp's 2x2 forward picks
+/// between the two rows of each window with it: its rows of 12 or 4 outputs (24x24 and 8x8
+/// planes) left GCC's vectorised loop to its scalar epilogue.
+inline void max_pick_rows(float* out, const float* x, const float* y, std::int64_t n) {
+    const auto pick = [](__m512 a, __m512 b) {
+        const __mmask16 takes = _mm512_cmp_ps_mask(b, a, _CMP_NLE_UQ) & ~_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+        return _mm512_mask_blend_ps(takes, a, b);
+    };
+    std::int64_t j = 0;
+    for (; j + 16 <= n; j += 16) _mm512_storeu_ps(out + j, pick(_mm512_loadu_ps(x + j), _mm512_loadu_ps(y + j)));
+    if (j < n) {
+        const __mmask16 m = partial_mask(n - j);
+        _mm512_mask_storeu_ps(out + j, m, pick(_mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, y + j)));
+    }
+}
 #else
 inline constexpr bool has_partial_vectors = false;
 // Never called where has_partial_vectors is false; declared so the callers compile.
 inline fbatch load_partial(const float*, std::int64_t) { return fbatch(0.0f); }
 inline void store_partial(float*, const fbatch&, std::int64_t) {}
+inline void max_pick_rows(float*, const float*, const float*, std::int64_t) {}
 #endif
 
 namespace detail {
