@@ -751,8 +751,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
 }
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
-    // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, >= 16 input and <= 64
-    // output channels per group), grad_in is conv2d_forward of grad_out with the flipped,
+    // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, at least
+    // input_grad_as_conv_min_channels input and at most 64 output channels per group), grad_in is conv2d_forward of grad_out with the flipped,
     // channel-swapped weights instead of Wᵀ·grad_out + col2im: a different order of additions,
     // so it is checked against the double-precision reference within the float32 bound of
     // O/groups·kH·kW terms, with groups, dilation and 5x5 kernels. Which cases take the path
@@ -767,6 +767,9 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
         {2, 16, 20, 28, 28, 5, 2, 1, 1},   // 5x5
         {3, 32, 32, 7, 7, 3, 1, 1, 1},     // a 7x7 plane
         {2, 24, 40, 13, 11, 3, 1, 1, 1},   // odd sizes
+        {2, 10, 20, 12, 12, 3, 1, 1, 1},   // few input channels (the path on AVX-512 only)
+        {3, 2, 8, 9, 10, 3, 1, 1, 1},      // two input channels, odd plane
+        {2, 6, 12, 11, 11, 5, 2, 1, 3},    // three groups of 2 input channels, 5x5
     };
     Generator gen(31);
     int took = 0;
@@ -799,6 +802,7 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
         CHECK(bit_equal(gi2, gi));
     }
     CHECK(took >= 2);
+    if (kernels::detail::input_grad_as_conv_min_channels < 10) CHECK(took >= 5);  // the few-channel cases too
 }
 
 TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in place") {

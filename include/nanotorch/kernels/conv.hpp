@@ -374,9 +374,16 @@ inline Window2d input_grad_window(const Window2d& w) {
 // zeros multiplied) with 16 or more input channels per group (the convolution's rows), at most
 // 64 output channels per group, and where conv2d_forward then takes its direct path; elsewhere
 // it lost, up to 2x for "valid" windows (their padded grad_out holds mostly zeros) and for a
-// single input channel.
+// single input channel. On AVX-512, with the direct path's partial panels written in place and its
+// short tile (implicit_gemm.hpp's direct_tile), it also wins from 2 input channels per group
+// (Zen 5, 1 thread, the whole backward at batch 64 on "same" windows: 1.2-1.25x at 2 and 4
+// channels on 28x28, 1.5x at 8 on 14x14, 1.4x at 10 on 12x12, 1.45x at 12 on 14x14, 1.6x for
+// 10 -> 20 5x5), but still loses 1.25x at one; the same build for AVX2 lost 1.15-1.4x below 16.
+inline constexpr std::int64_t input_grad_as_conv_min_channels = simd_width >= 16 ? 2 : 16;
 inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Window2d& w) {
-    if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < 16 || og > 64) return false;
+    if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < input_grad_as_conv_min_channels ||
+        og > 64)
+        return false;
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }
