@@ -286,6 +286,46 @@ namespace {
 const std::vector<std::int64_t> awkward = {1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65};
 }  // namespace
 
+TEST_CASE("kernels: col2im of dense windows, summed per input row in registers, equals the ref exactly") {
+    // On AVX-512, col2im of a dense window (stride 1, no padding or dilation) with rows of up to
+    // col2im_dense_max_width floats sums each input row in registers (simd.hpp's col2im_dense),
+    // blocks of 4, 2 and 1 channels, one to three vectors per row. It must add every element's
+    // taps in the ref's order into +0: bit-compared, on values that include -0, +0, infinities
+    // and NaNs with payloads, at widths around the vector boundaries, kernel widths up to the
+    // limit and past it (the plain loop), and channel counts that leave each block size as a
+    // tail. Padded stride-1 windows reach it through their zero-padded planes. (One kind of NaN,
+    // so no -inf beside +inf, whose sum is x86's negative default NaN: which of two NaNs a sum
+    // keeps depends on the operand order the compiler picks for an add, which C++ leaves open,
+    // in the plain loop as much as here.)
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    const FV special = {0.0f, -0.0f, 1.0f, -1.0f, 0.25f, inf, nan, 3.0f};
+    struct G {
+        std::int64_t c, h, w, kh, kw, pad;
+    };
+    const std::int64_t lim = kernels::col2im_dense_max_width > 0 ? kernels::col2im_dense_max_width : 48;
+    const std::int64_t kmax = kernels::col2im_dense_max_kernel > 0 ? kernels::col2im_dense_max_kernel : 16;
+    std::vector<G> geos = {{10, 12, 12, 5, 5, 0}, {7, 9, 16, 3, 3, 0},  {3, 6, 17, 2, 4, 0},  {5, 5, 32, 5, 1, 0},
+                           {6, 4, 33, 1, 5, 0},   {1, 3, 47, 3, 3, 0},  {2, 8, lim, 3, 3, 0}, {3, 4, lim + 1, 3, 3, 0},
+                           {2, 5, 20, 2, kmax, 0}, {2, 5, 21, 2, kmax + 1, 0}, {9, 14, 14, 3, 3, 1}, {4, 7, 30, 5, 5, 2}};
+    Generator gen(41);
+    for (int round = 0; round < 2; ++round)  // random values, then special ones
+        for (const G& g : geos) {
+            CAPTURE(g.c);
+            CAPTURE(g.w);
+            CAPTURE(g.kw);
+            CAPTURE(round);
+            const auto w = kernels::make_window(g.h, g.w, g.kh, g.kw, 1, 1, g.pad, g.pad);
+            FV y(static_cast<std::size_t>(g.c * g.kh * g.kw * w.out_plane()));
+            if (round == 0) y = random_vec(static_cast<std::int64_t>(y.size()), gen);
+            else
+                for (auto& v : y) v = special[static_cast<std::size_t>(gen.randint(special.size()))];
+            FV back(static_cast<std::size_t>(g.c * w.in_plane()), 7.0f), back_ref(back.size(), -7.0f);
+            kernels::col2im(back.data(), y.data(), g.c, w);
+            kernels::ref::col2im(back_ref.data(), y.data(), g.c, w);
+            CHECK(bit_equal(back, back_ref));
+        }
+}
+
 TEST_CASE("kernels: im2col/col2im with a row pitch (several images side by side) at awkward sizes") {
     Generator gen(21);
     struct G {

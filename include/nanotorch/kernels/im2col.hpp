@@ -208,6 +208,9 @@ inline void im2col(float* col, const float* im, std::int64_t channels, const Win
 namespace detail {
 // col2im's body, for any window (padding tested row by row).
 inline void col2im_rows(float* im, const float* col, std::int64_t channels, const Window2d& w, std::int64_t ld) {
+    if (detail::is_dense_window(w) && w.in_w <= col2im_dense_max_width && w.kernel_w <= col2im_dense_max_kernel &&
+        w.out_h > 0 && w.out_w > 0)
+        return col2im_dense(im, col, ld, channels, w.kernel_h, w.kernel_w, w.in_h, w.in_w, w.out_h, w.out_w);  // simd.hpp
     std::fill(im, im + channels * w.in_plane(), 0.0f);
     const std::int64_t ow_n = w.out_w;
     if (detail::is_dense_window(w)) {  // every tap is in bounds: rows are plain vector adds

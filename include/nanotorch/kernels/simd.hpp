@@ -155,12 +155,92 @@ inline void max_pick_rows(float* out, const float* x, const float* y, std::int64
         _mm512_mask_storeu_ps(out + j, m, pick(_mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, y + j)));
     }
 }
+
+/// Input rows up to this wide, and kernels up to this many taps wide, take col2im_dense.
+inline constexpr std::int64_t col2im_dense_max_width = 48;
+inline constexpr std::int64_t col2im_dense_max_kernel = 16;
+
+namespace detail {
+// col2im_dense for CB channels at once (their sums are independent chains the core overlaps;
+// one channel's row alone waits on each add) and rows of V vectors. masks[kj·V + v]: the lanes
+// of vector v (input columns 16v + lane) that tap column kj reaches (input column − kj is an
+// output column); a load from the tap's row at 16v − kj reads only inside the row.
+template <int V, int CB>
+inline void col2im_dense_channels(float* im, const float* col, std::int64_t ld, std::int64_t kh, std::int64_t kw,
+                                  std::int64_t in_h, std::int64_t in_w, std::int64_t out_h, std::int64_t out_w,
+                                  const __mmask16* masks) {
+    const std::int64_t plane = in_h * in_w, crows = kh * kw * ld;  // one channel's stride in im and col
+    for (std::int64_t ih = 0; ih < in_h; ++ih) {
+        __m512 acc[CB * V];  // (unrolled loops keep it in registers)
+        unroll<static_cast<std::size_t>(CB * V)>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
+        const std::int64_t ki_lo = std::max<std::int64_t>(0, ih - out_h + 1), ki_hi = std::min(kh - 1, ih);
+        for (std::int64_t ki = ki_lo; ki <= ki_hi; ++ki) {
+            const float* row = col + ki * kw * ld + (ih - ki) * out_w;  // tap (ki, 0), output row ih - ki
+            for (std::int64_t kj = 0; kj < kw; ++kj, row += ld)
+                unroll<static_cast<std::size_t>(V)>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                    const __mmask16 m = masks[kj * V + static_cast<std::int64_t>(v)];
+                    if (V > 1 && !m) return;
+                    const float* p = row + 16 * static_cast<std::int64_t>(v) - kj;
+                    unroll<static_cast<std::size_t>(CB)>([&](auto c) NANOTORCH_INLINE_LAMBDA {
+                        constexpr std::size_t i = c * static_cast<std::size_t>(V) + v;
+                        acc[i] = _mm512_mask_add_ps(acc[i], m, acc[i],
+                                                    _mm512_maskz_loadu_ps(m, p + static_cast<std::int64_t>(c) * crows));
+                    });
+                });
+        }
+        unroll<static_cast<std::size_t>(CB * V)>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+            constexpr std::int64_t c = static_cast<std::int64_t>(i) / V, v = static_cast<std::int64_t>(i) % V;
+            const std::int64_t n = std::min<std::int64_t>(16, in_w - 16 * v);
+            _mm512_mask_storeu_ps(im + c * plane + ih * in_w + 16 * v, partial_mask(n), acc[i]);  // (n = 16: all lanes)
+        });
+    }
+}
+template <int V>
+inline void col2im_dense_width(float* im, const float* col, std::int64_t ld, std::int64_t channels, std::int64_t kh,
+                               std::int64_t kw, std::int64_t in_h, std::int64_t in_w, std::int64_t out_h,
+                               std::int64_t out_w) {
+    __mmask16 masks[col2im_dense_max_kernel * V];
+    for (std::int64_t kj = 0; kj < kw; ++kj)
+        for (std::int64_t v = 0; v < V; ++v) {
+            const std::int64_t lo = std::max<std::int64_t>(16 * v, kj) - 16 * v;
+            const std::int64_t hi = std::min<std::int64_t>(16 * v + 16, kj + out_w) - 16 * v;
+            masks[kj * V + v] = lo < hi ? static_cast<__mmask16>(((1u << hi) - 1u) ^ ((1u << lo) - 1u)) : 0;
+        }
+    const std::int64_t plane = in_h * in_w, crows = kh * kw * ld;
+    std::int64_t c = 0;
+    for (; c + 4 <= channels; c += 4)
+        col2im_dense_channels<V, 4>(im + c * plane, col + c * crows, ld, kh, kw, in_h, in_w, out_h, out_w, masks);
+    for (; c + 2 <= channels; c += 2)
+        col2im_dense_channels<V, 2>(im + c * plane, col + c * crows, ld, kh, kw, in_h, in_w, out_h, out_w, masks);
+    for (; c < channels; ++c)
+        col2im_dense_channels<V, 1>(im + c * plane, col + c * crows, ld, kh, kw, in_h, in_w, out_h, out_w, masks);
+}
+}  // namespace detail
+
+/// im[C, H, W] = col2im of a dense window (stride 1, dilation 1, no padding; kernels/im2col.hpp)
+/// for W <= col2im_dense_max_width and kW <= col2im_dense_max_kernel: row r of col at col + r·ld,
+/// rows ordered (c, ki, kj). Each input row is summed in registers, its taps (ki, kj) in
+/// ascending order into +0, with masked adds, so every element gets the additions of
+/// im2col.hpp's loop in its order: the same bits. That loop adds each tap's output row into the
+/// image in turn, and consecutive taps (kj, kj + 1) read-modify-write vectors that overlap by all
+/// but one float, so every load waited for a store it could not be forwarded from: col2im was
+/// 56 % of the seed net's 10 -> 20 channel input gradient on Zen 5. Writes every element of im.
+inline void col2im_dense(float* im, const float* col, std::int64_t ld, std::int64_t channels, std::int64_t kh,
+                         std::int64_t kw, std::int64_t in_h, std::int64_t in_w, std::int64_t out_h, std::int64_t out_w) {
+    if (in_w <= 16) detail::col2im_dense_width<1>(im, col, ld, channels, kh, kw, in_h, in_w, out_h, out_w);
+    else if (in_w <= 32) detail::col2im_dense_width<2>(im, col, ld, channels, kh, kw, in_h, in_w, out_h, out_w);
+    else detail::col2im_dense_width<3>(im, col, ld, channels, kh, kw, in_h, in_w, out_h, out_w);
+}
 #else
 inline constexpr bool has_partial_vectors = false;
 // Never called where has_partial_vectors is false; declared so the callers compile.
 inline fbatch load_partial(const float*, std::int64_t) { return fbatch(0.0f); }
 inline void store_partial(float*, const fbatch&, std::int64_t) {}
 inline void max_pick_rows(float*, const float*, const float*, std::int64_t) {}
+inline constexpr std::int64_t col2im_dense_max_width = 0;
+inline constexpr std::int64_t col2im_dense_max_kernel = 0;
+inline void col2im_dense(float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                         std::int64_t, std::int64_t, std::int64_t) {}
 #endif
 
 namespace detail {
@@ -702,6 +782,12 @@ inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, s
 #else
 inline constexpr std::int64_t simd_width = 1;
 inline const char* simd_arch_name() { return "scalar"; }
+inline constexpr bool has_partial_vectors = false;
+inline void max_pick_rows(float*, const float*, const float*, std::int64_t) {}
+inline constexpr std::int64_t col2im_dense_max_width = 0;
+inline constexpr std::int64_t col2im_dense_max_kernel = 0;
+inline void col2im_dense(float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                         std::int64_t, std::int64_t, std::int64_t) {}
 inline constexpr bool has_max_pool2x2_backward_row = false;
 inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
 inline constexpr bool has_transpose_rows_4 = false;
