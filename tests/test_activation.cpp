@@ -246,6 +246,46 @@ TEST_CASE("nn modules: defaults, repr and forward as F") {
     CHECK(nn::state_dict(*nn::Sequential(nn::LeakyReLU(), nn::GELU(), nn::Softplus())).empty());
 }
 
+TEST_CASE("relu of a temporary reuses its buffer only where nothing else can see it") {
+    const Tensor src = tensor({-2.0f, -0.0f, 0.5f, 3.0f, -1.0f, 7.0f}, {2, 3});
+    const std::vector<float> want = {0.0f, 0.0f, 0.5f, 3.0f, 0.0f, 7.0f};
+    {
+        NoGradGuard no_grad;
+        // A fresh temporary: its buffer is the result's, with the values of relu(const&).
+        Tensor t = src.clone();
+        const float* data = t.data_ptr();
+        const Tensor y = relu(std::move(t));
+        CHECK(y.data_ptr() == data);
+        CHECK(y.to_vector() == relu(src).to_vector());
+        CHECK(y.to_vector() == want);
+        // A view shares its storage with a tensor the caller still holds: left alone.
+        Tensor base = src.clone();
+        const Tensor z = relu(base.reshape({3, 2}));
+        CHECK(z.data_ptr() != base.data_ptr());
+        CHECK(base.to_vector() == src.to_vector());
+        CHECK(z.to_vector() == want);
+        // A second handle to the same tensor: left alone.
+        Tensor a = src.clone();
+        Tensor b = a;
+        const Tensor w = relu(std::move(a));
+        CHECK(w.data_ptr() != b.data_ptr());
+        CHECK(b.to_vector() == src.to_vector());
+        // A non-contiguous temporary (a transpose's view of a temporary) is copied.
+        const Tensor tr = relu(src.clone().t());
+        CHECK(tr.is_contiguous());
+        CHECK(tr.to_vector() == relu(src.t()).to_vector());
+    }
+    // With autograd recording, the op and its gradient are relu's: nothing is reused.
+    Tensor leaf = src.clone();
+    leaf.requires_grad_(true);
+    Tensor mid = leaf * 2.0f;
+    const float* mid_data = mid.data_ptr();
+    const Tensor y = relu(std::move(mid));
+    CHECK(y.data_ptr() != mid_data);
+    y.sum().backward();
+    CHECK(leaf.grad().to_vector() == std::vector<float>{0.0f, 0.0f, 2.0f, 2.0f, 0.0f, 2.0f});
+}
+
 TEST_CASE("bad arguments are value_errors naming the argument") {
     const Tensor x = tensor({1.0f, 2.0f});
     CHECK(message_of([&] { F::gelu(x, "erf"); }).find("approximate must be \"none\" or \"tanh\"") != std::string::npos);
