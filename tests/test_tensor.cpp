@@ -320,6 +320,34 @@ TEST_CASE("buffer cache: small buffers bypass it, and the limit bounds it") {
     set_buffer_cache_limit(limit);
 }
 
+TEST_CASE("buffer cache: a returned buffer that does not fit frees the buffers cached longest ago") {
+    // A workload that changes shape (training steps, then a larger inference batch) must not be
+    // left with a cache full of buffers of the old sizes and every new one faulted in afresh.
+    empty_buffer_cache();
+    const std::size_t limit = buffer_cache_stats().limit_bytes;
+    const std::size_t small = detail::BufferCache::size_class(400000), large = detail::BufferCache::size_class(800000);
+    set_buffer_cache_limit(small + large);  // two 400 KB buffers, or one of each size
+    {
+        const Tensor a = empty({100000}), b = empty({100000});
+    }
+    CHECK(buffer_cache_stats().cached_bytes == 2 * small);
+    float* big = nullptr;
+    {
+        const Tensor c = empty({200000});  // 800 KB: freeing it evicts one 400 KB buffer
+        big = c.data_ptr();
+    }
+    CHECK(buffer_cache_stats().cached_bytes == small + large);
+    const BufferCacheStats before = buffer_cache_stats();
+    const Tensor again = empty({200000});
+    CHECK(again.data_ptr() == big);  // kept: the newest buffer, served to the next of its class
+    CHECK(buffer_cache_stats().hits == before.hits + 1);
+    {
+        const Tensor huge = empty({1000000});  // larger than the whole limit: freed, evicting nothing
+    }
+    CHECK(buffer_cache_stats().cached_bytes == small);
+    set_buffer_cache_limit(limit);
+}
+
 TEST_CASE("buffer cache: threads allocating and freeing at once keep their data and the accounting") {
     // ThreadSanitizer (CI's clang-tsan step) checks the locking; here each thread checks that no
     // other thread was handed its live buffer, and the cache's accounting stays within its limit.
