@@ -18,6 +18,7 @@
 #include <algorithm>  // std::max
 #include <cmath>      // std::ceil
 #include <cstdint>
+#include <cstring>    // std::memcpy (the mask's bits)
 #include <memory>
 #include <vector>
 
@@ -102,8 +103,20 @@ inline void fill_dropout_mask(float* mask, std::int64_t n, std::int64_t rows, fl
     // i.e. (next_u64() >> 11) < p · 2^53 (exact: a power-of-2 scaling), i.e. < ceil(p · 2^53) for
     // an integer draw. The same draws and the same mask as calling bernoulli, without the
     // conversion to double per element.
+    // The value is selected with a bit mask, not a branch: a branch on a random draw
+    // mispredicts at rate p, which made this loop 2.3 ns per element (1.4 ms of a 590k-element
+    // dropout per training step) where the generator itself takes under 1 (GCC turns a ?: or a
+    // multiply by the comparison back into that branch). The bits are scale's or +0's, as before.
     const auto threshold = static_cast<std::uint64_t>(std::ceil(static_cast<double>(p) * 9007199254740992.0));
-    for (std::int64_t i = 0; i < n; ++i) mask[i] = (gen.next_u64() >> 11) < threshold ? 0.0f : scale;
+    std::uint32_t scale_bits;
+    std::memcpy(&scale_bits, &scale, sizeof scale_bits);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint32_t keep = 0u - static_cast<std::uint32_t>((gen.next_u64() >> 11) >= threshold);
+        const std::uint32_t bits = keep & scale_bits;
+        float value;  // (stored as a float: a byte copy into mask could alias gen's state)
+        std::memcpy(&value, &bits, sizeof value);
+        mask[i] = value;
+    }
     for (std::int64_t i = 0; i < skip_after; ++i) gen.next_u64();
 }
 inline std::vector<float> draw_dropout_mask(std::int64_t n, std::int64_t rows, float p, float scale, Generator& gen,
