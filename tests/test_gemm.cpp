@@ -198,3 +198,32 @@ TEST_CASE("sgemm: bit-identical for 1, 2 and 3 threads on every blocking path") 
     nanotorch::set_num_threads(saved);
     CHECK(nanotorch::get_num_threads() == saved);
 }
+
+TEST_CASE("sgemm: a long-K product of few blocks, split into narrower column blocks, gives the one-block bits") {
+    // gemm_driver splits a product of fewer than four blocks and at least 16 MFLOP into column
+    // blocks of whole panels (so that every core gets work: a Linear layer's forward at batch
+    // 64). Each element's K slices are the same whatever the blocks, so the bits must be those of
+    // the same product done as one block (gemm_block over all of C, as before the split).
+    const int saved = nanotorch::get_num_threads();
+    Generator gen(71);
+    struct Shape3 {
+        i64 M, N, K;
+    };
+    for (const Shape3& s : {Shape3{64, 128, 9216}, Shape3{40, 300, 2000}, Shape3{13, 70, 20000}}) {
+        CAPTURE(s.M); CAPTURE(s.N); CAPTURE(s.K);
+        REQUIRE(s.M <= k::gemm_mc);
+        REQUIRE(s.N <= k::gemm_nc);
+        std::vector<float> A(static_cast<std::size_t>(s.M * s.K)), B(static_cast<std::size_t>(s.K * s.N));
+        for (auto& v : A) v = gen.uniform(-1.0f, 1.0f);
+        for (auto& v : B) v = gen.uniform(-1.0f, 1.0f);
+        std::vector<float> whole(static_cast<std::size_t>(s.M * s.N), 3.0f), split(whole.size(), -3.0f);
+        const k::detail::StridedMatrix a{A.data(), s.K, 1}, b{B.data(), s.N, 1};
+        k::detail::gemm_block(0, s.M, 0, s.N, s.K, 1.0f, a, b, 0.0f, whole.data(), s.N, 1);
+        for (int threads : {1, 2}) {
+            nanotorch::set_num_threads(threads);
+            k::detail::gemm_driver(s.M, s.N, s.K, 1.0f, a, b, 0.0f, split.data(), s.N, 1);
+            CHECK(bits_equal(whole, split));
+        }
+    }
+    nanotorch::set_num_threads(saved);
+}
