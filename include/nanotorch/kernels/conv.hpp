@@ -328,9 +328,12 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                     for (std::int64_t o = 0; o < og; ++o) {
                         float* dst = out + ((n0 + n) * out_channels + g * og + o) * len;
                         const float* src = y + o * ycols + n * ylen;
-                        for (std::int64_t r = 0; r < len; r += run, dst += run, src += ystep) {
-                            if (bias) add_scalar(dst, src, bias[g * og + o], run);
-                            else detail::copy_row(dst, src, run);
+                        if (bias) {
+                            add_scalar_rows(dst, run, src, ystep, bias[g * og + o], len / run, run);
+                            dst += len;
+                        } else {
+                            for (std::int64_t r = 0; r < len; r += run, dst += run, src += ystep)
+                                detail::copy_row(dst, src, run);
                         }
                         if (epi.active())
                             epi.apply(dst - len, (n0 + n) * out_channels + g * og + o, g * og + o, len);
