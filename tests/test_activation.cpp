@@ -270,6 +270,12 @@ TEST_CASE("relu of a temporary reuses its buffer only where nothing else can see
         const Tensor w = relu(std::move(a));
         CHECK(w.data_ptr() != b.data_ptr());
         CHECK(b.to_vector() == src.to_vector());
+        // A tensor over the caller's memory (from_blob) is never written, temporary or not.
+        std::vector<float> user = src.to_vector();
+        const Tensor fb = relu(from_blob(user.data(), {2, 3}));
+        CHECK(fb.data_ptr() != user.data());
+        CHECK(user == src.to_vector());
+        CHECK(fb.to_vector() == want);
         // A non-contiguous temporary (a transpose's view of a temporary) is copied.
         const Tensor tr = relu(src.clone().t());
         CHECK(tr.is_contiguous());

@@ -23,7 +23,7 @@ public:
     static constexpr std::size_t alignment = detail::BufferCache::alignment;  // 64: the cache allocates
 
     /// Allocates `n` floats; `zero` fills them with 0.
-    explicit Storage(std::int64_t n, bool zero = false) : size_(n) {
+    explicit Storage(std::int64_t n, bool zero = false) : size_(n), owned_(true) {
         NANOTORCH_CHECK(n >= 0, value_error, "Storage: negative size ", n);
         NANOTORCH_CHECK(static_cast<std::uint64_t>(n) <= (std::uint64_t(1) << 40), value_error,
                         "Storage: refusing to allocate ", n, " floats (more than 2^40)");
@@ -48,10 +48,13 @@ public:
     float* data() noexcept { return data_; }
     const float* data() const noexcept { return data_; }
     std::int64_t size() const noexcept { return size_; }
+    /// Whether the buffer was allocated here (false: a caller's memory, wrapped by from_blob).
+    bool owns_data() const noexcept { return owned_; }
 
 private:
     float* data_ = nullptr;
     std::int64_t size_ = 0;
+    bool owned_ = false;
     std::function<void(float*)> deleter_;
 };
 

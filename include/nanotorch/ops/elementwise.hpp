@@ -320,14 +320,15 @@ inline Tensor relu(const Tensor& x) {
     return y;
 }
 /// relu of a temporary (F::relu(conv(x))): where nothing else can see it (the only handle to a
-/// contiguous tensor that owns its storage alone, with no autograd history and no gradient to
-/// record, and no export trace running), its buffer becomes the result: the values are the same,
+/// contiguous tensor that owns its storage alone, storage nanotorch allocated rather than a
+/// caller's memory wrapped by from_blob, with no autograd history and no gradient to record,
+/// and no export trace running), its buffer becomes the result: the values are the same,
 /// and a batch-1000 inference saves one activation-sized allocation and one pass per ReLU (on
 /// PyTorch's examples/mnist net, 233 MB of fresh pages per forward). Otherwise as relu(const&).
 inline Tensor relu(Tensor&& x) {
     TensorImpl* p = x.unsafe_impl();
     const bool sole = p && x.impl_ptr().use_count() == 1 && p->storage && p->storage.use_count() == 1 &&
-                      p->offset == 0 && !p->requires_grad && !p->grad_fn && x.is_contiguous() &&
+                      p->storage->owns_data() && p->offset == 0 && !p->requires_grad && !p->grad_fn && x.is_contiguous() &&
                       p->storage->size() == x.numel() && !trace::active();
     if (!sole) return relu(static_cast<const Tensor&>(x));
     kernels::parallel_relu_forward(x.data_ptr(), x.data_ptr(), x.numel());
