@@ -200,10 +200,11 @@ TEST_CASE("sgemm: bit-identical for 1, 2 and 3 threads on every blocking path") 
 }
 
 TEST_CASE("sgemm: a long-K product of few blocks, split into narrower column blocks, gives the one-block bits") {
-    // gemm_driver splits a product of fewer than four blocks and at least 16 MFLOP into column
-    // blocks of whole panels (so that every core gets work: a Linear layer's forward at batch
-    // 64). Each element's K slices are the same whatever the blocks, so the bits must be those of
-    // the same product done as one block (gemm_block over all of C, as before the split).
+    // With more than one thread (outside a parallel region), gemm_driver splits a product of
+    // fewer than four blocks and at least 16 MFLOP into column blocks of whole panels (so that
+    // every core gets work: a Linear layer's forward at batch 64). Each element's K slices are
+    // the same whatever the blocks, so the bits must be those of the same product done as one
+    // block (gemm_block over all of C, as before the split), at 1 thread (no split) and 2.
     const int saved = nanotorch::get_num_threads();
     Generator gen(71);
     struct Shape3 {

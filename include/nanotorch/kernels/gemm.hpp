@@ -243,9 +243,12 @@ inline void gemm_driver(std::int64_t M, std::int64_t N, std::int64_t K, float al
     // examples/mnist training step on one of two cores. Such a product is split into narrower
     // column blocks (whole micro-kernel panels), at least four tasks where N allows. Every C
     // element is computed the same way whatever the blocks (the same K slices, added in order),
-    // and the split depends on the shapes alone, so the result does not change.
+    // so the result does not change. Only where the blocks can run in parallel: at one thread,
+    // or called from inside a parallel loop (conv2d's chunks of images), narrower blocks would
+    // only pack A more often.
     std::int64_t nc = gemm_nc;
-    if (mblocks * ((N + gemm_nc - 1) / gemm_nc) < 4 && 2.0 * static_cast<double>(M) * N * K >= 16e6) {
+    if (get_num_threads() > 1 && !nanotorch::detail::inside_parallel_region() && mblocks * ((N + gemm_nc - 1) / gemm_nc) < 4 &&
+        2.0 * static_cast<double>(M) * N * K >= 16e6) {
         const std::int64_t parts = (4 + mblocks - 1) / mblocks;
         nc = std::min(gemm_nc, std::max(gemm_nr, ((N + parts - 1) / parts + gemm_nr - 1) / gemm_nr * gemm_nr));
     }
