@@ -16,8 +16,8 @@
 // whole limit is freed at once). Keeping the cache's old contents instead left a workload that
 // changes shape (training at batch 64, then inference at batch 1000) with a cache full of
 // buffers nobody asks for again, and every new buffer freshly faulted in: batch-1000 inference
-// of PyTorch's examples/mnist net after its training steps ran 30 % slower. Cached memory is not cleared: Storage zero-fills when asked, as for
-// a fresh buffer. One mutex guards the cache: only large buffers pass through it, a few dozen
+// of PyTorch's examples/mnist net after its training steps ran at 3,900 images/s instead of
+// 5,700. Cached memory is not cleared: Storage zero-fills when asked, as for a fresh buffer. One mutex guards the cache: only large buffers pass through it, a few dozen
 // per training step.
 //
 // API: set_buffer_cache_limit(bytes) (0 turns caching off and frees what is cached),

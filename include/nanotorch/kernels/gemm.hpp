@@ -247,8 +247,9 @@ inline void gemm_driver(std::int64_t M, std::int64_t N, std::int64_t K, float al
     // or called from inside a parallel loop (conv2d's chunks of images), narrower blocks would
     // only pack A more often.
     std::int64_t nc = gemm_nc;
-    if (get_num_threads() > 1 && !nanotorch::detail::inside_parallel_region() && mblocks * ((N + gemm_nc - 1) / gemm_nc) < 4 &&
-        2.0 * static_cast<double>(M) * N * K >= 16e6) {
+    const bool few_blocks = mblocks * ((N + gemm_nc - 1) / gemm_nc) < 4;
+    if (few_blocks && 2.0 * static_cast<double>(M) * N * K >= 16e6 && get_num_threads() > 1 &&
+        !nanotorch::detail::inside_parallel_region()) {
         const std::int64_t parts = (4 + mblocks - 1) / mblocks;
         nc = std::min(gemm_nc, std::max(gemm_nr, ((N + parts - 1) / parts + gemm_nr - 1) / gemm_nr * gemm_nr));
     }

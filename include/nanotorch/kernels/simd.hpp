@@ -236,11 +236,6 @@ inline constexpr bool has_partial_vectors = false;
 // Never called where has_partial_vectors is false; declared so the callers compile.
 inline fbatch load_partial(const float*, std::int64_t) { return fbatch(0.0f); }
 inline void store_partial(float*, const fbatch&, std::int64_t) {}
-inline void max_pick_rows(float*, const float*, const float*, std::int64_t) {}
-inline constexpr std::int64_t col2im_dense_max_width = 0;
-inline constexpr std::int64_t col2im_dense_max_kernel = 0;
-inline void col2im_dense(float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, std::int64_t, std::int64_t) {}
 #endif
 
 namespace detail {
@@ -801,11 +796,6 @@ inline void transpose_rows_4(float*, std::int64_t, const float*, std::int64_t, s
 inline constexpr std::int64_t simd_width = 1;
 inline const char* simd_arch_name() { return "scalar"; }
 inline constexpr bool has_partial_vectors = false;
-inline void max_pick_rows(float*, const float*, const float*, std::int64_t) {}
-inline constexpr std::int64_t col2im_dense_max_width = 0;
-inline constexpr std::int64_t col2im_dense_max_kernel = 0;
-inline void col2im_dense(float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, std::int64_t, std::int64_t) {}
 inline constexpr bool has_max_pool2x2_backward_row = false;
 inline void max_pool2x2_backward_row(float*, float*, const float*, const float*, const float*, std::int64_t) {}
 inline constexpr bool has_transpose_rows_4 = false;
@@ -860,6 +850,16 @@ inline __m512 pick_stride2(const float* src, std::int64_t avail, int first) {
     return _mm512_permutex2var_ps(lo, idx, hi);
 }
 }  // namespace detail
+#endif
+
+#if !(NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__))
+// Never called without AVX-512 (has_partial_vectors and col2im_dense_max_width say so); declared
+// so that the callers compile in every build.
+inline void max_pick_rows(float*, const float*, const float*, std::int64_t) {}
+inline constexpr std::int64_t col2im_dense_max_width = 0;
+inline constexpr std::int64_t col2im_dense_max_kernel = 0;
+inline void col2im_dense(float*, const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                         std::int64_t, std::int64_t, std::int64_t) {}
 #endif
 
 /// even[j] = src[2j], odd[j] = src[2j + 1] for j < n: a row split into its even and odd columns

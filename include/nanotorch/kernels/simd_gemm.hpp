@@ -77,14 +77,14 @@ NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a,
 /// The direct convolution's second tile shape (kernels/implicit_gemm.hpp): two thirds of gemm_mr rows by
 /// three vectors, the same number of accumulators as gemm_mr rows by two. Output-channel counts
 /// that are multiples of 4 or 8 (16, 32, 64, ...: most CNNs) fill its panels where gemm_mr = 6 or
-/// 12 pads them (16 to 18 or 24); conv.hpp's direct_tile_alt decides which shape runs.
+/// 12 pads them (16 to 18 or 24); implicit_gemm.hpp's direct_tile decides which shape runs.
 #if defined(NANOTORCH_SIMD_WASM)
 inline constexpr std::int64_t conv_tile_mr = 2;
 #else
 inline constexpr std::int64_t conv_tile_mr = gemm_mr * 2 / 3;
 #endif
 inline constexpr std::int64_t conv_tile_nr = 3 * simd_width;
-/// Its third (conv.hpp's direct_tile): five sixths of gemm_mr rows by two vectors, for channel
+/// Its third (implicit_gemm.hpp's direct_tile): five sixths of gemm_mr rows by two vectors, for channel
 /// counts that 10 (AVX-512) or 5 (AVX2) rows fill and gemm_mr rows pad (10, 20, 40, ...). The
 /// wasm build has too few rows to spare one; its short tile is the gemm tile.
 #if defined(NANOTORCH_SIMD_WASM)
