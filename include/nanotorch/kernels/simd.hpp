@@ -118,13 +118,31 @@ inline float vhadd(fbatch a) {
 inline const char* simd_arch_name() { return "wasm_simd128"; }
 #else
 using fbatch = xsimd::batch<float>;
+#if defined(__AVX512F__)
+// a·b + c with one rounding. xsimd 8.1 has no AVX-512 fma: its generic a * b + c is fused only
+// where the compiler contracts it (g++ -O2 does; clang and g++ -O1 do not), so the same source
+// gave two roundings in some builds and one in others, and a kernel that spells out
+// _mm512_fmadd_ps would disagree with the rest in those builds. The scalar tails of vfma's users
+// call sfma below, so they round as the vector body does.
+inline fbatch vfma(const fbatch& a, const fbatch& b, const fbatch& c) { return fbatch(_mm512_fmadd_ps(a, b, c)); }
+#else
 inline fbatch vfma(const fbatch& a, const fbatch& b, const fbatch& c) { return xsimd::fma(a, b, c); }
+#endif
 template <class Mask>
 inline fbatch vselect(const Mask& mask, const fbatch& a, const fbatch& b) { return xsimd::select(mask, a, b); }
 inline float vhadd(const fbatch& a) { return xsimd::hadd(a); }
 /// Name of the instruction set the kernels were compiled for.
 inline const char* simd_arch_name() { return xsimd::default_arch::name(); }
 #endif
+/// vfma's result on one float, for the scalar tails of kernels whose vector body uses vfma: one
+/// rounding where vfma fuses (FMA3, AVX-512), else a·b + c as the vector form computes it.
+inline float sfma(float a, float b, float c) {
+#if defined(__FMA__) || defined(__AVX512F__)
+    return std::fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
 /// Floats per SIMD register in this build (1 for the scalar build).
 inline constexpr std::int64_t simd_width = static_cast<std::int64_t>(fbatch::size);
 
@@ -543,7 +561,7 @@ inline float dot_dev(const float* a, const float* x, float m, std::int64_t n) {
 inline void scale_shift(float* out, const float* x, float s, float t, std::int64_t n) {
     const fbatch vs(s), vt(t);
     detail::unary_map(out, x, n, [vs, vt](fbatch v) { return vfma(v, vs, vt); },
-                      [s, t](float v) { return v * s + t; });
+                      [s, t](float v) { return sfma(v, s, t); });
 }
 // scale_shift then relu_forward in one pass over x, lane for lane the same operations (the conv
 // epilogue of a BatchNormalization and Relu fused into a Conv: one load and store per element).
@@ -556,7 +574,7 @@ inline void scale_shift_relu(float* out, const float* x, float s, float t, std::
             return vselect(y > zero, y, zero);
         },
         [s, t](float v) {
-            const float y = v * s + t;
+            const float y = sfma(v, s, t);
             return y > 0.0f ? y : 0.0f;
         });
 }
@@ -574,7 +592,7 @@ inline void affine_residual_pass(float* out, const float* x, const float* r, flo
             return v;
         },
         [=](float v, float q) {
-            if constexpr (Affine) v = v * s + t;
+            if constexpr (Affine) v = sfma(v, s, t);
             v = ResidualFirst ? q + v : v + q;
             if constexpr (Relu) v = v > 0.0f ? v : 0.0f;
             return v;
