@@ -790,6 +790,91 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     if (kernels::conv_tile_mr_short < kernels::gemm_mr) CHECK(took_tile[2]);
 }
 
+TEST_CASE("kernels: the direct product with output channels in the lanes equals the blocked GEMM bit for bit") {
+    // Where detail::lanes_conv_pays (AVX-512 builds), conv2d_forward_fused runs
+    // detail::conv_lanes_product: tiles of P output pixels (in raster order, spanning rows) by 16,
+    // 32, 48 or 64 output channels, transposed in registers and written straight to the output
+    // with the bias and the epilogue applied on the way. Its sums are the blocked GEMM's chains on
+    // the im2col matrix (k ascending, gemm_kc slices added in order), and the epilogue is
+    // ConvEpilogue::apply's operations, so the output must equal im2col + the blocked GEMM +
+    // bias + apply on each plane exactly. The cases require the model to pick the lanes path and
+    // cover every block width (four vectors, and a last block of one, two or three), channel
+    // counts that are not whole vectors, partial last tiles, K past one and two gemm_kc slices,
+    // strides 2 and 3, dilation, groups, no padding (the images read in place), several images
+    // per chunk, and each epilogue (scale and shift, the residual in both operand orders, relu).
+    struct Case {
+        std::int64_t n, c, o, h, w, k, pad, stride, dil, groups;
+    };
+    const std::vector<Case> cases = {
+        {2, 64, 64, 7, 7, 3, 1, 1, 1, 1},     // four vectors, K = 576: three slices
+        {3, 32, 32, 14, 14, 3, 1, 1, 1, 1},   // two vectors
+        {2, 24, 48, 14, 14, 3, 1, 2, 1, 1},   // three vectors, stride 2
+        {2, 6, 16, 14, 14, 5, 0, 1, 1, 1},    // one vector, unpadded: the images in place
+        {2, 40, 80, 12, 12, 5, 2, 1, 1, 1},   // four vectors then one
+        {1, 48, 96, 20, 20, 3, 1, 1, 1, 1},   // four vectors then two
+        {2, 64, 56, 7, 7, 3, 1, 1, 1, 1},     // 56 channels: a partial block
+        {5, 16, 32, 28, 28, 1, 0, 2, 1, 1},   // 1x1 stride 2 (a GEMM shape with K = 16)
+        {2, 32, 64, 14, 14, 3, 1, 2, 1, 2},   // two groups of 16 -> 32, stride 2
+        {2, 32, 32, 15, 13, 3, 2, 1, 2, 1},   // dilation 2 on an odd plane: partial tiles
+        {2, 32, 64, 20, 20, 3, 0, 3, 1, 1},   // stride 3 unpadded
+        {4, 30, 33, 9, 9, 3, 1, 1, 1, 1},     // 33 channels: three vectors, 17 lanes unused
+    };
+    bool took_width[5] = {false, false, false, false, false};
+    Generator gen(31);
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.o);
+        CAPTURE(t.h);
+        CAPTURE(t.stride);
+        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, t.stride, t.stride, t.pad, t.pad, t.dil, t.dil);
+        const std::int64_t cg = t.c / t.groups, og = t.o / t.groups, ckk = cg * t.k * t.k, len = w.out_plane();
+        const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
+        const bool lanes =
+            kernels::detail::lanes_conv_pays(og, ckk, w, kernels::detail::direct_conv_pays(og, ckk, w, chunk));
+        REQUIRE(lanes == kernels::detail::has_conv_lanes);
+        const std::int64_t vecs = (og + 15) / 16;
+        if (vecs >= 4) took_width[4] = true;
+        took_width[vecs % 4] = true;
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV b = random_vec(t.o, gen), scale = random_vec(t.o, gen), shift = random_vec(t.o, gen);
+        const FV res = random_vec(t.n * t.o * len, gen);
+        // im2col + the blocked GEMM + bias, per chunk and group as conv2d_forward_fused splits them
+        FV plain(static_cast<std::size_t>(t.n * t.o * len));
+        for (std::int64_t n0 = 0; n0 < t.n; n0 += chunk) {
+            const std::int64_t nb = std::min(chunk, t.n - n0), cols = nb * len;
+            FV col(static_cast<std::size_t>(ckk * cols)), g(static_cast<std::size_t>(og * cols));
+            for (std::int64_t gr = 0; gr < t.groups; ++gr) {
+                for (std::int64_t i = 0; i < nb; ++i)
+                    kernels::im2col(col.data() + i * len, x.data() + ((n0 + i) * t.c + gr * cg) * w.in_plane(), cg, w,
+                                    cols);
+                kernels::detail::gemm_driver(og, cols, ckk, 1.0f,
+                                             kernels::detail::StridedMatrix{wt.data() + gr * og * ckk, ckk, 1},
+                                             kernels::detail::StridedMatrix{col.data(), cols, 1}, 0.0f, g.data(), cols,
+                                             1);
+                for (std::int64_t i = 0; i < nb; ++i)
+                    for (std::int64_t o = 0; o < og; ++o)
+                        kernels::add_scalar(plain.data() + ((n0 + i) * t.o + gr * og + o) * len,
+                                            g.data() + o * cols + i * len, b[static_cast<std::size_t>(gr * og + o)],
+                                            len);
+            }
+        }
+        for (int e = 0; e < 5; ++e) {
+            CAPTURE(e);
+            kernels::ConvEpilogue epi;
+            if (e == 1 || e == 3) epi.scale = scale.data(), epi.shift = shift.data();
+            if (e >= 2) epi.residual = res.data(), epi.residual_first = e == 4;
+            epi.relu = e >= 1 && e != 3;
+            FV expect = plain;
+            for (std::int64_t p = 0; p < t.n * t.o; ++p) epi.apply(expect.data() + p * len, p, p % t.o, len);
+            FV y(expect.size(), 7.0f);
+            kernels::conv2d_forward_fused(y.data(), x.data(), wt.data(), b.data(), t.n, t.c, t.o, w, t.groups, epi);
+            CHECK(bit_equal(y, expect));
+        }
+    }
+    if (kernels::detail::has_conv_lanes)
+        for (int v = 0; v < 5; ++v) CHECK(took_width[v]);
+}
+
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
     // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, at least
     // input_grad_as_conv_min_channels input and at most 64 output channels per group), grad_in is conv2d_forward of grad_out with the flipped,

@@ -1,11 +1,12 @@
 // nanotorch/kernels/conv.hpp — raw-pointer kernels for 2-D convolution (NCHW): conv2d forward
 // (with an inference epilogue, ConvEpilogue) and backward.
 //
-// The forward computes each chunk of images' product in one of three ways, chosen from the
+// The forward computes each chunk of images' product in one of four ways, chosen from the
 // shapes alone: im2col + one kernels::sgemm (kernels/im2col.hpp), or without materialising
 // im2col, either as GEMM panels packed from the images or as the direct product that reads them
-// in place (kernels/implicit_gemm.hpp); all three give the same result bit for bit. The
-// sliding-window geometry (Window2d, make_window) is kernels/window.hpp. kernels::ref holds a
+// in place (kernels/implicit_gemm.hpp), with output pixels in the vector lanes or, on AVX-512,
+// output channels (kernels/conv_lanes.hpp); those three give the blocked GEMM's result bit for
+// bit. The sliding-window geometry (Window2d, make_window) is kernels/window.hpp. kernels::ref holds a
 // direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
 // knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
 // the kernels can be validated and timed on raw buffers. Grouped convolution (weight
@@ -30,6 +31,7 @@
 #include <nanotorch/error.hpp>
 #include <nanotorch/kernels/gemm.hpp>
 #include <nanotorch/kernels/im2col.hpp>         // im2col, col2im, pad_planes
+#include <nanotorch/kernels/conv_lanes.hpp>     // the direct product with channels in the lanes
 #include <nanotorch/kernels/implicit_gemm.hpp>  // the products that read the images in place
 #include <nanotorch/kernels/weight_grad.hpp>    // dW read from the images in place (stride 1)
 #include <nanotorch/kernels/parallel.hpp>
@@ -247,22 +249,29 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
     if (batch <= 0 || len <= 0 || out_channels <= 0) return;
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
-    // Three ways to the same product, chosen from the shapes alone (so the same for every thread
+    // Four ways to the same product, chosen from the shapes alone (so the same for every thread
     // count): the direct path (detail::conv_direct_product) where it pays; else, where sgemm would
     // run its blocked path on the im2col matrix and the output rows are whole panels, that GEMM
     // with its B panels packed from the images (detail::ConvColumns); else im2col + sgemm. The
     // offset tables are built once here, by the calling thread, and only read by the tasks.
-    const bool direct = detail::direct_conv_pays(og, ckk, w, chunk);
-    const bool packed_from_images = !direct && detail::implicit_im2col_pays(ckk, w);
+    // And before all three, the direct product with output channels in the lanes
+    // (detail::conv_lanes_product), where it keeps more of its multiply-adds than the direct path
+    // would, or where a short K leaves the GEMMs mostly copying (detail::lanes_conv_pays). It
+    // writes straight to out and finds each pixel's offset itself, so it reads a strided window
+    // from plain padded planes, and an unpadded one from the images in place.
+    const bool direct_pays = detail::direct_conv_pays(og, ckk, w, chunk);
+    const bool lanes = detail::lanes_conv_pays(og, ckk, w, direct_pays);
+    const bool direct = direct_pays && !lanes;
+    const bool packed_from_images = !direct && !lanes && detail::implicit_im2col_pays(ckk, w);
     const bool pad = w.pad_h > 0 || w.pad_w > 0;
     const bool copy = direct || pad;  // read the images from zero-padded copies (phase planes if strided)
     const bool phases = direct && (w.stride_h > 1 || w.stride_w > 1);
-    const std::int64_t sh = direct ? w.stride_h : 1, sw = direct ? w.stride_w : 1;  // phases per axis
+    const std::int64_t sh = phases ? w.stride_h : 1, sw = phases ? w.stride_w : 1;  // phases per axis
     const std::int64_t pitch = (w.in_w + 2 * w.pad_w + sw - 1) / sw, rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh;
     const std::int64_t plane = sh * sw * rows * pitch;  // one channel's planes
     const std::int64_t image_stride = copy ? cg * plane : channels * w.in_plane();
     const std::int64_t ylen = direct ? detail::pitched_columns(w) : len;  // product columns per image
-    std::int64_t* row_off = direct || packed_from_images ? detail::offset_table(0, ckk) : nullptr;
+    std::int64_t* row_off = direct || lanes || packed_from_images ? detail::offset_table(0, ckk) : nullptr;
     if (row_off) {
         // Tap (ci, ki, kj) sits at ci·plane + hpart(ki) + wpart(kj): the row and column parts are
         // found once per ki and per kj, so the table costs additions, not four integer divisions
@@ -293,14 +302,14 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
             const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len, ycols = nb * ylen;
             const bool implicit = packed_from_images &&
                                   detail::gemm_path(false, false, og, cols, ckk) == detail::GemmPath::blocked;
-            const bool im2col_cols = !direct && !implicit;
+            const bool im2col_cols = !direct && !lanes && !implicit;
             float* col = im2col_cols ? detail::scratch(detail::Scratch::conv_col, ckk * cols) : nullptr;
             // (direct_slack floats of slack: the direct path's last panel reads past the last image)
             float* padded = !im2col_cols && copy
                                 ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane + detail::direct_slack)
                                 : nullptr;
             if (padded) zero_floats(padded + nb * cg * plane, detail::direct_slack);
-            float* y = detail::scratch(detail::Scratch::conv_gemm_out, og * ycols);
+            float* y = lanes ? nullptr : detail::scratch(detail::Scratch::conv_gemm_out, og * ycols);
             for (std::int64_t g = 0; g < groups; ++g) {
                 const float* wg = weight + g * og * ckk;
                 const float* images = in + (n0 * channels + g * cg) * w.in_plane();
@@ -310,6 +319,19 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                         if (phases) detail::phase_planes(padded + n * cg * plane, image, cg, w);
                         else detail::pad_planes(padded + n * cg * plane, image, cg, w);
                     }
+                if (lanes) {  // the bias and the epilogue applied as each tile is stored
+                    const std::int64_t first = (n0 * out_channels + g * og) * len;
+                    detail::LanesFinish fin;
+                    fin.bias = bias ? bias + g * og : nullptr;
+                    if (epi.scale) fin.scale = epi.scale + g * og, fin.shift = epi.shift + g * og;
+                    fin.residual = epi.residual ? epi.residual + first : nullptr;
+                    fin.residual_first = epi.residual_first;
+                    fin.relu = epi.relu;
+                    detail::conv_lanes_product(out + first, len, out_channels * len, wg, og, ckk,
+                                               padded ? padded : images, image_stride, nb, pitch, w.out_w, w.stride_h,
+                                               w.stride_w, row_off, fin);
+                    continue;
+                }
                 if (direct) {
                     detail::conv_direct_product(y, ycols, wg, og, ckk, padded, cg * plane, nb, ylen, row_off);
                 } else if (implicit) {  // as sgemm's blocked path: y = W · col

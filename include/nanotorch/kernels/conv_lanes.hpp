@@ -1,0 +1,285 @@
+// nanotorch/kernels/conv_lanes.hpp — the direct convolution with output channels across the
+// vector lanes (AVX-512), for layers whose planes are small and whose channels are many.
+//
+// conv_direct_product (kernels/implicit_gemm.hpp) puts output pixels in the lanes: it runs over
+// "pitched" columns, every padded row's full length, and rounds each image's columns up to whole
+// tiles, so a 7x7 output plane (pitch 9) computes 64 columns for 49 pixels and a 64-channel
+// layer pads to 72 rows of its 12-row tile: two thirds of its multiply-adds are kept. Here each
+// vector holds 16 output channels of one pixel, and a tile is P consecutive output pixels in
+// raster order (spanning rows; each pixel's offset in the planes is found once per tile): only
+// the plane's last tile computes pixels it drops, and channel counts that are multiples of 16
+// fill the lanes. A strided window reads plain padded planes (each pixel's offset carries the
+// stride), where the pixels-in-lanes path needs them split into phase planes first. The price is
+// a transpose of each finished tile, 16 x 16 in registers, to write NCHW planes; the bias and the
+// inference epilogue (kernels/conv.hpp's ConvEpilogue) are applied to the transposed rows as they
+// are stored, instead of in a pass over the output.
+//
+// The sums are the same chains as sgemm's blocked path on the im2col matrix: for each output,
+// k ascending in slices of gemm_kc, each slice summed from zero with fused multiply-adds, the
+// first slice kept and each later one added to it (slice + earlier). So the output is
+// conv_direct_product's, and im2col + the blocked sgemm's, bit for bit.
+//
+// Measured on Zen 5 (1 thread, conv2d_forward alone, against the path taken before; batch 64,
+// batch 1 alike within noise): 3x3 64 -> 64 on 7x7 1.45-1.5x, 32 -> 32 on 14x14 1.2-1.25x,
+// stride-2 16 -> 32 from 28x28 and 32 -> 64 from 14x14 1.3-1.6x, 1x1 stride-2 1.7-2x (an im2col
+// GEMM with K = 16 or 32 before), 48 -> 96 on 20x20 1.05-1.15x, 5x5 40 -> 80 on 12x12 1.2x;
+// the batch-64 ResNet8 inference of fashion_train through the ONNX runtime 1.14x.
+#pragma once
+
+#include <algorithm>  // std::min
+#include <cstdint>
+
+#include <nanotorch/config.hpp>
+#include <nanotorch/kernels/gemm.hpp>  // gemm_kc
+#include <nanotorch/kernels/implicit_gemm.hpp>  // the pixels-in-lanes direct product it competes with
+#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/workspace.hpp>
+
+namespace nanotorch::kernels::detail {
+
+/// What conv_lanes_product does to each finished output value before it stores it, in the
+/// order and with the operations of the passes it replaces (conv2d_forward_fused's bias add,
+/// then ConvEpilogue: scale_shift, the residual's add, relu_forward), so the values are theirs
+/// bit for bit: v + bias[o], then v · scale[o] + shift[o] (vfma, as scale_shift), then v + r (r + v when
+/// residual_first), then v > 0 ? v : +0. Null pointers skip their step. residual is laid out as
+/// out.
+struct LanesFinish {
+    const float* bias = nullptr;
+    const float* scale = nullptr;  // with shift
+    const float* shift = nullptr;
+    const float* residual = nullptr;
+    bool residual_first = false;
+    bool relu = false;
+};
+
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
+/// Whether conv_lanes_product exists in this build.
+inline constexpr bool has_conv_lanes = true;
+
+// a·b + c as every other kernel computes it (kernels/simd.hpp's vfma), so that the lanes
+// product and its epilogue stay the other paths' results bit for bit.
+NANOTORCH_ALWAYS_INLINE __m512 lanes_fma(__m512 a, __m512 b, __m512 c) { return vfma(fbatch(a), fbatch(b), fbatch(c)); }
+
+// rows[0, 16) transposed in place: rows[c] lane p = old rows[p] lane c.
+NANOTORCH_ALWAYS_INLINE void transpose_16x16(__m512* r) {
+    __m512 t[16];
+    unroll<8>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    });
+    // u[4q + j]: per 128-bit lane, columns j, j+4, j+8, j+12 of rows 4q .. 4q+3
+    __m512 u[16];
+    unroll<4>([&](auto q) NANOTORCH_INLINE_LAMBDA {
+        const __m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 2]);
+        const __m512d c = _mm512_castps_pd(t[4 * q + 1]), d = _mm512_castps_pd(t[4 * q + 3]);
+        u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    });
+    unroll<4>([&](auto j) NANOTORCH_INLINE_LAMBDA {
+        // rows 0-7 and 8-15 of columns j, j+4, j+8, j+12, 128-bit lanes regrouped
+        const __m512 lo_even = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);       // cols j, j+8
+        const __m512 lo_odd = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);        // cols j+4, j+12
+        const __m512 hi_even = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 hi_odd = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+        r[j] = _mm512_shuffle_f32x4(lo_even, hi_even, 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(lo_even, hi_even, 0xdd);
+        r[j + 4] = _mm512_shuffle_f32x4(lo_odd, hi_odd, 0x88);
+        r[j + 12] = _mm512_shuffle_f32x4(lo_odd, hi_odd, 0xdd);
+    });
+}
+
+// Pixels per tile for a block of V vectors of output channels: P·V accumulators, at most 28 so
+// that the V weight vectors fit beside them in the 32 registers, and at most 16 pixels (one
+// transpose).
+template <int V>
+inline constexpr int lanes_pixels = V == 1 ? 16 : 28 / V;
+
+// Output channels [16V·b0, min(og, 16V·b1)) over tiles of lanes_pixels<V> consecutive output
+// pixels (in raster order, so a tile may span rows: each pixel's offset in the planes is found
+// once per tile, and its row's pitch skipped). out[n, o, :] for n < nb, written in place
+// (out_image floats apart per image, len per channel); wpack[b][k][c] = weight[(16V·b + c)·K + k]
+// for the blocks' rows, zero past og; planes as conv_direct_product reads them, pitch floats per
+// row, row_off[k] per tap. Serial.
+template <int V>
+inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_image, const float* wpack,
+                             std::int64_t b0, std::int64_t b1, std::int64_t og, std::int64_t K, const float* planes,
+                             std::int64_t image_stride, std::int64_t nb, std::int64_t pitch, std::int64_t out_w,
+                             std::int64_t stride_h, std::int64_t stride_w, const std::int64_t* row_off,
+                             const LanesFinish& fin) {
+    constexpr int P = lanes_pixels<V>;
+    constexpr std::int64_t CB = 16 * V;
+    alignas(64) float part[P * CB];  // the earlier K slices' sums
+    for (std::int64_t n = 0; n < nb; ++n)
+        for (std::int64_t b = b0; b < b1; ++b) {
+            const float* wb = wpack + b * K * CB;
+            const std::int64_t chans = std::min(CB, og - b * CB);
+            const float* src = planes + n * image_stride;
+            std::int64_t oh = 0, ow = 0;  // the next tile's first pixel
+            for (std::int64_t q0 = 0; q0 < len; q0 += P) {
+                const std::int64_t cnt = std::min<std::int64_t>(P, len - q0);
+                std::int64_t pix[P];  // (a partial tile repeats its last pixel: every read stays in the planes)
+                for (std::int64_t p = 0; p < P; ++p) {
+                    pix[p] = oh * stride_h * pitch + ow * stride_w;
+                    if (p + 1 < cnt && ++ow == out_w) ow = 0, ++oh;
+                }
+                if (++ow == out_w) ow = 0, ++oh;
+                __m512 acc[P * V];
+                for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
+                    const std::int64_t kc = std::min(gemm_kc, K - k0);
+                    unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
+                    const float* wk = wb + k0 * CB;
+                    const std::int64_t* off = row_off + k0;
+                    for (std::int64_t k = 0; k < kc; ++k, wk += CB) {
+                        const float* x = src + off[k];
+                        __m512 wv[V];
+                        unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { wv[v] = _mm512_load_ps(wk + 16 * v); });
+                        unroll<P>([&](auto p) NANOTORCH_INLINE_LAMBDA {
+                            const __m512 xp = _mm512_set1_ps(x[pix[p]]);
+                            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                                acc[p * V + v] = lanes_fma(xp, wv[v], acc[p * V + v]);
+                            });
+                        });
+                    }
+                    if (k0 > 0)  // slice + earlier slices, as sgemm_offsets_tile adds a slice to C
+                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+                            acc[i] = _mm512_add_ps(acc[i], _mm512_load_ps(part + 16 * i));
+                        });
+                    if (k0 + kc < K)
+                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { _mm512_store_ps(part + 16 * i, acc[i]); });
+                }
+                const __mmask16 keep = lanes_mask(cnt);
+                unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                    __m512 rows[16];
+                    unroll<16>([&](auto p) NANOTORCH_INLINE_LAMBDA {
+                        if constexpr (p < P) rows[p] = acc[p * V + v];
+                        else rows[p] = _mm512_setzero_ps();
+                    });
+                    transpose_16x16(rows);
+                    const std::int64_t cn = std::min<std::int64_t>(16, chans - 16 * v);
+                    unroll<16>([&](auto c) NANOTORCH_INLINE_LAMBDA {  // (unrolled: rows stays in registers)
+                        if (static_cast<std::int64_t>(c) >= cn) return;
+                        const std::int64_t o = b * CB + 16 * v + static_cast<std::int64_t>(c);
+                        const std::int64_t at = n * out_image + o * len + q0;
+                        __m512 y = rows[c];
+                        if (fin.bias) y = _mm512_add_ps(y, _mm512_set1_ps(fin.bias[o]));
+                        if (fin.scale)
+                            y = lanes_fma(y, _mm512_set1_ps(fin.scale[o]), _mm512_set1_ps(fin.shift[o]));
+                        if (fin.residual) {
+                            const __m512 r = _mm512_maskz_loadu_ps(keep, fin.residual + at);
+                            y = fin.residual_first ? _mm512_add_ps(r, y) : _mm512_add_ps(y, r);
+                        }
+                        if (fin.relu)  // (v > 0 is false for NaN and -0: both become +0, as in relu_forward)
+                            y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), y);
+                        _mm512_mask_storeu_ps(out + at, keep, y);
+                    });
+                });
+            }
+        }
+}
+
+/// The share of conv_lanes_product's multiply-adds that count, as if each ran at the speed of
+/// the 64- and 32-channel tiles: og output channels run in blocks of four vectors (the last block
+/// narrower), a plane of len pixels in whole tiles, and a one-vector block's tile (16
+/// accumulators, a broadcast per multiply-add) is charged lanes_one_vector_cost per product.
+inline constexpr double lanes_one_vector_cost = 1.4;
+inline double lanes_kept(std::int64_t og, std::int64_t len) {
+    const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
+    const auto computed = [len](std::int64_t v, std::int64_t p) {
+        return 16.0 * static_cast<double>(v * ((len + p - 1) / p * p)) * (v == 1 ? lanes_one_vector_cost : 1.0);
+    };
+    constexpr int rest_pixels[4] = {1, lanes_pixels<1>, lanes_pixels<2>, lanes_pixels<3>};
+    const double done =
+        static_cast<double>(full) * computed(4, lanes_pixels<4>) + (rest ? computed(rest, rest_pixels[rest]) : 0.0);
+    return static_cast<double>(og) * static_cast<double>(len) / done;
+}
+
+/// out[n, o, :] (o < og, n < nb; out_image floats apart per image, len per plane) = the product
+/// conv_direct_product computes, without its pitched columns: every output pixel of
+/// weight[og, K] (rows K floats apart) over the planes (pitch floats per row, out_w output pixels
+/// per output row; strides as the window's), each output value finished by `fin`. Reads only
+/// inside the planes. Serial.
+inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_image, const float* weight,
+                               std::int64_t og, std::int64_t K, const float* planes, std::int64_t image_stride,
+                               std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
+                               std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin) {
+    // Blocks of 64 channels, then one of the 16, 32 or 48 left: vectors [0, vecs) in wpack as
+    // wpack[k][c] per block (each block's rows transposed, four at a time with transpose_rows_4;
+    // a partial block zeroed first).
+    const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
+    float* wpack = scratch(Scratch::conv_weight_panels, vecs * 16 * K);
+    const auto pack = [&](float* wb, std::int64_t first, std::int64_t cb) {
+        const std::int64_t rows = std::min(cb, og - first);
+        if (rows < cb) zero_floats(wb, K * cb);
+        std::int64_t r = 0;
+        for (; r + 4 <= rows; r += 4) transpose_rows_4(wb + r, cb, weight + (first + r) * K, K, K);
+        for (; r < rows; ++r)
+            for (std::int64_t k = 0; k < K; ++k) wb[k * cb + r] = weight[(first + r) * K + k];
+    };
+    for (std::int64_t b = 0; b < full; ++b) pack(wpack + b * 64 * K, 64 * b, 64);
+    if (rest) pack(wpack + full * 64 * K, 64 * full, 16 * rest);
+    if (full)
+        conv_lanes_tiles<4>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
+                            stride_h, stride_w, row_off, fin);
+    if (rest) {
+        // the rest block as block 0 of its own width: out, the weights and the finish shifted to it
+        const std::int64_t first = 64 * full, left = og - first;
+        LanesFinish f = fin;
+        if (f.bias) f.bias += first;
+        if (f.scale) f.scale += first, f.shift += first;
+        if (f.residual) f.residual += first * len;
+        float* o = out + first * len;
+        const float* wr = wpack + first * K;
+        if (rest == 1)
+            conv_lanes_tiles<1>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride, nb, pitch, out_w,
+                                stride_h, stride_w, row_off, f);
+        else if (rest == 2)
+            conv_lanes_tiles<2>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride, nb, pitch, out_w,
+                                stride_h, stride_w, row_off, f);
+        else
+            conv_lanes_tiles<3>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride, nb, pitch, out_w,
+                                stride_h, stride_w, row_off, f);
+    }
+}
+#else
+inline constexpr bool has_conv_lanes = false;
+inline double lanes_kept(std::int64_t, std::int64_t) { return 0.0; }
+// Never called where has_conv_lanes is false; declared so that the caller compiles in every build.
+inline void conv_lanes_product(float*, std::int64_t, std::int64_t, const float*, std::int64_t, std::int64_t,
+                               const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                               std::int64_t, const std::int64_t*, const LanesFinish&) {}
+#endif
+
+// The share of conv_direct_product's multiply-adds that are kept (its tiles pad the output
+// channels to whole rows and each image's pitched columns to whole tiles; pitched columns past
+// a row's end are dropped).
+inline double direct_kept(std::int64_t og, const Window2d& w) {
+    const std::int64_t vlen = pitched_columns(w);
+    const DirectTile t = direct_tile(og, vlen);
+    const std::int64_t mr =
+        t == DirectTile::wide ? conv_tile_mr : t == DirectTile::short_rows ? conv_tile_mr_short : gemm_mr;
+    const std::int64_t nr = t == DirectTile::wide ? conv_tile_nr : gemm_nr;
+    return static_cast<double>(og) / static_cast<double>((og + mr - 1) / mr * mr) *
+           static_cast<double>(w.out_plane()) / static_cast<double>((vlen + nr - 1) / nr * nr);
+}
+
+// Whether conv2d_forward_fused takes conv_lanes_product, from the shapes alone (so the same for
+// every thread count). Against the direct path (direct_pays): where it keeps over 1.15 times the
+// share of multiply-adds the direct path keeps (the two tiles ran at about the same speed per
+// multiply-add computed: 75-80 % of peak on Zen 5, but the examples/mnist net's 32 -> 64 layer on
+// 26x26, 0.985 against 0.88 kept, ran 4 % slower at batch 64). Against the GEMMs: where K is
+// short (below 64: the GEMMs copy more than they multiply; a 1x1 stride-2 layer ran 1.7x faster)
+// or the output channels few (at most 64: 64 -> 64 on 8x8 1.2x; 128 and more keep the GEMM, 75-80 %
+// of peak), and at least 85 % is kept. Never for K below 16 (a finished tile's transposes and
+// stores then outweigh its multiply-adds), nor for output planes of a multiple of 256 floats: a
+// tile's stores then fall 1 KB or 4 KB apart, in a few L1 sets, and 3 -> 64 on 32x32 (K = 27)
+// ran 2.5x slower than the GEMM.
+inline bool lanes_conv_pays(std::int64_t og, std::int64_t K, const Window2d& w, bool direct_pays) {
+    const std::int64_t len = w.out_plane();
+    if (!has_conv_lanes || K < 16 || len % 256 == 0) return false;
+    const double kept = lanes_kept(og, len);
+    return direct_pays ? kept > 1.15 * direct_kept(og, w) : (K < 64 || og <= 64) && kept >= 0.85;
+}
+
+}  // namespace nanotorch::kernels::detail
