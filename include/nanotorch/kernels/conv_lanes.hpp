@@ -60,33 +60,53 @@ inline constexpr bool has_conv_lanes = true;
 // product and its epilogue stay the other paths' results bit for bit.
 NANOTORCH_ALWAYS_INLINE __m512 lanes_fma(__m512 a, __m512 b, __m512 c) { return vfma(fbatch(a), fbatch(b), fbatch(c)); }
 
-// rows[0, 16) transposed in place: rows[c] lane p = old rows[p] lane c.
+// Two-source permute: lane i of the result is a[idx[i]] for idx[i] < 16, else b[idx[i] - 16].
+// (The transpose below is written with permutes only: GCC 12 flags the undefined pass-through
+// operand inside _mm512_unpacklo_ps and _mm512_shuffle_f32x4 with a false -Wmaybe-uninitialized
+// in every program that includes this header.)
+NANOTORCH_ALWAYS_INLINE __m512 pick2(__m512 a, __m512 b, int i0, int i1, int i2, int i3, int i4, int i5, int i6,
+                                     int i7, int i8, int i9, int i10, int i11, int i12, int i13, int i14, int i15) {
+    const __m512i idx = _mm512_set_epi32(i15, i14, i13, i12, i11, i10, i9, i8, i7, i6, i5, i4, i3, i2, i1, i0);
+    return _mm512_permutex2var_ps(a, idx, b);
+}
+
+// rows[0, 16) transposed in place: rows[c] lane p = old rows[p] lane c. Four rounds of 16
+// permutes, each pairing rows (r, r + 1), then (r, r + 2) as float pairs, then groups of four
+// floats (r, r + 4) and (r, r + 8): the classic unpack/shuffle network.
 NANOTORCH_ALWAYS_INLINE void transpose_16x16(__m512* r) {
     __m512 t[16];
-    unroll<8>([&](auto i) NANOTORCH_INLINE_LAMBDA {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    unroll<8>([&](auto i) NANOTORCH_INLINE_LAMBDA {  // unpacklo_ps / unpackhi_ps
+        t[2 * i] = pick2(r[2 * i], r[2 * i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+        t[2 * i + 1] = pick2(r[2 * i], r[2 * i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
     });
     // u[4q + j]: per 128-bit lane, columns j, j+4, j+8, j+12 of rows 4q .. 4q+3
     __m512 u[16];
-    unroll<4>([&](auto q) NANOTORCH_INLINE_LAMBDA {
-        const __m512d a = _mm512_castps_pd(t[4 * q]), b = _mm512_castps_pd(t[4 * q + 2]);
-        const __m512d c = _mm512_castps_pd(t[4 * q + 1]), d = _mm512_castps_pd(t[4 * q + 3]);
-        u[4 * q] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        u[4 * q + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        u[4 * q + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
-        u[4 * q + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    unroll<4>([&](auto q) NANOTORCH_INLINE_LAMBDA {  // unpacklo_pd / unpackhi_pd
+        const auto lo = [](__m512 a, __m512 b) {
+            return pick2(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        };
+        const auto hi = [](__m512 a, __m512 b) {
+            return pick2(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+        };
+        u[4 * q] = lo(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = hi(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = lo(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = hi(t[4 * q + 1], t[4 * q + 3]);
     });
+    // shuffle_f32x4 0x88 (128-bit lanes 0 and 2 of each source) and 0xdd (lanes 1 and 3)
+    const auto even = [](__m512 a, __m512 b) {
+        return pick2(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    };
+    const auto odd = [](__m512 a, __m512 b) {
+        return pick2(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    };
     unroll<4>([&](auto j) NANOTORCH_INLINE_LAMBDA {
-        // rows 0-7 and 8-15 of columns j, j+4, j+8, j+12, 128-bit lanes regrouped
-        const __m512 lo_even = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);       // cols j, j+8
-        const __m512 lo_odd = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);        // cols j+4, j+12
-        const __m512 hi_even = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        const __m512 hi_odd = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-        r[j] = _mm512_shuffle_f32x4(lo_even, hi_even, 0x88);
-        r[j + 8] = _mm512_shuffle_f32x4(lo_even, hi_even, 0xdd);
-        r[j + 4] = _mm512_shuffle_f32x4(lo_odd, hi_odd, 0x88);
-        r[j + 12] = _mm512_shuffle_f32x4(lo_odd, hi_odd, 0xdd);
+        const __m512 lo_even = even(u[j], u[4 + j]), lo_odd = odd(u[j], u[4 + j]);  // cols j, j+8 / j+4, j+12
+        const __m512 hi_even = even(u[8 + j], u[12 + j]), hi_odd = odd(u[8 + j], u[12 + j]);
+        r[j] = even(lo_even, hi_even);
+        r[j + 8] = odd(lo_even, hi_even);
+        r[j + 4] = even(lo_odd, hi_odd);
+        r[j + 12] = odd(lo_odd, hi_odd);
     });
 }
 
@@ -110,7 +130,9 @@ inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_imag
                              const LanesFinish& fin) {
     constexpr int P = lanes_pixels<V>;
     constexpr std::int64_t CB = 16 * V;
-    alignas(64) float part[P * CB];  // the earlier K slices' sums
+    // the earlier K slices' sums (zeroed once per call only so that GCC 12 does not warn that
+    // a later slice may read them before the first slice stores them)
+    alignas(64) float part[P * CB] = {};
     for (std::int64_t n = 0; n < nb; ++n)
         for (std::int64_t b = b0; b < b1; ++b) {
             const float* wb = wpack + b * K * CB;
@@ -125,10 +147,11 @@ inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_imag
                     if (p + 1 < cnt && ++ow == out_w) ow = 0, ++oh;
                 }
                 if (++ow == out_w) ow = 0, ++oh;
-                __m512 acc[P * V];
+                __m512 acc[P * V];  // (zeroed here too: GCC cannot see that K > 0 runs the loop)
+                unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
                 for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
                     const std::int64_t kc = std::min(gemm_kc, K - k0);
-                    unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
+                    if (k0 > 0) unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
                     const float* wk = wb + k0 * CB;
                     const std::int64_t* off = row_off + k0;
                     for (std::int64_t k = 0; k < kc; ++k, wk += CB) {
