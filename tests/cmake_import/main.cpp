@@ -67,6 +67,14 @@ int main() {
     const onnx::Runtime rt(onnx::decode_model(bytes.data(), bytes.size()));
     expect(rt.run({{"input", x}})[0].second.to_vector() == fc(x).to_vector(), "ONNX round trip");
 
+    // A convolution through the convolution kernels: tests/pkgconfig_import/build.sh also builds
+    // this file with -O2 -march=native, where it runs the widest SIMD paths (on AVX-512 the
+    // product with output channels in the lanes), so those must compile without warnings in user
+    // code too. All-ones 32-channel 3x3 windows with padding 1: 288 inside, 128 in a corner.
+    const Tensor img = ones({1, 32, 14, 14}), kernel = ones({32, 32, 3, 3});
+    const std::vector<float> conv = F::conv2d(img, kernel, Tensor(), 1, 1).to_vector();
+    expect(conv.size() == 32u * 14 * 14 && conv[0] == 128.0f && conv[15] == 288.0f, "conv2d of ones");
+
     if (failures != 0) return 1;
     std::printf("nanotorch consumer OK (nanotorch %s)\n", NANOTORCH_VERSION_STRING);
     return 0;
