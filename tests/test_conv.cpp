@@ -691,7 +691,9 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     // bias added. The cases cover both paths: widths that are and are not whole panels
     // (whatever the ISA), output channels that are not whole micro-kernel rows, K past one
     // gemm_kc slice, batches with a partial last chunk, groups, padding, dilation, no padding,
-    // and strides 2 and 3 (the direct path over phase planes, detail::phase_planes). The direct
+    // and strides 2 and 3 (the direct path over phase planes, detail::phase_planes), and stride-1
+    // windows where the direct path reads shifted copies of the planes instead (few output
+    // columns per padded row: detail::shifted_planes, detail::shifted_columns_pay). The direct
     // path runs in each of its tile shapes (detail::direct_tile; the short one exists where the
     // build has rows to spare for it): they must give the same bits. Output-channel counts that
     // are not whole panels in the shape taken check that a partial panel writes only its rows.
@@ -721,7 +723,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {3, 1, 16, 28, 28, 3, 1, 1, 1},          // one input channel, K = 9: ResNet8's stem
         {2, 1, 32, 28, 28, 3, 0, 1, 1},          // K = 9 unpadded: examples/mnist's first layer
     };
-    bool took_direct = false, took_packed = false, took_strided = false, took_tile[3] = {false, false, false};
+    bool took_direct = false, took_packed = false, took_strided = false, took_shifted = false;
+    bool took_tile[3] = {false, false, false};
     Generator gen(21);
     for (const Case& t : cases) {
         CAPTURE(t.c);
@@ -734,8 +737,12 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         REQUIRE((direct || kernels::detail::implicit_im2col_pays(ckk, w)));
         (direct ? took_direct : took_packed) = true;
         took_strided = took_strided || (direct && t.stride > 1);
+        const bool shifted = direct && !kernels::detail::lanes_conv_pays(og, ckk, w, direct) &&
+                             kernels::detail::shifted_columns_pay(og, ckk, w);
+        took_shifted = took_shifted || shifted;
         if (direct)
-            took_tile[static_cast<int>(kernels::detail::direct_tile(og, kernels::detail::pitched_columns(w)))] = true;
+            took_tile[static_cast<int>(
+                kernels::detail::direct_tile(og, shifted ? len : kernels::detail::pitched_columns(w)))] = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen);
         FV y(static_cast<std::size_t>(t.n * t.o * len), 7.0f), expect(y.size(), -7.0f);
@@ -785,6 +792,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
     CHECK(took_direct);
     CHECK(took_packed);
     CHECK(took_strided);
+    CHECK(took_shifted);
     CHECK(took_tile[0]);
     CHECK(took_tile[1]);
     if (kernels::conv_tile_mr_short < kernels::gemm_mr) CHECK(took_tile[2]);

@@ -258,19 +258,24 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
     // (detail::conv_lanes_product), where it keeps more of its multiply-adds than the direct path
     // would, or where a short K leaves the GEMMs mostly copying (detail::lanes_conv_pays). It
     // writes straight to out and finds each pixel's offset itself, so it reads a strided window
-    // from plain padded planes, and an unpadded one from the images in place.
+    // from plain padded planes, and an unpadded one from the images in place. The direct path
+    // reads its planes zero-padded (pad_planes), split by phase for a strided window
+    // (phase_planes), or, where few of a padded row's columns are outputs, copied once per kernel
+    // column and cut to the output's width (shifted_planes: its columns are then the outputs).
     const bool direct_pays = detail::direct_conv_pays(og, ckk, w, chunk);
     const bool lanes = detail::lanes_conv_pays(og, ckk, w, direct_pays);
     const bool direct = direct_pays && !lanes;
+    const bool shifted = direct && detail::shifted_columns_pay(og, ckk, w);  // shifted_planes, not pad_planes
     const bool packed_from_images = !direct && !lanes && detail::implicit_im2col_pays(ckk, w);
     const bool pad = w.pad_h > 0 || w.pad_w > 0;
     const bool copy = direct || pad;  // read the images from zero-padded copies (phase planes if strided)
     const bool phases = direct && (w.stride_h > 1 || w.stride_w > 1);
     const std::int64_t sh = phases ? w.stride_h : 1, sw = phases ? w.stride_w : 1;  // phases per axis
-    const std::int64_t pitch = (w.in_w + 2 * w.pad_w + sw - 1) / sw, rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh;
-    const std::int64_t plane = sh * sw * rows * pitch;  // one channel's planes
+    const std::int64_t pitch = shifted ? w.out_w : (w.in_w + 2 * w.pad_w + sw - 1) / sw;
+    const std::int64_t rows = (w.in_h + 2 * w.pad_h + sh - 1) / sh;
+    const std::int64_t plane = (shifted ? w.kernel_w : sh * sw) * rows * pitch;  // one channel's planes
     const std::int64_t image_stride = copy ? cg * plane : channels * w.in_plane();
-    const std::int64_t ylen = direct ? detail::pitched_columns(w) : len;  // product columns per image
+    const std::int64_t ylen = direct && !shifted ? detail::pitched_columns(w) : len;  // product columns per image
     std::int64_t* row_off = direct || lanes || packed_from_images ? detail::offset_table(0, ckk) : nullptr;
     if (row_off) {
         // Tap (ci, ki, kj) sits at ci·plane + hpart(ki) + wpart(kj): the row and column parts are
@@ -284,7 +289,7 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
         }
         for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
             const std::int64_t tw = kj * w.dilation_w;
-            part[w.kernel_h + kj] = tw % sw * rows * pitch + tw / sw;
+            part[w.kernel_h + kj] = shifted ? kj * rows * pitch : tw % sw * rows * pitch + tw / sw;
         }
         for (std::int64_t ci = 0, k = 0; ci < cg; ++ci)
             for (std::int64_t ki = 0; ki < w.kernel_h; ++ki)
@@ -316,7 +321,8 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                 if (padded)
                     for (std::int64_t n = 0; n < nb; ++n) {
                         const float* image = images + n * channels * w.in_plane();
-                        if (phases) detail::phase_planes(padded + n * cg * plane, image, cg, w);
+                        if (shifted) detail::shifted_planes(padded + n * cg * plane, image, cg, w);
+                        else if (phases) detail::phase_planes(padded + n * cg * plane, image, cg, w);
                         else detail::pad_planes(padded + n * cg * plane, image, cg, w);
                     }
                 if (lanes) {  // the bias and the epilogue applied as each tile is stored
@@ -345,7 +351,7 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                 }
                 // out[n, o] = y[o, n's columns] + bias[o]: whole planes, or row by row from the
                 // direct path's pitched columns.
-                const std::int64_t run = direct ? w.out_w : len, ystep = direct ? pitch : len;
+                const std::int64_t run = direct && !shifted ? w.out_w : len, ystep = run == len ? len : pitch;
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < og; ++o) {
                         float* dst = out + ((n0 + n) * out_channels + g * og + o) * len;

@@ -3,7 +3,7 @@
 // result as sgemm's blocked path on im2col bit for bit: GEMM panels packed straight from the
 // images (detail::ConvColumns, through gemm_driver), and the direct product, whose micro-kernel
 // reads each row of B from the zero-padded planes in place (detail::conv_direct_product; strided
-// windows through phase planes). kernels/conv.hpp chooses between them and im2col + sgemm by
+// windows through phase planes, narrow outputs through shifted copies of the planes). kernels/conv.hpp chooses between them and im2col + sgemm by
 // shape (detail::implicit_im2col_pays, detail::direct_conv_pays).
 #pragma once
 
@@ -163,6 +163,53 @@ inline void phase_planes(float* dst, const float* src, std::int64_t channels, co
             }
 }
 
+// Stride-1 windows on the direct path where the pitched columns waste much (few output columns
+// per padded row: a 5x5 "valid" window on a 12x12 plane keeps 64 of its 92 pitched columns, and
+// its tiles round those up to 96): each channel's zero-padded plane is copied once per kernel
+// column kj, shifted left by kj·dilation_w and cut to oW columns, so that every row of the copy
+// is one output row. Tap (c, ki, kj) of output (oh, ow) is then element (oh + ki·dilation_h, ow)
+// of copy (c, kj), and the product's columns are exactly the oH·oW outputs: no column dropped,
+// none rounded up but the image's last tile. The multiply-adds and their order are the direct
+// path's, so is the result, bit for bit. Copy (c, kj) holds H + 2·pad_h rows of oW floats.
+inline void shifted_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
+    const std::int64_t rows = w.in_h + 2 * w.pad_h, cols = w.out_w;
+    // Rows shorter than a vector are written as whole vectors (copy_vector_spill) where that
+    // neither reads past the channels being copied nor writes past the buffer's last row.
+    const bool spill = cols < simd_width;
+    const std::int64_t readable = channels * w.in_plane(), writable = channels * w.kernel_w * rows * cols;
+    float* const begin = dst;
+    for (std::int64_t c = 0; c < channels; ++c)
+        for (std::int64_t kj = 0; kj < w.kernel_w; ++kj) {
+            const std::int64_t off = kj * w.dilation_w - w.pad_w;  // column j reads input column j + off
+            std::int64_t lo, hi;
+            valid_outputs(off, 1, w.in_w, cols, lo, hi);
+            if (lo >= hi) {  // every column reads padding
+                zero_floats(dst, rows * cols);
+                dst += rows * cols;
+                continue;
+            }
+            zero_floats(dst, w.pad_h * cols);
+            dst += w.pad_h * cols;
+            const float* s = src + c * w.in_plane() + off;  // column 0's input in row 0
+            std::int64_t h = 0;
+            if (spill && lo == 0 && hi == cols) {
+                // Rows h < fast read s[h·W, h·W + simd_width) within readable and write
+                // dst[h·cols, h·cols + simd_width) within the buffer.
+                const std::int64_t by_read = (readable - (c * w.in_plane() + off) - simd_width) / w.in_w + 1;
+                const std::int64_t by_write = (writable - (dst - begin) - simd_width) / cols + 1;
+                const std::int64_t fast = std::max<std::int64_t>(0, std::min({w.in_h, by_read, by_write}));
+                for (; h < fast; ++h, dst += cols) copy_vector_spill(dst, s + h * w.in_w);
+            }
+            for (; h < w.in_h; ++h, dst += cols) {
+                zero_floats(dst, lo);
+                copy_floats(dst + lo, s + h * w.in_w + lo, hi - lo);
+                zero_floats(dst + hi, cols - hi);
+            }
+            zero_floats(dst, w.pad_h * cols);
+            dst += w.pad_h * cols;
+        }
+}
+
 // Whether the direct path beats im2col (or the packed implicit im2col) + sgemm, by a cost model
 // fitted to 1-thread timings of 17 layer shapes (bench_kernels' conv shapes and those of the
 // seed, VGG, ResNet8 and examples/mnist nets; AVX2, Zen 2). Both compute og·K multiply-adds per
@@ -240,6 +287,37 @@ inline DirectTile direct_tile(std::int64_t og, std::int64_t vlen) {
     const std::int64_t rows = padded(wide ? conv_tile_mr : gemm_mr);
     if (10 * padded(conv_tile_mr_short) <= 9 * rows) return DirectTile::short_rows;
     return wide ? DirectTile::wide : DirectTile::gemm;
+}
+
+// The multiply-adds conv_direct_product computes per K step and image: og and vlen padded to
+// the rows and columns of the tile direct_tile picks.
+inline double direct_tiles_size(std::int64_t og, std::int64_t vlen) {
+    const DirectTile t = direct_tile(og, vlen);
+    const std::int64_t mr =
+        t == DirectTile::wide ? conv_tile_mr : t == DirectTile::short_rows ? conv_tile_mr_short : gemm_mr;
+    const std::int64_t nr = t == DirectTile::wide ? conv_tile_nr : gemm_nr;
+    return static_cast<double>((og + mr - 1) / mr * mr) * static_cast<double>((vlen + nr - 1) / nr * nr);
+}
+
+// Whether the direct path reads shifted_planes rather than pad_planes: a stride-1 window where
+// the multiply-adds the shifted copies save (those of the dropped and rounded-up columns) are
+// more than shifted_copy_weight times the floats copied on top (kW copies of each padded row's
+// oW columns instead of one of its W + 2·pad_w). Measured on Zen 5 (AVX-512, 1 thread,
+// conv2d_forward alone, against pad_planes): 10 -> 20 5x5 on 12x12 (92 pitched columns for 64
+// outputs) 1.35x at batch 64 and 1.2-1.35x at batch 1; 32 -> 64 3x3 unpadded on 26x26 1.03-1.04x.
+// With the weight at 0.5 (taking the shifted copies wherever they save any multiply-add) six
+// other shapes lost 1-30 %: 16 -> 16 and 64 -> 32 on 28x28, 64 -> 64 on 32x32, 8 -> 20 on 20x20,
+// 1 -> 32 on 28x28, 20 -> 10 5x5 on 16x16 (kW times the planes no longer sit in L1 and L2 as the
+// tiles sweep them); at 16 none of those is taken.
+inline constexpr double shifted_copy_weight = 16.0;
+inline bool shifted_columns_pay(std::int64_t og, std::int64_t ckk, const Window2d& w) {
+    if (w.stride_h != 1 || w.stride_w != 1 || w.out_plane() <= 0) return false;
+    const std::int64_t cg = ckk / (w.kernel_h * w.kernel_w), rows = w.in_h + 2 * w.pad_h;
+    const double saved = static_cast<double>(ckk) *
+                         (direct_tiles_size(og, pitched_columns(w)) - direct_tiles_size(og, w.out_plane()));
+    const double copied = static_cast<double>(cg * rows) *
+                          static_cast<double>(w.kernel_w * w.out_w - (w.in_w + 2 * w.pad_w));
+    return saved > shifted_copy_weight * copied;
 }
 
 // The slack past the last image that the direct path's last panel may read (its widest tile).
