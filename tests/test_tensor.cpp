@@ -301,7 +301,7 @@ TEST_CASE("buffer cache: a freed large buffer serves the next tensor of its size
 
 TEST_CASE("buffer cache: small buffers bypass it, and the limit bounds it") {
     empty_buffer_cache();
-    { const Tensor small = empty({1000}); }  // 4 KB
+    { const Tensor small = empty({1000}); }  // 4 KB: kept by this thread, not the shared cache
     CHECK(buffer_cache_stats().cached_bytes == 0);
 
     const std::size_t limit = buffer_cache_stats().limit_bytes;
@@ -318,6 +318,59 @@ TEST_CASE("buffer cache: small buffers bypass it, and the limit bounds it") {
     { const Tensor d = empty({100000}); }
     CHECK(buffer_cache_stats().cached_bytes == 0);
     set_buffer_cache_limit(limit);
+}
+
+TEST_CASE("buffer cache: each thread keeps its last few buffers of 1 to 64 KiB, bounded") {
+    using detail::ThreadBufferCache;
+    empty_buffer_cache();
+    CHECK(buffer_cache_stats().thread_cached_bytes == 0);
+    float* first = nullptr;
+    {
+        const Tensor a = empty({5760});  // 23 KB: a batch-1 activation (10 channels of 24x24)
+        first = a.data_ptr();
+    }
+    CHECK(buffer_cache_stats().thread_cached_bytes == ThreadBufferCache::size_class(5760 * sizeof(float)));
+    {
+        const Tensor b = zeros({5750});  // the same 256-byte size class: the same buffer, cleared
+        CHECK(b.data_ptr() == first);
+        CHECK(buffer_cache_stats().thread_cached_bytes == 0);
+        bool all_zero = true;
+        for (std::int64_t i = 0; i < 5750; ++i) all_zero = all_zero && b.data_ptr()[i] == 0.0f;
+        CHECK(all_zero);
+        CHECK(reinterpret_cast<std::uintptr_t>(b.data_ptr()) % Storage::alignment == 0);
+    }
+    // Below 1 KiB malloc serves them, from 64 KiB the shared cache: neither is kept here.
+    empty_buffer_cache();
+    { const Tensor tiny = empty({100}), large = empty({16384}); }
+    CHECK(buffer_cache_stats().thread_cached_bytes == 0);
+    // Bounded: at most 16 buffers and 256 KiB, the oldest freed first.
+    {
+        std::vector<Tensor> many;
+        for (int i = 0; i < 40; ++i) many.push_back(empty({1000 + 64 * i}));
+    }
+    const std::size_t kept = buffer_cache_stats().thread_cached_bytes;
+    CHECK(kept > 0);
+    CHECK(kept <= ThreadBufferCache::small_limit);
+    {
+        std::vector<Tensor> big;  // 15 KiB each: 16 of them would pass 256 KiB
+        for (int i = 0; i < 20; ++i) big.push_back(empty({3840}));
+    }
+    CHECK(buffer_cache_stats().thread_cached_bytes <= ThreadBufferCache::small_limit);
+    // A buffer released on another thread stays with that thread, and is freed when it exits
+    // (the sanitizer and valgrind runs of this suite would report a leak).
+    Tensor moved = empty({2000});
+    std::thread([t = std::move(moved)]() mutable { t = Tensor(); }).join();
+    // Caching off (limit 0) turns the thread caches off too.
+    const std::size_t limit = buffer_cache_stats().limit_bytes;
+    set_buffer_cache_limit(0);
+    CHECK(buffer_cache_stats().thread_cached_bytes == 0);
+    { const Tensor c = empty({5760}); }
+    CHECK(buffer_cache_stats().thread_cached_bytes == 0);
+    set_buffer_cache_limit(limit);
+    { const Tensor c = empty({5760}); }
+    CHECK(buffer_cache_stats().thread_cached_bytes > 0);
+    empty_buffer_cache();
+    CHECK(buffer_cache_stats().thread_cached_bytes == 0);
 }
 
 TEST_CASE("buffer cache: a returned buffer that does not fit frees the buffers cached longest ago") {
