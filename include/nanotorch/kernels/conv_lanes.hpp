@@ -228,17 +228,32 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
                                std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
                                std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin) {
     // Blocks of 64 channels, then one of the 16, 32 or 48 left: vectors [0, vecs) in wpack as
-    // wpack[k][c] per block (each block's rows transposed, four at a time with transpose_rows_4;
-    // a partial block zeroed first).
+    // wpack[k][c] per block, channels past og zero. Each 16 x 16 square of weight[rows, k] is
+    // transposed in registers and stored as 16 whole vectors: transposing four rows at a time
+    // wrote 16 bytes per k at a stride of the block width, a read-modify-write of a line in L2
+    // for every four floats once the block passed L1 (this packing, done on every call, was
+    // 8 % of a batch-1 ResNet8 inference).
     const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
     float* wpack = scratch(Scratch::conv_weight_panels, vecs * 16 * K);
     const auto pack = [&](float* wb, std::int64_t first, std::int64_t cb) {
-        const std::int64_t rows = std::min(cb, og - first);
-        if (rows < cb) zero_floats(wb, K * cb);
-        std::int64_t r = 0;
-        for (; r + 4 <= rows; r += 4) transpose_rows_4(wb + r, cb, weight + (first + r) * K, K, K);
-        for (; r < rows; ++r)
-            for (std::int64_t k = 0; k < K; ++k) wb[k * cb + r] = weight[(first + r) * K + k];
+        for (std::int64_t c0 = 0; c0 < cb; c0 += 16) {
+            const std::int64_t rows = std::max<std::int64_t>(0, std::min<std::int64_t>(16, og - first - c0));
+            const float* src = weight + (first + c0) * K;
+            for (std::int64_t k0 = 0; k0 < K; k0 += 16) {
+                const std::int64_t kn = std::min<std::int64_t>(16, K - k0);
+                const __mmask16 mask = static_cast<__mmask16>((1u << kn) - 1u);
+                __m512 sq[16];
+                unroll<16>([&](auto r) NANOTORCH_INLINE_LAMBDA {
+                    sq[r] = static_cast<std::int64_t>(r) < rows
+                                ? _mm512_maskz_loadu_ps(mask, src + static_cast<std::int64_t>(r) * K + k0)
+                                : _mm512_setzero_ps();
+                });
+                transpose_16x16(sq);
+                unroll<16>([&](auto k) NANOTORCH_INLINE_LAMBDA {
+                    if (static_cast<std::int64_t>(k) < kn) _mm512_storeu_ps(wb + (k0 + k) * cb + c0, sq[k]);
+                });
+            }
+        }
     };
     for (std::int64_t b = 0; b < full; ++b) pack(wpack + b * 64 * K, 64 * b, 64);
     if (rest) pack(wpack + full * 64 * K, 64 * full, 16 * rest);
