@@ -349,22 +349,27 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                         im2col(col + n * len, images + n * channels * w.in_plane(), cg, w, cols);
                     sgemm(false, false, og, cols, ckk, 1.0f, wg, ckk, col, cols, 0.0f, y, cols);
                 }
-                // out[n, o] = y[o, n's columns] + bias[o]: whole planes, or row by row from the
-                // direct path's pitched columns.
+                // out[n, o] = epi(y[o, n's columns] + bias[o]) in one pass (finish_rows: the
+                // operations of the bias add, then of ConvEpilogue::apply): whole planes, or row
+                // by row from the direct path's pitched columns.
                 const std::int64_t run = direct && !shifted ? w.out_w : len, ystep = run == len ? len : pitch;
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < og; ++o) {
-                        float* dst = out + ((n0 + n) * out_channels + g * og + o) * len;
+                        const std::int64_t c = g * og + o, p = (n0 + n) * out_channels + c;
+                        float* dst = out + p * len;
                         const float* src = y + o * ycols + n * ylen;
-                        if (bias) {
-                            add_scalar_rows(dst, run, src, ystep, bias[g * og + o], len / run, run);
-                            dst += len;
-                        } else {
+                        if (!bias && !epi.active()) {
                             for (std::int64_t r = 0; r < len; r += run, dst += run, src += ystep)
                                 detail::copy_row(dst, src, run);
+                            continue;
                         }
-                        if (epi.active())
-                            epi.apply(dst - len, (n0 + n) * out_channels + g * og + o, g * og + o, len);
+                        ref::RowFinish f;
+                        f.bias = bias ? bias + c : nullptr;
+                        if (epi.scale) f.scale = epi.scale + c, f.shift = epi.shift + c;
+                        f.residual = epi.residual ? epi.residual + p * len : nullptr;
+                        f.residual_first = epi.residual_first;
+                        f.relu = epi.relu;
+                        kernels::finish_rows(dst, src, ystep, len / run, run, f);  // (not ref::, found by ADL)
                     }
             }
         }

@@ -105,15 +105,25 @@ inline Window2d without_padding(const Window2d& w) {
     return u;
 }
 // dst[C, H + 2·pH, W + 2·pW] = src[C, H, W] inside a zero border.
+// Each row is copied in whole vectors, its last one spilling past the row into what is written
+// after it (the right border, the next row), then its borders are zeroed: a masked store per row
+// was a quarter of this copy on Zen 5 (5 % of a batch-64 ResNet8 inference). The buffer's last
+// row, and rows too close to the end of src, are copied exactly.
 inline void pad_planes(float* dst, const float* src, std::int64_t channels, const Window2d& w) {
     const std::int64_t pw = w.in_w + 2 * w.pad_w, top = w.pad_h * pw;
+    const float* const src_end = src + channels * w.in_plane();
+    float* const dst_end = dst + channels * (w.in_h + 2 * w.pad_h) * pw;
     for (std::int64_t c = 0; c < channels; ++c) {
         zero_floats(dst, top);
         dst += top;
         for (std::int64_t r = 0; r < w.in_h; ++r, dst += pw, src += w.in_w) {
+            const std::int64_t whole = (w.in_w + simd_width - 1) / simd_width * simd_width;
+            if (src + whole <= src_end && dst + w.pad_w + whole <= dst_end)
+                copy_floats_spill(dst + w.pad_w, src, w.in_w);
+            else
+                copy_row(dst + w.pad_w, src, w.in_w);
             zero_floats(dst, w.pad_w);  // (a loop here became two calls to memset per row)
             zero_floats(dst + w.pad_w + w.in_w, w.pad_w);
-            copy_row(dst + w.pad_w, src, w.in_w);
         }
         zero_floats(dst, top);
         dst += top;

@@ -164,6 +164,31 @@ inline void affine_residual(float* out, const float* x, const float* r, bool aff
         out[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
     }
 }
+// What conv2d does to each value of its product as it copies it out (kernels/conv.hpp): + bias,
+// then the inference epilogue (ConvEpilogue) of its output channel. Null pointers skip a step.
+struct RowFinish {
+    const float* bias = nullptr;   // one value
+    const float* scale = nullptr;  // one value, with shift
+    const float* shift = nullptr;
+    const float* residual = nullptr;  // laid out as dst
+    bool residual_first = false;
+    bool relu = false;
+};
+// dst[r·cols + j] = relu?(((src[r·src_stride + j] + bias) * s + t) + residual[r·cols + j]), each
+// step only when asked: add_scalar, scale_shift, add and relu_forward in one pass
+//                                                                shapes: dst [rows·cols], src rows
+inline void finish_rows(float* dst, const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols,
+                        const RowFinish& f) {
+    for (std::int64_t r = 0; r < rows; ++r, dst += cols, src += src_stride)
+        for (std::int64_t j = 0; j < cols; ++j) {
+            float v = src[j];
+            if (f.bias) v = v + *f.bias;
+            if (f.scale) v = v * *f.scale + *f.shift;
+            if (f.residual) v = f.residual_first ? f.residual[r * cols + j] + v : v + f.residual[r * cols + j];
+            if (f.relu) v = v > 0.0f ? v : 0.0f;
+            dst[j] = v;
+        }
+}
 // out[i] = (g[i] - gm - (x[i] - m) * p) * k                      shapes: out, g, x [n]
 inline void center_project_scale(float* out, const float* g, const float* x, float m, float gm, float p, float k,
                                  std::int64_t n) {

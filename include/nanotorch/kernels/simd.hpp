@@ -311,6 +311,12 @@ inline void copy_floats(float* dst, const float* src, std::int64_t n) {
 inline void zero_floats(float* dst, std::int64_t n) {
     const fbatch zero(0.0f);
     std::int64_t i = 0;
+    if (n < 4) {  // a padded row's border: single stores (a masked vector store is slower on Zen 5)
+        detail::unroll<3>([&](auto k) NANOTORCH_INLINE_LAMBDA {
+            if (static_cast<std::int64_t>(k) < n) dst[k] = 0.0f;
+        });
+        return;
+    }
     if (n <= 4 * simd_width) {
         detail::unroll<4>([&](auto) NANOTORCH_INLINE_LAMBDA {
             if (i + simd_width <= n) {
@@ -334,6 +340,12 @@ inline void zero_floats(float* dst, std::int64_t n) {
 // copy_floats ends a short row with was most of the time of copying 8-float rows on Zen 5.
 inline void copy_vector_spill(float* dst, const float* src) { fbatch::load_unaligned(src).store_unaligned(dst); }
 inline void zero_vector_spill(float* dst) { fbatch(0.0f).store_unaligned(dst); }
+// copy_floats with the last partial vector copied whole: up to simd_width − 1 floats past
+// dst + n get those past src + n. For rows copied one after another, where what follows each
+// row is written after it; the caller makes sure the read and the write stay in bounds.
+inline void copy_floats_spill(float* dst, const float* src, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; i += simd_width) copy_vector_spill(dst + i, src + i);
+}
 inline void add(float* out, const float* a, const float* b, std::int64_t n) {
     detail::binary_map(out, a, b, n, [](fbatch x, fbatch y) { return x + y; }, [](float x, float y) { return x + y; });
 }
@@ -350,22 +362,62 @@ inline void add_scalar(float* out, const float* a, float s, std::int64_t n) {
     const fbatch vs(s);
     detail::unary_map_exact(out, a, n, [vs](fbatch x) { return x + vs; }, [s](float x) { return x + s; });
 }
-/// dst[r·dst_stride + j] = src[r·src_stride + j] + s for r < rows, j < cols: add_scalar on each
-/// row, with the broadcast and the row's split into vectors and tail worked out once. conv2d
-/// copies its direct product's pitched rows out this way (rows of 24 and 8 floats in the seed
-/// net), where the per-row set-up cost as much as the row (8 % of a batch-1 run).
-inline void add_scalar_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, float s,
-                            std::int64_t rows, std::int64_t cols) {
-    if constexpr (has_partial_vectors) {
-        const fbatch vs(s);
-        const std::int64_t full = cols / simd_width * simd_width, tail = cols - full;
-        for (std::int64_t r = 0; r < rows; ++r, dst += dst_stride, src += src_stride) {
-            for (std::int64_t j = 0; j < full; j += simd_width)
-                (fbatch::load_unaligned(src + j) + vs).store_unaligned(dst + j);
-            if (tail) store_partial(dst + full, load_partial(src + full, tail) + vs, tail);
+// ref::finish_rows: conv2d's copy of its product's rows to the output planes with the bias and
+// the epilogue, in one pass. Each value gets add_scalar's, scale_shift's (vfma), add's and
+// relu_forward's operations in that order, so the same bits as those passes one after another
+// (a copy with the bias, then a pass of the epilogue over the plane: at batch 64 the second pass
+// over a ResNet8 block's output went to L2 and back).
+template <bool Bias, bool Affine, bool Residual, bool Relu>
+inline void finish_rows_as(float* dst, const float* src, std::int64_t src_stride, std::int64_t rows,
+                           std::int64_t cols, const ref::RowFinish& f) {
+    const float b = Bias ? *f.bias : 0.0f, s = Affine ? *f.scale : 1.0f, t = Affine ? *f.shift : 0.0f;
+    const fbatch vb(b), vs(s), vt(t), zero(0.0f);
+    const bool first = f.residual_first;
+    const auto vop = [&](fbatch v, const float* q) NANOTORCH_INLINE_LAMBDA {
+        if constexpr (Bias) v = v + vb;
+        if constexpr (Affine) v = vfma(v, vs, vt);
+        if constexpr (Residual) {
+            const fbatch r = fbatch::load_unaligned(q);
+            v = first ? r + v : v + r;
         }
-    } else {
-        for (std::int64_t r = 0; r < rows; ++r, dst += dst_stride, src += src_stride) add_scalar(dst, src, s, cols);
+        if constexpr (Relu) v = vselect(v > zero, v, zero);
+        return v;
+    };
+    const std::int64_t full = cols / simd_width * simd_width;
+    for (std::int64_t r = 0; r < rows; ++r, dst += cols, src += src_stride) {
+        const float* q = Residual ? f.residual + r * cols : nullptr;
+        for (std::int64_t j = 0; j < full; j += simd_width)
+            vop(fbatch::load_unaligned(src + j), Residual ? q + j : nullptr).store_unaligned(dst + j);
+        for (std::int64_t j = full; j < cols; ++j) {
+            float v = src[j];
+            if constexpr (Bias) v = v + b;
+            if constexpr (Affine) v = sfma(v, s, t);
+            if constexpr (Residual) v = first ? q[j] + v : v + q[j];
+            if constexpr (Relu) v = v > 0.0f ? v : 0.0f;
+            dst[j] = v;
+        }
+    }
+}
+inline void finish_rows(float* dst, const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols,
+                        const ref::RowFinish& f) {
+    const int variant = (f.bias ? 8 : 0) + (f.scale ? 4 : 0) + (f.residual ? 2 : 0) + (f.relu ? 1 : 0);
+    switch (variant) {
+        case 0: return finish_rows_as<false, false, false, false>(dst, src, src_stride, rows, cols, f);
+        case 1: return finish_rows_as<false, false, false, true>(dst, src, src_stride, rows, cols, f);
+        case 2: return finish_rows_as<false, false, true, false>(dst, src, src_stride, rows, cols, f);
+        case 3: return finish_rows_as<false, false, true, true>(dst, src, src_stride, rows, cols, f);
+        case 4: return finish_rows_as<false, true, false, false>(dst, src, src_stride, rows, cols, f);
+        case 5: return finish_rows_as<false, true, false, true>(dst, src, src_stride, rows, cols, f);
+        case 6: return finish_rows_as<false, true, true, false>(dst, src, src_stride, rows, cols, f);
+        case 7: return finish_rows_as<false, true, true, true>(dst, src, src_stride, rows, cols, f);
+        case 8: return finish_rows_as<true, false, false, false>(dst, src, src_stride, rows, cols, f);
+        case 9: return finish_rows_as<true, false, false, true>(dst, src, src_stride, rows, cols, f);
+        case 10: return finish_rows_as<true, false, true, false>(dst, src, src_stride, rows, cols, f);
+        case 11: return finish_rows_as<true, false, true, true>(dst, src, src_stride, rows, cols, f);
+        case 12: return finish_rows_as<true, true, false, false>(dst, src, src_stride, rows, cols, f);
+        case 13: return finish_rows_as<true, true, false, true>(dst, src, src_stride, rows, cols, f);
+        case 14: return finish_rows_as<true, true, true, false>(dst, src, src_stride, rows, cols, f);
+        default: return finish_rows_as<true, true, true, true>(dst, src, src_stride, rows, cols, f);
     }
 }
 inline void mul_scalar(float* out, const float* a, float s, std::int64_t n) {
@@ -840,6 +892,7 @@ using ref::copy_floats;
 using ref::zero_floats;
 inline void copy_vector_spill(float* dst, const float* src) { *dst = *src; }
 inline void zero_vector_spill(float* dst) { *dst = 0.0f; }
+inline void copy_floats_spill(float* dst, const float* src, std::int64_t n) { copy_floats(dst, src, n); }
 using ref::axpy;
 using ref::div;
 using ref::dot;
@@ -848,10 +901,7 @@ using ref::fma_taps;
 using ref::mul;
 using ref::mul_scalar;
 using ref::add_scalar;
-inline void add_scalar_rows(float* dst, std::int64_t dst_stride, const float* src, std::int64_t src_stride, float s,
-                            std::int64_t rows, std::int64_t cols) {
-    for (std::int64_t r = 0; r < rows; ++r, dst += dst_stride, src += src_stride) add_scalar(dst, src, s, cols);
-}
+using ref::finish_rows;
 using ref::relu_backward;
 using ref::max_pick_window;
 using ref::max_pick_window_backward;
