@@ -883,6 +883,54 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
         for (int v = 0; v < 5; ++v) CHECK(took_width[v]);
 }
 
+TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths equals conv2d_forward, then apply") {
+    // Where the product is not the lanes path's, conv2d_forward_fused copies it out with the bias
+    // and the epilogue in one pass (finish_rows, from pitched rows on the direct path, from shifted
+    // planes' or the GEMM's whole planes otherwise). Each value gets the operations of the bias
+    // add and then of ConvEpilogue::apply, so the result must equal the plain convolution with
+    // apply run on each plane afterwards, bit for bit, with and without a bias, for each
+    // epilogue (scale and shift, the residual in both operand orders, relu, their mixes).
+    struct Case {
+        std::int64_t n, c, o, h, w, k, pad;
+    };
+    const std::vector<Case> cases = {
+        {2, 16, 16, 28, 28, 3, 1},  // direct, pitched rows of 28
+        {3, 10, 20, 12, 12, 5, 0},  // direct over shifted planes (the seed's conv2)
+        {2, 1, 10, 28, 28, 5, 0},   // direct, one input channel
+        {2, 64, 128, 8, 8, 3, 1},   // a GEMM (im2col or packed from the images)
+        {2, 5, 7, 9, 11, 3, 1},     // odd sizes: rows shorter than a vector
+    };
+    Generator gen(41);
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.o);
+        CAPTURE(t.h);
+        const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad);
+        const std::int64_t ckk = t.c * t.k * t.k, len = w.out_plane();
+        const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
+        REQUIRE_FALSE(kernels::detail::lanes_conv_pays(t.o, ckk, w, kernels::detail::direct_conv_pays(t.o, ckk, w, chunk)));
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV b = random_vec(t.o, gen), scale = random_vec(t.o, gen), shift = random_vec(t.o, gen);
+        const FV res = random_vec(t.n * t.o * len, gen);
+        for (int with_bias = 0; with_bias < 2; ++with_bias)
+            for (int e = 0; e < 8; ++e) {
+                CAPTURE(with_bias);
+                CAPTURE(e);
+                kernels::ConvEpilogue epi;
+                if (e & 1) epi.scale = scale.data(), epi.shift = shift.data();
+                if (e & 2) epi.residual = res.data(), epi.residual_first = with_bias == 1;
+                epi.relu = (e & 4) != 0;
+                const float* bias = with_bias ? b.data() : nullptr;
+                FV expect(static_cast<std::size_t>(t.n * t.o * len), -7.0f);
+                kernels::conv2d_forward(expect.data(), x.data(), wt.data(), bias, t.n, t.c, t.o, w, 1);
+                for (std::int64_t p = 0; p < t.n * t.o; ++p) epi.apply(expect.data() + p * len, p, p % t.o, len);
+                FV y(expect.size(), 7.0f);
+                kernels::conv2d_forward_fused(y.data(), x.data(), wt.data(), bias, t.n, t.c, t.o, w, 1, epi);
+                CHECK(bit_equal(y, expect));
+            }
+    }
+}
+
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
     // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, at least
     // input_grad_as_conv_min_channels input and at most 64 output channels per group), grad_in is conv2d_forward of grad_out with the flipped,
