@@ -3,8 +3,9 @@
 // result as sgemm's blocked path on im2col bit for bit: GEMM panels packed straight from the
 // images (detail::ConvColumns, through gemm_driver), and the direct product, whose micro-kernel
 // reads each row of B from the zero-padded planes in place (detail::conv_direct_product; strided
-// windows through phase planes, narrow outputs through shifted copies of the planes). kernels/conv.hpp chooses between them and im2col + sgemm by
-// shape (detail::implicit_im2col_pays, detail::direct_conv_pays).
+// windows through phase planes, narrow outputs through shifted copies of the planes).
+// kernels/conv.hpp chooses between them and im2col + sgemm by shape (detail::implicit_im2col_pays,
+// detail::direct_conv_pays, detail::shifted_columns_pay).
 #pragma once
 
 #include <algorithm>  // std::min/max/fill
