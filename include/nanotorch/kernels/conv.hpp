@@ -157,6 +157,17 @@ struct ConvEpilogue {
 };
 
 namespace detail {
+// What conv2d_forward_fused's products apply as they store output channel `channel` onward, the
+// residual read from its value `at` onward (ref::ConvFinish).
+inline ref::ConvFinish finish_from(const ConvEpilogue& epi, const float* bias, std::int64_t channel, std::int64_t at) {
+    ref::ConvFinish f;
+    f.bias = bias ? bias + channel : nullptr;
+    if (epi.scale) f.scale = epi.scale + channel, f.shift = epi.shift + channel;
+    f.residual = epi.residual ? epi.residual + at : nullptr;
+    f.residual_first = epi.residual_first;
+    f.relu = epi.relu;
+    return f;
+}
 // The epilogue over every plane of out[N, O, len], planes spread over the pool (for the paths
 // that do not apply it as they write).
 inline void apply_conv_epilogue(float* out, std::int64_t batch, std::int64_t out_channels, std::int64_t len,
@@ -327,12 +338,7 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                     }
                 if (lanes) {  // the bias and the epilogue applied as each tile is stored
                     const std::int64_t first = (n0 * out_channels + g * og) * len;
-                    detail::LanesFinish fin;
-                    fin.bias = bias ? bias + g * og : nullptr;
-                    if (epi.scale) fin.scale = epi.scale + g * og, fin.shift = epi.shift + g * og;
-                    fin.residual = epi.residual ? epi.residual + first : nullptr;
-                    fin.residual_first = epi.residual_first;
-                    fin.relu = epi.relu;
+                    const ref::ConvFinish fin = detail::finish_from(epi, bias, g * og, first);
                     detail::conv_lanes_product(out + first, len, out_channels * len, wg, og, ckk,
                                                padded ? padded : images, image_stride, nb, pitch, w.out_w, w.stride_h,
                                                w.stride_w, row_off, fin);
@@ -363,13 +369,8 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                                 detail::copy_row(dst, src, run);
                             continue;
                         }
-                        ref::RowFinish f;
-                        f.bias = bias ? bias + c : nullptr;
-                        if (epi.scale) f.scale = epi.scale + c, f.shift = epi.shift + c;
-                        f.residual = epi.residual ? epi.residual + p * len : nullptr;
-                        f.residual_first = epi.residual_first;
-                        f.relu = epi.relu;
-                        kernels::finish_rows(dst, src, ystep, len / run, run, f);  // (not ref::, found by ADL)
+                        kernels::finish_rows(dst, src, ystep, len / run, run,  // (not ref::, found by ADL)
+                                             detail::finish_from(epi, bias, c, p * len));
                     }
             }
         }

@@ -37,20 +37,9 @@
 
 namespace nanotorch::kernels::detail {
 
-/// What conv_lanes_product does to each finished output value before it stores it, in the
-/// order and with the operations of the passes it replaces (conv2d_forward_fused's bias add,
-/// then ConvEpilogue: scale_shift, the residual's add, relu_forward), so the values are theirs
-/// bit for bit: v + bias[o], then v · scale[o] + shift[o] (vfma, as scale_shift), then v + r (r + v when
-/// residual_first), then v > 0 ? v : +0. Null pointers skip their step. residual is laid out as
-/// out.
-struct LanesFinish {
-    const float* bias = nullptr;
-    const float* scale = nullptr;  // with shift
-    const float* shift = nullptr;
-    const float* residual = nullptr;
-    bool residual_first = false;
-    bool relu = false;
-};
+/// What conv_lanes_product does to each finished output value before it stores it: the
+/// bias and ConvEpilogue's steps, as finish_rows does them (kernels/reference.hpp's ConvFinish).
+using LanesFinish = ref::ConvFinish;
 
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
 /// Whether conv_lanes_product exists in this build.

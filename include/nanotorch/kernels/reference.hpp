@@ -164,13 +164,18 @@ inline void affine_residual(float* out, const float* x, const float* r, bool aff
         out[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
     }
 }
-// What conv2d does to each value of its product as it copies it out (kernels/conv.hpp): + bias,
-// then the inference epilogue (ConvEpilogue) of its output channel. Null pointers skip a step.
-struct RowFinish {
-    const float* bias = nullptr;   // one value
-    const float* scale = nullptr;  // one value, with shift
+// What conv2d does to each value of its product as it stores it (kernels/conv.hpp), in the order
+// and with the operations of the passes it replaces (the bias add, then ConvEpilogue's
+// scale_shift, residual add and relu_forward): v + bias[o], then v · scale[o] + shift[o], then
+// v + r (r + v when residual_first), then v > 0 ? v : +0. The per-channel pointers start at the
+// first output channel being stored (o = 0 there), the residual at the first value stored and
+// laid out as the destination. Null pointers skip their step. finish_rows (one plane) and
+// conv_lanes_product (a block of channels) take it.
+struct ConvFinish {
+    const float* bias = nullptr;
+    const float* scale = nullptr;  // with shift
     const float* shift = nullptr;
-    const float* residual = nullptr;  // laid out as dst
+    const float* residual = nullptr;
     bool residual_first = false;
     bool relu = false;
 };
@@ -178,7 +183,7 @@ struct RowFinish {
 // step only when asked: add_scalar, scale_shift, add and relu_forward in one pass
 //                                                                shapes: dst [rows·cols], src rows
 inline void finish_rows(float* dst, const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols,
-                        const RowFinish& f) {
+                        const ConvFinish& f) {
     for (std::int64_t r = 0; r < rows; ++r, dst += cols, src += src_stride)
         for (std::int64_t j = 0; j < cols; ++j) {
             float v = src[j];

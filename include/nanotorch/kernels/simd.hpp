@@ -369,7 +369,7 @@ inline void add_scalar(float* out, const float* a, float s, std::int64_t n) {
 // over a ResNet8 block's output went to L2 and back).
 template <bool Bias, bool Affine, bool Residual, bool Relu>
 inline void finish_rows_as(float* dst, const float* src, std::int64_t src_stride, std::int64_t rows,
-                           std::int64_t cols, const ref::RowFinish& f) {
+                           std::int64_t cols, const ref::ConvFinish& f) {
     const float b = Bias ? *f.bias : 0.0f, s = Affine ? *f.scale : 1.0f, t = Affine ? *f.shift : 0.0f;
     const fbatch vb(b), vs(s), vt(t), zero(0.0f);
     const bool first = f.residual_first;
@@ -399,7 +399,7 @@ inline void finish_rows_as(float* dst, const float* src, std::int64_t src_stride
     }
 }
 inline void finish_rows(float* dst, const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols,
-                        const ref::RowFinish& f) {
+                        const ref::ConvFinish& f) {
     const int variant = (f.bias ? 8 : 0) + (f.scale ? 4 : 0) + (f.residual ? 2 : 0) + (f.relu ? 1 : 0);
     switch (variant) {
         case 0: return finish_rows_as<false, false, false, false>(dst, src, src_stride, rows, cols, f);
