@@ -373,13 +373,10 @@ inline void finish_rows_as(float* dst, const float* src, std::int64_t src_stride
     const float b = Bias ? *f.bias : 0.0f, s = Affine ? *f.scale : 1.0f, t = Affine ? *f.shift : 0.0f;
     const fbatch vb(b), vs(s), vt(t), zero(0.0f);
     const bool first = f.residual_first;
-    const auto vop = [&](fbatch v, const float* q) NANOTORCH_INLINE_LAMBDA {
+    const auto vop = [&](fbatch v, const fbatch& r) NANOTORCH_INLINE_LAMBDA {
         if constexpr (Bias) v = v + vb;
         if constexpr (Affine) v = vfma(v, vs, vt);
-        if constexpr (Residual) {
-            const fbatch r = fbatch::load_unaligned(q);
-            v = first ? r + v : v + r;
-        }
+        if constexpr (Residual) v = first ? r + v : v + r;
         if constexpr (Relu) v = vselect(v > zero, v, zero);
         return v;
     };
@@ -387,7 +384,18 @@ inline void finish_rows_as(float* dst, const float* src, std::int64_t src_stride
     for (std::int64_t r = 0; r < rows; ++r, dst += cols, src += src_stride) {
         const float* q = Residual ? f.residual + r * cols : nullptr;
         for (std::int64_t j = 0; j < full; j += simd_width)
-            vop(fbatch::load_unaligned(src + j), Residual ? q + j : nullptr).store_unaligned(dst + j);
+            vop(fbatch::load_unaligned(src + j), Residual ? fbatch::load_unaligned(q + j) : zero)
+                .store_unaligned(dst + j);
+        // The tail as one masked vector where there are masked moves: a 28-float row's 12 single
+        // floats were half the time of a 1 -> 16 3x3 layer on 28x28 built with -O2 (a seventh at -O3).
+        if constexpr (has_partial_vectors) {
+            if (full < cols) {
+                const std::int64_t n = cols - full;
+                const fbatch r = Residual ? load_partial(q + full, n) : zero;
+                store_partial(dst + full, vop(load_partial(src + full, n), r), n);
+            }
+            continue;
+        }
         for (std::int64_t j = full; j < cols; ++j) {
             float v = src[j];
             if constexpr (Bias) v = v + b;
