@@ -381,8 +381,10 @@ inline void write_output(const std::string& name, const onnx::Value& v, const st
 
 /// "ran 8 nodes: Conv x2, Gemm x2, ...; loaded in 1.23 ms" (op types in graph order of first use),
 /// with "; 2 run inside the Conv or Gemm before them" when the runtime fused that many nodes
-/// (Runtime::fused_nodes).
-inline std::string summary_line(const onnx::ModelProto& m, double load_ms, std::size_t fused = 0) {
+/// (Runtime::fused_nodes) and "; 3 Conv weights packed" when it packed that many at load
+/// (Runtime::packed_weights).
+inline std::string summary_line(const onnx::ModelProto& m, double load_ms, std::size_t fused = 0,
+                                std::size_t packed = 0) {
     std::vector<std::pair<std::string, int>> counts;
     for (const auto& n : m.graph.node) {
         auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == n.op_type; });
@@ -394,6 +396,7 @@ inline std::string summary_line(const onnx::ModelProto& m, double load_ms, std::
     for (std::size_t k = 0; k < counts.size(); ++k)
         os << (k ? ", " : ": ") << counts[k].first << (counts[k].second > 1 ? " x" + std::to_string(counts[k].second) : "");
     if (fused > 0) os << "; " << fused << " run inside the Conv or Gemm before them";
+    if (packed > 0) os << "; " << packed << " Conv weight" << (packed == 1 ? "" : "s") << " packed";
     os << "; loaded (decoded, validated, planned) in " << std::fixed << std::setprecision(2) << load_ms << " ms";
     return os.str();
 }
@@ -461,7 +464,7 @@ inline int run(const Options& o, std::ostream& out) {
     if (!o.quiet) {
         out << onnx::format_graph(rt.model());
         for (const auto& d : described) out << d << "\n";
-        out << summary_line(rt.model(), load_ms, rt.fused_nodes()) << "\n";
+        out << summary_line(rt.model(), load_ms, rt.fused_nodes(), rt.packed_weights()) << "\n";
     }
     if (!times_us.empty()) out << time_line(times_us, get_num_threads()) << "\n";
     std::size_t tens = 0;

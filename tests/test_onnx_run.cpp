@@ -573,6 +573,9 @@ TEST_CASE("onnx_run: summary and time lines") {
     CHECK(onnx_run::summary_line(m, 1.234, 2) ==
           "ran 5 nodes: Conv x2, Relu x2, Gemm; 2 run inside the Conv or Gemm before them; loaded (decoded, validated, planned) "
           "in 1.23 ms");
+    CHECK(onnx_run::summary_line(m, 1.234, 2, 1) ==
+          "ran 5 nodes: Conv x2, Relu x2, Gemm; 2 run inside the Conv or Gemm before them; 1 Conv weight packed; loaded "
+          "(decoded, validated, planned) in 1.23 ms");
     CHECK(onnx_run::time_line({30, 10, 20, 40}, 1) == "time: median 25.0 us over 4 runs (min 10.0 us, max 40.0 us), 1 thread");
     CHECK(onnx_run::time_line({7}, 2) == "time: median 7.0 us over 1 run (min 7.0 us, max 7.0 us), 2 threads");
 }

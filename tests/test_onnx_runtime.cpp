@@ -449,6 +449,111 @@ TEST_CASE("conv2d_fused adds a residual after the affine map and before the ReLU
           std::string::npos);
 }
 
+TEST_CASE("conv2d_fused with a weight packed once (pack_conv_weight) gives the same bits; another weight's is not read") {
+    // The kernel with output channels in the vector lanes packs its weight on every call unless
+    // given pack_conv_weight's packing. Shapes that take that kernel (small planes, 16 or more
+    // taps per output: 3x3, stride 2, 1x1 stride 2, output channels not a multiple of 16, two
+    // groups) and ones that do not (a 28x28 plane, depthwise, 1x1 stride 1, 9 taps), each with
+    // and without an epilogue, against the same call without the packing: equal bits.
+    nt::Generator gen(41);
+    struct Case {
+        const char* name;
+        Shape x, w;
+        std::int64_t stride, pad, groups;
+        bool packs;  // pack_conv_weight packs it (where the lanes kernel exists in this build)
+    };
+    const bool lanes = nt::kernels::detail::has_conv_lanes;
+    for (const Case& c : {Case{"32->32 3x3 on 14x14", {2, 32, 14, 14}, {32, 32, 3, 3}, 1, 1, 1, true},
+                          Case{"16->32 3x3 stride 2", {1, 16, 28, 28}, {32, 16, 3, 3}, 2, 1, 1, true},
+                          Case{"16->32 1x1 stride 2", {3, 16, 28, 28}, {32, 16, 1, 1}, 2, 0, 1, true},
+                          Case{"24->40 3x3 on 7x7", {2, 24, 7, 7}, {40, 24, 3, 3}, 1, 1, 1, true},
+                          Case{"two groups 16->40 on 9x9", {2, 16, 9, 9}, {40, 8, 3, 3}, 1, 1, 2, true},
+                          Case{"16->16 3x3 on 28x28", {1, 16, 28, 28}, {16, 16, 3, 3}, 1, 1, 1, true},
+                          Case{"depthwise", {2, 16, 10, 10}, {16, 1, 3, 3}, 1, 1, 16, false},
+                          Case{"1x1 stride 1", {2, 32, 7, 7}, {48, 32, 1, 1}, 1, 0, 1, false},
+                          Case{"one input channel", {2, 1, 12, 12}, {16, 1, 3, 3}, 1, 1, 1, false}}) {
+        CAPTURE(c.name);
+        const Tensor x = nt::randn(c.x, gen), w = nt::randn(c.w, gen), b = nt::randn({c.w[0]}, gen);
+        const nt::PackedConvWeight packed = nt::pack_conv_weight(w, c.groups, c.stride, c.pad);
+        CHECK(packed.data.defined() == (c.packs && lanes));
+        const Tensor plain = nt::conv2d(x, w, b, c.stride, c.pad, 1, c.groups);
+        const Tensor got = nt::conv2d_fused(x, w, b, c.stride, c.pad, 1, c.groups, {}, {}, Tensor(), false, false, &packed);
+        CHECK(float_bits(got) == float_bits(plain));
+        std::vector<float> scale(static_cast<std::size_t>(c.w[0])), shift(scale.size());
+        for (std::size_t k = 0; k < scale.size(); ++k) scale[k] = 0.5f + 0.01f * static_cast<float>(k), shift[k] = -0.1f;
+        const Tensor r = nt::randn(plain.shape(), gen);
+        const Tensor want = nt::conv2d_fused(x, w, b, c.stride, c.pad, 1, c.groups, scale, shift, r, false, true);
+        CHECK(float_bits(nt::conv2d_fused(x, w, b, c.stride, c.pad, 1, c.groups, scale, shift, r, false, true, &packed)) ==
+              float_bits(want));
+        // A weight of the same shape that is not the packed one: its own product, not the packing's.
+        const Tensor other = nt::randn(c.w, gen);
+        CHECK_FALSE(packed.fits(other, c.groups));
+        CHECK(float_bits(nt::conv2d_fused(x, other, b, c.stride, c.pad, 1, c.groups, {}, {}, Tensor(), false, false,
+                                          &packed)) == float_bits(nt::conv2d(x, other, b, c.stride, c.pad, 1, c.groups)));
+    }
+    // Not the packing of this weight: other groups, a copy, a view of other extents.
+    const Tensor w = nt::randn({32, 16, 3, 3}, gen);
+    const nt::PackedConvWeight packed = nt::pack_conv_weight(w, 1);
+    CHECK(packed.fits(w, 1) == lanes);
+    CHECK_FALSE(packed.fits(w, 2));
+    CHECK_FALSE(packed.fits(w.clone(), 1));
+    CHECK_FALSE(packed.fits(nt::reshape(w, {16, 32, 3, 3}), 1));
+    // The packing is what the kernel reads: one of zeros gives the bias alone (where it exists).
+    if (lanes) {
+        nt::PackedConvWeight zeros = packed;
+        zeros.data = nt::zeros(packed.data.shape());
+        const Tensor x = nt::randn({1, 16, 14, 14}, gen), b = nt::randn({32}, gen);
+        const Tensor got = nt::conv2d_fused(x, w, b, 1, 1, 1, 1, {}, {}, Tensor(), false, false, &zeros);
+        CHECK(float_bits(got) == float_bits(nt::conv2d(x, nt::zeros(w.shape()), b, 1, 1)));
+    }
+    // Nothing to pack: a weight that is not 4-D, groups that do not divide it.
+    CHECK_FALSE(nt::pack_conv_weight(nt::randn({32, 16, 3}, gen), 1).data.defined());
+    CHECK_FALSE(nt::pack_conv_weight(w, 3).data.defined());
+}
+
+TEST_CASE("RuntimeOptions::prepack: Conv weights packed at load give the same bits; an overriding weight is the one used") {
+    // A small residual net's Conv initializers packed at load (the default) and not
+    // (prepack = false): equal bits at batch 1 and 3. Then the model's weight overridden at run
+    // (an initializer is an optional input): the override's result, not the packed weight's.
+    nt::Generator gen(43);
+    std::vector<onnx::TensorProto> inits;
+    const Tensor w1 = nt::randn({32, 16, 3, 3}, gen), w2 = nt::randn({32, 32, 3, 3}, gen);
+    const Tensor wd = nt::randn({32, 16, 1, 1}, gen), w3 = nt::randn({8, 16, 3, 3}, gen);
+    inits = {init_f("w1", w1), init_f("w2", w2), init_f("wd", wd), init_f("w3", w3)};
+    const auto k3 = [](std::int64_t stride) {
+        return std::vector<onnx::AttributeProto>{attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}),
+                                                 attr_ints("strides", {stride, stride})};
+    };
+    onnx::ModelProto m = model(
+        13,
+        {node("Conv", {"x", "w1"}, {"c1"}, "conv1", k3(2)), node("Relu", {"c1"}, {"r1"}, "relu1"),
+         node("Conv", {"r1", "w2"}, {"c2"}, "conv2", k3(1)),
+         node("Conv", {"x", "wd"}, {"cd"}, "convd", {attr_ints("kernel_shape", {1, 1}), attr_ints("strides", {2, 2})}),
+         node("Add", {"c2", "cd"}, {"s"}, "add"), node("Relu", {"s"}, {"y"}, "relu2"),
+         node("Conv", {"x", "w3"}, {"z"}, "conv3", k3(1))},
+        {info("x", {-1, 16, 14, 14})}, {info("y", {-1, 32, 7, 7}), info("z", {-1, 8, 14, 14})}, inits);
+    m.graph.input.push_back(info("w2", {32, 32, 3, 3}));  // an initializer run() may override
+    const onnx::Runtime packed(m), plain(m, onnx::RuntimeOptions{true, 0, false});
+    CHECK(packed.packed_weights() == (nt::kernels::detail::has_conv_lanes ? 4u : 0u));
+    CHECK(plain.packed_weights() == 0);
+    for (std::int64_t batch : {1, 3}) {
+        CAPTURE(batch);
+        const Tensor x = nt::randn({batch, 16, 14, 14}, gen);
+        const auto got = packed.run({{"x", x}}), want = plain.run({{"x", x}});
+        REQUIRE(got.size() == 2);
+        for (std::size_t k = 0; k < got.size(); ++k) {
+            CAPTURE(got[k].first);
+            CHECK(float_bits(got[k].second) == float_bits(want[k].second));
+        }
+        const Tensor w2b = nt::randn({32, 32, 3, 3}, gen);
+        const auto over = packed.run({{"x", x}, {"w2", w2b}});
+        const Tensor r1 = nt::relu(nt::conv2d(x, w1, Tensor(), 2, 1));
+        const Tensor y = nt::relu(nt::add(nt::conv2d(r1, w2b, Tensor(), 1, 1), nt::conv2d(x, wd, Tensor(), 2)));
+        CHECK(float_bits(over[0].second) == float_bits(y));
+        CHECK(float_bits(over[0].second) == float_bits(plain.run({{"x", x}, {"w2", w2b}})[0].second));
+    }
+}
+
 TEST_CASE("conv2d_fused equals conv2d, batch_norm (eval) and relu bit for bit; bad arguments are errors") {
     // The op the runtime's fusion calls, used directly: scale/shift from batch_norm_eval_affine.
     nt::Generator gen(19);

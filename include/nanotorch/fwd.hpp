@@ -11,6 +11,7 @@ namespace nanotorch {
 class Tensor;
 struct TensorImpl;
 class Generator;
+struct PackedConvWeight;
 
 namespace autograd {
 class Node;

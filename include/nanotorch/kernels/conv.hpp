@@ -250,10 +250,13 @@ inline void conv_weight_grad_in_place(float* grad_weight, const float* grad_out,
 // chunk it splits its own rows). Each output is one GEMM dot product over C·kH·kW in sgemm's
 // fixed order plus the bias, so the result does not depend on the thread count. Scratch buffers
 // are per thread and reused (kernels/workspace.hpp). Then `epi` on each output plane as it is
-// written (ConvEpilogue; conv2d_forward passes none).
+// written (ConvEpilogue; conv2d_forward passes none). `packed_weight`, when given, is the weight
+// as conv_pack_weight (kernels/conv_paths.hpp) packed it, read where the lanes path runs instead
+// of packing the weight again on this call.
 inline void conv2d_forward_fused(float* out, const float* in, const float* weight, const float* bias,
                                  std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                 const Window2d& w, std::int64_t groups, const ConvEpilogue& epi) {
+                                 const Window2d& w, std::int64_t groups, const ConvEpilogue& epi,
+                                 const float* packed_weight = nullptr) {
     const std::int64_t cg = channels / groups, og = out_channels / groups;
     const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
@@ -341,7 +344,9 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                     const ref::ConvFinish fin = detail::finish_from(epi, bias, g * og, first);
                     detail::conv_lanes_product(out + first, len, out_channels * len, wg, og, ckk,
                                                padded ? padded : images, image_stride, nb, pitch, w.out_w, w.stride_h,
-                                               w.stride_w, row_off, fin);
+                                               w.stride_w, row_off, fin,
+                                               packed_weight ? packed_weight + g * detail::lanes_packed_floats(og, ckk)
+                                                             : nullptr);
                     continue;
                 }
                 if (direct) {

@@ -207,23 +207,17 @@ inline double lanes_kept(std::int64_t og, std::int64_t len) {
     return static_cast<double>(og) * static_cast<double>(len) / done;
 }
 
-/// out[n, o, :] (o < og, n < nb; out_image floats apart per image, len per plane) = the product
-/// conv_direct_product computes, without its pitched columns: every output pixel of
-/// weight[og, K] (rows K floats apart) over the planes (pitch floats per row, out_w output pixels
-/// per output row; strides as the window's), each output value finished by `fin`. Reads only
-/// inside the planes. Serial.
-inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_image, const float* weight,
-                               std::int64_t og, std::int64_t K, const float* planes, std::int64_t image_stride,
-                               std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
-                               std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin) {
-    // Blocks of 64 channels, then one of the 16, 32 or 48 left: vectors [0, vecs) in wpack as
-    // wpack[k][c] per block, channels past og zero. Each 16 x 16 square of weight[rows, k] is
-    // transposed in registers and stored as 16 whole vectors: transposing four rows at a time
-    // wrote 16 bytes per k at a stride of the block width, a read-modify-write of a line in L2
-    // for every four floats once the block passed L1 (this packing, done on every call, was
-    // 8 % of a batch-1 ResNet8 inference).
+/// Floats of conv_lanes_product's packed weights for og output channels of K taps.
+inline std::int64_t lanes_packed_floats(std::int64_t og, std::int64_t K) { return (og + 15) / 16 * 16 * K; }
+
+/// weight[og, K] (rows K floats apart) packed as conv_lanes_product reads it, into
+/// wpack[lanes_packed_floats(og, K)] (64-byte aligned): blocks of 64 channels, then one of the
+/// 16, 32 or 48 left, each as wpack[k][c], channels past og zero. Each 16 x 16 square of
+/// weight[rows, k] is transposed in registers and stored as 16 whole vectors: transposing four
+/// rows at a time wrote 16 bytes per k at a stride of the block width, a read-modify-write of a
+/// line in L2 for every four floats once the block passed L1.
+inline void conv_lanes_pack(float* wpack, const float* weight, std::int64_t og, std::int64_t K) {
     const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
-    float* wpack = scratch(Scratch::conv_weight_panels, vecs * 16 * K);
     const auto pack = [&](float* wb, std::int64_t first, std::int64_t cb) {
         for (std::int64_t c0 = 0; c0 < cb; c0 += 16) {
             const std::int64_t rows = std::max<std::int64_t>(0, std::min<std::int64_t>(16, og - first - c0));
@@ -246,6 +240,27 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
     };
     for (std::int64_t b = 0; b < full; ++b) pack(wpack + b * 64 * K, 64 * b, 64);
     if (rest) pack(wpack + full * 64 * K, 64 * full, 16 * rest);
+}
+
+/// out[n, o, :] (o < og, n < nb; out_image floats apart per image, len per plane) = the product
+/// conv_direct_product computes, without its pitched columns: every output pixel of
+/// weight[og, K] (rows K floats apart) over the planes (pitch floats per row, out_w output pixels
+/// per output row; strides as the window's), each output value finished by `fin`. Reads only
+/// inside the planes. `packed`: the weight as conv_lanes_pack packs it, or null to pack it here
+/// (on every call: 4 % of a batch-1 ResNet8 inference, which the ONNX runtime saves by packing
+/// its Conv initializers once at load). Serial.
+inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_image, const float* weight,
+                               std::int64_t og, std::int64_t K, const float* planes, std::int64_t image_stride,
+                               std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
+                               std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin,
+                               const float* packed = nullptr) {
+    const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
+    const float* wpack = packed;
+    if (!wpack) {
+        float* w = scratch(Scratch::conv_weight_panels, lanes_packed_floats(og, K));
+        conv_lanes_pack(w, weight, og, K);
+        wpack = w;
+    }
     if (full)
         conv_lanes_tiles<4>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
                             stride_h, stride_w, row_off, fin);
@@ -275,7 +290,9 @@ inline double lanes_kept(std::int64_t, std::int64_t) { return 0.0; }
 // Never called where has_conv_lanes is false; declared so that the caller compiles in every build.
 inline void conv_lanes_product(float*, std::int64_t, std::int64_t, const float*, std::int64_t, std::int64_t,
                                const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                               std::int64_t, const std::int64_t*, const LanesFinish&) {}
+                               std::int64_t, const std::int64_t*, const LanesFinish&, const float* = nullptr) {}
+inline std::int64_t lanes_packed_floats(std::int64_t, std::int64_t) { return 0; }
+inline void conv_lanes_pack(float*, const float*, std::int64_t, std::int64_t) {}
 #endif
 
 // The share of conv_direct_product's multiply-adds that are kept over pitched columns (its tiles

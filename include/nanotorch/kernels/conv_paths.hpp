@@ -343,11 +343,33 @@ inline void pointwise_conv2d_backward(float* grad_in, float* grad_weight, float*
 
 // ---- by shape ----
 
+// Floats of conv_pack_weight's packing of weight [out_channels, channels/groups, kH, kW] for
+// windows with w's kernel, strides, padding and dilation (its extents are not read): 0 where no
+// such window can take the path that reads it (conv2d_forward_fused's output channels in vector
+// lanes: AVX-512 builds, 16 or more taps per output, the im2col/direct path).
+inline std::int64_t conv_packed_weight_floats(std::int64_t channels, std::int64_t out_channels, const Window2d& w,
+                                              std::int64_t groups) {
+    const std::int64_t ckk = channels / groups * w.kernel_h * w.kernel_w;
+    if (!detail::has_conv_lanes || ckk < 16 || conv_path(channels, groups, w) != ConvPath::gemm) return 0;
+    return groups * detail::lanes_packed_floats(out_channels / groups, ckk);
+}
+// The weight packed once for conv2d_forward_auto_fused's packed_weight, for a caller that runs
+// the same weight many times (the ONNX runtime's Conv initializers): dst holds
+// conv_packed_weight_floats (non-zero) floats, 64-byte aligned; the groups one after another.
+inline void conv_pack_weight(float* dst, const float* weight, std::int64_t channels, std::int64_t out_channels,
+                             const Window2d& w, std::int64_t groups) {
+    const std::int64_t og = out_channels / groups, ckk = channels / groups * w.kernel_h * w.kernel_w;
+    for (std::int64_t g = 0; g < groups; ++g)
+        detail::conv_lanes_pack(dst + g * detail::lanes_packed_floats(og, ckk), weight + g * og * ckk, og, ckk);
+}
+
 // conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks,
-// then `epi` on every output plane (ConvEpilogue).
+// then `epi` on every output plane (ConvEpilogue). packed_weight: null, or the weight as
+// conv_pack_weight packed it.
 NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in, const float* weight, const float* bias,
                                                     std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                                    const Window2d& w, std::int64_t groups, const ConvEpilogue& epi)
+                                                    const Window2d& w, std::int64_t groups, const ConvEpilogue& epi,
+                                                    const float* packed_weight = nullptr)
 #if !NANOTORCH_KERNEL_BODIES
     ;
 #else
@@ -362,7 +384,7 @@ NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in,
             detail::apply_conv_epilogue(out, batch, out_channels, w.out_plane(), epi);
             return;
         case ConvPath::gemm:  // applies the epilogue to each plane as it writes it
-            conv2d_forward_fused(out, in, weight, bias, batch, channels, out_channels, w, groups, epi);
+            conv2d_forward_fused(out, in, weight, bias, batch, channels, out_channels, w, groups, epi, packed_weight);
             return;
     }
 }

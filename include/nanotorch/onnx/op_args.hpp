@@ -13,6 +13,7 @@
 
 #include <nanotorch/config.hpp>
 #include <nanotorch/core/tensor.hpp>
+#include <nanotorch/fwd.hpp>  // PackedConvWeight
 #include <nanotorch/error.hpp>
 #include <nanotorch/onnx/model.hpp>
 #include <nanotorch/onnx/ops_support.hpp>
@@ -64,6 +65,7 @@ struct OpArgs {
     std::vector<const Value*> in;
     WorkMeter* meter = nullptr;
     const Window* window = nullptr;
+    const PackedConvWeight* packed_weight = nullptr;  // a Conv's weight packed at load (Runtime::prepack_weights)
 
     /// Charges the op's inner-loop steps (WorkMeter) before it starts them: the product of
     /// `factors`, each an extent or count >= 0.

@@ -130,10 +130,12 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
         const bool fr = fusion.residual_first;
-        if (pb == pe) return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, residual, fr, relu);
+        if (pb == pe)
+            return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, residual, fr, relu,
+                                a.packed_weight);
         // asymmetric: zero-pad explicitly
         return conv2d_fused(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group, fusion.scale, fusion.shift, residual, fr,
-                            relu);
+                            relu, a.packed_weight);
     }));
 }
 

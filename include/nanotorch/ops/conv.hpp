@@ -192,13 +192,59 @@ struct Conv2dBackward : autograd::Node {
     const char* name() const override { return "Conv2dBackward"; }
 };
 
+/// A convolution weight packed once for the kernel conv2d_fused runs on small planes (output
+/// channels across the vector lanes, kernels::conv_pack_weight), for a weight that many calls
+/// share and that does not change between them: the ONNX runtime packs each Conv initializer
+/// when it loads a model (repacking on every call was 4 % of a batch-1 ResNet8 inference).
+/// conv2d_fused reads it only for the tensor it was packed from (the same data, size, output
+/// channels and groups) and only where that kernel runs; otherwise it packs as it always does.
+struct PackedConvWeight {
+    Tensor weight;  // the weight packed, held so that its buffer is not reused; it must not change
+    std::int64_t groups = 1;
+    Tensor data;  // the packing (64-byte aligned); undefined: nothing was packed
+    /// Whether this is the packing of w for `g` groups.
+    bool fits(const Tensor& w, std::int64_t g) const {
+        return data.defined() && g == groups && w.data_ptr() == weight.data_ptr() && w.numel() == weight.numel() &&
+               w.dim() >= 1 && w.size(0) == weight.size(0) && w.is_contiguous();
+    }
+};
+
+/// The packing of weight [O, C/groups, kH, kW] for conv2d_fused with these strides, padding and
+/// dilation: data undefined where no input size takes the kernel that reads it (a build without
+/// AVX-512, fewer than 16 taps per output, a depthwise or 1x1 stride-1 convolution), or where
+/// the weight is not a contiguous 4-D tensor. Costs one more copy of the weight, rounded up to
+/// 16 output channels per group.
+inline PackedConvWeight pack_conv_weight(const Tensor& weight, std::int64_t groups, Pair2d stride = 1,
+                                         Pair2d padding = 0, Pair2d dilation = 1) {
+    PackedConvWeight p;
+    p.weight = weight;
+    p.groups = groups;
+    if (!weight.defined() || weight.dim() != 4 || !weight.is_contiguous() || groups < 1 ||
+        weight.size(0) % groups != 0 || stride.h < 1 || stride.w < 1 || padding.h < 0 || padding.w < 0 ||
+        dilation.h < 1 || dilation.w < 1)
+        return p;
+    const std::int64_t kh = weight.size(2), kw = weight.size(3);
+    if (kh < 1 || kw < 1 || weight.size(1) < 1) return p;
+    // A window whose input is the dilated kernel: conv_path reads only its kernel, strides,
+    // padding and dilation.
+    const kernels::Window2d w = kernels::make_window(dilation.h * (kh - 1) + 1, dilation.w * (kw - 1) + 1, kh, kw,
+                                                     stride.h, stride.w, padding.h, padding.w, dilation.h, dilation.w);
+    const std::int64_t channels = weight.size(1) * groups;
+    const std::int64_t n = kernels::conv_packed_weight_floats(channels, weight.size(0), w, groups);
+    if (n == 0) return p;
+    p.data = empty({n});
+    kernels::conv_pack_weight(p.data.data_ptr(), weight.data_ptr(), channels, weight.size(0), w, groups);
+    return p;
+}
+
 namespace ops::detail {
 // conv2d's body, with an epilogue (kernels::ConvEpilogue) applied to each output plane; `op`
 // names the caller in error messages. `residual`, when defined, must have the output's shape:
-// the epilogue adds it (its pointer is set here, once the shape is checked).
+// the epilogue adds it (its pointer is set here, once the shape is checked). `packed`: null, or
+// a packing of some weight, read when it fits this one (PackedConvWeight::fits).
 inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride,
                           Pair2d padding, Pair2d dilation, std::int64_t groups, const kernels::ConvEpilogue& epi,
-                          const Tensor& residual = Tensor()) {
+                          const Tensor& residual = Tensor(), const PackedConvWeight* packed = nullptr) {
     NANOTORCH_CHECK(input.dim() == 4 || input.dim() == 3, shape_error,
                     op, ": expected a 4-D (N, C, H, W) or 3-D (C, H, W) input, got shape ", shape_str(input.shape()));
     NANOTORCH_CHECK(weight.dim() == 4, shape_error, op, ": expected a 4-D weight (O, C, kH, kW), got shape ",
@@ -215,7 +261,7 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
         const Tensor r4 = residual.defined() ? reshape(residual, {1, residual.size(0), residual.size(1), residual.size(2)})
                                              : Tensor();
         const Tensor y = conv2d_impl(op, reshape(input, {1, s[0], s[1], s[2]}), weight, bias, stride, padding, dilation,
-                                     groups, epi, r4);
+                                     groups, epi, r4, packed);
         return reshape(y, {y.size(1), y.size(2), y.size(3)});
     }
     const Shape& xs = input.shape();
@@ -249,9 +295,11 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
         rc = ops::detail::as_contiguous(residual);
         e.residual = rc.data_ptr();
     }
+    const float* packed_weight = packed && packed->fits(weight, groups) ? packed->data.data_ptr() : nullptr;
     if (out.numel() > 0)
         kernels::conv2d_forward_auto_fused(out.data_ptr(), xc.data_ptr(), wc.data_ptr(),
-                                           bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, e);
+                                           bc.defined() ? bc.data_ptr() : nullptr, xs[0], xs[1], ws[0], win, groups, e,
+                                           packed_weight);
     if (e.active()) return out;  // inference only (conv2d_fused checked): no graph, no trace
     if (autograd::any_requires_grad({&input, &weight, &bias})) {
         auto n = std::make_shared<Conv2dBackward>();
@@ -294,7 +342,8 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
 /// convolution writes it: the same bits as batch_norm (eval mode, scale/shift from
 /// batch_norm_eval_affine), add and relu run on conv2d's output, without their passes over it.
 /// Inference only. The ONNX runtime runs Conv → BatchNormalization → Add → Relu chains (each
-/// part optional) with it, such as a residual block's last convolution.
+/// part optional) with it, such as a residual block's last convolution. `packed`, when given,
+/// is pack_conv_weight's packing of a weight: read when it is this weight's (PackedConvWeight).
 /// Example: conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, true);
 ///          conv2d_fused(x, w, b, 1, 1, 1, 1, scale, shift, shortcut, false, true).
 /// Throws as conv2d; shape_error when scale/shift do not hold one value per output channel or
@@ -302,7 +351,8 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
 /// requires grad (use conv2d there).
 inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride, Pair2d padding,
                            Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
-                           const std::vector<float>& shift, const Tensor& residual, bool residual_first, bool relu) {
+                           const std::vector<float>& shift, const Tensor& residual, bool residual_first, bool relu,
+                           const PackedConvWeight* packed = nullptr) {
     NANOTORCH_CHECK(!(GradMode::is_enabled() && autograd::any_requires_grad({&input, &weight, &bias, &residual})),
                     value_error,
                     "conv2d_fused: inference only, but an argument requires grad (use conv2d, batch_norm, add, relu)");
@@ -315,9 +365,11 @@ inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tens
     epi.shift = shift.empty() ? nullptr : shift.data();
     epi.residual_first = residual_first;
     epi.relu = relu;
-    if (!epi.active() && !residual.defined()) return conv2d(input, weight, bias, stride, padding, dilation, groups);
+    if (!epi.active() && !residual.defined())
+        return ops::detail::conv2d_impl("conv2d", input, weight, bias, stride, padding, dilation, groups, {}, Tensor(),
+                                        packed);
     return ops::detail::conv2d_impl("conv2d_fused", input, weight, bias, stride, padding, dilation, groups, epi,
-                                    residual);
+                                    residual, packed);
 }
 
 /// conv2d_fused without a residual: conv2d, the per-channel map, ReLU.
