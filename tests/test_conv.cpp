@@ -999,7 +999,7 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
         std::int64_t n, c, o, h, w, k, pad, groups;
     };
     const std::vector<Case> cases = {
-        {3, 16, 16, 28, 28, 3, 1, 1},  // ResNet8's first block; chunks of 2 + 1 images
+        {3, 16, 12, 28, 28, 3, 1, 1},  // 16 -> 12 on 28x28; chunks of 2 + 1 images
         {2, 8, 12, 32, 32, 3, 1, 2},   // two groups of 6 output channels
         {3, 3, 10, 30, 26, 5, 2, 1},   // 5x5, 75 taps, non-square
         {2, 4, 5, 28, 28, 3, 0, 1},    // no padding
@@ -1014,7 +1014,10 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
         CAPTURE(t.groups);
         const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad);
         const std::int64_t ckk = t.c / t.groups * t.k * t.k;
-        took += kernels::detail::weight_grad_in_place_pays(t.c / t.groups, w) ? 1 : 0;
+        took += kernels::detail::weight_grad_in_place_pays(t.c / t.groups, w) &&
+                        !kernels::detail::weight_grad_lanes_pays(t.c, t.o, t.groups, w)
+                    ? 1
+                    : 0;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
         FV gw(wt.size(), 5.0f), gw_ref(wt.size()), gw_mag(wt.size());
@@ -1044,6 +1047,69 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
 #else
     CHECK(took == 0);  // the scalar and WebAssembly builds keep im2col + sgemm
 #endif
+}
+
+TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels in the lanes") {
+    // Where detail::weight_grad_lanes_pays (AVX-512 builds; 3- or 5-wide kernels, one group, more
+    // than one input channel, output channels filling 4/5 of their lanes), dW keeps 16 output
+    // channels per vector and sums every pixel of a chunk's images in raster order
+    // (kernels/weight_grad_lanes.hpp): checked against the double-precision reference within the
+    // float32 bound for its number of products (the chunk's pixels), and on 3 threads, with the
+    // input and bias gradients requested too, for the same bits. The cases: a last block of one
+    // vector (40 channels: 32 + 16 lanes, 8 of them empty), strides 2 and 3 with and without
+    // padding, a 5x5 kernel split into blocks of 2 + 2 + 1 rows, a 3-high 5-wide kernel,
+    // non-square planes, and 17 images (chunks of 4: the last one of 1).
+    struct Case {
+        std::int64_t n, c, o, h, w, kh, kw, stride, pad;
+    };
+    const std::vector<Case> cases = {
+        {3, 5, 40, 11, 9, 3, 3, 1, 1},   // 32 + 16 lanes
+        {2, 3, 16, 7, 8, 3, 3, 2, 0},    // stride 2, no padding
+        {5, 6, 48, 13, 10, 5, 5, 1, 2},  // 5x5: blocks of 2 + 2 + 1 kernel rows
+        {4, 4, 64, 11, 9, 5, 5, 3, 1},   // stride 3
+        {17, 2, 32, 6, 6, 3, 3, 1, 1},   // chunks of 4 images
+        {2, 7, 16, 9, 12, 3, 5, 2, 1},   // a 3-high, 5-wide kernel
+    };
+    const int saved = get_num_threads();
+    Generator gen(53);
+    int took = 0;
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.o);
+        CAPTURE(t.kw);
+        CAPTURE(t.stride);
+        const auto w = kernels::make_window(t.h, t.w, t.kh, t.kw, t.stride, t.stride, t.pad, t.pad);
+        const std::int64_t ckk = t.c * t.kh * t.kw;
+        took += kernels::detail::weight_grad_lanes_pays(t.c, t.o, 1, w) ? 1 : 0;
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
+        FV gw(wt.size(), 5.0f), gw_ref(wt.size()), gw_mag(wt.size());
+        set_num_threads(1);
+        kernels::conv2d_backward(nullptr, gw.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
+        kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
+                                      w);
+        const auto abs_of = [](FV v) {
+            for (auto& e : v) e = std::fabs(e);
+            return v;
+        };
+        kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
+                                      t.n, t.c, t.o, w);
+        check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(t.n * w.out_plane() + 1), "grad_weight");
+        FV gw3(wt.size(), -5.0f), gi(x.size()), gb(static_cast<std::size_t>(t.o));
+        set_num_threads(3);
+        kernels::conv2d_backward(gi.data(), gw3.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
+        CHECK(bit_equal(gw3, gw));
+    }
+    set_num_threads(saved);
+    CHECK(took == (kernels::detail::has_weight_grad_lanes ? static_cast<int>(cases.size()) : 0));
+    // Not taken: output channels that fill less than 4/5 of their lanes (the seed net's 20), one
+    // input channel, two groups, a dilated or 7-wide window.
+    const auto w3 = kernels::make_window(12, 12, 5, 5, 1, 1, 0, 0);
+    CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(10, 20, 1, w3));
+    CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(1, 32, 1, w3));
+    CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(8, 32, 2, w3));
+    CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(8, 32, 1, kernels::make_window(12, 12, 3, 3, 1, 1, 0, 0, 2, 2)));
+    CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(8, 32, 1, kernels::make_window(12, 12, 7, 7, 1, 1, 3, 3)));
 }
 
 TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {

@@ -34,6 +34,7 @@
 #include <nanotorch/kernels/conv_lanes.hpp>     // the direct product with channels in the lanes
 #include <nanotorch/kernels/implicit_gemm.hpp>  // the products that read the images in place
 #include <nanotorch/kernels/weight_grad.hpp>    // dW read from the images in place (stride 1)
+#include <nanotorch/kernels/weight_grad_lanes.hpp>  // dW with the output channels in the lanes
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>         // Window2d, make_window
@@ -205,30 +206,22 @@ inline std::int64_t conv_chunk(std::int64_t ckk, std::int64_t len) {
 // (1 MB: the chunk stays in L2 while every block of outputs sweeps it).
 inline constexpr std::int64_t wgrad_chunk_budget = std::int64_t{1} << 18;
 
-// grad_weight[O, C/groups·kH·kW] of conv2d_backward for a window weight_grad_in_place_pays
-// accepts, read from the images in place (kernels/weight_grad.hpp): chunks of a power-of-two
-// number of images (within wgrad_chunk_budget, so a batch of 64 splits evenly over threads)
-// in parallel, each into its own partial, the partials added in chunk order. The chunking
-// depends on the shapes only: bit-identical for every thread count.
-inline void conv_weight_grad_in_place(float* grad_weight, const float* grad_out, const float* in,
-                                      std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
-                                      const Window2d& w, std::int64_t groups) {
-    const std::int64_t wnum = out_channels * (channels / groups) * w.kernel_h * w.kernel_w;
-    std::int64_t chunk = 1;
-    while (2 * chunk <= batch && 2 * chunk * weight_grad_floats_per_image(channels, out_channels, w) <= wgrad_chunk_budget)
-        chunk *= 2;
+// grad_weight[wnum] = the sum of the partials images(part, n0, nb) writes for the chunks of
+// `chunk` images [n0, n0 + nb) of the batch, computed in parallel (each chunk into its own slot,
+// at most conv_partial_budget floats of them at once) and added in chunk order. With a chunk
+// that depends on the shapes only, the result is the same for every thread count.
+template <class Images>
+inline void conv_weight_grad_chunked(float* grad_weight, std::int64_t batch, std::int64_t wnum, std::int64_t chunk,
+                                     const Images& images) {
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
     const std::int64_t block = std::max<std::int64_t>(1, std::min(chunks, conv_partial_budget / wnum));
     float* partial = scratch(Scratch::conv_partials, std::min(block, chunks) * wnum);
-    const std::int64_t* taps = weight_grad_taps(channels / groups, w);  // built once, read by the tasks
     for (std::int64_t b0 = 0; b0 < chunks; b0 += block) {
         const std::int64_t b1 = std::min(chunks, b0 + block);
         parallel_for(b0, b1, 1, [&](std::int64_t c0, std::int64_t c1) {
             for (std::int64_t c = c0; c < c1; ++c) {
-                const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0);
-                conv_weight_grad_images(partial + (c - b0) * wnum, grad_out + n0 * out_channels * w.out_plane(),
-                                        in + n0 * channels * w.in_plane(), nb, channels, out_channels, w, groups,
-                                        taps);
+                const std::int64_t n0 = c * chunk;
+                images(partial + (c - b0) * wnum, n0, std::min(chunk, batch - n0));
             }
         });
         for (std::int64_t c = b0; c < b1; ++c) {
@@ -237,6 +230,39 @@ inline void conv_weight_grad_in_place(float* grad_weight, const float* grad_out,
             else add(grad_weight, grad_weight, part, wnum);
         }
     }
+}
+
+// grad_weight[O, C/groups·kH·kW] of conv2d_backward for a window weight_grad_in_place_pays
+// accepts, read from the images in place (kernels/weight_grad.hpp): chunks of a power-of-two
+// number of images (within wgrad_chunk_budget, so a batch of 64 splits evenly over threads).
+inline void conv_weight_grad_in_place(float* grad_weight, const float* grad_out, const float* in,
+                                      std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                      const Window2d& w, std::int64_t groups) {
+    const std::int64_t wnum = out_channels * (channels / groups) * w.kernel_h * w.kernel_w;
+    std::int64_t chunk = 1;
+    while (2 * chunk <= batch && 2 * chunk * weight_grad_floats_per_image(channels, out_channels, w) <= wgrad_chunk_budget)
+        chunk *= 2;
+    const std::int64_t* taps = weight_grad_taps(channels / groups, w);  // built once, read by the tasks
+    conv_weight_grad_chunked(grad_weight, batch, wnum, chunk, [&](float* part, std::int64_t n0, std::int64_t nb) {
+        conv_weight_grad_images(part, grad_out + n0 * out_channels * w.out_plane(), in + n0 * channels * w.in_plane(),
+                                nb, channels, out_channels, w, groups, taps);
+    });
+}
+
+// grad_weight[O, C·kH·kW] of conv2d_backward for a window weight_grad_lanes_pays accepts, with
+// the output channels in the lanes (kernels/weight_grad_lanes.hpp): chunks of the largest power
+// of two of images up to a quarter of the batch (a batch of 64: four chunks of 16, two per thread
+// on two), whose partials are few (each is the weight's size) and whose images are many (each
+// chunk's accumulators pass through L2 once per image).
+inline void conv_weight_grad_lanes(float* grad_weight, const float* grad_out, const float* in, std::int64_t batch,
+                                   std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
+    const std::int64_t wnum = out_channels * channels * w.kernel_h * w.kernel_w;
+    std::int64_t chunk = 1;
+    while (8 * chunk <= batch) chunk *= 2;
+    conv_weight_grad_chunked(grad_weight, batch, wnum, chunk, [&](float* part, std::int64_t n0, std::int64_t nb) {
+        conv_weight_grad_lanes_images(part, grad_out + n0 * out_channels * w.out_plane(),
+                                      in + n0 * channels * w.in_plane(), nb, channels, out_channels, w);
+    });
 }
 #endif
 }  // namespace detail
@@ -476,6 +502,12 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         if (!reduce) return;
     }
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+    if (grad_weight && detail::weight_grad_lanes_pays(channels, out_channels, groups, w)) {  // channels in the lanes
+        detail::conv_weight_grad_lanes(grad_weight, grad_out, in, batch, channels, out_channels, w);
+        grad_weight = nullptr;
+        reduce = grad_bias != nullptr;
+        if (!reduce && !grad_in) return;
+    }
     if (grad_weight && detail::weight_grad_in_place_pays(cg, w)) {  // dW read from the images in place
         detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
         grad_weight = nullptr;
