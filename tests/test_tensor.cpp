@@ -304,8 +304,7 @@ TEST_CASE("buffer cache: small buffers bypass it, and the limit bounds it") {
     { const Tensor small = empty({1000}); }  // 4 KB: kept by this thread, not the shared cache
     CHECK(buffer_cache_stats().cached_bytes == 0);
 
-    const std::size_t limit = buffer_cache_stats().limit_bytes;
-    CHECK(limit == (std::size_t{256} << 20));  // the documented default
+    CHECK(buffer_cache_stats().limit_bytes >= (std::size_t{256} << 20));  // the automatic limit's floor
     set_buffer_cache_limit(std::size_t{1} << 20);  // 1 MiB: room for two 400 KB buffers, not three
     {
         const Tensor a = empty({100000}), b = empty({100000}), c = empty({100000});
@@ -317,7 +316,35 @@ TEST_CASE("buffer cache: small buffers bypass it, and the limit bounds it") {
     CHECK(buffer_cache_stats().cached_bytes == 0);
     { const Tensor d = empty({100000}); }
     CHECK(buffer_cache_stats().cached_bytes == 0);
-    set_buffer_cache_limit(limit);
+    set_buffer_cache_limit(buffer_cache_auto_limit);
+}
+
+TEST_CASE("buffer cache: the automatic limit grows to twice the most large buffers in use at once") {
+    // Three 100 MB buffers in use at once, then returned: a fixed 256 MiB would keep two of
+    // them and free the third, to be faulted in afresh next time; the automatic limit (at least
+    // 600 MB after them) keeps all three. (empty() touches no page: nothing here is written.)
+    set_buffer_cache_limit(buffer_cache_auto_limit);
+    empty_buffer_cache();
+    const std::int64_t n = 25000000;  // 100 MB of floats
+    const std::size_t cls = detail::BufferCache::size_class(static_cast<std::size_t>(n) * sizeof(float));
+    float* seen[3];
+    {
+        const Tensor a = empty({n}), b = empty({n}), c = empty({n});
+        seen[0] = a.data_ptr(), seen[1] = b.data_ptr(), seen[2] = c.data_ptr();
+        CHECK(buffer_cache_stats().limit_bytes >= 6 * cls);
+    }
+    CHECK(buffer_cache_stats().cached_bytes == 3 * cls);
+    {  // and hands them out again
+        const Tensor a = empty({n}), b = empty({n}), c = empty({n});
+        for (const Tensor* t : {&a, &b, &c}) CHECK(std::find(seen, seen + 3, t->data_ptr()) != seen + 3);
+    }
+    // A fixed limit replaces it; buffer_cache_auto_limit brings it back.
+    set_buffer_cache_limit(std::size_t{256} << 20);
+    CHECK(buffer_cache_stats().limit_bytes == (std::size_t{256} << 20));
+    CHECK(buffer_cache_stats().cached_bytes <= (std::size_t{256} << 20));
+    set_buffer_cache_limit(buffer_cache_auto_limit);
+    CHECK(buffer_cache_stats().limit_bytes >= 6 * cls);
+    empty_buffer_cache();
 }
 
 TEST_CASE("buffer cache: each thread keeps its last few buffers of 1 to 64 KiB, bounded") {
@@ -363,12 +390,11 @@ TEST_CASE("buffer cache: each thread keeps its last few buffers of 1 to 64 KiB, 
     std::thread([t = std::move(moved)]() mutable { t = Tensor(); }).join();
 #endif
     // Caching off (limit 0) turns the thread caches off too.
-    const std::size_t limit = buffer_cache_stats().limit_bytes;
     set_buffer_cache_limit(0);
     CHECK(buffer_cache_stats().thread_cached_bytes == 0);
     { const Tensor c = empty({5760}); }
     CHECK(buffer_cache_stats().thread_cached_bytes == 0);
-    set_buffer_cache_limit(limit);
+    set_buffer_cache_limit(buffer_cache_auto_limit);
     { const Tensor c = empty({5760}); }
     CHECK(buffer_cache_stats().thread_cached_bytes > 0);
     empty_buffer_cache();
@@ -379,7 +405,6 @@ TEST_CASE("buffer cache: a returned buffer that does not fit frees the buffers c
     // A workload that changes shape (training steps, then a larger inference batch) must not be
     // left with a cache full of buffers of the old sizes and every new one faulted in afresh.
     empty_buffer_cache();
-    const std::size_t limit = buffer_cache_stats().limit_bytes;
     const std::size_t small = detail::BufferCache::size_class(400000), large = detail::BufferCache::size_class(800000);
     set_buffer_cache_limit(small + large);  // two 400 KB buffers, or one of each size
     {
@@ -400,7 +425,7 @@ TEST_CASE("buffer cache: a returned buffer that does not fit frees the buffers c
         const Tensor huge = empty({1000000});  // larger than the whole limit: freed, evicting nothing
     }
     CHECK(buffer_cache_stats().cached_bytes == small);
-    set_buffer_cache_limit(limit);
+    set_buffer_cache_limit(buffer_cache_auto_limit);
 }
 
 TEST_CASE("buffer cache: threads allocating and freeing at once keep their data and the accounting") {
