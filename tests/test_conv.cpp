@@ -1112,6 +1112,65 @@ TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels i
     CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(8, 32, 1, kernels::make_window(12, 12, 7, 7, 1, 1, 3, 3)));
 }
 
+TEST_CASE("kernels: conv2d_backward's input gradient of strided windows, phase by phase") {
+    // Where detail::input_grad_phases_pays (AVX-512 builds; strides no larger than the kernel,
+    // 16 or more input and output channels, one group), grad_in is one stride-1 product per phase
+    // of the input on the lanes kernel, the phases interleaved back
+    // (kernels/input_grad_phases.hpp): checked against the double-precision reference within the
+    // float32 bound for its number of products, and on 3 threads, with the weight and bias
+    // gradients requested too, for the same bits. The cases: stride 2 with a 3x3 kernel on even
+    // and odd planes, with padding and without, stride 3 with a 5x5 kernel, a 4x4 kernel, a
+    // 3-high 5-wide kernel strided along the rows only, channel counts that are not multiples of 16.
+    struct Case {
+        std::int64_t n, c, o, h, w, kh, kw, sh, sw, pad;
+    };
+    const std::vector<Case> cases = {
+        {3, 16, 32, 28, 28, 3, 3, 2, 2, 1},  // ResNet8's first downsampling layer
+        {2, 24, 40, 15, 15, 3, 3, 2, 2, 1},  // odd planes
+        {2, 16, 16, 7, 8, 3, 3, 2, 2, 0},    // no padding
+        {2, 16, 17, 11, 9, 5, 5, 3, 3, 2},   // stride 3
+        {5, 17, 16, 13, 10, 4, 4, 2, 2, 2},  // an even kernel
+        {2, 20, 24, 12, 9, 3, 5, 2, 1, 1},   // strided along the rows only
+    };
+    const int saved = get_num_threads();
+    Generator gen(59);
+    int took = 0;
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.o);
+        CAPTURE(t.h);
+        CAPTURE(t.sh);
+        const auto w = kernels::make_window(t.h, t.w, t.kh, t.kw, t.sh, t.sw, t.pad, t.pad);
+        took += kernels::detail::input_grad_phases_pays(t.c, t.o, 1, w) ? 1 : 0;
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * t.c * t.kh * t.kw, gen);
+        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
+        FV gi(x.size(), 5.0f), gi_ref(x.size()), gi_mag(x.size());
+        set_num_threads(1);
+        kernels::conv2d_backward(gi.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
+        kernels::ref::conv2d_backward(gi_ref.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
+                                      w);
+        const auto abs_of = [](FV v) {
+            for (auto& e : v) e = std::fabs(e);
+            return v;
+        };
+        kernels::ref::conv2d_backward(gi_mag.data(), nullptr, nullptr, abs_of(go).data(), x.data(), abs_of(wt).data(),
+                                      t.n, t.c, t.o, w);
+        check_within_sum_bound(gi, gi_ref, gi_mag, static_cast<double>(t.o * t.kh * t.kw + 1), "grad_in");
+        FV gi3(x.size(), -5.0f), gw(wt.size()), gb(static_cast<std::size_t>(t.o));
+        set_num_threads(3);
+        kernels::conv2d_backward(gi3.data(), gw.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
+        CHECK(bit_equal(gi3, gi));
+    }
+    set_num_threads(saved);
+    CHECK(took == (kernels::detail::has_conv_lanes ? static_cast<int>(cases.size()) : 0));
+    // Not taken: a 1x1 stride-2 window (half its phases see no tap), fewer than 16 channels, two
+    // groups, stride 1.
+    CHECK_FALSE(kernels::detail::input_grad_phases_pays(16, 32, 1, kernels::make_window(28, 28, 1, 1, 2, 2, 0, 0)));
+    CHECK_FALSE(kernels::detail::input_grad_phases_pays(8, 32, 1, kernels::make_window(28, 28, 3, 3, 2, 2, 1, 1)));
+    CHECK_FALSE(kernels::detail::input_grad_phases_pays(32, 32, 2, kernels::make_window(28, 28, 3, 3, 2, 2, 1, 1)));
+    CHECK_FALSE(kernels::detail::input_grad_phases_pays(32, 32, 1, kernels::make_window(28, 28, 3, 3, 1, 1, 1, 1)));
+}
+
 TEST_CASE("kernels: conv2d_backward with weights too large for one block of per-image partials") {
     // 32·32·37·37 = 1,401,856 weights: detail::conv_partial_budget (2^22 floats) holds the partials
     // of only 2 images, so 5 images run as blocks 2 + 2 + 1. The sum must not notice.

@@ -35,6 +35,7 @@
 #include <nanotorch/kernels/implicit_gemm.hpp>  // the products that read the images in place
 #include <nanotorch/kernels/weight_grad.hpp>    // dW read from the images in place (stride 1)
 #include <nanotorch/kernels/weight_grad_lanes.hpp>  // dW with the output channels in the lanes
+#include <nanotorch/kernels/input_grad_phases.hpp>  // dX of strided windows, phase by phase
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>         // Window2d, make_window
@@ -498,6 +499,11 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
                     for (std::int64_t k = 0; k < kk; ++k)
                         flipped[(((g * cg + c) * og + o) * kk) + k] = weight[((g * og + o) * cg + c) * kk + kk - 1 - k];
         conv2d_forward(grad_in, grad_out, flipped, nullptr, batch, out_channels, channels, t, groups);
+        grad_in = nullptr;
+        if (!reduce) return;
+    }
+    if (grad_in && detail::input_grad_phases_pays(channels, out_channels, groups, w)) {  // strided: by phases
+        detail::conv_input_grad_phases(grad_in, grad_out, weight, batch, channels, out_channels, w);
         grad_in = nullptr;
         if (!reduce) return;
     }
