@@ -595,6 +595,11 @@ void check_within_sum_bound(const FV& got, const FV& want, const FV& mag, double
     INFO(what, ": ", bad, " outside the bound; first at ", first);
     CHECK(bad == 0);
 }
+// v with every element replaced by its absolute value (the magnitudes check_within_sum_bound reads).
+FV abs_of(FV v) {
+    for (auto& e : v) e = std::fabs(e);
+    return v;
+}
 }  // namespace
 
 TEST_CASE("kernels: conv2d at the seed net's shapes, batches across chunk boundaries, vs the direct reference") {
@@ -613,10 +618,6 @@ TEST_CASE("kernels: conv2d at the seed net's shapes, batches across chunk bounda
             CAPTURE(n);
             const FV x = random_vec(n * s.c * w.in_plane(), gen), wt = random_vec(s.o * ckk, gen);
             const FV b = random_vec(s.o, gen), go = random_vec(n * s.o * len, gen);
-            const auto abs_of = [](FV v) {
-                for (auto& e : v) e = std::fabs(e);
-                return v;
-            };
             FV y(static_cast<std::size_t>(n * s.o * len)), y_ref(y.size()), y_mag(y.size());
             kernels::conv2d_forward(y.data(), x.data(), wt.data(), b.data(), n, s.c, s.o, w);
             kernels::ref::conv2d_forward(y_ref.data(), x.data(), wt.data(), b.data(), n, s.c, s.o, w);
@@ -779,10 +780,6 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         }
         if (!direct) REQUIRE(blocked);  // the shape really runs the blocked GEMM the implicit path replaces
         CHECK(bit_equal(y, expect));
-        const auto abs_of = [](FV v) {
-            for (auto& e : v) e = std::fabs(e);
-            return v;
-        };
         FV y_ref(y.size()), y_mag(y.size());
         kernels::ref::conv2d_forward(y_ref.data(), x.data(), wt.data(), b.data(), t.n, t.c, t.o, w, t.groups);
         kernels::ref::conv2d_forward(y_mag.data(), abs_of(x).data(), abs_of(wt).data(), abs_of(b).data(), t.n, t.c,
@@ -969,10 +966,6 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
                                  t.groups);
         kernels::ref::conv2d_backward(gi_ref.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
                                       w, t.groups);
-        const auto abs_of = [](FV v) {
-            for (auto& e : v) e = std::fabs(e);
-            return v;
-        };
         kernels::ref::conv2d_backward(gi_mag.data(), nullptr, nullptr, abs_of(go).data(), x.data(),
                                       abs_of(wt).data(), t.n, t.c, t.o, w, t.groups);
         check_within_sum_bound(gi, gi_ref, gi_mag, static_cast<double>(t.o / t.groups * t.k * t.k + 1), "grad_input");
@@ -1026,10 +1019,6 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
                                  t.groups);
         kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
                                       w, t.groups);
-        const auto abs_of = [](FV v) {
-            for (auto& e : v) e = std::fabs(e);
-            return v;
-        };
         kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
                                       t.n, t.c, t.o, w, t.groups);
         const std::int64_t run = (w.out_h - 1) * (t.w + 2 * t.pad) + w.out_w + 16;  // padded to whole vectors
@@ -1088,10 +1077,6 @@ TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels i
         kernels::conv2d_backward(nullptr, gw.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
         kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
                                       w);
-        const auto abs_of = [](FV v) {
-            for (auto& e : v) e = std::fabs(e);
-            return v;
-        };
         kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
                                       t.n, t.c, t.o, w);
         check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(t.n * w.out_plane() + 1), "grad_weight");
@@ -1149,10 +1134,6 @@ TEST_CASE("kernels: conv2d_backward's input gradient of strided windows, phase b
         kernels::conv2d_backward(gi.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
         kernels::ref::conv2d_backward(gi_ref.data(), nullptr, nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
                                       w);
-        const auto abs_of = [](FV v) {
-            for (auto& e : v) e = std::fabs(e);
-            return v;
-        };
         kernels::ref::conv2d_backward(gi_mag.data(), nullptr, nullptr, abs_of(go).data(), x.data(), abs_of(wt).data(),
                                       t.n, t.c, t.o, w);
         check_within_sum_bound(gi, gi_ref, gi_mag, static_cast<double>(t.o * t.kh * t.kw + 1), "grad_in");

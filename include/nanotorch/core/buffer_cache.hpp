@@ -17,13 +17,14 @@
 // use at once so far if that is more. A loop whose buffers come back within one iteration needs
 // about that much: a batch-1000 inference of PyTorch's examples/mnist net uses 234 MB at once and
 // returns 271 MB per forward, so with a fixed 256 MiB one 86-147 MB buffer was freed and faulted
-// in afresh on every forward (a fifth of its time; 5,800 -> 7,300 images/s with the room). The
-// process then holds at most about three times its own peak of large buffers. Keeping the cache's old contents instead left a workload that
-// changes shape (training at batch 64, then inference at batch 1000) with a cache full of
-// buffers nobody asks for again, and every new buffer freshly faulted in: batch-1000 inference
-// of PyTorch's examples/mnist net after its training steps ran at 3,900 images/s instead of
-// 5,700. Cached memory is not cleared: Storage zero-fills when asked, as for a fresh buffer. One mutex guards the cache: only large buffers pass through it, a few dozen
-// per training step.
+// in afresh on every forward (a fifth of its time; 5,800 -> 6,900-7,300 images/s with the
+// room). The process then holds at most about three times its own peak of large buffers.
+// Keeping the cache's old contents instead of freeing the oldest left a workload that changes
+// shape (training at batch 64, then inference at batch 1000) with a cache full of buffers nobody
+// asks for again, and every new buffer freshly faulted in: batch-1000 inference of PyTorch's
+// examples/mnist net after its training steps ran at 3,900 images/s instead of 5,700. Cached
+// memory is not cleared: Storage zero-fills when asked, as for a fresh buffer. One mutex guards
+// the cache: only large buffers pass through it, a few dozen per training step.
 //
 // API: set_buffer_cache_limit(bytes) (a fixed limit; 0 turns caching off and frees what is
 // cached; buffer_cache_auto_limit, the default, follows the workload),

@@ -181,7 +181,8 @@ inline void conv_input_grad_phases(float* grad_in, const float* grad_out, const 
                     const float* even = first_even ? y + at : y + at + nb * C * len;
                     const float* odd = first_even ? y + at + nb * C * len : y + at;
                     const std::int64_t el = first_even ? len : len2, ol = first_even ? len2 : len;
-                    const std::int64_t ew = first_even ? p.w.count : p2.w.count, ow = first_even ? p2.w.count : p.w.count;
+                    const std::int64_t ew = first_even ? p.w.count : p2.w.count;
+                    const std::int64_t ow = first_even ? p2.w.count : p.w.count;
                     conv_lanes_product(y + at + nb * C * len, len2, C * len2, nullptr, C, p2.K, g, O * gplane, nb,
                                        gpitch, p2.w.count, 1, 1, off + p2.offsets, LanesFinish{}, packed + p2.packed);
                     for (std::int64_t q = 0; q < nb * C; ++q)

@@ -24,6 +24,7 @@
 
 #include <algorithm>  // std::min
 #include <cstdint>
+#include <type_traits>  // std::integral_constant
 
 #include <nanotorch/config.hpp>
 #include <nanotorch/kernels/conv_lanes.hpp>  // has_conv_lanes, transpose_16x16
@@ -110,7 +111,8 @@ inline void wgrad_lanes_transpose(float* gt, std::int64_t ldg, const float* gy, 
             });
             transpose_16x16(sq);
             unroll<16>([&](auto p) NANOTORCH_INLINE_LAMBDA {
-                if (static_cast<std::int64_t>(p) < pn) _mm512_store_ps(gt + (p0 + static_cast<std::int64_t>(p)) * ldg + o0, sq[p]);
+                const std::int64_t q = p0 + static_cast<std::int64_t>(p);
+                if (q < len) _mm512_store_ps(gt + q * ldg + o0, sq[p]);
             });
         }
 }
@@ -136,13 +138,16 @@ inline void conv_weight_grad_lanes_images(float* part, const float* gy, const fl
             for (std::int64_t c = 0; c < channels; ++c) {
                 float* a = acc + o0 * ckk + c * step;
                 const float* xc = planes + c * plane;
-                const auto run = [&](auto vk) NANOTORCH_INLINE_LAMBDA {
-                    constexpr int V = decltype(vk)::value / 8, KW = decltype(vk)::value % 8;
-                    wgrad_lanes_channel<V, KW>(a, n == 0, gt + o0, ldg, xc, pw, kh, w.out_h, w.out_w, w.stride_h,
-                                               w.stride_w);
+                const auto run = [&](auto vectors, auto width) NANOTORCH_INLINE_LAMBDA {
+                    wgrad_lanes_channel<decltype(vectors)::value, decltype(width)::value>(
+                        a, n == 0, gt + o0, ldg, xc, pw, kh, w.out_h, w.out_w, w.stride_h, w.stride_w);
                 };
-                if (kw == 3) two ? run(std::integral_constant<int, 19>{}) : run(std::integral_constant<int, 11>{});
-                else two ? run(std::integral_constant<int, 21>{}) : run(std::integral_constant<int, 13>{});
+                using One = std::integral_constant<int, 1>;
+                using Two = std::integral_constant<int, 2>;
+                using Three = std::integral_constant<int, 3>;
+                using Five = std::integral_constant<int, 5>;
+                if (kw == 3) two ? run(Two{}, Three{}) : run(One{}, Three{});
+                else two ? run(Two{}, Five{}) : run(One{}, Five{});
             }
         }
     }
