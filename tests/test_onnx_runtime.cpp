@@ -519,7 +519,8 @@ TEST_CASE("RuntimeOptions::prepack: Conv weights packed at load give the same bi
     std::vector<onnx::TensorProto> inits;
     const Tensor w1 = nt::randn({32, 16, 3, 3}, gen), w2 = nt::randn({32, 32, 3, 3}, gen);
     const Tensor wd = nt::randn({32, 16, 1, 1}, gen), w3 = nt::randn({8, 16, 3, 3}, gen);
-    inits = {init_f("w1", w1), init_f("w2", w2), init_f("wd", wd), init_f("w3", w3)};
+    const Tensor w4 = nt::randn({4, 16, 3, 3}, gen);  // 4 channels: packing would quadruple it, so not packed
+    inits = {init_f("w1", w1), init_f("w2", w2), init_f("wd", wd), init_f("w3", w3), init_f("w4", w4)};
     const auto k3 = [](std::int64_t stride) {
         return std::vector<onnx::AttributeProto>{attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}),
                                                  attr_ints("strides", {stride, stride})};
@@ -530,8 +531,9 @@ TEST_CASE("RuntimeOptions::prepack: Conv weights packed at load give the same bi
          node("Conv", {"r1", "w2"}, {"c2"}, "conv2", k3(1)),
          node("Conv", {"x", "wd"}, {"cd"}, "convd", {attr_ints("kernel_shape", {1, 1}), attr_ints("strides", {2, 2})}),
          node("Add", {"c2", "cd"}, {"s"}, "add"), node("Relu", {"s"}, {"y"}, "relu2"),
-         node("Conv", {"x", "w3"}, {"z"}, "conv3", k3(1))},
-        {info("x", {-1, 16, 14, 14})}, {info("y", {-1, 32, 7, 7}), info("z", {-1, 8, 14, 14})}, inits);
+         node("Conv", {"x", "w3"}, {"z"}, "conv3", k3(1)), node("Conv", {"x", "w4"}, {"z4"}, "conv4", k3(2))},
+        {info("x", {-1, 16, 14, 14})},
+        {info("y", {-1, 32, 7, 7}), info("z", {-1, 8, 14, 14}), info("z4", {-1, 4, 7, 7})}, inits);
     m.graph.input.push_back(info("w2", {32, 32, 3, 3}));  // an initializer run() may override
     const onnx::Runtime packed(m), plain(m, onnx::RuntimeOptions{true, 0, false});
     CHECK(packed.packed_weights() == (nt::kernels::detail::has_conv_lanes ? 4u : 0u));
@@ -540,7 +542,7 @@ TEST_CASE("RuntimeOptions::prepack: Conv weights packed at load give the same bi
         CAPTURE(batch);
         const Tensor x = nt::randn({batch, 16, 14, 14}, gen);
         const auto got = packed.run({{"x", x}}), want = plain.run({{"x", x}});
-        REQUIRE(got.size() == 2);
+        REQUIRE(got.size() == 3);
         for (std::size_t k = 0; k < got.size(); ++k) {
             CAPTURE(got[k].first);
             CHECK(float_bits(got[k].second) == float_bits(want[k].second));

@@ -110,7 +110,13 @@ public:
             }
             ++misses_;
         }
-        return allocate(cls);
+        try {
+            return allocate(cls);
+        } catch (...) {  // not handed out after all
+            std::lock_guard<std::mutex> lock(mutex_);
+            live_ -= std::min(live_, cls);
+            throw;
+        }
     }
 
     /// Takes back a buffer acquire(bytes) returned.

@@ -469,7 +469,10 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
 // (with groups, both sgemms per group: its rows of G and weight, its channels of col and grad_in)
 //   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
 // Where detail::input_grad_as_conv_pays (a "same" stride-1 window, few output channels),
-// grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights.
+// grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights; where
+// detail::input_grad_phases_pays (strided windows, AVX-512), one stride-1 lanes product per
+// phase of the input (kernels/input_grad_phases.hpp); and where detail::weight_grad_lanes_pays
+// (AVX-512), dW is summed with the output channels in the lanes (kernels/weight_grad_lanes.hpp).
 // Chunk boundaries depend on the shapes only (detail::conv_chunk), the partials are computed in
 // parallel into their own slots (at most detail::conv_partial_budget floats at once, so huge
 // weights are processed in blocks of chunks; the running sum is the same either way) and added in

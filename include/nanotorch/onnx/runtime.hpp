@@ -68,9 +68,10 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 ///  - prepack: pack the weight of each Conv whose weight is an initializer, once at load, in the
 ///    layout of the convolution kernel for small planes (output channels across the vector
 ///    lanes; nanotorch::pack_conv_weight), instead of on every run: 4 % of a batch-1 ResNet8
-///    run. Costs one more copy of those weights (rounded up to 16 output channels); only where
-///    that kernel can run (AVX-512 builds; 16 or more taps per output; not depthwise or 1x1
-///    stride 1). The outputs are the same bits either way.
+///    run. Costs one more copy of those weights (rounded up to 16 output channels per group;
+///    not packed where that would more than double them); only where that kernel can run
+///    (AVX-512 builds; 16 or more taps per output; not depthwise or 1x1 stride 1). The outputs
+///    are the same bits either way.
 struct RuntimeOptions {
     bool fuse = true;
     std::int64_t max_work = 0;
@@ -679,9 +680,12 @@ NANOTORCH_ONNX_API void Runtime::prepack_weights() {
         Shape pads(sp);
         for (std::size_t d = 0; d < sp; ++d) pads[d] = std::max(w.pad_begin[d], w.pad_end[d]);
         try {
+            // The packing rounds each group's output channels up to 16: at most twice the weight
+            // (a file's 1-channel Conv with a huge kernel must not make load allocate 16 times it).
+            const std::int64_t group = attr_int(n, "group", 1), out = weight.size(0);
+            if (group < 1 || out % group != 0 || (out / group + 15) / 16 * 16 * group > 2 * out) continue;
             const Tensor w4 = sp == 1 ? reshape(weight, {weight.size(0), weight.size(1), 1, weight.size(2)}) : weight;
-            PackedConvWeight p = pack_conv_weight(w4, attr_int(n, "group", 1), pick(w.stride, 1), pick(pads, 0),
-                                                  pick(w.dilation, 1));
+            PackedConvWeight p = pack_conv_weight(w4, group, pick(w.stride, 1), pick(pads, 0), pick(w.dilation, 1));
             if (!p.data.defined()) continue;
             s.packed = std::make_shared<const PackedConvWeight>(std::move(p));
             ++packed_weights_;
