@@ -99,6 +99,29 @@ NANOTORCH_ALWAYS_INLINE void transpose_16x16(__m512* r) {
     });
 }
 
+// dst[k·ld + r] = src[r·src_ld + k] for r < rows, zero for rows ≤ r < width (a multiple of 16),
+// k < cols: a matrix's rows spread across the lanes, in 16 x 16 squares transposed in registers
+// and stored as whole vectors (the lanes kernels' packed weights; the weight gradient's
+// transposed output gradient). Transposing four rows at a time wrote 16 bytes per k at a stride
+// of the width, a read-modify-write of an L2 line for every four floats once past L1.
+inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, std::int64_t src_ld, std::int64_t rows,
+                               std::int64_t width, std::int64_t cols) {
+    for (std::int64_t r0 = 0; r0 < width; r0 += 16)
+        for (std::int64_t k0 = 0; k0 < cols; k0 += 16) {
+            const std::int64_t kn = std::min<std::int64_t>(16, cols - k0);
+            const __mmask16 mask = lanes_mask(kn);
+            __m512 sq[16];
+            unroll<16>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+                const std::int64_t r = r0 + static_cast<std::int64_t>(i);
+                sq[i] = r < rows ? _mm512_maskz_loadu_ps(mask, src + r * src_ld + k0) : _mm512_setzero_ps();
+            });
+            transpose_16x16(sq);
+            unroll<16>([&](auto k) NANOTORCH_INLINE_LAMBDA {
+                if (static_cast<std::int64_t>(k) < kn) _mm512_storeu_ps(dst + (k0 + k) * ld + r0, sq[k]);
+            });
+        }
+}
+
 // Pixels per tile for a block of V vectors of output channels: P·V accumulators, at most 28 so
 // that the V weight vectors fit beside them in the 32 registers, and at most 16 pixels (one
 // transpose).
@@ -212,34 +235,13 @@ inline std::int64_t lanes_packed_floats(std::int64_t og, std::int64_t K) { retur
 
 /// weight[og, K] (rows K floats apart) packed as conv_lanes_product reads it, into
 /// wpack[lanes_packed_floats(og, K)] (64-byte aligned): blocks of 64 channels, then one of the
-/// 16, 32 or 48 left, each as wpack[k][c], channels past og zero. Each 16 x 16 square of
-/// weight[rows, k] is transposed in registers and stored as 16 whole vectors: transposing four
-/// rows at a time wrote 16 bytes per k at a stride of the block width, a read-modify-write of a
-/// line in L2 for every four floats once the block passed L1.
+/// 16, 32 or 48 left, each as wpack[k][c] (transpose_to_lanes), channels past og zero.
 inline void conv_lanes_pack(float* wpack, const float* weight, std::int64_t og, std::int64_t K) {
     const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
-    const auto pack = [&](float* wb, std::int64_t first, std::int64_t cb) {
-        for (std::int64_t c0 = 0; c0 < cb; c0 += 16) {
-            const std::int64_t rows = std::max<std::int64_t>(0, std::min<std::int64_t>(16, og - first - c0));
-            const float* src = weight + (first + c0) * K;
-            for (std::int64_t k0 = 0; k0 < K; k0 += 16) {
-                const std::int64_t kn = std::min<std::int64_t>(16, K - k0);
-                const __mmask16 mask = static_cast<__mmask16>((1u << kn) - 1u);
-                __m512 sq[16];
-                unroll<16>([&](auto r) NANOTORCH_INLINE_LAMBDA {
-                    sq[r] = static_cast<std::int64_t>(r) < rows
-                                ? _mm512_maskz_loadu_ps(mask, src + static_cast<std::int64_t>(r) * K + k0)
-                                : _mm512_setzero_ps();
-                });
-                transpose_16x16(sq);
-                unroll<16>([&](auto k) NANOTORCH_INLINE_LAMBDA {
-                    if (static_cast<std::int64_t>(k) < kn) _mm512_storeu_ps(wb + (k0 + k) * cb + c0, sq[k]);
-                });
-            }
-        }
-    };
-    for (std::int64_t b = 0; b < full; ++b) pack(wpack + b * 64 * K, 64 * b, 64);
-    if (rest) pack(wpack + full * 64 * K, 64 * full, 16 * rest);
+    for (std::int64_t b = 0; b < full; ++b)
+        transpose_to_lanes(wpack + b * 64 * K, 64, weight + 64 * b * K, K, og - 64 * b, 64, K);
+    if (rest)
+        transpose_to_lanes(wpack + full * 64 * K, 16 * rest, weight + 64 * full * K, K, og - 64 * full, 16 * rest, K);
 }
 
 /// out[n, o, :] (o < og, n < nb; out_image floats apart per image, len per plane) = the product

@@ -30,15 +30,17 @@
 
 namespace nanotorch::kernels::detail {
 
-// One phase of one axis: the input rows first, first + s, ... (count of them), reached by
-// `taps` kernel rows, the first of them from output row m0 − (taps − 1) (in G padded by
-// ⌈k / s⌉ − 1 at the start, row m0 + ⌈k / s⌉ − taps).
+// One phase of one axis: the input rows first, first + s, ... (count of them), where
+// row + pad ≡ phase (mod s), reached by `taps` kernel rows (phase, phase + s, ...), the first
+// of them from output row m0 − (taps − 1) (in G padded by ⌈k / s⌉ − 1 at the start, row
+// m0 + ⌈k / s⌉ − taps).
 struct GradPhase {
-    std::int64_t first = 0, count = 0, taps = 0, m0 = 0;
+    std::int64_t phase = 0, first = 0, count = 0, taps = 0, m0 = 0;
 };
 inline GradPhase grad_phase(std::int64_t phase, std::int64_t stride, std::int64_t kernel, std::int64_t pad,
                             std::int64_t in) {
     GradPhase g;
+    g.phase = phase;
     g.taps = phase < kernel ? (kernel - phase + stride - 1) / stride : 0;
     g.first = ((phase - pad) % stride + stride) % stride;
     g.count = g.first < in ? (in - g.first + stride - 1) / stride : 0;
@@ -134,7 +136,7 @@ inline void conv_input_grad_phases(float* grad_in, const float* grad_out, const 
     float* packed = scratch(Scratch::conv_flipped_weight, std::max<std::int64_t>(packed_floats, 1));
     std::int64_t* off = offset_table(0, std::max<std::int64_t>(offsets, 1));
     for (const Phase& p : phases) {
-        const std::int64_t a = (p.h.first + w.pad_h) % sh, b = (p.w.first + w.pad_w) % sw;
+        const std::int64_t a = p.h.phase, b = p.w.phase;
         const std::int64_t uh = p.h.taps, uw = p.w.taps;
         float* sub = scratch(Scratch::conv_grad_col, C * p.K);
         for (std::int64_t c = 0; c < C; ++c)

@@ -27,7 +27,7 @@
 #include <type_traits>  // std::integral_constant
 
 #include <nanotorch/config.hpp>
-#include <nanotorch/kernels/conv_lanes.hpp>  // has_conv_lanes, transpose_16x16
+#include <nanotorch/kernels/conv_lanes.hpp>  // has_conv_lanes, transpose_to_lanes
 #include <nanotorch/kernels/im2col.hpp>      // pad_planes
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>
@@ -97,26 +97,6 @@ inline void wgrad_lanes_channel(float* acc_io, bool fresh, const float* gt, std:
     }
 }
 
-// gt[p·ldg + o] = gy[o·len + p] for o < O, zero for O ≤ o < ldg (a multiple of 16): one image's
-// gradient with the channels across the lanes, by 16 x 16 register transposes.
-inline void wgrad_lanes_transpose(float* gt, std::int64_t ldg, const float* gy, std::int64_t O, std::int64_t len) {
-    for (std::int64_t o0 = 0; o0 < ldg; o0 += 16)
-        for (std::int64_t p0 = 0; p0 < len; p0 += 16) {
-            const std::int64_t pn = std::min<std::int64_t>(16, len - p0);
-            const __mmask16 m = lanes_mask(pn);
-            __m512 sq[16];
-            unroll<16>([&](auto r) NANOTORCH_INLINE_LAMBDA {
-                const std::int64_t o = o0 + static_cast<std::int64_t>(r);
-                sq[r] = o < O ? _mm512_maskz_loadu_ps(m, gy + o * len + p0) : _mm512_setzero_ps();
-            });
-            transpose_16x16(sq);
-            unroll<16>([&](auto p) NANOTORCH_INLINE_LAMBDA {
-                const std::int64_t q = p0 + static_cast<std::int64_t>(p);
-                if (q < len) _mm512_store_ps(gt + q * ldg + o0, sq[p]);
-            });
-        }
-}
-
 // part[O, C·kH·kW] = the weight gradient of `images` consecutive images from their
 // gy[images, O, oH, oW] and x[images, C, H, W] (groups 1; a window weight_grad_lanes_pays
 // accepts). Uses the conv_padded, conv_grad_wide and conv_col scratch slots of the calling thread.
@@ -131,7 +111,7 @@ inline void conv_weight_grad_lanes_images(float* part, const float* gy, const fl
     float* acc = scratch(Scratch::conv_col, ldg * ckk);
     for (std::int64_t n = 0; n < images; ++n) {
         pad_planes(planes, x + n * channels * w.in_plane(), channels, w);
-        wgrad_lanes_transpose(gt, ldg, gy + n * out_channels * len, out_channels, len);
+        transpose_to_lanes(gt, ldg, gy + n * out_channels * len, len, out_channels, ldg, len);  // gt[p][o]
         for (std::int64_t o0 = 0; o0 < ldg; o0 += 32) {
             const bool two = o0 + 32 <= ldg;
             const std::int64_t step = kk * (two ? 32 : 16);
