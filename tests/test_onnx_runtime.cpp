@@ -234,6 +234,16 @@ std::vector<std::uint32_t> float_bits(const Tensor& t) {
     if (!v.empty()) std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
     return b;
 }
+// Every output of `got` has its counterpart's name, shape and float bits.
+void check_same_bits(const onnx::NamedTensors& got, const onnx::NamedTensors& want) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        CAPTURE(got[k].first);
+        CHECK(got[k].first == want[k].first);
+        REQUIRE(got[k].second.shape() == want[k].second.shape());
+        CHECK(float_bits(got[k].second) == float_bits(want[k].second));
+    }
+}
 }  // namespace
 
 TEST_CASE("load-time fusion: a residual Add and its Relu run inside the Conv and give the same bits") {
@@ -302,11 +312,7 @@ TEST_CASE("load-time fusion: a residual Add and its Relu run inside the Conv and
                                            {"seq", nt::randn({batch, 2, 12}, gen)}, {"seq2", seq2}};
         const auto got = fused.run(in), want = plain.run(in);
         REQUIRE(got.size() == 3);
-        for (std::size_t k = 0; k < got.size(); ++k) {
-            CAPTURE(got[k].first);
-            REQUIRE(got[k].second.shape() == want[k].second.shape());
-            CHECK(float_bits(got[k].second) == float_bits(want[k].second));
-        }
+        check_same_bits(got, want);
     }
     // An operand of another element type is the Add node's error, named as such.
     const auto typed = model(13,
@@ -344,10 +350,7 @@ TEST_CASE("load-time fusion: a Gemm runs the Relu that alone reads it, with the 
         Tensor x = nt::randn({batch, 12}, gen);
         x.data_ptr()[0] = -0.0f, x.data_ptr()[batch * 12 - 1] = std::numeric_limits<float>::quiet_NaN();
         const auto got = fused.run({{"x", x}}), want = plain.run({{"x", x}});
-        for (std::size_t k = 0; k < got.size(); ++k) {
-            CAPTURE(got[k].first);
-            CHECK(float_bits(got[k].second) == float_bits(want[k].second));
-        }
+        check_same_bits(got, want);
     }
 }
 
@@ -543,10 +546,7 @@ TEST_CASE("RuntimeOptions::prepack: Conv weights packed at load give the same bi
         const Tensor x = nt::randn({batch, 16, 14, 14}, gen);
         const auto got = packed.run({{"x", x}}), want = plain.run({{"x", x}});
         REQUIRE(got.size() == 3);
-        for (std::size_t k = 0; k < got.size(); ++k) {
-            CAPTURE(got[k].first);
-            CHECK(float_bits(got[k].second) == float_bits(want[k].second));
-        }
+        check_same_bits(got, want);
         const Tensor w2b = nt::randn({32, 32, 3, 3}, gen);
         const auto over = packed.run({{"x", x}, {"w2", w2b}});
         const Tensor r1 = nt::relu(nt::conv2d(x, w1, Tensor(), 2, 1));
