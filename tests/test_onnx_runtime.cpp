@@ -246,6 +246,56 @@ void check_same_bits(const onnx::NamedTensors& got, const onnx::NamedTensors& wa
 }
 }  // namespace
 
+TEST_CASE("load-time fusion: a 2x2 MaxPool and its Relu run inside the Conv (LeNet's block) and give the same bits") {
+    // Conv -> MaxPool(2x2, stride 2) -> Relu, as torch.onnx and nanotorch export the seed net, and
+    // Conv -> BatchNormalization -> MaxPool: fused (conv2d_max_pool2x2). Not fused: a MaxPool
+    // with padding, one with stride 1, a 3x3 one, a ceil_mode one, and a Relu before the pool
+    // (that Relu joins its Conv; relu-then-pool differs from pool-then-relu on NaN windows). The
+    // input holds a NaN, so the pool's NaN rule and the order of pool and ReLU show in the bits.
+    nt::Generator gen(47);
+    const auto positive = [&](std::int64_t n) { return nt::add(nt::mul(nt::rand({n}, gen), 2.0f), 0.1f); };
+    std::vector<onnx::TensorProto> inits = {init_f("w1", nt::randn({6, 1, 5, 5}, gen)), init_f("b1", nt::randn({6}, gen)),
+                                            init_f("w2", nt::randn({8, 6, 3, 3}, gen)), init_f("s", nt::randn({8}, gen)),
+                                            init_f("bb", nt::randn({8}, gen)), init_f("m", nt::randn({8}, gen)),
+                                            init_f("v", positive(8)), init_f("w3", nt::randn({4, 1, 3, 3}, gen))};
+    const auto pool = [](std::vector<std::int64_t> k, std::vector<std::int64_t> st, std::vector<onnx::AttributeProto> more = {}) {
+        more.push_back(attr_ints("kernel_shape", k));
+        more.push_back(attr_ints("strides", st));
+        return more;
+    };
+    const auto m = model(
+        11,
+        {node("Conv", {"x", "w1", "b1"}, {"c1"}, "conv1", {attr_ints("kernel_shape", {5, 5})}),
+         node("MaxPool", {"c1"}, {"p1"}, "pool1", pool({2, 2}, {2, 2})),
+         node("Relu", {"p1"}, {"r1"}, "relu1"),
+         node("Conv", {"r1", "w2"}, {"c2"}, "conv2", {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})}),
+         node("BatchNormalization", {"c2", "s", "bb", "m", "v"}, {"n2"}, "bn2"),
+         node("MaxPool", {"n2"}, {"y"}, "pool2", pool({2, 2}, {2, 2})),
+         node("Conv", {"x", "w3"}, {"c3"}, "conv3", {attr_ints("kernel_shape", {3, 3})}),
+         node("MaxPool", {"c3"}, {"q3"}, "pool3", pool({2, 2}, {2, 2}, {attr_ints("pads", {1, 1, 1, 1})})),
+         node("Conv", {"x", "w3"}, {"c4"}, "conv4", {attr_ints("kernel_shape", {3, 3})}),
+         node("MaxPool", {"c4"}, {"q4"}, "pool4", pool({2, 2}, {1, 1})),
+         node("Conv", {"x", "w3"}, {"c5"}, "conv5", {attr_ints("kernel_shape", {3, 3})}),
+         node("MaxPool", {"c5"}, {"q5"}, "pool5", pool({3, 3}, {2, 2})),
+         node("Conv", {"x", "w3"}, {"c6"}, "conv6", {attr_ints("kernel_shape", {3, 3})}),
+         node("MaxPool", {"c6"}, {"q6"}, "pool6", pool({2, 2}, {2, 2}, {attr_i("ceil_mode", 1)})),
+         node("Conv", {"x", "w3"}, {"c7"}, "conv7", {attr_ints("kernel_shape", {3, 3})}),
+         node("Relu", {"c7"}, {"r7"}, "relu7"),
+         node("MaxPool", {"r7"}, {"q7"}, "pool7", pool({2, 2}, {2, 2}))},
+        {info("x", {-1, 1, 19, 19})},
+        {info("y", {-1, 8, 3, 3}), info("q3", {-1, 4, 9, 9}), info("q4", {-1, 4, 16, 16}), info("q5", {-1, 4, 8, 8}),
+         info("q6", {-1, 4, 9, 9}), info("q7", {-1, 4, 8, 8})},
+        inits);
+    const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
+    CHECK(fused.fused_nodes() == 5);  // pool1, relu1, bn2, pool2; relu7 into conv7
+    for (std::int64_t batch : {1, 3}) {
+        CAPTURE(batch);
+        Tensor x = nt::randn({batch, 1, 19, 19}, gen);
+        x.data_ptr()[3 * 19 + 4] = std::numeric_limits<float>::quiet_NaN();
+        check_same_bits(fused.run({{"x", x}}), plain.run({{"x", x}}));
+    }
+}
+
 TEST_CASE("load-time fusion: a residual Add and its Relu run inside the Conv and give the same bits") {
     // The Conv → BatchNormalization → Add → Relu chain of a residual block, and its variants: an
     // identity shortcut (the Add reads the block's input), a projection shortcut computed after
@@ -449,6 +499,73 @@ TEST_CASE("conv2d_fused adds a residual after the affine map and before the ReLU
                     nt::shape_error);
     const Tensor rg = nt::randn({2, 12, 9, 11}, gen).requires_grad_();
     CHECK(message_of([&] { nt::conv2d_fused(x, w, Tensor(), 1, 1, 1, 1, {}, {}, rg, false, true); }).find("inference only") !=
+          std::string::npos);
+}
+
+TEST_CASE("conv2d_max_pool2x2 pools each plane as the convolution writes it: the bits of conv2d, max_pool2d, relu") {
+    // Every convolution path: the direct product (1 -> 10 5x5 on 28x28; 10 -> 20 5x5 on 12x12,
+    // read from shifted planes), the lanes product (32 -> 32 3x3 on 14x14; strided), GEMM panels
+    // packed from the images (8 -> 16 3x3 on 32x32), im2col with odd output sizes (the last row
+    // and column dropped by the floor), depthwise and 1x1 (pooled in a pass of their own); with
+    // and without the affine map, bias and ReLU; at batch 1 (3-D input too) and 3. The inputs
+    // hold NaNs and -0: a NaN window stays NaN through the pool and is then the ReLU's 0, which
+    // relu-then-pool would not give.
+    nt::Generator gen(43);
+    struct Case {
+        const char* name;
+        Shape x, w;
+        std::int64_t stride, pad, groups;
+    };
+    for (const Case& c : {Case{"1->10 5x5 on 28x28", {3, 1, 28, 28}, {10, 1, 5, 5}, 1, 0, 1},
+                          Case{"10->20 5x5 on 12x12", {3, 10, 12, 12}, {20, 10, 5, 5}, 1, 0, 1},
+                          Case{"32->32 3x3 on 14x14", {3, 32, 14, 14}, {32, 32, 3, 3}, 1, 1, 1},
+                          Case{"16->24 3x3 stride 2 on 15x15", {3, 16, 15, 15}, {24, 16, 3, 3}, 2, 1, 1},
+                          Case{"8->16 3x3 on 32x32", {3, 8, 32, 32}, {16, 8, 3, 3}, 1, 1, 1},
+                          Case{"6->12 3x3 on 9x11", {3, 6, 9, 11}, {12, 6, 3, 3}, 1, 1, 1},
+                          Case{"depthwise 6 on 9x11", {3, 6, 9, 11}, {6, 1, 3, 3}, 1, 1, 6},
+                          Case{"1x1 6->12 on 9x11", {3, 6, 9, 11}, {12, 6, 1, 1}, 1, 0, 1}}) {
+        CAPTURE(c.name);
+        Tensor x = nt::randn(c.x, gen);
+        x.data_ptr()[5] = std::numeric_limits<float>::quiet_NaN();
+        x.data_ptr()[x.numel() / 2] = -0.0f;
+        x.data_ptr()[x.numel() - 40] = std::numeric_limits<float>::quiet_NaN();
+        const Tensor w = nt::randn(c.w, gen);
+        const std::int64_t o = c.w[0];
+        const Tensor b = nt::randn({o}, gen), mean = nt::randn({o}, gen), var = nt::add(nt::rand({o}, gen), 0.5f);
+        const Tensor gamma = nt::randn({o}, gen), beta = nt::randn({o}, gen);
+        const auto affine = nt::batch_norm_eval_affine(mean, var, gamma, beta, 1e-5);
+        const std::vector<float> none;
+        for (const bool with_bias : {false, true})
+            for (const bool with_bn : {false, true})
+                for (const bool relu : {false, true}) {
+                    CAPTURE(with_bias);
+                    CAPTURE(with_bn);
+                    CAPTURE(relu);
+                    const Tensor bias = with_bias ? b : Tensor();
+                    Tensor want = nt::conv2d(x, w, bias, c.stride, c.pad, 1, c.groups);
+                    if (with_bn) want = nt::batch_norm(want, mean, var, gamma, beta, false, 0.1, 1e-5);
+                    want = nt::max_pool2d(want, 2);
+                    if (relu) want = nt::relu(want);
+                    const Tensor got = nt::conv2d_max_pool2x2(x, w, bias, c.stride, c.pad, 1, c.groups,
+                                                              with_bn ? affine.first : none,
+                                                              with_bn ? affine.second : none, relu);
+                    REQUIRE(got.shape() == want.shape());
+                    CHECK(float_bits(got) == float_bits(want));
+                    const Tensor one = nt::conv2d_max_pool2x2(x.select(0, 2), w, bias, c.stride, c.pad, 1, c.groups,
+                                                              with_bn ? affine.first : none,
+                                                              with_bn ? affine.second : none, relu);
+                    CHECK(float_bits(one) == float_bits(want.select(0, 2).contiguous()));
+                }
+    }
+    // Errors: an output smaller than the window, a scale per channel, gradients.
+    const Tensor x = nt::randn({2, 3, 5, 5}, gen), w = nt::randn({4, 3, 5, 5}, gen);
+    CHECK(message_of([&] { nt::conv2d_max_pool2x2(x, w, Tensor(), 1, 0, 1, 1, {}, {}, true); })
+              .find("conv2d_max_pool2x2: input of shape [2, 3, 5, 5] gives a 1x1 convolution output, smaller than the "
+                    "2x2 pooling window") != std::string::npos);
+    CHECK_THROWS_AS(nt::conv2d_max_pool2x2(x, w, Tensor(), 1, 1, 1, 1, {1.0f}, {0.0f}, true), nt::shape_error);
+    const Tensor wg = nt::randn({4, 3, 3, 3}, gen).requires_grad_();
+    CHECK(message_of([&] { nt::conv2d_max_pool2x2(x, wg, Tensor(), 1, 0, 1, 1, {}, {}, true); })
+              .find("conv2d_max_pool2x2: inference only, but an argument requires grad (use conv2d, max_pool2d, relu)") !=
           std::string::npos);
 }
 

@@ -37,6 +37,7 @@
 #include <nanotorch/kernels/weight_grad_lanes.hpp>  // dW with the output channels in the lanes
 #include <nanotorch/kernels/input_grad_phases.hpp>  // dX of strided windows, phase by phase
 #include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/pool.hpp>           // the pooled epilogue's 2×2 plane kernel
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>         // Window2d, make_window
 #include <nanotorch/kernels/workspace.hpp>
@@ -140,13 +141,19 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
 /// batch_norm_forward (eval), add and relu run them on the separate output (add and relu are
 /// exact per element, so how a pass splits the tensor does not matter), so the result is theirs
 /// bit for bit; the ONNX runtime fuses Conv → BatchNormalization → Add → Relu with it.
+/// With max_pool2x2 (and no residual), each finished plane is max-pooled with a 2×2 window and
+/// stride 2 (max_pool2d_forward's windows and values) before the relu, so that `out` holds the
+/// pooled planes [N, O, oH/2, oW/2]: conv → max_pool2d(2) → relu, LeNet's block, with the
+/// convolution's full output never written out. (relu then pool would differ where a window
+/// holds a NaN: relu turns it into 0, the pool keeps it.)
 struct ConvEpilogue {
     const float* scale = nullptr;  // [O], with shift; null: no affine map
     const float* shift = nullptr;
     const float* residual = nullptr;  // [N, O, oH, oW] like the output; null: nothing added
     bool residual_first = false;      // residual + y rather than y + residual (the graph's operand order)
+    bool max_pool2x2 = false;         // pool each plane 2×2, stride 2, before the relu (not with a residual)
     bool relu = false;
-    bool active() const { return scale != nullptr || residual != nullptr || relu; }
+    bool active() const { return scale != nullptr || residual != nullptr || relu || max_pool2x2; }
     /// Output plane `p` (= n·O + o) of channel o, `len` floats.
     void apply(float* plane, std::int64_t p, std::int64_t o, std::int64_t len) const {
         if (residual)
@@ -167,8 +174,19 @@ inline ref::ConvFinish finish_from(const ConvEpilogue& epi, const float* bias, s
     if (epi.scale) f.scale = epi.scale + channel, f.shift = epi.shift + channel;
     f.residual = epi.residual ? epi.residual + at : nullptr;
     f.residual_first = epi.residual_first;
-    f.relu = epi.relu;
+    f.relu = epi.relu && !epi.max_pool2x2;  // pooled: the relu follows the pool (pool_finished_plane)
     return f;
+}
+// The 2×2 stride-2 pooling window over a convolution's output planes (ConvEpilogue::max_pool2x2).
+inline Window2d pool2x2_window(const Window2d& conv) {
+    return make_window(conv.out_h, conv.out_w, 2, 2, 2, 2, 0, 0);
+}
+// A finished output plane `src` (bias and affine map applied) pooled into dst, then relu'd when
+// the epilogue asks: the last two steps of a pooled epilogue, as max_pool2d_forward and
+// relu_forward compute them.
+inline void pool_finished_plane(float* dst, const float* src, const Window2d& pool, bool relu) {
+    max_pool2x2_values(dst, src, pool);
+    if (relu) relu_forward(dst, dst, pool.out_plane());
 }
 // The epilogue over every plane of out[N, O, len], planes spread over the pool (for the paths
 // that do not apply it as they write).
@@ -277,7 +295,8 @@ inline void conv_weight_grad_lanes(float* grad_weight, const float* grad_out, co
 // chunk it splits its own rows). Each output is one GEMM dot product over C·kH·kW in sgemm's
 // fixed order plus the bias, so the result does not depend on the thread count. Scratch buffers
 // are per thread and reused (kernels/workspace.hpp). Then `epi` on each output plane as it is
-// written (ConvEpilogue; conv2d_forward passes none). `packed_weight`, when given, is the weight
+// written (ConvEpilogue; conv2d_forward passes none; with max_pool2x2 out is [N, O, oH/2, oW/2]
+// and oH, oW must be at least 2). `packed_weight`, when given, is the weight
 // as conv_pack_weight (kernels/conv_paths.hpp) packed it, read where the lanes path runs instead
 // of packing the weight again on this call.
 inline void conv2d_forward_fused(float* out, const float* in, const float* weight, const float* bias,
@@ -288,6 +307,11 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
     const std::int64_t ckk = cg * w.kernel_h * w.kernel_w;
     const std::int64_t len = w.out_plane();
     if (batch <= 0 || len <= 0 || out_channels <= 0) return;
+    // With a pooled epilogue, out holds the pooled planes (olen floats each); each finished plane
+    // is pooled from a per-thread buffer while it is in cache.
+    const bool pooled = epi.max_pool2x2;
+    const Window2d pool = detail::pool2x2_window(w);
+    const std::int64_t olen = pooled ? pool.out_plane() : len;
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     const std::int64_t chunks = (batch + chunk - 1) / chunk;
     // Four ways to the same product, chosen from the shapes alone (so the same for every thread
@@ -355,7 +379,9 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                                 ? detail::scratch(detail::Scratch::conv_padded, nb * cg * plane + detail::direct_slack)
                                 : nullptr;
             if (padded) zero_floats(padded + nb * cg * plane, detail::direct_slack);
-            float* y = lanes ? nullptr : detail::scratch(detail::Scratch::conv_gemm_out, og * ycols);
+            // (the lanes product writes to out, or, pooled, to y laid out as the chunk's output)
+            float* y = detail::scratch(detail::Scratch::conv_gemm_out, lanes ? (pooled ? og * nb * len : 0) : og * ycols);
+            float* finished = pooled && !lanes ? detail::scratch(detail::Scratch::conv_pool_plane, len) : nullptr;
             for (std::int64_t g = 0; g < groups; ++g) {
                 const float* wg = weight + g * og * ckk;
                 const float* images = in + (n0 * channels + g * cg) * w.in_plane();
@@ -369,11 +395,16 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                 if (lanes) {  // the bias and the epilogue applied as each tile is stored
                     const std::int64_t first = (n0 * out_channels + g * og) * len;
                     const ref::ConvFinish fin = detail::finish_from(epi, bias, g * og, first);
-                    detail::conv_lanes_product(out + first, len, out_channels * len, wg, og, ckk,
-                                               padded ? padded : images, image_stride, nb, pitch, w.out_w, w.stride_h,
-                                               w.stride_w, row_off, fin,
+                    detail::conv_lanes_product(pooled ? y : out + first, len, pooled ? og * len : out_channels * len, wg,
+                                               og, ckk, padded ? padded : images, image_stride, nb, pitch, w.out_w,
+                                               w.stride_h, w.stride_w, row_off, fin,
                                                packed_weight ? packed_weight + g * detail::lanes_packed_floats(og, ckk)
                                                              : nullptr);
+                    if (pooled)
+                        for (std::int64_t n = 0; n < nb; ++n)
+                            for (std::int64_t o = 0; o < og; ++o)
+                                detail::pool_finished_plane(out + ((n0 + n) * out_channels + g * og + o) * olen,
+                                                            y + (n * og + o) * len, pool, epi.relu);
                     continue;
                 }
                 if (direct) {
@@ -394,8 +425,13 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                 for (std::int64_t n = 0; n < nb; ++n)
                     for (std::int64_t o = 0; o < og; ++o) {
                         const std::int64_t c = g * og + o, p = (n0 + n) * out_channels + c;
-                        float* dst = out + p * len;
+                        float* dst = out + p * olen;
                         const float* src = y + o * ycols + n * ylen;
+                        if (pooled) {
+                            kernels::finish_rows(finished, src, ystep, len / run, run, detail::finish_from(epi, bias, c, 0));
+                            detail::pool_finished_plane(dst, finished, pool, epi.relu);
+                            continue;
+                        }
                         if (!bias && !epi.active()) {
                             for (std::int64_t r = 0; r < len; r += run, dst += run, src += ystep)
                                 detail::copy_row(dst, src, run);

@@ -364,8 +364,8 @@ inline void conv_pack_weight(float* dst, const float* weight, std::int64_t chann
 }
 
 // conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks,
-// then `epi` on every output plane (ConvEpilogue). packed_weight: null, or the weight as
-// conv_pack_weight packed it.
+// then `epi` on every output plane (ConvEpilogue; with max_pool2x2, out holds the pooled planes).
+// packed_weight: null, or the weight as conv_pack_weight packed it.
 NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in, const float* weight, const float* bias,
                                                     std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
                                                     const Window2d& w, std::int64_t groups, const ConvEpilogue& epi,
@@ -374,7 +374,26 @@ NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in,
     ;
 #else
 {
-    switch (conv_path(channels, groups, w)) {
+    const ConvPath path = conv_path(channels, groups, w);
+    if (epi.max_pool2x2 && path != ConvPath::gemm) {
+        // These paths finish the output in a pass of their own: the full output first, then each
+        // plane pooled (and relu'd) into out.
+        const std::int64_t len = w.out_plane(), planes = batch * out_channels;
+        std::vector<float> full(static_cast<std::size_t>(planes * len));
+        ConvEpilogue first = epi;
+        first.max_pool2x2 = false;
+        first.relu = false;
+        conv2d_forward_auto_fused(full.data(), in, weight, bias, batch, channels, out_channels, w, groups, first);
+        const Window2d pool = detail::pool2x2_window(w);
+        parallel_for(0, planes, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, len)),
+                     [&](std::int64_t p0, std::int64_t p1) {
+                         for (std::int64_t p = p0; p < p1; ++p)
+                             detail::pool_finished_plane(out + p * pool.out_plane(), full.data() + p * len, pool,
+                                                         epi.relu);
+                     });
+        return;
+    }
+    switch (path) {
         case ConvPath::depthwise:
             depthwise_conv2d_forward(out, in, weight, bias, batch, channels, out_channels, w);
             detail::apply_conv_epilogue(out, batch, out_channels, w.out_plane(), epi);

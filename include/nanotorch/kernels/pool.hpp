@@ -268,6 +268,13 @@ inline void max_pool2x2_plane(float* dst, std::int64_t* idx, const float* src, c
     });
 }
 
+// One plane of the 2×2 stride-2 forward, values only, on the plane kernel its width allows:
+// max_pool2d_forward's choice, and conv2d_forward_fused's pooled epilogue (kernels/conv.hpp).
+inline void max_pool2x2_values(float* dst, const float* src, const Window2d& w) {
+    if (w.in_w == 2 * w.out_w && 2 * w.out_w <= pool_pair_chunk) max_pool2x2_values_plane(dst, src, w);
+    else max_pool2x2_plane(dst, nullptr, src, w);
+}
+
 // One plane of the 2×2 stride-2 backward-from-input: writes all of gi.
 inline void max_pool2x2_backward_plane(float* gi, const float* go, const float* src, const Window2d& w) {
     if (has_max_pool2x2_backward_row && w.in_w == 2 * w.out_w) {  // simd.hpp's shuffling row kernel
@@ -413,8 +420,8 @@ NANOTORCH_KERNEL_API void max_pool2d_forward(float* out, std::int64_t* indices, 
             const float* src = in + p * w.in_plane();
             float* dst = out + p * w.out_plane();
             std::int64_t* idx = indices ? indices + p * w.out_plane() : nullptr;
-            if (fast && !idx && w.in_w == 2 * w.out_w && 2 * w.out_w <= detail::pool_pair_chunk) {
-                detail::max_pool2x2_values_plane(dst, src, w);
+            if (fast && !idx) {
+                detail::max_pool2x2_values(dst, src, w);
             } else if (fast) {
                 detail::max_pool2x2_plane(dst, idx, src, w);
             } else if (spans) {

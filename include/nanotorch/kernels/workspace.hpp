@@ -37,6 +37,7 @@ enum class Scratch : int {
     dw_input,           // depthwise conv: the zero-padded, phase-split input plane
     dw_work,            // depthwise conv: flat output run (forward) / split input gradient (backward)
     dw_grad,            // depthwise conv backward: zero-padded output-gradient planes
+    conv_pool_plane,    // conv2d forward, pooled epilogue: one finished output plane before its pooling
     pool_rows,          // max pooling (values only): one plane's per-row window maxima
     pool_lanes,         // pooling of small planes: a block of planes interleaved, and its outputs
     count

@@ -78,6 +78,7 @@ inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
 /// the operand does not fit (run_conv_fused). Empty scale, no residual and relu false: the plain Conv.
 struct ConvFusion {
     std::vector<float> scale, shift;
+    bool max_pool2x2 = false;  // a MaxPool with a 2x2 window and stride 2 (then no Add; the Relu follows it)
     bool residual = false;
     bool residual_first = false;  // the Add reads the residual as its first operand
     static constexpr std::size_t residual_input = 3;
@@ -130,6 +131,9 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
         const bool fr = fusion.residual_first;
+        if (fusion.max_pool2x2)  // (fused only after a 2-D Conv, see is_pool2x2_node)
+            return conv2d_max_pool2x2(pb == pe ? x4 : pad_hw(x4, pb, pe, 0.0f), w, b, s, pb == pe ? pb : Pair2d(0), d,
+                                      group, fusion.scale, fusion.shift, relu, a.packed_weight);
         if (pb == pe)
             return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, residual, fr, relu,
                                 a.packed_weight);
@@ -140,6 +144,22 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
 }
 
 inline std::vector<Value> run_conv(const OpArgs& a) { return run_conv_fused(a, ConvFusion{}); }
+
+/// Whether a MaxPool node is the 2x2, stride-2, unpadded, undilated, floor-mode pool of a 2-D
+/// input that conv2d_max_pool2x2 runs in a convolution's epilogue, with no Indices output. A
+/// malformed attribute is not fused (the node's own run reports it).
+inline bool is_pool2x2_node(const NodeProto& n) {
+    if (n.op_type != "MaxPool" || n.input.size() != 1 || (n.output.size() > 1 && !n.output[1].empty())) return false;
+    try {
+        const std::vector<std::int64_t> two{2, 2}, one{1, 1}, none{0, 0, 0, 0};
+        const std::string pad = attr_str(n, "auto_pad", "NOTSET");
+        return attr_ints(n, "kernel_shape") == two && attr_ints(n, "strides", one) == two &&
+               (pad == "NOTSET" || pad == "VALID") && attr_ints(n, "pads", none) == none &&
+               attr_ints(n, "dilations", one) == one && attr_int(n, "ceil_mode", 0) == 0;
+    } catch (const error&) {
+        return false;
+    }
+}
 
 inline std::string check_conv(const NodeProto& n, std::int64_t) {
     const AttributeProto* k = find_attr(n, "kernel_shape");

@@ -12,8 +12,8 @@
 // binds named inputs (checking them against the declared types and shapes), executes the nodes in
 // order under NoGradGuard, frees intermediate values after their last use, and returns the graph
 // outputs. At load it also fuses each Conv with the inference-form BatchNormalization, residual
-// Add and/or Relu that alone read its output, and each Gemm, MaxPool and AveragePool with such a
-// Relu (RuntimeOptions::fuse;
+// Add or 2x2 MaxPool, and/or Relu that alone read its output, and each Gemm, MaxPool and
+// AveragePool with such a Relu (RuntimeOptions::fuse;
 // same bits as running them one by one), and resolves the windows of Conv and pooling nodes once
 // (plan_windows), so that a run does not look up and copy their attributes again.
 // Deliberately not here: other graph optimisation, shape inference, subgraphs (If/Loop),
@@ -51,7 +51,9 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 /// How a Runtime prepares and runs a model.
 ///  - fuse: run each Conv together with the nodes that alone read its output, in this order,
 ///    each optional: an inference-form BatchNormalization, an Add of a value computed before the
-///    Conv (a residual block's shortcut), a Relu (nanotorch::conv2d_fused); and each Gemm,
+///    Conv (a residual block's shortcut) or a 2x2 stride-2 MaxPool (LeNet's block; its planes
+///    pooled as they are written, nanotorch::conv2d_max_pool2x2), a Relu
+///    (nanotorch::conv2d_fused); and each Gemm,
 ///    MaxPool and AveragePool with the Relu that alone reads its output. That gives the same bits
 ///    as running the nodes one by one and saves their passes over the output.
 ///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
@@ -494,7 +496,17 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
                 }
             }
         }
-        Step* add = sole_reader(last ? last->out[0] : conv.out[0]);
+        // A 2x2 MaxPool next (LeNet's conv -> pool -> relu): the planes pooled as they are written;
+        // no Add after it (the epilogue adds residuals before any pooling).
+        Step* pool = sole_reader(last ? last->out[0] : conv.out[0]);
+        if (pool && is_pool2x2_node(node_of(*pool)) && is_default_domain(node_of(*pool)) && pool->in.size() == 1 &&
+            single_output(*pool, node_of(*pool))) {
+            f.max_pool2x2 = true;
+            last = pool;
+        } else {
+            pool = nullptr;
+        }
+        Step* add = pool ? nullptr : sole_reader(last ? last->out[0] : conv.out[0]);
         if (add && node_of(*add).op_type == "Add" && is_default_domain(node_of(*add)) && add->in.size() == 2 &&
             single_output(*add, node_of(*add))) {
             const int mine = last ? last->out[0] : conv.out[0];
@@ -525,7 +537,7 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
             relu = nullptr;
         }
         if (!last) continue;
-        for (Step* st : {bn, add, relu})
+        for (Step* st : {bn, pool, add, relu})
             if (st) {
                 st->fused_away = true;
                 ++fused_nodes_;

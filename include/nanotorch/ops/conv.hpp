@@ -286,7 +286,11 @@ inline Tensor conv2d_impl(const char* op, const Tensor& input, const Tensor& wei
     const Tensor xc = ops::detail::as_contiguous(input);
     const Tensor wc = ops::detail::as_contiguous(weight);
     const Tensor bc = bias.defined() ? ops::detail::as_contiguous(bias) : Tensor();
-    Tensor out = empty({xs[0], ws[0], win.out_h, win.out_w});
+    NANOTORCH_CHECK(!epi.max_pool2x2 || (win.out_h >= 2 && win.out_w >= 2), shape_error, op, ": input of shape ",
+                    shape_str(xs), " gives a ", win.out_h, "x", win.out_w,
+                    " convolution output, smaller than the 2x2 pooling window");
+    Tensor out = epi.max_pool2x2 ? empty({xs[0], ws[0], win.out_h / 2, win.out_w / 2})
+                                 : empty({xs[0], ws[0], win.out_h, win.out_w});
     kernels::ConvEpilogue e = epi;
     Tensor rc;
     if (residual.defined()) {
@@ -349,17 +353,27 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
 /// Throws as conv2d; shape_error when scale/shift do not hold one value per output channel or
 /// the residual's shape is not the output's; value_error when grad mode is on and an argument
 /// requires grad (use conv2d there).
+namespace ops::detail {
+// The checks the fused convolutions share: inference only, and one scale and shift per output
+// channel when given.
+inline void check_fused_conv(const char* op, const char* unfused, const Tensor& input, const Tensor& weight,
+                             const Tensor& bias, const Tensor& residual, const std::vector<float>& scale,
+                             const std::vector<float>& shift) {
+    NANOTORCH_CHECK(!(GradMode::is_enabled() && autograd::any_requires_grad({&input, &weight, &bias, &residual})),
+                    value_error, op, ": inference only, but an argument requires grad (use ", unfused, ")");
+    NANOTORCH_CHECK(scale.size() == shift.size() &&
+                        (scale.empty() || (weight.dim() >= 1 && static_cast<std::int64_t>(scale.size()) == weight.size(0))),
+                    shape_error, op, ": scale and shift must hold one value per output channel (",
+                    weight.dim() >= 1 ? weight.size(0) : 0, "), got ", scale.size(), " and ", shift.size());
+}
+}  // namespace ops::detail
+
 inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride, Pair2d padding,
                            Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
                            const std::vector<float>& shift, const Tensor& residual, bool residual_first, bool relu,
                            const PackedConvWeight* packed = nullptr) {
-    NANOTORCH_CHECK(!(GradMode::is_enabled() && autograd::any_requires_grad({&input, &weight, &bias, &residual})),
-                    value_error,
-                    "conv2d_fused: inference only, but an argument requires grad (use conv2d, batch_norm, add, relu)");
-    NANOTORCH_CHECK(scale.size() == shift.size() &&
-                        (scale.empty() || (weight.dim() >= 1 && static_cast<std::int64_t>(scale.size()) == weight.size(0))),
-                    shape_error, "conv2d_fused: scale and shift must hold one value per output channel (",
-                    weight.dim() >= 1 ? weight.size(0) : 0, "), got ", scale.size(), " and ", shift.size());
+    ops::detail::check_fused_conv("conv2d_fused", "conv2d, batch_norm, add, relu", input, weight, bias, residual, scale,
+                                  shift);
     kernels::ConvEpilogue epi;
     epi.scale = scale.empty() ? nullptr : scale.data();
     epi.shift = shift.empty() ? nullptr : shift.data();
@@ -377,6 +391,31 @@ inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tens
                            Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
                            const std::vector<float>& shift, bool relu) {
     return conv2d_fused(input, weight, bias, stride, padding, dilation, groups, scale, shift, Tensor(), false, relu);
+}
+
+/// conv2d, the per-channel map y·scale[o] + shift[o] (when scale is given), max_pool2d with a 2×2
+/// window and stride 2, then ReLU (when relu): LeNet's block `F.relu(F.max_pool2d(conv(x), 2))`,
+/// and the ONNX runtime's Conv → [BatchNormalization →] MaxPool → [Relu], in one pass. Each
+/// output plane is pooled while it is in cache, as the convolution writes it, so the full-size
+/// output is never stored (on a 1 -> 10 channel 5×5 layer over 28×28 images that output is 4×
+/// the pooled one). The same bits as the separate calls. Inference only. `packed` as conv2d_fused.
+/// Output [N, O, oH/2, oW/2] (oH, oW: conv2d's output, halved rounding down).
+/// Example: conv2d_max_pool2x2(x, w, b, 1, 0, 1, 1, {}, {}, true) = relu(max_pool2d(conv2d(x, w, b), 2)).
+/// Throws as conv2d; shape_error when conv2d's output is smaller than 2×2 or scale/shift do not
+/// hold one value per output channel; value_error when grad mode is on and an argument requires
+/// grad (use conv2d, max_pool2d, relu there).
+inline Tensor conv2d_max_pool2x2(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride,
+                                 Pair2d padding, Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
+                                 const std::vector<float>& shift, bool relu, const PackedConvWeight* packed = nullptr) {
+    ops::detail::check_fused_conv("conv2d_max_pool2x2", "conv2d, max_pool2d, relu", input, weight, bias, Tensor(), scale,
+                                  shift);
+    kernels::ConvEpilogue epi;
+    epi.scale = scale.empty() ? nullptr : scale.data();
+    epi.shift = shift.empty() ? nullptr : shift.data();
+    epi.max_pool2x2 = true;
+    epi.relu = relu;
+    return ops::detail::conv2d_impl("conv2d_max_pool2x2", input, weight, bias, stride, padding, dilation, groups, epi,
+                                    Tensor(), packed);
 }
 
 // ---- max_pool2d ----
