@@ -8,7 +8,10 @@
 //           self.fc1 = nn.Linear(320, 50)                      fc1 = register_module("fc1", nn::Linear(320, 50));
 //           self.fc2 = nn.Linear(50, 10)                       fc2 = register_module("fc2", nn::Linear(50, 10));
 //       def forward(self, x):                              Tensor forward(const Tensor& input) override {
-//           x = F.relu(F.max_pool2d(self.conv1(x), 2))         ...the same, line for line (below)
+//           x = F.relu(F.max_pool2d(self.conv1(x), 2))         ...the same, line for line (below);
+//                                                               the two conv blocks as nn::conv_pool_relu,
+//                                                               which calls the same three functions, or
+//                                                               at inference one fused kernel (same bits)
 //
 // Shared by examples/mnist_train.cpp and the tests, so both train exactly this network.
 #pragma once
@@ -37,8 +40,10 @@ struct Net : nn::Module {
 
     /// The layers up to fc2, shared with InferenceNet.
     Tensor logits(const Tensor& input) {
-        Tensor x = F::relu(F::max_pool2d(conv1(input), 2));
-        x = F::relu(F::max_pool2d(conv2_drop(conv2(x)), 2));
+        // = F::relu(F::max_pool2d(conv1(input), 2)) and F::relu(F::max_pool2d(conv2_drop(conv2(x)), 2)),
+        // with the pool and the ReLU in the convolution's epilogue at inference (nn/lenet.hpp)
+        Tensor x = nn::conv_pool_relu(conv1, input);
+        x = nn::conv_pool_relu(conv2, x, conv2_drop);
         x = x.view({-1, 320});
         x = F::relu(fc1(x));
         x = F::dropout(x, 0.5f, is_training());

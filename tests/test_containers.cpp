@@ -254,6 +254,44 @@ TEST_CASE("nn::conv_bn_relu: relu(bn(conv(x))) bit for bit, fused at inference, 
     }
 }
 
+TEST_CASE("nn::conv_pool_relu: relu(max_pool2d(dropout(conv(x)), 2)) bit for bit, fused at inference") {
+    // At inference (NoGradGuard, dropout in eval mode) the pool and the ReLU run in the
+    // convolution's epilogue (conv2d_max_pool2x2); with grad mode on, or a training dropout, it
+    // is the calls one by one: the same values, and gradients through the convolution. The input
+    // holds -0 and NaN. Too small an input, or a wrong channel count, is the modules' own error.
+    nt::manual_seed(13);
+    for (const bool padded : {false, true}) {
+        CAPTURE(padded);
+        nn::Conv2d conv = nn::Conv2d(nn::Conv2dOptions(3, 5, 3).padding(padded ? 1 : 0));
+        nn::Dropout2d drop(0.5);
+        nt::Tensor x = nt::randn({2, 3, 11, 11});
+        x.data_ptr()[4] = -0.0f, x.data_ptr()[70] = std::numeric_limits<float>::quiet_NaN();
+        const nt::Tensor yt = nn::conv_pool_relu(conv, nt::randn({4, 3, 11, 11}), drop);  // training dropout
+        yt.sum().backward();
+        REQUIRE(conv->weight.grad().defined());
+        drop->eval();
+        const nt::Tensor unfused = nt::F::relu(nt::F::max_pool2d(drop(conv(x)), 2));  // grad mode on
+        CHECK(bits(nn::conv_pool_relu(conv, x, drop)) == bits(unfused));
+        nt::Tensor fused, fused_no_drop;
+        {
+            nt::NoGradGuard no_grad;
+            fused = nn::conv_pool_relu(conv, x, drop);
+            fused_no_drop = nn::conv_pool_relu(conv, x);
+        }
+        REQUIRE(fused.shape() == unfused.shape());
+        CHECK(bits(fused) == bits(unfused));
+        CHECK(bits(fused_no_drop) == bits(unfused));
+        nt::NoGradGuard no_grad;
+        const auto message = [&](const nt::Tensor& bad) {
+            return std::string(expect_thrown([&] { nn::conv_pool_relu(conv, bad); }, nt::shape_error("unreachable")).what());
+        };
+        const nt::Tensor narrow = nt::zeros({1, 4, 9, 9}), tiny = nt::zeros({1, 3, padded ? 1 : 3, 3});
+        CHECK(message(narrow) == expect_thrown([&] { conv(narrow); }, nt::shape_error("unreachable")).what());
+        CHECK(message(tiny) ==
+              expect_thrown([&] { nt::F::max_pool2d(conv(tiny), 2); }, nt::shape_error("unreachable")).what());
+    }
+}
+
 TEST_CASE("BasicBlocks in a ModuleList: a ResNet stage's names, gradients reach every parameter") {
     nt::manual_seed(2);
     nn::ModuleList layers(nn::BasicBlock(2, 2), nn::BasicBlock(2, 4, 2, nn::downsample(2, 4, 2)));

@@ -45,6 +45,7 @@
 #include <nanotorch/nn/dropout.hpp>
 #include <nanotorch/nn/functional.hpp>
 #include <nanotorch/nn/init.hpp>
+#include <nanotorch/nn/lenet.hpp>
 #include <nanotorch/nn/linear.hpp>
 #include <nanotorch/nn/module.hpp>
 #include <nanotorch/nn/module_list.hpp>
