@@ -63,7 +63,8 @@ using nanotorch_bench::Clock;
 using nanotorch_bench::fail;
 using i64 = std::int64_t;
 
-// class Net(nn.Module) of pytorch/examples mnist/main.py, line for line.
+// class Net(nn.Module) of pytorch/examples mnist/main.py, line for line (conv2's ReLU and pool as
+// nn::conv_relu_pool, the same calls).
 struct MnistExampleNet : nn::Module {
     nn::Conv2d conv1{nullptr}, conv2{nullptr};
     nn::Dropout dropout1{nullptr}, dropout2{nullptr};
@@ -78,8 +79,9 @@ struct MnistExampleNet : nn::Module {
     }
     Tensor forward(const Tensor& input) override {
         Tensor x = F::relu(conv1(input));
-        x = F::relu(conv2(x));
-        x = F::max_pool2d(x, 2);
+        // x = F::relu(conv2(x)); x = F::max_pool2d(x, 2): the same calls, or at inference one
+        // kernel that pools each plane as conv2 writes it (nn/lenet.hpp)
+        x = nn::conv_relu_pool(conv2, x);
         x = dropout1(x);
         x = x.flatten(1);
         x = F::relu(fc1(x));
@@ -103,9 +105,10 @@ struct VggNet : nn::Module {
         fc = register_module("fc", nn::Linear(256 * 4 * 4, 10));
     }
     Tensor forward(const Tensor& input) override {
-        Tensor x = F::max_pool2d(F::relu(conv1b(F::relu(conv1a(input)))), 2);  // 64 x 16 x 16
-        x = F::max_pool2d(F::relu(conv2b(F::relu(conv2a(x)))), 2);             // 128 x 8 x 8
-        x = F::max_pool2d(F::relu(conv3b(F::relu(conv3a(x)))), 2);             // 256 x 4 x 4
+        // nn::conv_relu_pool(conv, x) = F::max_pool2d(F::relu(conv(x)), 2), one kernel at inference
+        Tensor x = nn::conv_relu_pool(conv1b, F::relu(conv1a(input)));  // 64 x 16 x 16
+        x = nn::conv_relu_pool(conv2b, F::relu(conv2a(x)));             // 128 x 8 x 8
+        x = nn::conv_relu_pool(conv3b, F::relu(conv3a(x)));             // 256 x 4 x 4
         return fc(x.flatten(1));
     }
 };

@@ -254,7 +254,7 @@ TEST_CASE("nn::conv_bn_relu: relu(bn(conv(x))) bit for bit, fused at inference, 
     }
 }
 
-TEST_CASE("nn::conv_pool_relu: relu(max_pool2d(dropout(conv(x)), 2)) bit for bit, fused at inference") {
+TEST_CASE("nn::conv_pool_relu and conv_relu_pool: the calls' bits, fused at inference") {
     // At inference (NoGradGuard, dropout in eval mode) the pool and the ReLU run in the
     // convolution's epilogue (conv2d_max_pool2x2); with grad mode on, or a training dropout, it
     // is the calls one by one: the same values, and gradients through the convolution. The input
@@ -281,6 +281,14 @@ TEST_CASE("nn::conv_pool_relu: relu(max_pool2d(dropout(conv(x)), 2)) bit for bit
         REQUIRE(fused.shape() == unfused.shape());
         CHECK(bits(fused) == bits(unfused));
         CHECK(bits(fused_no_drop) == bits(unfused));
+        // and the ReLU before the pool (VGG's order), which keeps no NaN window
+        const nt::Tensor relu_first = nt::F::max_pool2d(nt::F::relu(conv(x)), 2);
+        CHECK(bits(nn::conv_relu_pool(conv, x)) == bits(relu_first));
+        {
+            nt::NoGradGuard no_grad;
+            CHECK(bits(nn::conv_relu_pool(conv, x)) == bits(relu_first));
+        }
+        CHECK(bits(relu_first) != bits(unfused));
         nt::NoGradGuard no_grad;
         const auto message = [&](const nt::Tensor& bad) {
             return std::string(expect_thrown([&] { nn::conv_pool_relu(conv, bad); }, nt::shape_error("unreachable")).what());

@@ -247,11 +247,11 @@ void check_same_bits(const onnx::NamedTensors& got, const onnx::NamedTensors& wa
 }  // namespace
 
 TEST_CASE("load-time fusion: a 2x2 MaxPool and its Relu run inside the Conv (LeNet's block) and give the same bits") {
-    // Conv -> MaxPool(2x2, stride 2) -> Relu, as torch.onnx and nanotorch export the seed net, and
-    // Conv -> BatchNormalization -> MaxPool: fused (conv2d_max_pool2x2). Not fused: a MaxPool
-    // with padding, one with stride 1, a 3x3 one, a ceil_mode one, and a Relu before the pool
-    // (that Relu joins its Conv; relu-then-pool differs from pool-then-relu on NaN windows). The
-    // input holds a NaN, so the pool's NaN rule and the order of pool and ReLU show in the bits.
+    // Conv -> MaxPool(2x2, stride 2) -> Relu, as torch.onnx and nanotorch export the seed net,
+    // Conv -> BatchNormalization -> MaxPool, and Conv -> Relu -> MaxPool (VGG's order): fused
+    // (conv2d_max_pool2x2). Not fused: a MaxPool with padding, one with stride 1, a 3x3 one and a
+    // ceil_mode one. The input holds a NaN, so the pool's NaN rule and the order of pool and ReLU
+    // show in the bits.
     nt::Generator gen(47);
     const auto positive = [&](std::int64_t n) { return nt::add(nt::mul(nt::rand({n}, gen), 2.0f), 0.1f); };
     std::vector<onnx::TensorProto> inits = {init_f("w1", nt::randn({6, 1, 5, 5}, gen)), init_f("b1", nt::randn({6}, gen)),
@@ -287,7 +287,7 @@ TEST_CASE("load-time fusion: a 2x2 MaxPool and its Relu run inside the Conv (LeN
          info("q6", {-1, 4, 9, 9}), info("q7", {-1, 4, 8, 8})},
         inits);
     const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
-    CHECK(fused.fused_nodes() == 5);  // pool1, relu1, bn2, pool2; relu7 into conv7
+    CHECK(fused.fused_nodes() == 6);  // pool1, relu1, bn2, pool2, relu7, pool7
     for (std::int64_t batch : {1, 3}) {
         CAPTURE(batch);
         Tensor x = nt::randn({batch, 1, 19, 19}, gen);
@@ -502,14 +502,14 @@ TEST_CASE("conv2d_fused adds a residual after the affine map and before the ReLU
           std::string::npos);
 }
 
-TEST_CASE("conv2d_max_pool2x2 pools each plane as the convolution writes it: the bits of conv2d, max_pool2d, relu") {
+TEST_CASE("conv2d_max_pool2x2 pools each plane as the convolution writes it: the bits of conv2d, max_pool2d and relu") {
     // Every convolution path: the direct product (1 -> 10 5x5 on 28x28; 10 -> 20 5x5 on 12x12,
     // read from shifted planes), the lanes product (32 -> 32 3x3 on 14x14; strided), GEMM panels
     // packed from the images (8 -> 16 3x3 on 32x32), im2col with odd output sizes (the last row
     // and column dropped by the floor), depthwise and 1x1 (pooled in a pass of their own); with
-    // and without the affine map, bias and ReLU; at batch 1 (3-D input too) and 3. The inputs
-    // hold NaNs and -0: a NaN window stays NaN through the pool and is then the ReLU's 0, which
-    // relu-then-pool would not give.
+    // and without the affine map and bias, with no ReLU, one after the pool and one before it;
+    // at batch 1 (3-D input too) and 3. The inputs hold NaNs and -0: a NaN window stays NaN
+    // through the pool and is then the ReLU's 0, which relu-then-pool does not give.
     nt::Generator gen(43);
     struct Case {
         const char* name;
@@ -535,17 +535,19 @@ TEST_CASE("conv2d_max_pool2x2 pools each plane as the convolution writes it: the
         const Tensor gamma = nt::randn({o}, gen), beta = nt::randn({o}, gen);
         const auto affine = nt::batch_norm_eval_affine(mean, var, gamma, beta, 1e-5);
         const std::vector<float> none;
+        using nt::PoolRelu;
         for (const bool with_bias : {false, true})
             for (const bool with_bn : {false, true})
-                for (const bool relu : {false, true}) {
+                for (const PoolRelu relu : {PoolRelu::none, PoolRelu::after_pool, PoolRelu::before_pool}) {
                     CAPTURE(with_bias);
                     CAPTURE(with_bn);
-                    CAPTURE(relu);
+                    CAPTURE(static_cast<int>(relu));
                     const Tensor bias = with_bias ? b : Tensor();
                     Tensor want = nt::conv2d(x, w, bias, c.stride, c.pad, 1, c.groups);
                     if (with_bn) want = nt::batch_norm(want, mean, var, gamma, beta, false, 0.1, 1e-5);
+                    if (relu == PoolRelu::before_pool) want = nt::relu(want);
                     want = nt::max_pool2d(want, 2);
-                    if (relu) want = nt::relu(want);
+                    if (relu == PoolRelu::after_pool) want = nt::relu(want);
                     const Tensor got = nt::conv2d_max_pool2x2(x, w, bias, c.stride, c.pad, 1, c.groups,
                                                               with_bn ? affine.first : none,
                                                               with_bn ? affine.second : none, relu);
@@ -559,12 +561,12 @@ TEST_CASE("conv2d_max_pool2x2 pools each plane as the convolution writes it: the
     }
     // Errors: an output smaller than the window, a scale per channel, gradients.
     const Tensor x = nt::randn({2, 3, 5, 5}, gen), w = nt::randn({4, 3, 5, 5}, gen);
-    CHECK(message_of([&] { nt::conv2d_max_pool2x2(x, w, Tensor(), 1, 0, 1, 1, {}, {}, true); })
+    CHECK(message_of([&] { nt::conv2d_max_pool2x2(x, w, Tensor(), 1, 0, 1, 1, {}, {}, nt::PoolRelu::after_pool); })
               .find("conv2d_max_pool2x2: input of shape [2, 3, 5, 5] gives a 1x1 convolution output, smaller than the "
                     "2x2 pooling window") != std::string::npos);
-    CHECK_THROWS_AS(nt::conv2d_max_pool2x2(x, w, Tensor(), 1, 1, 1, 1, {1.0f}, {0.0f}, true), nt::shape_error);
+    CHECK_THROWS_AS(nt::conv2d_max_pool2x2(x, w, Tensor(), 1, 1, 1, 1, {1.0f}, {0.0f}, nt::PoolRelu::none), nt::shape_error);
     const Tensor wg = nt::randn({4, 3, 3, 3}, gen).requires_grad_();
-    CHECK(message_of([&] { nt::conv2d_max_pool2x2(x, wg, Tensor(), 1, 0, 1, 1, {}, {}, true); })
+    CHECK(message_of([&] { nt::conv2d_max_pool2x2(x, wg, Tensor(), 1, 0, 1, 1, {}, {}, nt::PoolRelu::before_pool); })
               .find("conv2d_max_pool2x2: inference only, but an argument requires grad (use conv2d, max_pool2d, relu)") !=
           std::string::npos);
 }

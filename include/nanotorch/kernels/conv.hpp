@@ -142,17 +142,19 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
 /// exact per element, so how a pass splits the tensor does not matter), so the result is theirs
 /// bit for bit; the ONNX runtime fuses Conv → BatchNormalization → Add → Relu with it.
 /// With max_pool2x2 (and no residual), each finished plane is max-pooled with a 2×2 window and
-/// stride 2 (max_pool2d_forward's windows and values) before the relu, so that `out` holds the
-/// pooled planes [N, O, oH/2, oW/2]: conv → max_pool2d(2) → relu, LeNet's block, with the
-/// convolution's full output never written out. (relu then pool would differ where a window
-/// holds a NaN: relu turns it into 0, the pool keeps it.)
+/// stride 2 (max_pool2d_forward's windows and values), so that `out` holds the pooled planes
+/// [N, O, oH/2, oW/2], the convolution's full output never written out; the relu follows the
+/// pool (conv → max_pool2d(2) → relu, LeNet's block), or precedes it with relu_before_pool
+/// (conv → relu → max_pool2d(2), VGG's). The two orders differ where a window holds a NaN: relu
+/// turns it into 0, the pool keeps it.
 struct ConvEpilogue {
     const float* scale = nullptr;  // [O], with shift; null: no affine map
     const float* shift = nullptr;
     const float* residual = nullptr;  // [N, O, oH, oW] like the output; null: nothing added
     bool residual_first = false;      // residual + y rather than y + residual (the graph's operand order)
-    bool max_pool2x2 = false;         // pool each plane 2×2, stride 2, before the relu (not with a residual)
-    bool relu = false;
+    bool max_pool2x2 = false;         // pool each plane 2×2, stride 2 (not with a residual)
+    bool relu = false;                // pooled: after the pool, unless relu_before_pool
+    bool relu_before_pool = false;
     bool active() const { return scale != nullptr || residual != nullptr || relu || max_pool2x2; }
     /// Output plane `p` (= n·O + o) of channel o, `len` floats.
     void apply(float* plane, std::int64_t p, std::int64_t o, std::int64_t len) const {
@@ -174,14 +176,16 @@ inline ref::ConvFinish finish_from(const ConvEpilogue& epi, const float* bias, s
     if (epi.scale) f.scale = epi.scale + channel, f.shift = epi.shift + channel;
     f.residual = epi.residual ? epi.residual + at : nullptr;
     f.residual_first = epi.residual_first;
-    f.relu = epi.relu && !epi.max_pool2x2;  // pooled: the relu follows the pool (pool_finished_plane)
+    f.relu = epi.relu && (!epi.max_pool2x2 || epi.relu_before_pool);  // else pool_finished_plane's
     return f;
 }
+// Whether a pooled epilogue applies its relu after the pool (pool_finished_plane).
+inline bool relu_after_pool(const ConvEpilogue& epi) { return epi.max_pool2x2 && epi.relu && !epi.relu_before_pool; }
 // The 2×2 stride-2 pooling window over a convolution's output planes (ConvEpilogue::max_pool2x2).
 inline Window2d pool2x2_window(const Window2d& conv) {
     return make_window(conv.out_h, conv.out_w, 2, 2, 2, 2, 0, 0);
 }
-// A finished output plane `src` (bias and affine map applied) pooled into dst, then relu'd when
+// A finished output plane `src` (bias, affine map, a relu before the pool) pooled into dst, then relu'd when
 // the epilogue asks: the last two steps of a pooled epilogue, as max_pool2d_forward and
 // relu_forward compute them.
 inline void pool_finished_plane(float* dst, const float* src, const Window2d& pool, bool relu) {
@@ -404,7 +408,8 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                         for (std::int64_t n = 0; n < nb; ++n)
                             for (std::int64_t o = 0; o < og; ++o)
                                 detail::pool_finished_plane(out + ((n0 + n) * out_channels + g * og + o) * olen,
-                                                            y + (n * og + o) * len, pool, epi.relu);
+                                                            y + (n * og + o) * len, pool,
+                                                            detail::relu_after_pool(epi));
                     continue;
                 }
                 if (direct) {
@@ -429,7 +434,7 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                         const float* src = y + o * ycols + n * ylen;
                         if (pooled) {
                             kernels::finish_rows(finished, src, ystep, len / run, run, detail::finish_from(epi, bias, c, 0));
-                            detail::pool_finished_plane(dst, finished, pool, epi.relu);
+                            detail::pool_finished_plane(dst, finished, pool, detail::relu_after_pool(epi));
                             continue;
                         }
                         if (!bias && !epi.active()) {

@@ -382,14 +382,14 @@ NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in,
         std::vector<float> full(static_cast<std::size_t>(planes * len));
         ConvEpilogue first = epi;
         first.max_pool2x2 = false;
-        first.relu = false;
+        first.relu = epi.relu && epi.relu_before_pool;
         conv2d_forward_auto_fused(full.data(), in, weight, bias, batch, channels, out_channels, w, groups, first);
         const Window2d pool = detail::pool2x2_window(w);
         parallel_for(0, planes, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, len)),
                      [&](std::int64_t p0, std::int64_t p1) {
                          for (std::int64_t p = p0; p < p1; ++p)
                              detail::pool_finished_plane(out + p * pool.out_plane(), full.data() + p * len, pool,
-                                                         epi.relu);
+                                                         detail::relu_after_pool(epi));
                      });
         return;
     }

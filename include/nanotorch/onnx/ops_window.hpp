@@ -78,7 +78,8 @@ inline bool native_pads(Pair2d k, Pair2d pb, Pair2d pe) {
 /// the operand does not fit (run_conv_fused). Empty scale, no residual and relu false: the plain Conv.
 struct ConvFusion {
     std::vector<float> scale, shift;
-    bool max_pool2x2 = false;  // a MaxPool with a 2x2 window and stride 2 (then no Add; the Relu follows it)
+    bool max_pool2x2 = false;  // a MaxPool with a 2x2 window and stride 2 (then no Add)
+    bool relu_before_pool = false;  // with max_pool2x2: Conv -> Relu -> MaxPool rather than MaxPool -> Relu
     bool residual = false;
     bool residual_first = false;  // the Add reads the residual as its first operand
     static constexpr std::size_t residual_input = 3;
@@ -133,7 +134,11 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
         const bool fr = fusion.residual_first;
         if (fusion.max_pool2x2)  // (fused only after a 2-D Conv, see is_pool2x2_node)
             return conv2d_max_pool2x2(pb == pe ? x4 : pad_hw(x4, pb, pe, 0.0f), w, b, s, pb == pe ? pb : Pair2d(0), d,
-                                      group, fusion.scale, fusion.shift, relu, a.packed_weight);
+                                      group, fusion.scale, fusion.shift,
+                                      !relu                     ? PoolRelu::none
+                                      : fusion.relu_before_pool ? PoolRelu::before_pool
+                                                                : PoolRelu::after_pool,
+                                      a.packed_weight);
         if (pb == pe)
             return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, residual, fr, relu,
                                 a.packed_weight);

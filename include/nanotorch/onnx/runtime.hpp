@@ -51,9 +51,9 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 /// How a Runtime prepares and runs a model.
 ///  - fuse: run each Conv together with the nodes that alone read its output, in this order,
 ///    each optional: an inference-form BatchNormalization, an Add of a value computed before the
-///    Conv (a residual block's shortcut) or a 2x2 stride-2 MaxPool (LeNet's block; its planes
-///    pooled as they are written, nanotorch::conv2d_max_pool2x2), a Relu
-///    (nanotorch::conv2d_fused); and each Gemm,
+///    Conv (a residual block's shortcut) or a 2x2 stride-2 MaxPool (its planes pooled as they
+///    are written, nanotorch::conv2d_max_pool2x2), a Relu (nanotorch::conv2d_fused), and after
+///    a Relu not preceded by either, a 2x2 MaxPool; and each Gemm,
 ///    MaxPool and AveragePool with the Relu that alone reads its output. That gives the same bits
 ///    as running the nodes one by one and saves their passes over the output.
 ///  - max_work: a bound on one run's work, for models from sources you do not trust (0, the
@@ -498,9 +498,12 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
         }
         // A 2x2 MaxPool next (LeNet's conv -> pool -> relu): the planes pooled as they are written;
         // no Add after it (the epilogue adds residuals before any pooling).
+        const auto pool2x2 = [&](Step* st) {
+            return st && is_pool2x2_node(node_of(*st)) && is_default_domain(node_of(*st)) && st->in.size() == 1 &&
+                   single_output(*st, node_of(*st));
+        };
         Step* pool = sole_reader(last ? last->out[0] : conv.out[0]);
-        if (pool && is_pool2x2_node(node_of(*pool)) && is_default_domain(node_of(*pool)) && pool->in.size() == 1 &&
-            single_output(*pool, node_of(*pool))) {
+        if (pool2x2(pool)) {
             f.max_pool2x2 = true;
             last = pool;
         } else {
@@ -535,6 +538,14 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
             last = relu;
         } else {
             relu = nullptr;
+        }
+        if (relu && !pool && !add) {  // Conv -> Relu -> 2x2 MaxPool (VGG's order): the relu first
+            Step* after = sole_reader(relu->out[0]);
+            if (pool2x2(after)) {
+                f.max_pool2x2 = true;
+                f.relu_before_pool = true;
+                pool = last = after;
+            }
         }
         if (!last) continue;
         for (Step* st : {bn, pool, add, relu})

@@ -393,27 +393,35 @@ inline Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tens
     return conv2d_fused(input, weight, bias, stride, padding, dilation, groups, scale, shift, Tensor(), false, relu);
 }
 
+/// Where conv2d_max_pool2x2 applies a ReLU: none, after the pool (LeNet's
+/// `F.relu(F.max_pool2d(conv(x), 2))`) or before it (VGG's `F.max_pool2d(F.relu(conv(x)), 2)`).
+/// The two differ where a window holds a NaN: the pool keeps it, the ReLU makes it 0.
+enum class PoolRelu { none, after_pool, before_pool };
+
 /// conv2d, the per-channel map y·scale[o] + shift[o] (when scale is given), max_pool2d with a 2×2
-/// window and stride 2, then ReLU (when relu): LeNet's block `F.relu(F.max_pool2d(conv(x), 2))`,
-/// and the ONNX runtime's Conv → [BatchNormalization →] MaxPool → [Relu], in one pass. Each
-/// output plane is pooled while it is in cache, as the convolution writes it, so the full-size
-/// output is never stored (on a 1 -> 10 channel 5×5 layer over 28×28 images that output is 4×
-/// the pooled one). The same bits as the separate calls. Inference only. `packed` as conv2d_fused.
-/// Output [N, O, oH/2, oW/2] (oH, oW: conv2d's output, halved rounding down).
-/// Example: conv2d_max_pool2x2(x, w, b, 1, 0, 1, 1, {}, {}, true) = relu(max_pool2d(conv2d(x, w, b), 2)).
+/// window and stride 2, and a ReLU where `relu` says: the ONNX runtime's Conv →
+/// [BatchNormalization →] MaxPool → [Relu] and Conv → [BatchNormalization →] Relu → MaxPool, in
+/// one pass. Each output plane is pooled while it is in cache, as the convolution writes it, so
+/// the full-size output is never stored (on a 1 -> 10 channel 5×5 layer over 28×28 images that
+/// output is 4× the pooled one). The same bits as the separate calls. Inference only. `packed`
+/// as conv2d_fused. Output [N, O, oH/2, oW/2] (oH, oW: conv2d's output, halved rounding down).
+/// Example: conv2d_max_pool2x2(x, w, b, 1, 0, 1, 1, {}, {}, PoolRelu::after_pool)
+///          = relu(max_pool2d(conv2d(x, w, b), 2)).
 /// Throws as conv2d; shape_error when conv2d's output is smaller than 2×2 or scale/shift do not
 /// hold one value per output channel; value_error when grad mode is on and an argument requires
 /// grad (use conv2d, max_pool2d, relu there).
 inline Tensor conv2d_max_pool2x2(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair2d stride,
                                  Pair2d padding, Pair2d dilation, std::int64_t groups, const std::vector<float>& scale,
-                                 const std::vector<float>& shift, bool relu, const PackedConvWeight* packed = nullptr) {
+                                 const std::vector<float>& shift, PoolRelu relu,
+                                 const PackedConvWeight* packed = nullptr) {
     ops::detail::check_fused_conv("conv2d_max_pool2x2", "conv2d, max_pool2d, relu", input, weight, bias, Tensor(), scale,
                                   shift);
     kernels::ConvEpilogue epi;
     epi.scale = scale.empty() ? nullptr : scale.data();
     epi.shift = shift.empty() ? nullptr : shift.data();
     epi.max_pool2x2 = true;
-    epi.relu = relu;
+    epi.relu = relu != PoolRelu::none;
+    epi.relu_before_pool = relu == PoolRelu::before_pool;
     return ops::detail::conv2d_impl("conv2d_max_pool2x2", input, weight, bias, stride, padding, dilation, groups, epi,
                                     Tensor(), packed);
 }
