@@ -249,9 +249,10 @@ void check_same_bits(const onnx::NamedTensors& got, const onnx::NamedTensors& wa
 TEST_CASE("load-time fusion: a 2x2 MaxPool and its Relu run inside the Conv (LeNet's block) and give the same bits") {
     // Conv -> MaxPool(2x2, stride 2) -> Relu, as torch.onnx and nanotorch export the seed net,
     // Conv -> BatchNormalization -> MaxPool, and Conv -> Relu -> MaxPool (VGG's order): fused
-    // (conv2d_max_pool2x2). Not fused: a MaxPool with padding, one with stride 1, a 3x3 one and a
-    // ceil_mode one. The input holds a NaN, so the pool's NaN rule and the order of pool and ReLU
-    // show in the bits.
+    // (conv2d_max_pool2x2). Not fused: a MaxPool with padding, one with stride 1, a 3x3 one, a
+    // ceil_mode one, and one after a Conv whose weight is a graph input (its rank unknown at
+    // load). The input holds a NaN, so the pool's NaN rule and the order of pool and ReLU show in
+    // the bits.
     nt::Generator gen(47);
     const auto positive = [&](std::int64_t n) { return nt::add(nt::mul(nt::rand({n}, gen), 2.0f), 0.1f); };
     std::vector<onnx::TensorProto> inits = {init_f("w1", nt::randn({6, 1, 5, 5}, gen)), init_f("b1", nt::randn({6}, gen)),
@@ -281,10 +282,12 @@ TEST_CASE("load-time fusion: a 2x2 MaxPool and its Relu run inside the Conv (LeN
          node("MaxPool", {"c6"}, {"q6"}, "pool6", pool({2, 2}, {2, 2}, {attr_i("ceil_mode", 1)})),
          node("Conv", {"x", "w3"}, {"c7"}, "conv7", {attr_ints("kernel_shape", {3, 3})}),
          node("Relu", {"c7"}, {"r7"}, "relu7"),
-         node("MaxPool", {"r7"}, {"q7"}, "pool7", pool({2, 2}, {2, 2}))},
-        {info("x", {-1, 1, 19, 19})},
+         node("MaxPool", {"r7"}, {"q7"}, "pool7", pool({2, 2}, {2, 2})),
+         node("Conv", {"x", "wx"}, {"c8"}, "conv8", {attr_ints("kernel_shape", {3, 3})}),  // weight not constant
+         node("MaxPool", {"c8"}, {"q8"}, "pool8", pool({2, 2}, {2, 2}))},
+        {info("x", {-1, 1, 19, 19}), info("wx", {4, 1, 3, 3})},
         {info("y", {-1, 8, 3, 3}), info("q3", {-1, 4, 9, 9}), info("q4", {-1, 4, 16, 16}), info("q5", {-1, 4, 8, 8}),
-         info("q6", {-1, 4, 9, 9}), info("q7", {-1, 4, 8, 8})},
+         info("q6", {-1, 4, 9, 9}), info("q7", {-1, 4, 8, 8}), info("q8", {-1, 4, 8, 8})},
         inits);
     const onnx::Runtime fused(m), plain(m, onnx::RuntimeOptions{false});
     CHECK(fused.fused_nodes() == 6);  // pool1, relu1, bn2, pool2, relu7, pool7
@@ -292,7 +295,8 @@ TEST_CASE("load-time fusion: a 2x2 MaxPool and its Relu run inside the Conv (LeN
         CAPTURE(batch);
         Tensor x = nt::randn({batch, 1, 19, 19}, gen);
         x.data_ptr()[3 * 19 + 4] = std::numeric_limits<float>::quiet_NaN();
-        check_same_bits(fused.run({{"x", x}}), plain.run({{"x", x}}));
+        const Tensor wx = nt::randn({4, 1, 3, 3}, gen);
+        check_same_bits(fused.run({{"x", x}, {"wx", wx}}), plain.run({{"x", x}, {"wx", wx}}));
     }
 }
 

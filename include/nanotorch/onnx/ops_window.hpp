@@ -132,7 +132,7 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
         const bool fr = fusion.residual_first;
-        if (fusion.max_pool2x2)  // (fused only after a 2-D Conv, see is_pool2x2_node)
+        if (fusion.max_pool2x2)  // (fused only after a Conv with a 4-D weight: Runtime::fuse_conv_chains)
             return conv2d_max_pool2x2(pb == pe ? x4 : pad_hw(x4, pb, pe, 0.0f), w, b, s, pb == pe ? pb : Pair2d(0), d,
                                       group, fusion.scale, fusion.shift,
                                       !relu                     ? PoolRelu::none

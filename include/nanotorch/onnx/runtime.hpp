@@ -498,9 +498,14 @@ NANOTORCH_ONNX_API void Runtime::fuse_conv_chains() {
         }
         // A 2x2 MaxPool next (LeNet's conv -> pool -> relu): the planes pooled as they are written;
         // no Add after it (the epilogue adds residuals before any pooling).
+        // Only after a Conv whose weight is a 4-D constant: a 2-D convolution, as the 2x2 window needs
+        // (a 1-D Conv's error stays the MaxPool node's own).
+        const int wslot = conv.in.size() > 1 ? conv.in[1] : -1;
+        const bool conv_2d = wslot >= 0 && is_constant_[static_cast<std::size_t>(wslot)] &&
+                             prefilled_[static_cast<std::size_t>(wslot)].shape.size() == 4;
         const auto pool2x2 = [&](Step* st) {
-            return st && is_pool2x2_node(node_of(*st)) && is_default_domain(node_of(*st)) && st->in.size() == 1 &&
-                   single_output(*st, node_of(*st));
+            return conv_2d && st && is_pool2x2_node(node_of(*st)) && is_default_domain(node_of(*st)) &&
+                   st->in.size() == 1 && single_output(*st, node_of(*st));
         };
         Step* pool = sole_reader(last ? last->out[0] : conv.out[0]);
         if (pool2x2(pool)) {
