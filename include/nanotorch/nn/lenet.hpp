@@ -39,8 +39,8 @@ inline Tensor conv_pool_inference(const Conv2d& conv, const Tensor& x, PoolRelu 
 }
 }  // namespace detail
 
-/// relu(max_pool2d(dropout(conv(x)), 2)), dropout (a Dropout2d) only when given: the seed net's
-/// and LeNet's convolution block. In an inference forward (grad mode off, not exporting, the
+/// relu(max_pool2d(dropout(conv(x)), 2)), dropout (a Dropout2d) only when given: LeNet's
+/// convolution block. In an inference forward (grad mode off, not exporting, the
 /// dropout in eval mode) the pool and the ReLU run in the convolution's epilogue
 /// (conv2d_max_pool2x2): the same bits as the calls one by one, in one pass. Otherwise, and when
 /// the shapes do not fit, it is exactly those calls.
@@ -55,7 +55,7 @@ inline Tensor conv_pool_relu(const Conv2d& conv, const Tensor& x, const Dropout2
 }
 
 /// max_pool2d(relu(conv(x)), 2): `F.max_pool2d(F.relu(self.conv(x)), 2)`, the last convolution
-/// of a VGG stage and of PyTorch's examples/mnist net. At inference the ReLU and the pool run in
+/// of a VGG stage. At inference the ReLU and the pool run in
 /// the convolution's epilogue, as conv_pool_relu's; otherwise it is exactly the three calls.
 /// Example: x = nn::conv_relu_pool(conv2, F::relu(conv1(x)));
 inline Tensor conv_relu_pool(const Conv2d& conv, const Tensor& x) {
