@@ -31,6 +31,7 @@
 
 #include <algorithm>  // std::fill, std::min/max
 #include <cstdint>
+#include <memory>     // the pooled fallback's full-size output
 #include <vector>     // per-call tap tables (one allocation per call, not per plane)
 
 #include <nanotorch/config.hpp>
@@ -379,16 +380,16 @@ NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in,
         // These paths finish the output in a pass of their own: the full output first, then each
         // plane pooled (and relu'd) into out.
         const std::int64_t len = w.out_plane(), planes = batch * out_channels;
-        std::vector<float> full(static_cast<std::size_t>(planes * len));
+        const std::unique_ptr<float[]> full(new float[static_cast<std::size_t>(planes * len)]);  // all written
         ConvEpilogue first = epi;
         first.max_pool2x2 = false;
         first.relu = epi.relu && epi.relu_before_pool;
-        conv2d_forward_auto_fused(full.data(), in, weight, bias, batch, channels, out_channels, w, groups, first);
+        conv2d_forward_auto_fused(full.get(), in, weight, bias, batch, channels, out_channels, w, groups, first);
         const Window2d pool = detail::pool2x2_window(w);
         parallel_for(0, planes, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, len)),
                      [&](std::int64_t p0, std::int64_t p1) {
                          for (std::int64_t p = p0; p < p1; ++p)
-                             detail::pool_finished_plane(out + p * pool.out_plane(), full.data() + p * len, pool,
+                             detail::pool_finished_plane(out + p * pool.out_plane(), full.get() + p * len, pool,
                                                          detail::relu_after_pool(epi));
                      });
         return;

@@ -131,19 +131,15 @@ inline std::vector<Value> run_conv_fused(const OpArgs& a, const ConvFusion& fusi
     }
     if (sp == 1) w = reshape(w, {w.size(0), w.size(1), 1, w.size(2)});
     return one(as_2d(x, win, [&](const Tensor& x4, Pair2d, Pair2d s, Pair2d d, Pair2d pb, Pair2d pe) {
-        const bool fr = fusion.residual_first;
+        const Tensor xp = pb == pe ? x4 : pad_hw(x4, pb, pe, 0.0f);  // asymmetric: zero-pad explicitly
+        const Pair2d pad = pb == pe ? pb : Pair2d(0);
         if (fusion.max_pool2x2)  // (fused only after a Conv with a 4-D weight: Runtime::fuse_conv_chains)
-            return conv2d_max_pool2x2(pb == pe ? x4 : pad_hw(x4, pb, pe, 0.0f), w, b, s, pb == pe ? pb : Pair2d(0), d,
-                                      group, fusion.scale, fusion.shift,
+            return conv2d_max_pool2x2(xp, w, b, s, pad, d, group, fusion.scale, fusion.shift,
                                       !relu                     ? PoolRelu::none
                                       : fusion.relu_before_pool ? PoolRelu::before_pool
                                                                 : PoolRelu::after_pool,
                                       a.packed_weight);
-        if (pb == pe)
-            return conv2d_fused(x4, w, b, s, pb, d, group, fusion.scale, fusion.shift, residual, fr, relu,
-                                a.packed_weight);
-        // asymmetric: zero-pad explicitly
-        return conv2d_fused(pad_hw(x4, pb, pe, 0.0f), w, b, s, 0, d, group, fusion.scale, fusion.shift, residual, fr,
+        return conv2d_fused(xp, w, b, s, pad, d, group, fusion.scale, fusion.shift, residual, fusion.residual_first,
                             relu, a.packed_weight);
     }));
 }
