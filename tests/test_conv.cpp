@@ -1097,6 +1097,96 @@ TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels i
     CHECK_FALSE(kernels::detail::weight_grad_lanes_pays(8, 32, 1, kernels::make_window(12, 12, 7, 7, 1, 1, 3, 3)));
 }
 
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+// The im2col path's weight gradient spelled out, as conv2d_backward computed it before the lanes
+// kernel took its windows: per chunk of conv_chunk images, G = their output gradients side by
+// side and col = their im2col side by side, the chunk's part = G @ colᵀ by sgemm, and the parts
+// added in chunk order onto zeros.
+FV im2col_weight_grad(const FV& go, const FV& x, std::int64_t n, std::int64_t c, std::int64_t o,
+                      const kernels::Window2d& w) {
+    const std::int64_t ckk = c * w.kernel_h * w.kernel_w, len = w.out_plane();
+    const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
+    FV gw(static_cast<std::size_t>(o * ckk), 0.0f), part(gw.size());
+    for (std::int64_t n0 = 0; n0 < n; n0 += chunk) {
+        const std::int64_t nb = std::min(chunk, n - n0), cols = nb * len;
+        FV g(static_cast<std::size_t>(o * cols)), col(static_cast<std::size_t>(ckk * cols));
+        for (std::int64_t i = 0; i < nb; ++i) {
+            for (std::int64_t k = 0; k < o; ++k)
+                std::copy_n(go.data() + ((n0 + i) * o + k) * len, len, g.data() + k * cols + i * len);
+            kernels::im2col(col.data() + i * len, x.data() + (n0 + i) * c * w.in_plane(), c, w, cols);
+        }
+        kernels::sgemm(false, true, o, ckk, cols, 1.0f, g.data(), cols, col.data(), cols, 0.0f, part.data(), ckk);
+        for (std::size_t i = 0; i < gw.size(); ++i) gw[i] += part[i];
+    }
+    return gw;
+}
+#endif
+
+TEST_CASE("kernels: conv2d_backward's weight gradient in the lanes on the im2col path's chunks") {
+    // Where neither detail::weight_grad_lanes_pays nor detail::weight_grad_in_place_pays but
+    // the lanes kernel fits (AVX-512 builds; 3- or 5-wide kernels, one group, more than one input
+    // channel: small planes, strided windows, channel counts that fill few lanes), dW is the
+    // lanes kernel on the im2col path's chunks. Where that path's sgemm summed each element in
+    // one chain (detail::weight_grad_gemm_is_one_chain: the seed net's 5x5 10 -> 20 layer on
+    // 12x12 planes, here with 9 images, chunks of 8 + 1), the result must be the im2col path's
+    // bit for bit: the seed net trains exactly as before. Every case is also checked against the
+    // double-precision reference within the float32 bound for its chunk's products, and on 3
+    // threads, with the input and bias gradients requested too, for the same bits.
+    struct Case {
+        std::int64_t n, c, o, h, w, kh, kw, stride, pad;
+        bool one_chain;  // what weight_grad_gemm_is_one_chain must say
+    };
+    const std::vector<Case> cases = {
+        {9, 10, 20, 12, 12, 5, 5, 1, 0, true},   // the seed net's second layer
+        {5, 6, 9, 11, 11, 5, 5, 1, 2, true},     // one vector of channels, 7 of its lanes empty
+        {4, 16, 24, 16, 16, 3, 3, 2, 1, true},   // stride 2, 24 of 32 lanes
+        {6, 40, 20, 6, 7, 3, 3, 1, 1, true},     // non-square 6x7 planes
+        {3, 2, 1, 32, 32, 3, 3, 2, 1, false},    // one output channel: sgemm's dot-product path
+        {4, 32, 36, 8, 8, 3, 3, 1, 1, false},    // sgemm's blocked path
+        {3, 4, 8, 10, 9, 3, 5, 1, 1, true},      // a 3-high, 5-wide kernel
+    };
+    const int saved = get_num_threads();
+    Generator gen(59);
+    int took = 0;
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.o);
+        CAPTURE(t.h);
+        CAPTURE(t.stride);
+        const auto w = kernels::make_window(t.h, t.w, t.kh, t.kw, t.stride, t.stride, t.pad, t.pad);
+        const std::int64_t ckk = t.c * t.kh * t.kw;
+        took += kernels::detail::weight_grad_lanes_fits(t.c, t.o, 1, w) &&
+                        !kernels::detail::weight_grad_lanes_pays(t.c, t.o, 1, w) &&
+                        !kernels::detail::weight_grad_in_place_pays(t.c, w)
+                    ? 1
+                    : 0;
+        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
+        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
+        FV gw(wt.size(), 5.0f), gw_ref(wt.size()), gw_mag(wt.size());
+        set_num_threads(1);
+        kernels::conv2d_backward(nullptr, gw.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
+        kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
+                                      w);
+        kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
+                                      t.n, t.c, t.o, w);
+        const std::int64_t chunk = kernels::detail::conv_chunk(ckk, w.out_plane());
+        check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(std::min(chunk, t.n) * w.out_plane() + t.n),
+                               "grad_weight");
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+        // (The chain depends on sgemm's block sizes, which an AVX2 build sets otherwise.)
+        const bool one_chain = kernels::detail::weight_grad_gemm_is_one_chain(t.n, t.o, ckk, w.out_plane());
+        if (kernels::detail::has_weight_grad_lanes) CHECK(one_chain == t.one_chain);
+        if (one_chain) CHECK(bit_equal(gw, im2col_weight_grad(go, x, t.n, t.c, t.o, w)));
+#endif
+        FV gw3(wt.size(), -5.0f), gi(x.size()), gb(static_cast<std::size_t>(t.o));
+        set_num_threads(3);
+        kernels::conv2d_backward(gi.data(), gw3.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
+        CHECK(bit_equal(gw3, gw));
+    }
+    set_num_threads(saved);
+    CHECK(took == (kernels::detail::has_weight_grad_lanes ? static_cast<int>(cases.size()) : 0));
+}
+
 TEST_CASE("kernels: conv2d_backward's input gradient of strided windows, phase by phase") {
     // Where detail::input_grad_phases_pays (AVX-512 builds; strides no larger than the kernel,
     // 16 or more input and output channels, one group), grad_in is one stride-1 product per phase

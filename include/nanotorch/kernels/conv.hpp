@@ -272,20 +272,58 @@ inline void conv_weight_grad_in_place(float* grad_weight, const float* grad_out,
     });
 }
 
-// grad_weight[O, C·kH·kW] of conv2d_backward for a window weight_grad_lanes_pays accepts, with
-// the output channels in the lanes (kernels/weight_grad_lanes.hpp): chunks of the largest power
-// of two of images up to a quarter of the batch (a batch of 64: four chunks of 16, two per thread
-// on two), whose partials are few (each is the weight's size) and whose images are many (each
-// chunk's accumulators pass through L2 once per image).
+// grad_weight[O, C·kH·kW] of conv2d_backward with the output channels in the lanes
+// (kernels/weight_grad_lanes.hpp), the batch summed in chunks of `chunk` images.
 inline void conv_weight_grad_lanes(float* grad_weight, const float* grad_out, const float* in, std::int64_t batch,
-                                   std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
+                                   std::int64_t channels, std::int64_t out_channels, const Window2d& w,
+                                   std::int64_t chunk) {
     const std::int64_t wnum = out_channels * channels * w.kernel_h * w.kernel_w;
-    std::int64_t chunk = 1;
-    while (8 * chunk <= batch) chunk *= 2;
     conv_weight_grad_chunked(grad_weight, batch, wnum, chunk, [&](float* part, std::int64_t n0, std::int64_t nb) {
         conv_weight_grad_lanes_images(part, grad_out + n0 * out_channels * w.out_plane(),
                                       in + n0 * channels * w.in_plane(), nb, channels, out_channels, w);
     });
+}
+
+// The chunks for a window weight_grad_lanes_pays accepts: the largest power of two of images up
+// to a quarter of the batch (a batch of 64: four chunks of 16, two per thread on two), whose
+// partials are few (each is the weight's size) and whose images are many (each chunk's
+// accumulators pass through L2 once per image).
+inline std::int64_t weight_grad_lanes_chunk(std::int64_t batch) {
+    std::int64_t chunk = 1;
+    while (8 * chunk <= batch) chunk *= 2;
+    return chunk;
+}
+
+// Whether sgemm sums each element of the im2col path's weight-gradient product G @ colᵀ (M = O,
+// N = C·kH·kW, K = a chunk's columns) as one chain of fused multiply-adds over K ascending from
+// zero, for the full chunks and the last one: its small-N paths do (kernels/gemm.hpp). That is
+// the lanes kernel's order for each element too (the chunk's images in order, each one's pixels
+// in raster order), so on the same chunks the two give the same bits.
+inline bool weight_grad_gemm_is_one_chain(std::int64_t batch, std::int64_t out_channels, std::int64_t ckk,
+                                          std::int64_t len) {
+    const std::int64_t chunk = std::min(batch, conv_chunk(ckk, len)), last = batch - (batch - 1) / chunk * chunk;
+    const auto chain = [&](std::int64_t images) {
+        const GemmPath p = gemm_path(false, true, out_channels, ckk, images * len);
+        return p == GemmPath::small_n || p == GemmPath::small_n_transposed;
+    };
+    return chain(chunk) && chain(last);
+}
+
+// grad_weight of conv2d_backward for a window that weight_grad_lanes_fits but that neither
+// weight_grad_lanes_pays nor weight_grad_in_place_pays: the lanes kernel in place of im2col +
+// sgemm, on the im2col path's chunks (conv_chunk). Where that path's GEMM sums in one chain
+// (weight_grad_gemm_is_one_chain: the 5x5 10 -> 20 layer on 12x12 planes of the seed net,
+// most small layers) the result is its result bit for bit, so the seed net trains exactly as
+// before; elsewhere (the dot-product and blocked GEMM paths) it is another fixed order, the same
+// for every thread count. Measured on Zen 5 (1 thread, batch 64, dW alone): 1.35x on that 5x5
+// layer, 1.3-3.6x on 3x3 layers with 1-36 output channels on 6x6 to 32x32 planes, strided or
+// not (2.45x on 16 -> 24 stride 2; 1.09x on 32 -> 36 on 8x8, the least).
+inline void conv_weight_grad_lanes_as_gemm(float* grad_weight, const float* grad_out, const float* in,
+                                           std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
+                                           const Window2d& w) {
+    const std::int64_t ckk = channels * w.kernel_h * w.kernel_w;
+    conv_weight_grad_lanes(grad_weight, grad_out, in, batch, channels, out_channels, w,
+                           conv_chunk(ckk, w.out_plane()));
 }
 #endif
 }  // namespace detail
@@ -513,7 +551,9 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
 // grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights; where
 // detail::input_grad_phases_pays (strided windows, AVX-512), one stride-1 lanes product per
 // phase of the input (kernels/input_grad_phases.hpp); and where detail::weight_grad_lanes_pays
-// (AVX-512), dW is summed with the output channels in the lanes (kernels/weight_grad_lanes.hpp).
+// (AVX-512), dW is summed with the output channels in the lanes (kernels/weight_grad_lanes.hpp),
+// as it is, on this path's chunks, wherever that kernel fits and the in-place one does not pay
+// (detail::conv_weight_grad_lanes_as_gemm: the same bits where the sgemm sums in one chain).
 // Chunk boundaries depend on the shapes only (detail::conv_chunk), the partials are computed in
 // parallel into their own slots (at most detail::conv_partial_budget floats at once, so huge
 // weights are processed in blocks of chunks; the running sum is the same either way) and added in
@@ -553,13 +593,20 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
     }
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
     if (grad_weight && detail::weight_grad_lanes_pays(channels, out_channels, groups, w)) {  // channels in the lanes
-        detail::conv_weight_grad_lanes(grad_weight, grad_out, in, batch, channels, out_channels, w);
+        detail::conv_weight_grad_lanes(grad_weight, grad_out, in, batch, channels, out_channels, w,
+                                       detail::weight_grad_lanes_chunk(batch));
         grad_weight = nullptr;
         reduce = grad_bias != nullptr;
         if (!reduce && !grad_in) return;
     }
     if (grad_weight && detail::weight_grad_in_place_pays(cg, w)) {  // dW read from the images in place
         detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
+        grad_weight = nullptr;
+        reduce = grad_bias != nullptr;
+        if (!reduce && !grad_in) return;
+    }
+    if (grad_weight && detail::weight_grad_lanes_fits(channels, out_channels, groups, w)) {  // lanes, im2col's chunks
+        detail::conv_weight_grad_lanes_as_gemm(grad_weight, grad_out, in, batch, channels, out_channels, w);
         grad_weight = nullptr;
         reduce = grad_bias != nullptr;
         if (!reduce && !grad_in) return;

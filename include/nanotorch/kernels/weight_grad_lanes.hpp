@@ -19,7 +19,10 @@
 // Measured on Zen 5 (1 thread, batch 64, dW alone, against the path it replaces): 1.2-1.35x on
 // 3x3 layers with 48-256 channels on 32x32 to 8x8 (at 84-94 % of the FMA peak), 1.56x on 64 ->
 // 64 on 7x7, 1.9-2.1x on stride-2 3x3 layers (im2col + sgemm before, at 37-40 % of the peak),
-// 1.42x on 5x5 40 -> 80 on 12x12 (97 % of the peak).
+// 1.42x on 5x5 40 -> 80 on 12x12 (97 % of the peak). On the im2col path's chunks, in place of
+// im2col + sgemm for the windows the other paths leave to it (kernels/conv.hpp's
+// conv_weight_grad_lanes_as_gemm; same bits where that GEMM sums each element in one chain):
+// 1.35x on 5x5 10 -> 20 on 12x12, 1.3-3.6x on the other small or strided windows measured.
 #pragma once
 
 #include <algorithm>  // std::min
@@ -98,7 +101,7 @@ inline void wgrad_lanes_channel(float* acc_io, bool fresh, const float* gt, std:
 }
 
 // part[O, C·kH·kW] = the weight gradient of `images` consecutive images from their
-// gy[images, O, oH, oW] and x[images, C, H, W] (groups 1; a window weight_grad_lanes_pays
+// gy[images, O, oH, oW] and x[images, C, H, W] (groups 1; a window weight_grad_lanes_fits
 // accepts). Uses the conv_padded, conv_grad_wide and conv_col scratch slots of the calling thread.
 inline void conv_weight_grad_lanes_images(float* part, const float* gy, const float* x, std::int64_t images,
                                           std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
@@ -140,23 +143,31 @@ inline void conv_weight_grad_lanes_images(float* part, const float* gy, const fl
     }
 }
 
-// Whether conv2d_backward computes the weight gradient here, from the shapes alone: one group,
-// no dilation, kernels 3 or 5 wide (the instantiated blocks), more than one input channel, and
-// output channels that fill at least 4/5 of the lanes they take (16 fill 16, 40 fill 48, 20 only
-// 32). With one vector of channels a block does a broadcast per multiply-add: 16 -> 16 on 28x28
-// runs as fast as on the dot-product path (within 5 %). (A single-channel first layer and a
-// 20-channel 5x5 layer, the seed net's two, keep im2col + sgemm, so that it trains bit for bit
-// as before, issue #12: its accuracy curve unchanged; measured, this path would be 1.4x faster
-// on the second.)
-inline bool weight_grad_lanes_pays(std::int64_t channels, std::int64_t out_channels, std::int64_t groups,
+// Whether this kernel can compute the weight gradient for the window, from the shapes alone:
+// one group, no dilation, kernels 3 or 5 wide (the instantiated blocks), more than one input
+// channel (a single-channel first layer has too few taps per block to pay for the transposes).
+inline bool weight_grad_lanes_fits(std::int64_t channels, std::int64_t out_channels, std::int64_t groups,
                                    const Window2d& w) {
     if (groups != 1 || channels < 2 || out_channels < 1 || w.dilation_h != 1 || w.dilation_w != 1) return false;
     if (w.kernel_w != 3 && w.kernel_w != 5) return false;
-    if (w.out_h <= 0 || w.out_w <= 0) return false;
-    return 5 * out_channels >= 4 * ((out_channels + 15) / 16 * 16);
+    return w.out_h > 0 && w.out_w > 0;
+}
+
+// Whether conv2d_backward takes this kernel first, before the in-place dot products of
+// kernels/weight_grad.hpp, with its own chunks: a window it fits whose output channels fill at
+// least 4/5 of the lanes they take (16 fill 16, 40 fill 48, 20 only 32). With one vector of
+// channels a block does a broadcast per multiply-add: 16 -> 16 on 28x28 runs as fast as on the
+// dot-product path (within 5 %). Where the in-place path does not pay either, conv2d_backward
+// still runs this kernel, on the im2col path's chunks (kernels/conv.hpp's
+// conv_weight_grad_lanes_as_gemm).
+inline bool weight_grad_lanes_pays(std::int64_t channels, std::int64_t out_channels, std::int64_t groups,
+                                   const Window2d& w) {
+    return weight_grad_lanes_fits(channels, out_channels, groups, w) &&
+           5 * out_channels >= 4 * ((out_channels + 15) / 16 * 16);
 }
 #else
 inline constexpr bool has_weight_grad_lanes = false;
+inline bool weight_grad_lanes_fits(std::int64_t, std::int64_t, std::int64_t, const Window2d&) { return false; }
 inline bool weight_grad_lanes_pays(std::int64_t, std::int64_t, std::int64_t, const Window2d&) { return false; }
 // Never called where has_weight_grad_lanes is false; declared so that the caller compiles in every build.
 inline void conv_weight_grad_lanes_images(float*, const float*, const float*, std::int64_t, std::int64_t, std::int64_t,
