@@ -13,14 +13,14 @@
 //
 // Each element is one sum in a fixed order: the images of a chunk in order, each image's pixels
 // in raster order, by fused multiply-adds into an accumulator that starts at zero; chunks are
-// summed in chunk order by the caller (kernels/conv.hpp's conv_weight_grad_chunked). The chunks
+// summed in chunk order by the caller (kernels/conv_chunks.hpp's conv_weight_grad_chunked). The chunks
 // depend on the shapes only, so the result is the same for every thread count.
 //
 // Measured on Zen 5 (1 thread, batch 64, dW alone, against the path it replaces): 1.2-1.35x on
 // 3x3 layers with 48-256 channels on 32x32 to 8x8 (at 84-94 % of the FMA peak), 1.56x on 64 ->
 // 64 on 7x7, 1.9-2.1x on stride-2 3x3 layers (im2col + sgemm before, at 37-40 % of the peak),
 // 1.42x on 5x5 40 -> 80 on 12x12 (97 % of the peak). On the im2col path's chunks, in place of
-// im2col + sgemm for the windows the other paths leave to it (kernels/conv.hpp's
+// im2col + sgemm for the windows the other paths leave to it (kernels/conv_chunks.hpp's
 // conv_weight_grad_lanes_as_gemm; same bits where that GEMM sums each element in one chain):
 // 1.35x on 5x5 10 -> 20 on 12x12, 1.3-3.6x on the other small or strided windows measured.
 #pragma once
@@ -158,7 +158,7 @@ inline bool weight_grad_lanes_fits(std::int64_t channels, std::int64_t out_chann
 // least 4/5 of the lanes they take (16 fill 16, 40 fill 48, 20 only 32). With one vector of
 // channels a block does a broadcast per multiply-add: 16 -> 16 on 28x28 runs as fast as on the
 // dot-product path (within 5 %). Where the in-place path does not pay either, conv2d_backward
-// still runs this kernel, on the im2col path's chunks (kernels/conv.hpp's
+// still runs this kernel, on the im2col path's chunks (kernels/conv_chunks.hpp's
 // conv_weight_grad_lanes_as_gemm).
 inline bool weight_grad_lanes_pays(std::int64_t channels, std::int64_t out_channels, std::int64_t groups,
                                    const Window2d& w) {
