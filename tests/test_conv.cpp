@@ -930,7 +930,8 @@ TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
     // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, at least
-    // input_grad_as_conv_min_channels input and at most 64 output channels per group), grad_in is conv2d_forward of grad_out with the flipped,
+    // input_grad_as_conv_min_channels input and at most 64 output channels per group, or on
+    // AVX-512 more output channels with at least 32 input channels), grad_in is conv2d_forward of grad_out with the flipped,
     // channel-swapped weights instead of Wᵀ·grad_out + col2im: a different order of additions,
     // so it is checked against the double-precision reference within the float32 bound of
     // O/groups·kH·kW terms, with groups, dilation and 5x5 kernels. Which cases take the path
@@ -948,6 +949,7 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
         {2, 10, 20, 12, 12, 3, 1, 1, 1},   // few input channels (the path on AVX-512 only)
         {3, 2, 8, 9, 10, 3, 1, 1, 1},      // two input channels, odd plane
         {2, 6, 12, 11, 11, 5, 2, 1, 3},    // three groups of 2 input channels, 5x5
+        {2, 40, 72, 9, 9, 3, 1, 1, 1},     // more than 64 output channels (the path on AVX-512 only)
     };
     Generator gen(31);
     int took = 0;
@@ -977,6 +979,13 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
     }
     CHECK(took >= 2);
     if (kernels::detail::input_grad_as_conv_min_channels < 10) CHECK(took >= 5);  // the few-channel cases too
+    // More than 64 output channels: only on AVX-512, with 32 or more input channels, at most three
+    // times as many outputs, and not on planes of a multiple of 256 floats.
+    const auto same = [](std::int64_t h) { return kernels::make_window(h, h, 3, 3, 1, 1, 1, 1); };
+    CHECK(kernels::detail::input_grad_as_conv_pays(40, 72, same(9)) == (kernels::simd_width >= 16));
+    CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(16, 128, same(14)));
+    CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(32, 128, same(14)));
+    CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(64, 128, same(16)));
 }
 
 TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in place") {

@@ -403,11 +403,22 @@ inline Window2d input_grad_window(const Window2d& w) {
 // (Zen 5, 1 thread, the whole backward at batch 64 on "same" windows: 1.2-1.25x at 2 and 4
 // channels on 28x28, 1.5x at 8 on 14x14, 1.4x at 10 on 12x12, 1.45x at 12 on 14x14, 1.6x for
 // 10 -> 20 5x5), but still loses 1.25x at one; the same build for AVX2 lost 1.15-1.4x below 16.
+// More than 64 output channels per group pay on AVX-512 too, with at least 32 input channels
+// (the convolution's output rows, filling its tiles) and at most three times as many output
+// channels, the Wᵀ·grad_out product and its col2im running at 60-80 % of peak there (Zen 5,
+// 1 thread, grad_in alone at batch 64): 1.3-1.4x on 96 -> 96 on 10x10, 1.15x on 128 -> 80 on
+// 12x12, 1.06-1.1x on 48 -> 96 on 20x20, 32 -> 96 on 14x14, 80 -> 72 on 9x9 and 96 -> 128 on
+// 28x28, 1.02x on 5x5 40 -> 80 on 12x12, the same speed (within 2 %) on 8x8 planes with 128
+// or 256 channels and on 200 -> 100 on 6x6. They lost with
+// fewer input channels (16 -> 128 on 14x14 0.91x, 5x5 20 -> 100 on 10x10 0.81x) and on planes
+// of a multiple of 256 floats, where the convolution cannot take the lanes product
+// (conv_lanes.hpp) and the GEMM already ran at 80 % (64 -> 128 on 16x16 0.96x); on AVX2 they
+// gained nothing (within 2 %).
 inline constexpr std::int64_t input_grad_as_conv_min_channels = simd_width >= 16 ? 2 : 16;
 inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Window2d& w) {
-    if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < input_grad_as_conv_min_channels ||
-        og > 64)
+    if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < input_grad_as_conv_min_channels)
         return false;
+    if (og > 64 && (simd_width < 16 || cg < 32 || og > 3 * cg || w.in_plane() % 256 == 0)) return false;
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }
@@ -423,7 +434,8 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
 // chunk's images in place, each element one fixed-order sum over them: kernels/weight_grad.hpp)
 // (with groups, both sgemms per group: its rows of G and weight, its channels of col and grad_in)
 //   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
-// Where detail::input_grad_as_conv_pays (a "same" stride-1 window, few output channels),
+// Where detail::input_grad_as_conv_pays (a "same" stride-1 window, few output channels or, on
+// AVX-512, many input channels),
 // grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights; where
 // detail::input_grad_phases_pays (strided windows, AVX-512), one stride-1 lanes product per
 // phase of the input (kernels/input_grad_phases.hpp); and where detail::weight_grad_lanes_pays
