@@ -368,6 +368,21 @@ TEST_CASE("a shuffled DataLoader visits every sample once per epoch, reshuffles,
     const std::vector<std::int64_t> o = epoch_order(d);
     CHECK(o.size() == 48);
     CHECK(std::set<std::int64_t>(o.begin(), o.end()).size() == 48);
+
+    // Batches of 64 rows are gathered over the thread pool: at 3 threads every row still holds
+    // its own image and target (epoch_order checks), in the order 1 thread gives.
+    const data::Dataset big = numbered(300);
+    nt::Generator g5(9), g6(9);
+    data::DataLoader one(big, data::DataLoaderOptions(64).shuffle(true), g5);
+    data::DataLoader three(big, data::DataLoaderOptions(64).shuffle(true), g6);
+    const int saved = nt::get_num_threads();
+    nt::set_num_threads(1);
+    const std::vector<std::int64_t> o1 = epoch_order(one);
+    nt::set_num_threads(3);
+    const std::vector<std::int64_t> o3 = epoch_order(three);
+    nt::set_num_threads(saved);
+    CHECK(o1.size() == 300);
+    CHECK(o3 == o1);
 }
 
 TEST_CASE("DataLoader copies batches out of the data set and rejects bad arguments") {

@@ -39,6 +39,7 @@
 #include <nanotorch/data/mnist.hpp>
 #include <nanotorch/data/transforms.hpp>
 #include <nanotorch/error.hpp>
+#include <nanotorch/kernels/parallel.hpp>  // parallel_for: the batch's rows gathered in parallel
 
 namespace nanotorch::data {
 
@@ -201,11 +202,21 @@ private:
                 Generator sample_gen(sample_seed(start + i));
                 transform->apply(src.data_ptr() + idx * per_item, chw, batch.data.data_ptr() + i * out_per_item,
                                  sample_gen);
-            } else {
-                std::memcpy(batch.data.data_ptr() + i * per_item, src.data_ptr() + idx * per_item,
-                            static_cast<std::size_t>(per_item) * sizeof(float));
             }
             batch.target[static_cast<std::size_t>(i)] = dataset_.labels[static_cast<std::size_t>(idx)];
+        }
+        if (!transform) {
+            // The rows of a shuffled batch are scattered over the whole dataset (188 MB for
+            // MNIST's 60k), so gathering them waits on memory: ~20 us of a 0.8 ms batch-64 step,
+            // on one core while the others idled. Copies only, so spread over the pool. (A
+            // transform is a user's class: it runs on the calling thread, in order.)
+            float* dst = batch.data.data_ptr();
+            const float* from = src.data_ptr();
+            parallel_for(0, count, 16, [&](std::int64_t i0, std::int64_t i1) {
+                for (std::int64_t i = i0; i < i1; ++i)
+                    std::memcpy(dst + i * per_item, from + order_[static_cast<std::size_t>(start + i)] * per_item,
+                                static_cast<std::size_t>(per_item) * sizeof(float));
+            });
         }
         return batch;
     }
