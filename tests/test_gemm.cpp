@@ -201,8 +201,8 @@ TEST_CASE("sgemm: bit-identical for 1, 2 and 3 threads on every blocking path") 
 
 TEST_CASE("sgemm: a long-K product of few blocks, split into narrower column blocks, gives the one-block bits") {
     // With more than one thread (outside a parallel region), gemm_driver splits a product of
-    // fewer than four blocks and at least 16 MFLOP into column blocks of whole panels (so that
-    // every core gets work: a Linear layer's forward at batch 64). Each element's K slices are
+    // fewer than four blocks and at least 2 MFLOP into column blocks of whole panels (so that
+    // every core gets work: a Linear layer's forward or gradients at batch 64). Each element's K slices are
     // the same whatever the blocks, so the bits must be those of the same product done as one
     // block (gemm_block over all of C, as before the split), at 1 thread (no split) and 2.
     const int saved = nanotorch::get_num_threads();
@@ -210,7 +210,7 @@ TEST_CASE("sgemm: a long-K product of few blocks, split into narrower column blo
     struct Shape3 {
         i64 M, N, K;
     };
-    for (const Shape3& s : {Shape3{64, 128, 9216}, Shape3{40, 300, 2000}, Shape3{13, 70, 20000}}) {
+    for (const Shape3& s : {Shape3{64, 128, 9216}, Shape3{40, 300, 2000}, Shape3{13, 70, 20000}, Shape3{64, 320, 50}}) {
         CAPTURE(s.M); CAPTURE(s.N); CAPTURE(s.K);
         REQUIRE(s.M <= k::gemm_mc);
         REQUIRE(s.N <= k::gemm_nc);
