@@ -1047,6 +1047,36 @@ TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in pl
 #endif
 }
 
+// conv2d_backward's weight gradient of one window (groups 1) from random inputs, checked against
+// the double-precision reference within the float32 bound of `terms` products per element, and
+// on 3 threads, with the input and bias gradients requested too, for the same bits. Returns the
+// inputs and the 1-thread gradient for further checks; leaves 1 thread set.
+struct WeightGradRun {
+    FV x, go, gw;
+};
+WeightGradRun check_weight_grad(std::int64_t n, std::int64_t c, std::int64_t o, const kernels::Window2d& w,
+                                Generator& gen, double terms) {
+    const std::int64_t ckk = c * w.kernel_h * w.kernel_w;
+    WeightGradRun r;
+    r.x = random_vec(n * c * w.in_plane(), gen);
+    const FV wt = random_vec(o * ckk, gen);
+    r.go = random_vec(n * o * w.out_plane(), gen);
+    r.gw.assign(wt.size(), 5.0f);
+    FV gw_ref(wt.size()), gw_mag(wt.size());
+    set_num_threads(1);
+    kernels::conv2d_backward(nullptr, r.gw.data(), nullptr, r.go.data(), r.x.data(), wt.data(), n, c, o, w);
+    kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, r.go.data(), r.x.data(), wt.data(), n, c, o, w);
+    kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(r.go).data(), abs_of(r.x).data(), wt.data(),
+                                  n, c, o, w);
+    check_within_sum_bound(r.gw, gw_ref, gw_mag, terms, "grad_weight");
+    FV gw3(wt.size(), -5.0f), gi(r.x.size()), gb(static_cast<std::size_t>(o));
+    set_num_threads(3);
+    kernels::conv2d_backward(gi.data(), gw3.data(), gb.data(), r.go.data(), r.x.data(), wt.data(), n, c, o, w);
+    CHECK(bit_equal(gw3, r.gw));
+    set_num_threads(1);
+    return r;
+}
+
 TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels in the lanes") {
     // Where detail::weight_grad_lanes_pays (AVX-512 builds; 3- or 5-wide kernels, one group, more
     // than one input channel, output channels filling 4/5 of their lanes), dW keeps 16 output
@@ -1077,22 +1107,8 @@ TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels i
         CAPTURE(t.kw);
         CAPTURE(t.stride);
         const auto w = kernels::make_window(t.h, t.w, t.kh, t.kw, t.stride, t.stride, t.pad, t.pad);
-        const std::int64_t ckk = t.c * t.kh * t.kw;
         took += kernels::detail::weight_grad_lanes_pays(t.c, t.o, 1, w) ? 1 : 0;
-        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
-        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
-        FV gw(wt.size(), 5.0f), gw_ref(wt.size()), gw_mag(wt.size());
-        set_num_threads(1);
-        kernels::conv2d_backward(nullptr, gw.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
-        kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
-                                      w);
-        kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
-                                      t.n, t.c, t.o, w);
-        check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(t.n * w.out_plane() + 1), "grad_weight");
-        FV gw3(wt.size(), -5.0f), gi(x.size()), gb(static_cast<std::size_t>(t.o));
-        set_num_threads(3);
-        kernels::conv2d_backward(gi.data(), gw3.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
-        CHECK(bit_equal(gw3, gw));
+        check_weight_grad(t.n, t.c, t.o, w, gen, static_cast<double>(t.n * w.out_plane() + 1));
     }
     set_num_threads(saved);
     CHECK(took == (kernels::detail::has_weight_grad_lanes ? static_cast<int>(cases.size()) : 0));
@@ -1169,28 +1185,17 @@ TEST_CASE("kernels: conv2d_backward's weight gradient in the lanes on the im2col
                         !kernels::detail::weight_grad_in_place_pays(t.c, w)
                     ? 1
                     : 0;
-        const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
-        const FV go = random_vec(t.n * t.o * w.out_plane(), gen);
-        FV gw(wt.size(), 5.0f), gw_ref(wt.size()), gw_mag(wt.size());
-        set_num_threads(1);
-        kernels::conv2d_backward(nullptr, gw.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
-        kernels::ref::conv2d_backward(nullptr, gw_ref.data(), nullptr, go.data(), x.data(), wt.data(), t.n, t.c, t.o,
-                                      w);
-        kernels::ref::conv2d_backward(nullptr, gw_mag.data(), nullptr, abs_of(go).data(), abs_of(x).data(), wt.data(),
-                                      t.n, t.c, t.o, w);
         const std::int64_t chunk = kernels::detail::conv_chunk(ckk, w.out_plane());
-        check_within_sum_bound(gw, gw_ref, gw_mag, static_cast<double>(std::min(chunk, t.n) * w.out_plane() + t.n),
-                               "grad_weight");
+        const WeightGradRun r =
+            check_weight_grad(t.n, t.c, t.o, w, gen, static_cast<double>(std::min(chunk, t.n) * w.out_plane() + t.n));
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
         // (The chain depends on sgemm's block sizes, which an AVX2 build sets otherwise.)
         const bool one_chain = kernels::detail::weight_grad_gemm_is_one_chain(t.n, t.o, ckk, w.out_plane());
         if (kernels::detail::has_weight_grad_lanes) CHECK(one_chain == t.one_chain);
-        if (one_chain) CHECK(bit_equal(gw, im2col_weight_grad(go, x, t.n, t.c, t.o, w)));
+        if (one_chain) CHECK(bit_equal(r.gw, im2col_weight_grad(r.go, r.x, t.n, t.c, t.o, w)));
+#else
+        (void)r;
 #endif
-        FV gw3(wt.size(), -5.0f), gi(x.size()), gb(static_cast<std::size_t>(t.o));
-        set_num_threads(3);
-        kernels::conv2d_backward(gi.data(), gw3.data(), gb.data(), go.data(), x.data(), wt.data(), t.n, t.c, t.o, w);
-        CHECK(bit_equal(gw3, gw));
     }
     set_num_threads(saved);
     CHECK(took == (kernels::detail::has_weight_grad_lanes ? static_cast<int>(cases.size()) : 0));
