@@ -207,7 +207,7 @@ private:
         }
         if (!transform) {
             // The rows of a shuffled batch are scattered over the whole dataset (188 MB for
-            // MNIST's 60k), so gathering them waits on memory: ~20 us of a 0.8 ms batch-64 step,
+            // MNIST's 60k), so gathering them waits on memory: ~16 us of a 0.8 ms batch-64 step,
             // on one core while the others idled. Copies only, so spread over the pool. (A
             // transform is a user's class: it runs on the calling thread, in order.)
             float* dst = batch.data.data_ptr();
