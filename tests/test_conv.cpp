@@ -1123,6 +1123,20 @@ TEST_CASE("kernels: conv2d_backward's weight gradient with the output channels i
 }
 
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+// Whether sgemm sums each element of that path's product G @ colᵀ (M = O, N = C·kH·kW, K = a
+// chunk's columns) as one chain of fused multiply-adds over K ascending from zero, for the full
+// chunks and the last one: its small-N paths do (kernels/gemm.hpp), and that is the lanes
+// kernel's order too, so there the two must give the same bits.
+bool weight_grad_gemm_is_one_chain(std::int64_t batch, std::int64_t out_channels, std::int64_t ckk, std::int64_t len) {
+    namespace d = kernels::detail;
+    const std::int64_t chunk = std::min(batch, d::conv_chunk(ckk, len)), last = batch - (batch - 1) / chunk * chunk;
+    const auto chain = [&](std::int64_t images) {
+        const d::GemmPath p = d::gemm_path(false, true, out_channels, ckk, images * len);
+        return p == d::GemmPath::small_n || p == d::GemmPath::small_n_transposed;
+    };
+    return chain(chunk) && chain(last);
+}
+
 // The im2col path's weight gradient spelled out, as conv2d_backward computed it before the lanes
 // kernel took its windows: per chunk of conv_chunk images, G = their output gradients side by
 // side and col = their im2col side by side, the chunk's part = G @ colᵀ by sgemm, and the parts
@@ -1152,7 +1166,7 @@ TEST_CASE("kernels: conv2d_backward's weight gradient in the lanes on the im2col
     // the lanes kernel fits (AVX-512 builds; 3- or 5-wide kernels, one group, more than one input
     // channel: small planes, strided windows, channel counts that fill few lanes), dW is the
     // lanes kernel on the im2col path's chunks. Where that path's sgemm summed each element in
-    // one chain (detail::weight_grad_gemm_is_one_chain: the seed net's 5x5 10 -> 20 layer on
+    // one chain (weight_grad_gemm_is_one_chain above: the seed net's 5x5 10 -> 20 layer on
     // 12x12 planes, here with 9 images, chunks of 8 + 1), the result must be the im2col path's
     // bit for bit: the seed net trains exactly as before. Every case is also checked against the
     // double-precision reference within the float32 bound for its chunk's products, and on 3
@@ -1190,7 +1204,7 @@ TEST_CASE("kernels: conv2d_backward's weight gradient in the lanes on the im2col
             check_weight_grad(t.n, t.c, t.o, w, gen, static_cast<double>(std::min(chunk, t.n) * w.out_plane() + t.n));
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
         // (The chain depends on sgemm's block sizes, which an AVX2 build sets otherwise.)
-        const bool one_chain = kernels::detail::weight_grad_gemm_is_one_chain(t.n, t.o, ckk, w.out_plane());
+        const bool one_chain = weight_grad_gemm_is_one_chain(t.n, t.o, ckk, w.out_plane());
         if (kernels::detail::has_weight_grad_lanes) CHECK(one_chain == t.one_chain);
         if (one_chain) CHECK(bit_equal(r.gw, im2col_weight_grad(r.go, r.x, t.n, t.c, t.o, w)));
 #else

@@ -480,24 +480,22 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         if (!reduce) return;
     }
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
-    if (grad_weight && detail::weight_grad_lanes_pays(channels, out_channels, groups, w)) {  // channels in the lanes
-        detail::conv_weight_grad_lanes(grad_weight, grad_out, in, batch, channels, out_channels, w,
-                                       detail::weight_grad_lanes_chunk(batch));
-        grad_weight = nullptr;
-        reduce = grad_bias != nullptr;
-        if (!reduce && !grad_in) return;
-    }
-    if (grad_weight && detail::weight_grad_in_place_pays(cg, w)) {  // dW read from the images in place
-        detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
-        grad_weight = nullptr;
-        reduce = grad_bias != nullptr;
-        if (!reduce && !grad_in) return;
-    }
-    if (grad_weight && detail::weight_grad_lanes_fits(channels, out_channels, groups, w)) {  // lanes, im2col's chunks
-        detail::conv_weight_grad_lanes_as_gemm(grad_weight, grad_out, in, batch, channels, out_channels, w);
-        grad_weight = nullptr;
-        reduce = grad_bias != nullptr;
-        if (!reduce && !grad_in) return;
+    if (grad_weight) {  // dW by a kernel of its own where one fits, else by the chunks' sgemm below
+        bool done = true;
+        if (detail::weight_grad_lanes_pays(channels, out_channels, groups, w))  // channels in the lanes
+            detail::conv_weight_grad_lanes(grad_weight, grad_out, in, batch, channels, out_channels, w,
+                                           detail::weight_grad_lanes_chunk(batch));
+        else if (detail::weight_grad_in_place_pays(cg, w))  // read from the images in place
+            detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
+        else if (detail::weight_grad_lanes_fits(channels, out_channels, groups, w))  // lanes, im2col's chunks
+            detail::conv_weight_grad_lanes_as_gemm(grad_weight, grad_out, in, batch, channels, out_channels, w);
+        else
+            done = false;
+        if (done) {
+            grad_weight = nullptr;
+            reduce = grad_bias != nullptr;
+            if (!reduce && !grad_in) return;
+        }
     }
 #endif
     const std::int64_t chunk = detail::conv_chunk(ckk, len);

@@ -14,7 +14,6 @@
 #include <cstdint>
 
 #include <nanotorch/config.hpp>
-#include <nanotorch/kernels/gemm.hpp>  // gemm_path: which order sgemm sums in
 #include <nanotorch/kernels/parallel.hpp>
 #include <nanotorch/kernels/simd.hpp>  // add, copy_floats
 #include <nanotorch/kernels/weight_grad.hpp>
@@ -111,27 +110,15 @@ inline std::int64_t weight_grad_lanes_chunk(std::int64_t batch) {
     return chunk;
 }
 
-// Whether sgemm sums each element of the im2col path's weight-gradient product G @ colᵀ (M = O,
-// N = C·kH·kW, K = a chunk's columns) as one chain of fused multiply-adds over K ascending from
-// zero, for the full chunks and the last one: its small-N paths do (kernels/gemm.hpp). That is
-// the lanes kernel's order for each element too (the chunk's images in order, each one's pixels
-// in raster order), so on the same chunks the two give the same bits.
-inline bool weight_grad_gemm_is_one_chain(std::int64_t batch, std::int64_t out_channels, std::int64_t ckk,
-                                          std::int64_t len) {
-    const std::int64_t chunk = std::min(batch, conv_chunk(ckk, len)), last = batch - (batch - 1) / chunk * chunk;
-    const auto chain = [&](std::int64_t images) {
-        const GemmPath p = gemm_path(false, true, out_channels, ckk, images * len);
-        return p == GemmPath::small_n || p == GemmPath::small_n_transposed;
-    };
-    return chain(chunk) && chain(last);
-}
-
 // grad_weight of conv2d_backward for a window that weight_grad_lanes_fits but that neither
 // weight_grad_lanes_pays nor weight_grad_in_place_pays: the lanes kernel in place of im2col +
-// sgemm, on the im2col path's chunks (conv_chunk). Where that path's GEMM sums in one chain
-// (weight_grad_gemm_is_one_chain: the 5x5 10 -> 20 layer on 12x12 planes of the seed net,
-// most small layers) the result is its result bit for bit, so the seed net trains exactly as
-// before; elsewhere (the dot-product and blocked GEMM paths) it is another fixed order, the same
+// sgemm, on the im2col path's chunks (conv_chunk). The lanes kernel sums each element as one
+// chain of fused multiply-adds from zero over the chunk's images in order, each image's pixels
+// in raster order; sgemm's small-N paths (kernels/gemm.hpp) sum the product G @ colᵀ (K = the
+// chunk's columns) in that same chain. So where sgemm would take one of them, for the full
+// chunks and the last (the 5x5 10 -> 20 layer on 12x12 planes of the seed net, most small
+// layers), the result is the im2col path's bit for bit, and the seed net trains exactly as
+// before (test_conv checks it); elsewhere (the dot-product and blocked GEMM paths) it is another fixed order, the same
 // for every thread count. Measured on Zen 5 (1 thread, batch 64, dW alone): 1.35x on that 5x5
 // layer, 1.3-3.6x on 3x3 layers with 1-36 output channels on 6x6 to 32x32 planes, strided or
 // not (2.45x on 16 -> 24 stride 2; 1.09x on 32 -> 36 on 8x8, the least).
