@@ -1,4 +1,5 @@
-// Tests for batch normalisation: kernels/norm.hpp (vector kernels against their ref:: twins),
+// Tests for batch normalisation: kernels/norm.hpp (vector kernels against their ref:: twins, the
+// sums' order per channel),
 // ops/norm.hpp (batch_norm: gradient checks on 2-D, 3-D and 4-D inputs in both modes, argument
 // errors), nn/norm.hpp (BatchNorm1d/2d: PyTorch 1.13 outputs, running statistics and gradients
 // from tests/data/batchnorm_baseline.hpp, eval vs train, track_running_stats, state_dict names
@@ -172,6 +173,49 @@ TEST_CASE("batch-norm kernels agree with their scalar references at awkward size
                     CHECK(std::memcmp(gx.data(), gx2.data(), n * sizeof(float)) == 0);
                 }
             }
+}
+
+TEST_CASE("batch-norm sums: each channel's planes added in image order, as one loop per channel would") {
+    // The kernels walk planes in memory order (image outer) but promise each channel's sum in
+    // the order n = 0..N-1, plane by plane with the vector helpers: the same bits as the loop
+    // spelled out here, one channel at a time, for any thread count (37 channels: several tasks).
+    const std::int64_t N = 5, C = 37, inner = 33;
+    const auto n = static_cast<std::size_t>(N * C * inner), cn = static_cast<std::size_t>(C);
+    const std::vector<float> x = random_values(n, 21), gy = random_values(n, 22);
+    std::vector<double> s(cn), ss(cn), sg(cn), dg(cn);
+    std::vector<float> mean(cn), var(cn), var_u(cn);
+    for (std::int64_t c = 0; c < C; ++c) {
+        const auto at = static_cast<std::size_t>(c);
+        for (std::int64_t i = 0; i < N; ++i) s[at] += kernels::sum(x.data() + (i * C + c) * inner, inner);
+        mean[at] = static_cast<float>(s[at] / static_cast<double>(N * inner));
+        for (std::int64_t i = 0; i < N; ++i) {
+            const std::int64_t off = (i * C + c) * inner;
+            ss[at] += kernels::sum_sq_dev(x.data() + off, mean[at], inner);
+            sg[at] += kernels::sum(gy.data() + off, inner);
+            dg[at] += kernels::dot_dev(gy.data() + off, x.data() + off, mean[at], inner);
+        }
+        var[at] = static_cast<float>(ss[at] / static_cast<double>(N * inner));
+        var_u[at] = static_cast<float>(ss[at] / static_cast<double>(N * inner - 1));
+    }
+    const int saved = get_num_threads();
+    for (int threads : {1, 3}) {
+        CAPTURE(threads);
+        set_num_threads(threads);
+        std::vector<double> s2(cn), ss2(cn), sg2(cn), dg2(cn);
+        std::vector<float> mean2(cn), var2(cn), var_u2(cn);
+        kernels::batch_norm_stats(mean2.data(), var2.data(), var_u2.data(), x.data(), N, C, inner);
+        kernels::batch_norm_channel_sum(s2.data(), x.data(), N, C, inner);
+        kernels::batch_norm_channel_sq_dev(ss2.data(), x.data(), mean.data(), N, C, inner);
+        kernels::batch_norm_backward_reduce(sg2.data(), dg2.data(), gy.data(), x.data(), mean.data(), N, C, inner);
+        CHECK(mean2 == mean);
+        CHECK(var2 == var);
+        CHECK(var_u2 == var_u);
+        CHECK(s2 == s);
+        CHECK(ss2 == ss);
+        CHECK(sg2 == sg);
+        CHECK(dg2 == dg);
+    }
+    set_num_threads(saved);
 }
 
 // ---- op: gradients ----

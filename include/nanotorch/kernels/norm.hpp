@@ -13,6 +13,11 @@
 // accumulated in double — and reductions are spread over parallel_for by channel only, so a
 // channel is always summed by one thread in that order. The elementwise passes are spread by
 // plane (each output written once). Results are therefore bit-identical for every thread count.
+// A task's reductions walk its channels' planes in memory order (image outer, channel inner:
+// for_each_channel_plane), each channel's sum still growing n = 0..N−1: taking one channel's
+// planes across all images first jumped C·inner floats between reads, and on [64, 16, 28, 28]
+// to [64, 64, 7, 7] tensors (1 thread, data out of cache) the backward's sums ran 1.5-2.7x
+// slower that way.
 // Not provided here: the running-statistics update and argument checks (ops/norm.hpp).
 #pragma once
 
@@ -32,6 +37,14 @@ namespace detail {
 // About 32k elements of work per parallel_for chunk, counted in channels (N·inner each) or in
 // planes (inner each): enough to amortise a dispatch.
 inline std::int64_t norm_grain(std::int64_t per_item) { return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(1, per_item)); }
+// f(c, plane of image n, channel c) for the channels [c0, c1) of x [N, C, inner], image by
+// image (n = 0..N−1), each image's planes in channel order: the order they lie in memory.
+template <class F>
+inline void for_each_channel_plane(const float* x, std::int64_t N, std::int64_t C, std::int64_t inner, std::int64_t c0,
+                                   std::int64_t c1, F&& f) {
+    for (std::int64_t n = 0; n < N; ++n)
+        for (std::int64_t c = c0; c < c1; ++c) f(c, x + (n * C + c) * inner);
+}
 }  // namespace detail
 
 // ---- statistics ----
@@ -45,16 +58,19 @@ NANOTORCH_KERNEL_API void batch_norm_stats(float* mean, float* var, float* var_u
 {
     const double M = static_cast<double>(N * inner);
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
+        std::vector<double> s(static_cast<std::size_t>(c1 - c0), 0.0), ss(s);
+        const auto at = [c0](std::int64_t c) { return static_cast<std::size_t>(c - c0); };
+        detail::for_each_channel_plane(x, N, C, inner, c0, c1,
+                                       [&](std::int64_t c, const float* p) { s[at(c)] += sum(p, inner); });
+        for (std::int64_t c = c0; c < c1; ++c) mean[c] = static_cast<float>(s[at(c)] / M);
+        detail::for_each_channel_plane(x, N, C, inner, c0, c1, [&](std::int64_t c, const float* p) {
+            ss[at(c)] += sum_sq_dev(p, mean[c], inner);
+        });
         for (std::int64_t c = c0; c < c1; ++c) {
-            double s = 0.0;
-            for (std::int64_t n = 0; n < N; ++n) s += sum(x + (n * C + c) * inner, inner);
-            const float mu = static_cast<float>(s / M);
-            double ss = 0.0;
-            for (std::int64_t n = 0; n < N; ++n) ss += sum_sq_dev(x + (n * C + c) * inner, mu, inner);
-            mean[c] = mu;
-            var[c] = static_cast<float>(ss / M);
+            var[c] = static_cast<float>(ss[at(c)] / M);
             if (var_unbiased)
-                var_unbiased[c] = M > 1.0 ? static_cast<float>(ss / (M - 1.0)) : std::numeric_limits<float>::quiet_NaN();
+                var_unbiased[c] =
+                    M > 1.0 ? static_cast<float>(ss[at(c)] / (M - 1.0)) : std::numeric_limits<float>::quiet_NaN();
         }
     });
 }
@@ -109,11 +125,9 @@ NANOTORCH_KERNEL_API void batch_norm_channel_sum(double* sum_x, const float* x, 
 #else
 {
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
-        for (std::int64_t c = c0; c < c1; ++c) {
-            double s = 0.0;
-            for (std::int64_t n = 0; n < N; ++n) s += sum(x + (n * C + c) * inner, inner);
-            sum_x[c] = s;
-        }
+        for (std::int64_t c = c0; c < c1; ++c) sum_x[c] = 0.0;
+        detail::for_each_channel_plane(x, N, C, inner, c0, c1,
+                                       [&](std::int64_t c, const float* p) { sum_x[c] += sum(p, inner); });
     });
 }
 #endif
@@ -126,11 +140,9 @@ NANOTORCH_KERNEL_API void batch_norm_channel_sq_dev(double* sq, const float* x, 
 #else
 {
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
-        for (std::int64_t c = c0; c < c1; ++c) {
-            double ss = 0.0;
-            for (std::int64_t n = 0; n < N; ++n) ss += sum_sq_dev(x + (n * C + c) * inner, mean[c], inner);
-            sq[c] = ss;
-        }
+        for (std::int64_t c = c0; c < c1; ++c) sq[c] = 0.0;
+        detail::for_each_channel_plane(x, N, C, inner, c0, c1,
+                                       [&](std::int64_t c, const float* p) { sq[c] += sum_sq_dev(p, mean[c], inner); });
     });
 }
 #endif
@@ -143,16 +155,11 @@ NANOTORCH_KERNEL_API void batch_norm_backward_reduce(double* sum_g, double* dot_
 #else
 {
     parallel_for(0, C, detail::norm_grain(N * inner), [&](std::int64_t c0, std::int64_t c1) {
-        for (std::int64_t c = c0; c < c1; ++c) {
-            double s = 0.0, d = 0.0;
-            for (std::int64_t n = 0; n < N; ++n) {
-                const std::int64_t off = (n * C + c) * inner;
-                s += sum(gy + off, inner);
-                d += dot_dev(gy + off, x + off, mean[c], inner);
-            }
-            sum_g[c] = s;
-            dot_g[c] = d;
-        }
+        for (std::int64_t c = c0; c < c1; ++c) sum_g[c] = dot_g[c] = 0.0;
+        detail::for_each_channel_plane(gy, N, C, inner, c0, c1, [&](std::int64_t c, const float* g) {
+            sum_g[c] += sum(g, inner);
+            dot_g[c] += dot_dev(g, x + (g - gy), mean[c], inner);
+        });
     });
 }
 #endif
