@@ -708,7 +708,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {4, 3, 7, 9, nr + 4, 5, 0, 1, 1},        // 5x5 without padding, K = 75
         {2, 8, 4, 6, nr, 3, 2, 2, 1},            // dilation 2, pad 2
         {70, 9, 3, 3, nr, 3, 1, 1, 1},           // many images per chunk, then a partial one
-        {3, 8, 96, 8, nr, 3, 1, 1, 1},           // many output channels on whole-panel rows: packed
+        {3, 8, 96, 8, nr, 3, 1, 1, 1},           // many output channels on whole-panel rows (direct on AVX-512)
+        {2, 8, 96, 27, 56, 3, 0, 12, 1},         // a window 25 wide, 32 columns per row: packed on every ISA
         {3, 16, 16, 28, 28, 3, 1, 1, 1},         // ResNet8's first block: 28 columns, K = 144
         {5, 32, 13, 7, 7, 3, 1, 1, 1},           // 7x7 planes, 13 output rows, K = 288 (two slices)
         {2, 12, 10, 11, 13, 5, 2, 1, 1},         // 5x5 pad 2 on an odd plane
@@ -894,7 +895,7 @@ TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths
         {2, 16, 16, 28, 28, 3, 1},  // direct, pitched rows of 28
         {3, 10, 20, 12, 12, 5, 0},  // direct over shifted planes (the seed's conv2)
         {2, 1, 10, 28, 28, 5, 0},   // direct, one input channel
-        {2, 64, 128, 8, 8, 3, 1},   // a GEMM (im2col or packed from the images)
+        {2, 128, 256, 8, 8, 3, 1},  // a GEMM (im2col or packed from the images)
         {2, 5, 7, 9, 11, 3, 1},     // odd sizes: rows shorter than a vector
     };
     Generator gen(41);
@@ -950,6 +951,7 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
         {3, 2, 8, 9, 10, 3, 1, 1, 1},      // two input channels, odd plane
         {2, 6, 12, 11, 11, 5, 2, 1, 3},    // three groups of 2 input channels, 5x5
         {2, 40, 72, 9, 9, 3, 1, 1, 1},     // more than 64 output channels (the path on AVX-512 only)
+        {2, 32, 96, 16, 16, 3, 1, 1, 1},   // the same on a plane of 256 floats (the direct path's)
     };
     Generator gen(31);
     int took = 0;
@@ -979,13 +981,13 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
     }
     CHECK(took >= 2);
     if (kernels::detail::input_grad_as_conv_min_channels < 10) CHECK(took >= 5);  // the few-channel cases too
-    // More than 64 output channels: only on AVX-512, with 32 or more input channels, at most three
-    // times as many outputs, and not on planes of a multiple of 256 floats.
+    // More than 64 output channels: only on AVX-512, with 32 or more input channels and at most
+    // three times as many outputs (planes of a multiple of 256 floats included).
     const auto same = [](std::int64_t h) { return kernels::make_window(h, h, 3, 3, 1, 1, 1, 1); };
     CHECK(kernels::detail::input_grad_as_conv_pays(40, 72, same(9)) == (kernels::simd_width >= 16));
     CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(16, 128, same(14)));
     CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(32, 128, same(14)));
-    CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(64, 128, same(16)));
+    CHECK(kernels::detail::input_grad_as_conv_pays(64, 128, same(16)) == (kernels::simd_width >= 16));
 }
 
 TEST_CASE("kernels: conv2d_backward's weight gradient read from the images in place") {

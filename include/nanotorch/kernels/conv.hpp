@@ -410,15 +410,18 @@ inline Window2d input_grad_window(const Window2d& w) {
 // 12x12, 1.06-1.1x on 48 -> 96 on 20x20, 32 -> 96 on 14x14, 80 -> 72 on 9x9 and 96 -> 128 on
 // 28x28, 1.02x on 5x5 40 -> 80 on 12x12, the same speed (within 2 %) on 8x8 planes with 128
 // or 256 channels and on 200 -> 100 on 6x6. They lost with
-// fewer input channels (16 -> 128 on 14x14 0.91x, 5x5 20 -> 100 on 10x10 0.81x) and on planes
-// of a multiple of 256 floats, where the convolution cannot take the lanes product
-// (conv_lanes.hpp) and the GEMM already ran at 80 % (64 -> 128 on 16x16 0.96x); on AVX2 they
-// gained nothing (within 2 %).
+// fewer input channels (16 -> 128 on 14x14 0.91x, 5x5 20 -> 100 on 10x10 0.81x); on AVX2 they
+// gained nothing (within 2 %). Planes of a multiple of 256 floats, where the convolution cannot
+// take the lanes product (conv_lanes.hpp), were left out while its forward ran them on the
+// blocked GEMM (64 -> 128 on 16x16 0.96x); with the direct path there (direct_conv_pays) the
+// flipped convolution ran 64 -> 128 on 32x32 1.13x faster (-O3), 64 -> 128, 128 -> 128,
+// 128 -> 256 and 256 -> 256 on 16x16 at the same speed (0.98-1.02x; 1.3-1.45x at -O2, where
+// Wᵀ·grad_out + col2im ran at 58-60 % of peak).
 inline constexpr std::int64_t input_grad_as_conv_min_channels = simd_width >= 16 ? 2 : 16;
 inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Window2d& w) {
     if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < input_grad_as_conv_min_channels)
         return false;
-    if (og > 64 && (simd_width < 16 || cg < 32 || og > 3 * cg || w.in_plane() % 256 == 0)) return false;
+    if (og > 64 && (simd_width < 16 || cg < 32 || og > 3 * cg)) return false;
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }

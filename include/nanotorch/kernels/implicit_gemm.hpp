@@ -227,6 +227,23 @@ inline void shifted_planes(float* dst, const float* src, std::int64_t channels, 
 // at batch 1; 1 -> 32 unpadded, 930 -> 730 us at batch 64, 19.5 -> 16.4 ms at batch 1000 (the
 // threshold was 16 before). Fewer taps (2x2 windows on one or two channels) were not measured
 // and stay with the GEMM.
+// On AVX-512 the GEMMs weigh more (Zen 5, 1 thread, conv2d forward alone at batch 64, built with
+// -O3 as Release builds are; -O2 in brackets, where the blocked GEMM loses a quarter of its speed).
+// Where sgemm takes its blocked path on the chunk's im2col matrix (more than 2·gemm_nr columns),
+// packing and the panels' start-up held it to 200-212 GFLOP/s on 3x3 layers with 64-256 channels
+// and to 130-155 on 3 -> 64 and 3 -> 128 on 32x32 (K = 27) and on 64 -> 128 on 32x32 (packed
+// from the images), and the direct path won on every such shape measured, its pitched panels up
+// to 1.5 times the GEMM's: 1.03-1.08x on 16x16 (64 -> 128, 128 -> 128, 128 -> 256, 256 -> 128;
+// [1.3-1.45x]), 1.04x on 64 -> 128 on 8x8, 1.1-1.17x with K = 27, 1.45x on 64 -> 128 on 32x32,
+// the same speed on 64 -> 256 on 8x8: blocked_copies stands for that, where the copies above do
+// not already weigh more (few output channels). Where one image's columns take the small-N kernel
+// (8x8 planes and less) it ran at 214-238 GFLOP/s and the direct path lost from 128 output
+// channels up (128 -> 128 on 8x8 0.88x, 256 -> 256 on 4x4 0.46x): there the GEMM's vectors are
+// counted against the direct path's (a 4x4 image fills one pitched panel, half of it past the
+// rows' ends, and one vector of the GEMM's), with small_n_copies rows' worth of copies. That also
+// sends 512 -> 512 on 4x4 from the lanes product (110 GFLOP/s) back to the GEMM (205).
+inline constexpr double blocked_copies_avx512 = 0.6;
+inline constexpr double small_n_copies_avx512 = 48.0;
 inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& w, std::int64_t chunk) {
     // A strided window reads every phase plane only when its taps reach past the stride.
     if (ckk < 9 || og < 1 || chunk < 1 || (w.kernel_h - 1) * w.dilation_h + 1 < w.stride_h ||
@@ -236,6 +253,15 @@ inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& 
     const double direct = panels(pitched_columns(w));
     const double gemm = panels(chunk * w.out_plane()) / static_cast<double>(chunk);
     const double copies = (ckk >= 64 ? 12.0 : 4.0) / static_cast<double>(og) + (w.out_w < simd_width ? 0.25 : 0.0);
+    if (simd_width >= 16) {
+        const std::int64_t cols = chunk * w.out_plane();
+        if (gemm_path(false, false, og, cols, ckk) != GemmPath::small_n)
+            return direct < 0.97 * gemm * (1.0 + std::max(copies, blocked_copies_avx512));
+        // The small-N kernel's tiles are whole vectors, not panels: compare vectors.
+        const double vectors = static_cast<double>((cols + simd_width - 1) / simd_width) / static_cast<double>(chunk);
+        return direct * static_cast<double>(gemm_nr / simd_width) <
+               0.97 * vectors * (1.0 + small_n_copies_avx512 / static_cast<double>(og));
+    }
     return direct < 0.97 * gemm * (1.0 + copies);
 }
 
