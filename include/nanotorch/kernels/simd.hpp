@@ -52,15 +52,20 @@ namespace nanotorch::kernels {
 // Every lambda passed to detail::unroll, and every lambda a kernel calls inside its k loop
 // (sgemm_small_n_kernel's step: 18 % of a seed-net training step, out of line), is therefore
 // marked NANOTORCH_INLINE_LAMBDA.
+// NANOTORCH_NOINLINE is the opposite, for a kernel whose registers its caller would otherwise
+// have to share (simd_gemm.hpp's sgemm_micro_kernel).
 #if defined(__GNUC__) || defined(__clang__)
 #define NANOTORCH_ALWAYS_INLINE inline __attribute__((always_inline))
 #define NANOTORCH_INLINE_LAMBDA __attribute__((always_inline))
+#define NANOTORCH_NOINLINE inline __attribute__((noinline))
 #elif defined(_MSC_VER)
 #define NANOTORCH_ALWAYS_INLINE __forceinline
 #define NANOTORCH_INLINE_LAMBDA
+#define NANOTORCH_NOINLINE inline __declspec(noinline)
 #else
 #define NANOTORCH_ALWAYS_INLINE inline
 #define NANOTORCH_INLINE_LAMBDA
+#define NANOTORCH_NOINLINE inline
 #endif
 
 namespace detail {

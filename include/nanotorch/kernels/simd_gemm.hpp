@@ -45,7 +45,11 @@ inline constexpr std::int64_t gemm_nr = 2 * simd_width;
 /// written as C[r·ldc + c] = alpha·acc + beta·C (beta == 0 reads no C, so NaN there is ignored);
 /// when c is null, acc is stored row-major to tile[gemm_mr·gemm_nr] for the caller to write.
 /// b must be 64-byte aligned (gemm_nr floats per k keep every vector aligned). Never throws.
-NANOTORCH_ALWAYS_INLINE void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha,
+/// Out of line on purpose: inlined into gemm_block, GCC 12 at -O2 (not -O3) kept one of the two B
+/// vectors on the stack and read it back for every other multiply-add, which held a 512³ sgemm
+/// to 166 GFLOP/s against 230 on its own (Zen 5, AVX-512); a call per tile of kc·gemm_mr·2
+/// multiply-adds costs nothing measurable at either level.
+NANOTORCH_NOINLINE void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha,
                                                 float beta, float* c, std::int64_t ldc, float* tile) {
     constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
