@@ -56,6 +56,25 @@ inline ConvPath conv_path(std::int64_t channels, std::int64_t groups, const Wind
     return ConvPath::gemm;
 }
 
+/// Whether a pointwise layer's forward runs pointwise_conv2d_forward (one GEMM per image and
+/// group over the plane's len columns) rather than the general path (conv2d_forward_fused:
+/// output channels in the lanes, or the direct product). The GEMM computes whole vectors of
+/// columns on its small-N path (len up to 2·gemm_nr) and whole panels on its blocked path, so a
+/// plane that fills them badly wastes its multiply-adds. Measured on AVX-512 (Zen 5, 1 thread,
+/// forward alone at batch 64, -O3): where the GEMM kept less than 85 % of its columns the general
+/// path was faster on every shape tried: 160 -> 64 on 9x9 1.22x, 128 -> 64 on 10x10 1.27x,
+/// 64 -> 256 and 512 -> 128 on 7x7 1.13x and 1.28x, 96 -> 96 on 6x6 1.08x, 64 -> 128 on 5x5 1.3x,
+/// 32 -> 64 on 3x3 1.64x, 256 -> 256 on 1x1 5.4x; where it kept more, the GEMM mostly was:
+/// 256 -> 64 and 64 -> 256 on 8x8 1.26-1.33x, 128 -> 128 on 14x14 1.06x, 32 -> 128 on 28x28
+/// 1.05x (but 128 -> 32 on 28x28 0.88x and 64 -> 64 on 12x12 0.92x). Elsewhere (AVX2, wasm,
+/// scalar) not measured: always the GEMM. The backward stays on the pointwise kernels.
+inline bool pointwise_forward_pays(std::int64_t og, std::int64_t cg, std::int64_t len) {
+    if (simd_width < 16 || len <= 0) return true;
+    const std::int64_t unit =
+        detail::gemm_path(false, false, og, len, cg) == detail::GemmPath::small_n ? simd_width : gemm_nr;
+    return 100 * len >= 85 * ((len + unit - 1) / unit * unit);
+}
+
 /// "gemm", "pointwise" or "depthwise" (bench output).
 inline const char* conv_path_name(ConvPath p) {
     return p == ConvPath::depthwise ? "depthwise" : p == ConvPath::pointwise ? "pointwise" : "gemm";
@@ -364,7 +383,8 @@ inline void conv_pack_weight(float* dst, const float* weight, std::int64_t chann
         detail::conv_lanes_pack(dst + g * detail::lanes_packed_floats(og, ckk), weight + g * og * ckk, og, ckk);
 }
 
-// conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks,
+// conv2d forward (weight [O, C/groups, kH, kW], bias [O] or null) on the path conv_path picks
+// (a pointwise layer on the general path where pointwise_forward_pays says no),
 // then `epi` on every output plane (ConvEpilogue; with max_pool2x2, out holds the pooled planes).
 // packed_weight: null, or the weight as conv_pack_weight packed it.
 NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in, const float* weight, const float* bias,
@@ -375,7 +395,9 @@ NANOTORCH_KERNEL_API void conv2d_forward_auto_fused(float* out, const float* in,
     ;
 #else
 {
-    const ConvPath path = conv_path(channels, groups, w);
+    ConvPath path = conv_path(channels, groups, w);
+    if (path == ConvPath::pointwise && !pointwise_forward_pays(out_channels / groups, channels / groups, w.out_plane()))
+        path = ConvPath::gemm;
     if (epi.max_pool2x2 && path != ConvPath::gemm) {
         // These paths finish the output in a pass of their own: the full output first, then each
         // plane pooled (and relu'd) into out.
