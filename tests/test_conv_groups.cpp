@@ -89,7 +89,9 @@ const std::vector<Geo> geos = {
     {2, 5, 4, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1},     {1, 8, 9, 9, 12, 1, 1, 1, 1, 0, 0, 1, 1, 1},
     {3, 4, 3, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2},     {2, 9, 7, 5, 3, 1, 1, 1, 1, 0, 0, 1, 1, 3},
     // 1×1 stride 1 whose forward takes the general path on AVX-512 (pointwise_forward_pays)
-    {2, 32, 24, 9, 9, 1, 1, 1, 1, 0, 0, 1, 1, 1},   {2, 48, 64, 7, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1},
+    // (and whose input gradient is then a 1×1 forward of the output gradient, groups 2 included)
+    {2, 32, 9, 9, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1},   {2, 48, 7, 7, 64, 1, 1, 1, 1, 0, 0, 1, 1, 1},
+    {2, 8, 7, 7, 6, 1, 1, 1, 1, 0, 0, 1, 1, 2},
     // 1×1 but strided or padded: the general path
     {2, 4, 7, 7, 6, 1, 1, 2, 2, 0, 0, 1, 1, 2},     {1, 3, 5, 5, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 };
@@ -130,8 +132,9 @@ TEST_CASE("kernels: fma_taps and dot_taps match their ref twins at awkward lengt
 TEST_CASE("kernels: a pointwise layer's forward leaves the GEMM where the GEMM fills its columns badly") {
     // pointwise_forward_pays: on AVX-512 the general path where the per-image GEMM would keep
     // less than 85 % of the columns it computes (9x9 and 7x7 planes here), the GEMM where it
-    // keeps them (8x8, 14x14); elsewhere always the GEMM. The results of both are checked
-    // against the reference in the test above (its 1x1 cases include planes of both kinds).
+    // keeps them (8x8, 14x14); elsewhere always the GEMM; the input gradient likewise (as a 1×1
+    // forward of the output gradient). The results of both are checked against the reference in
+    // the test below (its 1x1 cases include planes of both kinds, one with two groups).
     const bool avx512 = k::simd_width >= 16;
     CHECK(k::pointwise_forward_pays(64, 160, 81) == !avx512);
     CHECK(k::pointwise_forward_pays(128, 512, 49) == !avx512);

@@ -457,10 +457,29 @@ NANOTORCH_KERNEL_API void conv2d_backward_auto(float* grad_in, float* grad_weigh
             depthwise_conv2d_backward(grad_in, grad_weight, grad_bias, grad_out, in, weight, batch, channels,
                                       out_channels, w);
             return;
-        case ConvPath::pointwise:
+        case ConvPath::pointwise: {
+            const std::int64_t cg = channels / groups, og = out_channels / groups;
+            if (grad_in && batch > 0 && out_channels > 0 && w.out_plane() > 0 &&
+                !pointwise_forward_pays(cg, og, w.out_plane())) {
+                // grad_in = weightᵀ · grad_out per image and group is itself a 1×1 forward (og ->
+                // cg channels), and where the GEMM fills its columns badly the general path runs
+                // it faster, as for the forward: 64 -> 256 on 7x7 1.41x, 128 -> 512 on 7x7 1.3x,
+                // 64 -> 128 on 5x5 1.29x, 128 -> 64 on 10x10 1.03x, 160 -> 64 on 9x9 0.97x (Zen 5,
+                // 1 thread, batch 64, -O3).
+                float* wt = detail::scratch(detail::Scratch::conv_flipped_weight, channels * og);
+                for (std::int64_t g = 0; g < groups; ++g)
+                    for (std::int64_t c = 0; c < cg; ++c)
+                        for (std::int64_t o = 0; o < og; ++o)
+                            wt[(g * cg + c) * og + o] = weight[(g * og + o) * cg + c];
+                conv2d_forward_fused(grad_in, grad_out, wt, nullptr, batch, out_channels, channels, w, groups,
+                                     ConvEpilogue{});
+                grad_in = nullptr;
+                if (!grad_weight && !grad_bias) return;
+            }
             pointwise_conv2d_backward(grad_in, grad_weight, grad_bias, grad_out, in, weight, batch, channels,
                                       out_channels, w, groups);
             return;
+        }
         case ConvPath::gemm:
             conv2d_backward(grad_in, grad_weight, grad_bias, grad_out, in, weight, batch, channels, out_channels, w,
                             groups);
