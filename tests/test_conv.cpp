@@ -881,6 +881,38 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
         for (int v = 0; v < 5; ++v) CHECK(took_width[v]);
 }
 
+TEST_CASE("kernels: conv2d_forward gives the same bits for any thread count where its chunks are cut for the threads") {
+    // The lanes and direct products compute each image on its own, so conv2d_forward_fused cuts
+    // their chunks (detail::conv_chunk's, large for a short K) into at least two per thread; the
+    // result must not depend on it. Shapes whose chunks hold many images: a 1x1 layer on 9x9
+    // (the general path on AVX-512), 3x3 4 -> 16 on 9x9, 5x5 1 -> 10 on 28x28; an odd batch.
+    struct Case {
+        std::int64_t c, o, h, k, pad;
+    };
+    const Case cases[] = {{160, 64, 9, 1, 0}, {4, 16, 9, 3, 1}, {1, 10, 28, 5, 0}};
+    const std::int64_t n = 37;
+    const int saved = get_num_threads();
+    Generator gen(51);
+    for (const Case& t : cases) {
+        CAPTURE(t.c);
+        CAPTURE(t.k);
+        const auto w = kernels::make_window(t.h, t.h, t.k, t.k, 1, 1, t.pad, t.pad);
+        const FV x = random_vec(n * t.c * w.in_plane(), gen), wt = random_vec(t.o * t.c * t.k * t.k, gen);
+        const FV b = random_vec(t.o, gen);
+        FV one(static_cast<std::size_t>(n * t.o * w.out_plane()), 7.0f);
+        set_num_threads(1);
+        kernels::conv2d_forward_auto(one.data(), x.data(), wt.data(), b.data(), n, t.c, t.o, w, 1);
+        for (int threads : {2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            FV y(one.size(), -7.0f);
+            kernels::conv2d_forward_auto(y.data(), x.data(), wt.data(), b.data(), n, t.c, t.o, w, 1);
+            CHECK(bit_equal(y, one));
+        }
+    }
+    set_num_threads(saved);
+}
+
 TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths equals conv2d_forward, then apply") {
     // Where the product is not the lanes path's, conv2d_forward_fused copies it out with the bias
     // and the epilogue in one pass (finish_rows, from pitched rows on the direct path, from shifted

@@ -231,7 +231,6 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
     const Window2d pool = detail::pool2x2_window(w);
     const std::int64_t olen = pooled ? pool.out_plane() : len;
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
-    const std::int64_t chunks = (batch + chunk - 1) / chunk;
     // Four ways to the same product, chosen from the shapes alone (so the same for every thread
     // count): the direct path (detail::conv_direct_product) where it pays; else, where sgemm would
     // run its blocked path on the im2col matrix and the output rows are whole panels, that GEMM
@@ -279,6 +278,15 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                 for (std::int64_t kj = 0; kj < w.kernel_w; ++kj)
                     row_off[k++] = ci * plane + part[ki] + part[w.kernel_h + kj];
     }
+    // The lanes and direct products compute every image on its own, so their chunks may be cut
+    // smaller for the threads without changing a bit (the GEMM paths' chunks set their sums and
+    // stay as conv_chunk made them): a short K makes chunks of dozens of images (1x1 layers:
+    // 160 -> 64 on 9x9 at batch 64 ran as one 50-image chunk and one of 14, no faster on two
+    // threads than on one).
+    std::int64_t step = chunk;
+    if ((direct || lanes) && get_num_threads() > 1 && !nanotorch::detail::inside_parallel_region())
+        step = std::min(chunk, std::max<std::int64_t>(1, batch / (2 * get_num_threads())));
+    const std::int64_t chunks = (batch + step - 1) / step;
     std::int64_t* col_off = packed_from_images ? detail::offset_table(1, chunk * len) : nullptr;
     if (col_off)
         for (std::int64_t n = 0, j = 0; n < chunk; ++n)
@@ -287,7 +295,7 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                     col_off[j++] = n * image_stride + oh * w.stride_h * pitch + ow * w.stride_w;
     parallel_for(0, chunks, 1, [&](std::int64_t c0, std::int64_t c1) {
         for (std::int64_t c = c0; c < c1; ++c) {
-            const std::int64_t n0 = c * chunk, nb = std::min(chunk, batch - n0), cols = nb * len, ycols = nb * ylen;
+            const std::int64_t n0 = c * step, nb = std::min(step, batch - n0), cols = nb * len, ycols = nb * ylen;
             const bool implicit = packed_from_images &&
                                   detail::gemm_path(false, false, og, cols, ckk) == detail::GemmPath::blocked;
             const bool im2col_cols = !direct && !lanes && !implicit;
