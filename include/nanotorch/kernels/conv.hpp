@@ -423,8 +423,8 @@ inline Window2d input_grad_window(const Window2d& w) {
 // take the lanes product (conv_lanes.hpp), were left out while its forward ran them on the
 // blocked GEMM (64 -> 128 on 16x16 0.96x); with the direct path there (direct_conv_pays) the
 // flipped convolution ran 64 -> 128 on 32x32 1.13x faster (-O3), 64 -> 128, 128 -> 128,
-// 128 -> 256 and 256 -> 256 on 16x16 at the same speed (0.98-1.02x; 1.3-1.45x at -O2, where
-// Wᵀ·grad_out + col2im ran at 58-60 % of peak).
+// 128 -> 256 and 256 -> 256 on 16x16 at the same speed (0.98-1.02x; 1.3-1.45x at -O2 before
+// sgemm's micro-kernel went out of line, simd_gemm.hpp, when Wᵀ·grad_out + col2im ran at 58-60 %).
 inline constexpr std::int64_t input_grad_as_conv_min_channels = simd_width >= 16 ? 2 : 16;
 inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Window2d& w) {
     if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < input_grad_as_conv_min_channels)

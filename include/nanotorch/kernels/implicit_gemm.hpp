@@ -228,7 +228,8 @@ inline void shifted_planes(float* dst, const float* src, std::int64_t channels, 
 // threshold was 16 before). Fewer taps (2x2 windows on one or two channels) were not measured
 // and stay with the GEMM.
 // On AVX-512 the GEMMs weigh more (Zen 5, 1 thread, conv2d forward alone at batch 64, built with
-// -O3 as Release builds are; -O2 in brackets, where the blocked GEMM loses a quarter of its speed).
+// -O3 as Release builds are; -O2 in brackets, measured while the blocked GEMM still lost a quarter
+// of its speed there: see sgemm_micro_kernel in simd_gemm.hpp).
 // Where sgemm takes its blocked path on the chunk's im2col matrix (more than 2·gemm_nr columns),
 // packing and the panels' start-up held it to 200-212 GFLOP/s on 3x3 layers with 64-256 channels
 // and to 130-155 on 3 -> 64 and 3 -> 128 on 32x32 (K = 27) and on 64 -> 128 on 32x32 (packed
