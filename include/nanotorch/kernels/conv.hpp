@@ -433,6 +433,21 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }
+// The weights of the input gradient's convolution (input_grad_as_conv): weight [O, C/groups,
+// kH·kW taps] flipped in both spatial axes (tap kk − 1 − k) and its two channel axes swapped per
+// group, [C, O/groups, kH·kW], in the calling thread's conv_flipped_weight scratch. For a 1×1
+// kernel that is the transpose per group (conv_paths.hpp's pointwise input gradient).
+inline const float* input_grad_weight(const float* weight, std::int64_t channels, std::int64_t out_channels,
+                                      std::int64_t kk, std::int64_t groups) {
+    const std::int64_t cg = channels / groups, og = out_channels / groups;
+    float* flipped = scratch(Scratch::conv_flipped_weight, channels * og * kk);
+    for (std::int64_t g = 0; g < groups; ++g)
+        for (std::int64_t c = 0; c < cg; ++c)
+            for (std::int64_t o = 0; o < og; ++o)
+                for (std::int64_t k = 0; k < kk; ++k)
+                    flipped[(((g * cg + c) * og + o) * kk) + k] = weight[((g * og + o) * cg + c) * kk + kk - 1 - k];
+    return flipped;
+}
 }  // namespace detail
 
 // Gradients of conv2d_forward given grad_out[N, O, oH, oW]; each output is overwritten and may
@@ -473,15 +488,10 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
 
     if (grad_in && detail::input_grad_as_conv_pays(cg, og, w)) {
         // grad_in = conv2d_forward(grad_out, flipped weights) (detail::input_grad_as_conv).
-        const Window2d t = detail::input_grad_window(w);
-        const std::int64_t kk = w.kernel_h * w.kernel_w;
-        float* flipped = detail::scratch(detail::Scratch::conv_flipped_weight, channels * og * kk);
-        for (std::int64_t g = 0; g < groups; ++g)
-            for (std::int64_t c = 0; c < cg; ++c)
-                for (std::int64_t o = 0; o < og; ++o)
-                    for (std::int64_t k = 0; k < kk; ++k)
-                        flipped[(((g * cg + c) * og + o) * kk) + k] = weight[((g * og + o) * cg + c) * kk + kk - 1 - k];
-        conv2d_forward(grad_in, grad_out, flipped, nullptr, batch, out_channels, channels, t, groups);
+        const float* flipped =
+            detail::input_grad_weight(weight, channels, out_channels, w.kernel_h * w.kernel_w, groups);
+        conv2d_forward(grad_in, grad_out, flipped, nullptr, batch, out_channels, channels,
+                       detail::input_grad_window(w), groups);
         grad_in = nullptr;
         if (!reduce) return;
     }

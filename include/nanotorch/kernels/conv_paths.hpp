@@ -67,7 +67,9 @@ inline ConvPath conv_path(std::int64_t channels, std::int64_t groups, const Wind
 /// 32 -> 64 on 3x3 1.64x, 256 -> 256 on 1x1 5.4x; where it kept more, the GEMM mostly was:
 /// 256 -> 64 and 64 -> 256 on 8x8 1.26-1.33x, 128 -> 128 on 14x14 1.06x, 32 -> 128 on 28x28
 /// 1.05x (but 128 -> 32 on 28x28 0.88x and 64 -> 64 on 12x12 0.92x). Elsewhere (AVX2, wasm,
-/// scalar) not measured: always the GEMM. The backward stays on the pointwise kernels.
+/// scalar) not measured: always the GEMM. The input gradient, a 1×1 forward of the output
+/// gradient, follows the same rule (conv2d_backward_auto); the weight gradient stays on the
+/// pointwise kernels.
 inline bool pointwise_forward_pays(std::int64_t og, std::int64_t cg, std::int64_t len) {
     if (simd_width < 16 || len <= 0) return true;
     const std::int64_t unit =
@@ -459,20 +461,14 @@ NANOTORCH_KERNEL_API void conv2d_backward_auto(float* grad_in, float* grad_weigh
             return;
         case ConvPath::pointwise: {
             const std::int64_t cg = channels / groups, og = out_channels / groups;
-            if (grad_in && batch > 0 && out_channels > 0 && w.out_plane() > 0 &&
-                !pointwise_forward_pays(cg, og, w.out_plane())) {
+            if (grad_in && out_channels > 0 && !pointwise_forward_pays(cg, og, w.out_plane())) {
                 // grad_in = weightᵀ · grad_out per image and group is itself a 1×1 forward (og ->
                 // cg channels), and where the GEMM fills its columns badly the general path runs
                 // it faster, as for the forward: 64 -> 256 on 7x7 1.41x, 128 -> 512 on 7x7 1.3x,
                 // 64 -> 128 on 5x5 1.29x, 128 -> 64 on 10x10 1.03x, 160 -> 64 on 9x9 0.97x (Zen 5,
                 // 1 thread, batch 64, -O3).
-                float* wt = detail::scratch(detail::Scratch::conv_flipped_weight, channels * og);
-                for (std::int64_t g = 0; g < groups; ++g)
-                    for (std::int64_t c = 0; c < cg; ++c)
-                        for (std::int64_t o = 0; o < og; ++o)
-                            wt[(g * cg + c) * og + o] = weight[(g * og + o) * cg + c];
-                conv2d_forward_fused(grad_in, grad_out, wt, nullptr, batch, out_channels, channels, w, groups,
-                                     ConvEpilogue{});
+                conv2d_forward(grad_in, grad_out, detail::input_grad_weight(weight, channels, out_channels, 1, groups),
+                               nullptr, batch, out_channels, channels, w, groups);
                 grad_in = nullptr;
                 if (!grad_weight && !grad_bias) return;
             }

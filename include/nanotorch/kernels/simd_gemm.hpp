@@ -50,7 +50,7 @@ inline constexpr std::int64_t gemm_nr = 2 * simd_width;
 /// to 166 GFLOP/s against 230 on its own (Zen 5, AVX-512); a call per tile of kc·gemm_mr·2
 /// multiply-adds costs nothing measurable at either level.
 NANOTORCH_NOINLINE void sgemm_micro_kernel(std::int64_t kc, const float* a, const float* b, float alpha,
-                                                float beta, float* c, std::int64_t ldc, float* tile) {
+                                           float beta, float* c, std::int64_t ldc, float* tile) {
     constexpr std::size_t MR = static_cast<std::size_t>(gemm_mr);
     constexpr std::size_t W = static_cast<std::size_t>(simd_width);
     fbatch acc[2 * MR];
