@@ -465,9 +465,10 @@ inline const float* input_grad_weight(const float* weight, std::int64_t channels
 // grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights; where
 // detail::input_grad_phases_pays (strided windows, AVX-512), one stride-1 lanes product per
 // phase of the input (kernels/input_grad_phases.hpp); and where detail::weight_grad_lanes_pays
-// (AVX-512), dW is summed with the output channels in the lanes (kernels/weight_grad_lanes.hpp),
-// as it is, on this path's chunks, wherever that kernel fits and the in-place one does not pay
-// (detail::conv_weight_grad_lanes_as_gemm: the same bits where the sgemm sums in one chain).
+// (AVX-512 or AVX2), dW is summed with the output channels in the lanes
+// (kernels/weight_grad_lanes.hpp), as it is on AVX-512, on this path's chunks, wherever that
+// kernel fits and the in-place one does not pay (detail::conv_weight_grad_lanes_as_gemm: the
+// same bits where the sgemm sums in one chain).
 // Chunk boundaries depend on the shapes only (detail::conv_chunk), the partials are computed in
 // parallel into their own slots (at most detail::conv_partial_budget floats at once, so huge
 // weights are processed in blocks of chunks; the running sum is the same either way) and added in
@@ -508,7 +509,8 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
                                            detail::weight_grad_lanes_chunk(batch));
         else if (detail::weight_grad_in_place_pays(cg, w))  // read from the images in place
             detail::conv_weight_grad_in_place(grad_weight, grad_out, in, batch, channels, out_channels, w, groups);
-        else if (detail::weight_grad_lanes_fits(channels, out_channels, groups, w))  // lanes, im2col's chunks
+        else if (detail::has_weight_grad_lanes_as_gemm &&  // lanes, im2col's chunks
+                 detail::weight_grad_lanes_fits(channels, out_channels, groups, w))
             detail::conv_weight_grad_lanes_as_gemm(grad_weight, grad_out, in, batch, channels, out_channels, w);
         else
             done = false;

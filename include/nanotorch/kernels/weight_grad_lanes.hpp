@@ -1,10 +1,10 @@
 // nanotorch/kernels/weight_grad_lanes.hpp — a convolution's weight gradient with output channels
-// across the vector lanes (AVX-512), read from the images in place.
+// across the vector lanes (AVX-512, and AVX2 with FMA), read from the images in place.
 //
 // dW[o, (c, i, j)] = Σ_{n, oh, ow} gy[n, o, oh, ow] · x[n, c, oh·sH + i − pH, ow·sW + j − pW].
-// Here a vector holds 16 output channels: per output pixel, the pixel's gradients for those
-// channels are one load from the image's gradient transposed to [pixel][channel] (once per
-// image), and each tap's input value is one broadcast from the zero-padded planes, so a block of
+// Here a vector holds 16 output channels (8 on AVX2): per output pixel, the pixel's gradients
+// for those channels are one load from the image's gradient transposed to [pixel][channel] (once
+// per image), and each tap's input value is one broadcast from the zero-padded planes, so a block of
 // taps of one input channel (R rows of its kernel, all KW columns) and V vectors of channels
 // keeps R·KW·V accumulators in registers over every pixel of the image: no horizontal sums, no
 // pixels outside the output, and any stride (a tap's input is at ow·sW from its row). The dot
@@ -23,6 +23,7 @@
 // im2col + sgemm for the windows the other paths leave to it (kernels/conv_chunks.hpp's
 // conv_weight_grad_lanes_as_gemm; same bits where that GEMM sums each element in one chain):
 // 1.35x on 5x5 10 -> 20 on 12x12, 1.3-3.6x on the other small or strided windows measured.
+// On AVX2 (Zen 3): weight_grad_lanes_pays below.
 #pragma once
 
 #include <algorithm>  // std::min
@@ -38,58 +39,93 @@
 
 namespace nanotorch::kernels::detail {
 
-#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
-/// Whether conv_weight_grad_lanes_images exists in this build.
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && \
+    (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+/// Whether conv_weight_grad_lanes_images exists in this build (AVX-512, or AVX2 with FMA).
 inline constexpr bool has_weight_grad_lanes = true;
 
-// The largest number of kernel rows a block of V vectors of channels takes for a kernel KW wide:
-// R·KW·V accumulators, at most 28, so that the V gradient vectors and a broadcast fit beside
-// them in the 32 registers. (3 for KW = 3 whatever V: the usual kernels' height.)
-template <int V, int KW>
-inline constexpr int wgrad_lanes_rows = KW == 3 ? 3 : 28 / (V * KW);
+// One vector of output channels: 16 in a __m512, 8 in a __m256 (AVX2), and the number of
+// accumulators a block may keep so that its V gradient vectors and a broadcast fit beside them
+// in the registers (32 or 16).
+#if defined(__AVX512F__)
+struct WgradVec {
+    using reg = __m512;
+    static constexpr int lanes = 16, accumulators = 28;
+    static reg zero() { return _mm512_setzero_ps(); }
+    static reg load(const float* p) { return _mm512_load_ps(p); }
+    static reg broadcast(float x) { return _mm512_set1_ps(x); }
+    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static void store(float* p, reg v) { _mm512_store_ps(p, v); }
+};
+#else
+struct WgradVec {
+    using reg = __m256;
+    static constexpr int lanes = 8, accumulators = 12;
+    static reg zero() { return _mm256_setzero_ps(); }
+    static reg load(const float* p) { return _mm256_load_ps(p); }
+    static reg broadcast(float x) { return _mm256_set1_ps(x); }
+    static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static void store(float* p, reg v) { _mm256_store_ps(p, v); }
+};
+#endif
+inline constexpr std::int64_t wgrad_lanes = WgradVec::lanes;
+/// Whether conv2d_backward also runs the kernel on the im2col path's chunks
+/// (kernels/conv_chunks.hpp's conv_weight_grad_lanes_as_gemm): AVX-512 builds only.
+inline constexpr bool has_weight_grad_lanes_as_gemm = WgradVec::lanes == 16;
 
-// acc[(r·KW + j)·V + v] += Σ_{oh, ow} gt[(oh·out_w + ow)·ldg + 16v + lane] · x[(oh·sh + r)·pw + ow·sw + j]
-// over one image: x at the block's first kernel row of one input channel's padded plane, gt the
-// image's transposed gradient at the block's first channel. acc_io in and out ([R·KW·V][16],
-// 64-byte aligned); fresh: start from zero instead of acc_io.
+// The largest number of kernel rows a block of V vectors of channels takes for a kernel KW wide:
+// R·KW·V accumulators, at most WgradVec::accumulators, and at most 3 rows of a 3-wide kernel (the
+// usual kernels' height): AVX-512 3 whatever V; AVX2 2 rows for two vectors, 3 for one.
+template <int V, int KW>
+inline constexpr int wgrad_lanes_rows =
+    KW == 3 ? (WgradVec::accumulators / (V * KW) < 3 ? WgradVec::accumulators / (V * KW) : 3)
+            : WgradVec::accumulators / (V * KW);
+
+// acc[(r·KW + j)·V + v] += Σ_{oh, ow} gt[(oh·out_w + ow)·ldg + L·v + lane] · x[(oh·sh + r)·pw + ow·sw + j]
+// over one image, L = wgrad_lanes: x at the block's first kernel row of one input channel's
+// padded plane, gt the image's transposed gradient at the block's first channel. acc_io in and
+// out ([R·KW·V][L], aligned to the vector); fresh: start from zero instead of acc_io.
 template <int V, int R, int KW>
 inline void wgrad_lanes_block(float* acc_io, bool fresh, const float* gt, std::int64_t ldg, const float* x,
                               std::int64_t pw, std::int64_t out_h, std::int64_t out_w, std::int64_t sh,
                               std::int64_t sw) {
-    constexpr int T = R * KW;
-    __m512 acc[T * V];
-    if (fresh) unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
-    else unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_load_ps(acc_io + 16 * i); });
+    using Vec = WgradVec;
+    using reg = Vec::reg;
+    constexpr int T = R * KW, L = Vec::lanes;
+    static_assert(T * V <= Vec::accumulators, "a block's accumulators must fit in the registers");
+    reg acc[T * V];
+    if (fresh) unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = Vec::zero(); });
+    else unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = Vec::load(acc_io + L * i); });
     const float* g = gt;
     for (std::int64_t oh = 0; oh < out_h; ++oh) {
         const float* rows[R];
         unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA { rows[r] = x + (oh * sh + static_cast<std::int64_t>(r)) * pw; });
         for (std::int64_t ow = 0, at = 0; ow < out_w; ++ow, at += sw, g += ldg) {
-            __m512 gv[V];
-            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { gv[v] = _mm512_load_ps(g + 16 * v); });
+            reg gv[V];
+            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { gv[v] = Vec::load(g + L * v); });
             unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA {
                 unroll<KW>([&](auto j) NANOTORCH_INLINE_LAMBDA {
-                    const __m512 b = _mm512_set1_ps(rows[r][at + static_cast<std::int64_t>(j)]);
+                    const reg b = Vec::broadcast(rows[r][at + static_cast<std::int64_t>(j)]);
                     unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
                         constexpr int i = (static_cast<int>(r) * KW + static_cast<int>(j)) * V + static_cast<int>(v);
-                        acc[i] = _mm512_fmadd_ps(b, gv[v], acc[i]);
+                        acc[i] = Vec::fma(b, gv[v], acc[i]);
                     });
                 });
             });
         }
     }
-    unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { _mm512_store_ps(acc_io + 16 * i, acc[i]); });
+    unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { Vec::store(acc_io + L * i, acc[i]); });
 }
 
 // One input channel's taps (kh kernel rows of KW) for V vectors of channels, in blocks of up to
-// wgrad_lanes_rows<V, KW> kernel rows: acc_io [kh·KW·V][16].
+// wgrad_lanes_rows<V, KW> kernel rows: acc_io [kh·KW·V][L].
 template <int V, int KW>
 inline void wgrad_lanes_channel(float* acc_io, bool fresh, const float* gt, std::int64_t ldg, const float* x,
                                 std::int64_t pw, std::int64_t kh, std::int64_t out_h, std::int64_t out_w,
                                 std::int64_t sh, std::int64_t sw) {
     constexpr int RM = wgrad_lanes_rows<V, KW>;
     for (std::int64_t i0 = 0; i0 < kh; i0 += RM) {
-        float* a = acc_io + i0 * KW * V * 16;
+        float* a = acc_io + i0 * KW * V * wgrad_lanes;
         const float* xi = x + i0 * pw;
         const std::int64_t r = std::min<std::int64_t>(RM, kh - i0);
         // (one instantiation per row count up to RM: the rows' pointers and the taps stay in registers)
@@ -100,24 +136,46 @@ inline void wgrad_lanes_channel(float* acc_io, bool fresh, const float* gt, std:
     }
 }
 
+// gt[p·ldg + o] = gy[o·len + p] for o < out_channels, zero for out_channels <= o < ldg (a
+// multiple of wgrad_lanes): one image's output gradient with its channels across the lanes.
+inline void wgrad_transpose(float* gt, std::int64_t ldg, const float* gy, std::int64_t len,
+                            std::int64_t out_channels) {
+#if defined(__AVX512F__)
+    transpose_to_lanes(gt, ldg, gy, len, out_channels, ldg, len);
+#else
+    // In squares of 8 channels x 64 pixels: 8 reads of 256 contiguous bytes, and each pixel's
+    // 8 channels written as one vector.
+    for (std::int64_t o0 = 0; o0 < ldg; o0 += 8)
+        for (std::int64_t p0 = 0; p0 < len; p0 += 64) {
+            const std::int64_t pn = std::min<std::int64_t>(64, len - p0);
+            for (std::int64_t p = p0; p < p0 + pn; ++p) {
+                alignas(32) float v[8];
+                for (std::int64_t l = 0; l < 8; ++l) v[l] = o0 + l < out_channels ? gy[(o0 + l) * len + p] : 0.0f;
+                _mm256_store_ps(gt + p * ldg + o0, _mm256_load_ps(v));
+            }
+        }
+#endif
+}
+
 // part[O, C·kH·kW] = the weight gradient of `images` consecutive images from their
 // gy[images, O, oH, oW] and x[images, C, H, W] (groups 1; a window weight_grad_lanes_fits
 // accepts). Uses the conv_padded, conv_grad_wide and conv_col scratch slots of the calling thread.
 inline void conv_weight_grad_lanes_images(float* part, const float* gy, const float* x, std::int64_t images,
                                           std::int64_t channels, std::int64_t out_channels, const Window2d& w) {
+    constexpr std::int64_t L = wgrad_lanes;
     const std::int64_t kh = w.kernel_h, kw = w.kernel_w, kk = kh * kw, ckk = channels * kk;
-    const std::int64_t ldg = (out_channels + 15) / 16 * 16, len = w.out_plane();
+    const std::int64_t ldg = (out_channels + L - 1) / L * L, len = w.out_plane();
     const std::int64_t pw = w.in_w + 2 * w.pad_w, plane = (w.in_h + 2 * w.pad_h) * pw;
     float* planes = scratch(Scratch::conv_padded, channels * plane);
     float* gt = scratch(Scratch::conv_grad_wide, len * ldg);
-    // The accumulators of every block, [block of 32 channels (16 for the last odd one)][tap][lane]
+    // The accumulators of every block, [block of 2L channels (L for the last odd one)][tap][lane]
     float* acc = scratch(Scratch::conv_col, ldg * ckk);
     for (std::int64_t n = 0; n < images; ++n) {
         pad_planes(planes, x + n * channels * w.in_plane(), channels, w);
-        transpose_to_lanes(gt, ldg, gy + n * out_channels * len, len, out_channels, ldg, len);  // gt[p][o]
-        for (std::int64_t o0 = 0; o0 < ldg; o0 += 32) {
-            const bool two = o0 + 32 <= ldg;
-            const std::int64_t step = kk * (two ? 32 : 16);
+        wgrad_transpose(gt, ldg, gy + n * out_channels * len, len, out_channels);  // gt[p][o]
+        for (std::int64_t o0 = 0; o0 < ldg; o0 += 2 * L) {
+            const bool two = o0 + 2 * L <= ldg;
+            const std::int64_t step = kk * (two ? 2 * L : L);
             for (std::int64_t c = 0; c < channels; ++c) {
                 float* a = acc + o0 * ckk + c * step;
                 const float* xc = planes + c * plane;
@@ -135,8 +193,8 @@ inline void conv_weight_grad_lanes_images(float* part, const float* gy, const fl
         }
     }
     // [block][tap][lane] -> part[o][tap]
-    for (std::int64_t o0 = 0; o0 < ldg; o0 += 32) {
-        const std::int64_t lanes = o0 + 32 <= ldg ? 32 : 16;
+    for (std::int64_t o0 = 0; o0 < ldg; o0 += 2 * L) {
+        const std::int64_t lanes = o0 + 2 * L <= ldg ? 2 * L : L;
         const float* a = acc + o0 * ckk;
         for (std::int64_t l = 0; l < lanes && o0 + l < out_channels; ++l)
             for (std::int64_t t = 0; t < ckk; ++t) part[(o0 + l) * ckk + t] = a[t * lanes + l];
@@ -155,18 +213,31 @@ inline bool weight_grad_lanes_fits(std::int64_t channels, std::int64_t out_chann
 
 // Whether conv2d_backward takes this kernel first, before the in-place dot products of
 // kernels/weight_grad.hpp, with its own chunks: a window it fits whose output channels fill at
-// least 4/5 of the lanes they take (16 fill 16, 40 fill 48, 20 only 32). With one vector of
-// channels a block does a broadcast per multiply-add: 16 -> 16 on 28x28 runs as fast as on the
-// dot-product path (within 5 %). Where the in-place path does not pay either, conv2d_backward
-// still runs this kernel, on the im2col path's chunks (kernels/conv_chunks.hpp's
+// least 4/5 of the lanes they take (on AVX-512 16 fill 16, 40 fill 48, 20 only 32). With one
+// vector of channels a block does a broadcast per multiply-add: 16 -> 16 on 28x28 runs as fast
+// as on the dot-product path (within 5 %). Where the in-place path does not pay either, an
+// AVX-512 build still runs this kernel, on the im2col path's chunks (kernels/conv_chunks.hpp's
 // conv_weight_grad_lanes_as_gemm).
+//
+// AVX2 (8 lanes, 16 registers: blocks of 2 x 2 rows x 3 taps) also wants 12 or more input
+// channels. Measured on Zen 3 (1 thread, batch 64, dW alone, -O3, against the path each layer
+// took before, the in-place dot products or im2col + sgemm at 35-55 % of the FMA peak):
+// 1.2-1.7x on 3x3 layers with 16-128 channels on 32x32 to 7x7 planes (64 -> 64 on 32x32
+// 49 -> 68 GFLOP/s, 16 -> 16 on 28x28 35 -> 58), 1.1-1.4x strided, 1.5-2x on 5x5 40 -> 80 on
+// 12x12, 1.3x on 32 -> 64 on 26x26; within 5 % on 8x8 with 128-256 channels and 0.9-0.98x on
+// 96 -> 96 on 10x10. With 3 input channels it lost (3 -> 64 on 32x32 0.8x: too few taps per
+// transposed gradient); 6 -> 16 and 8 -> 16 gained 1.1-1.5x, but the threshold is 12 so that the
+// 5x5 10 -> 20 layer on 12x12 planes (the seed net's; 1.1-1.3x here) keeps im2col + sgemm, whose
+// chains this kernel's differ from on AVX2, and the seed net trains bit for bit as before.
+inline constexpr std::int64_t wgrad_lanes_min_channels = wgrad_lanes == 16 ? 2 : 12;
 inline bool weight_grad_lanes_pays(std::int64_t channels, std::int64_t out_channels, std::int64_t groups,
                                    const Window2d& w) {
-    return weight_grad_lanes_fits(channels, out_channels, groups, w) &&
-           5 * out_channels >= 4 * ((out_channels + 15) / 16 * 16);
+    return weight_grad_lanes_fits(channels, out_channels, groups, w) && channels >= wgrad_lanes_min_channels &&
+           5 * out_channels >= 4 * ((out_channels + wgrad_lanes - 1) / wgrad_lanes * wgrad_lanes);
 }
 #else
 inline constexpr bool has_weight_grad_lanes = false;
+inline constexpr bool has_weight_grad_lanes_as_gemm = false;
 inline bool weight_grad_lanes_fits(std::int64_t, std::int64_t, std::int64_t, const Window2d&) { return false; }
 inline bool weight_grad_lanes_pays(std::int64_t, std::int64_t, std::int64_t, const Window2d&) { return false; }
 // Never called where has_weight_grad_lanes is false; declared so that the caller compiles in every build.
