@@ -243,6 +243,19 @@ inline void shifted_planes(float* dst, const float* src, std::int64_t channels, 
 // counted against the direct path's (a 4x4 image fills one pitched panel, half of it past the
 // rows' ends, and one vector of the GEMM's), with small_n_copies rows' worth of copies. That also
 // sends 512 -> 512 on 4x4 from the lanes product (110 GFLOP/s) back to the GEMM (205).
+// On AVX2 (Zen 3, 1 thread, conv2d forward alone at batch 64, -O3; the two paths forced in turn
+// on 26 shapes) the blocked GEMM, packing and all, ran at 58-75 GFLOP/s on layers with 40-256
+// channels and 33-50 on 3 -> 64 or 16-32 channels on 28x28 and 32x32 (101 peak), and the direct
+// path won on 24 of them although the model above had sent 11 to the GEMM: 1.19x on 64 -> 128
+// on 16x16, 1.12x on 128 -> 128 on 16x16, 1.13x on 96 -> 96 on 10x10, 1.08x on 48 -> 96 on
+// 20x20, 1.15-1.18x on 5x5 40 -> 80 and 80 -> 40 on 12x12, 1.05x on 128 -> 256 and 128 -> 128 on
+// 8x8, 1.67x on 3 -> 64 on 32x32 (K = 27). Charging the blocked GEMM at least
+// blocked_copies_avx2 = 0.4 rows per row for its copies sends those to the direct path (the 5x5
+// ones with pitched panels 1.33 times the GEMM's included) and keeps the GEMM where the direct
+// path's panels are 1.5 times as many or more (256 -> 256 on 4x4, 1.2x faster direct, still
+// the GEMM). It costs 2-5 % where the GEMM was at least as fast: 64 -> 64 on 32x32 (0.98x) and
+// 256 -> 256 on 8x8 (0.95x).
+inline constexpr double blocked_copies_avx2 = 0.4;
 inline constexpr double blocked_copies_avx512 = 0.6;
 inline constexpr double small_n_copies_avx512 = 48.0;
 inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& w, std::int64_t chunk) {
@@ -263,6 +276,8 @@ inline bool direct_conv_pays(std::int64_t og, std::int64_t ckk, const Window2d& 
         return direct * static_cast<double>(gemm_nr / simd_width) <
                0.97 * vectors * (1.0 + small_n_copies_avx512 / static_cast<double>(og));
     }
+    if (gemm_path(false, false, og, chunk * w.out_plane(), ckk) != GemmPath::small_n)
+        return direct < 0.97 * gemm * (1.0 + std::max(copies, blocked_copies_avx2));
     return direct < 0.97 * gemm * (1.0 + copies);
 }
 
