@@ -963,9 +963,10 @@ TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
     // Where detail::input_grad_as_conv_pays ("same" stride-1 windows, at least
-    // input_grad_as_conv_min_channels input and at most 64 output channels per group, or on
-    // AVX-512 more output channels with at least 32 input channels), grad_in is conv2d_forward of grad_out with the flipped,
-    // channel-swapped weights instead of Wᵀ·grad_out + col2im: a different order of additions,
+    // input_grad_as_conv_min_channels input and at most 64 output channels per group, or more
+    // output channels with at least 32 input channels: on AVX2 no more than the inputs), grad_in
+    // is conv2d_forward of grad_out with the flipped, channel-swapped weights instead of
+    // Wᵀ·grad_out + col2im: a different order of additions,
     // so it is checked against the double-precision reference within the float32 bound of
     // O/groups·kH·kW terms, with groups, dilation and 5x5 kernels. Which cases take the path
     // depends on the ISA's panel width; the 28x28 ones take it on every ISA.
@@ -984,6 +985,7 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
         {2, 6, 12, 11, 11, 5, 2, 1, 3},    // three groups of 2 input channels, 5x5
         {2, 40, 72, 9, 9, 3, 1, 1, 1},     // more than 64 output channels (the path on AVX-512 only)
         {2, 32, 96, 16, 16, 3, 1, 1, 1},   // the same on a plane of 256 floats (the direct path's)
+        {2, 96, 80, 10, 10, 3, 1, 1, 1},   // more than 64 output channels, fewer than the inputs (native SIMD)
     };
     Generator gen(31);
     int took = 0;
@@ -1013,9 +1015,15 @@ TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution")
     }
     CHECK(took >= 2);
     if (kernels::detail::input_grad_as_conv_min_channels < 10) CHECK(took >= 5);  // the few-channel cases too
-    // More than 64 output channels: only on AVX-512, with 32 or more input channels and at most
-    // three times as many outputs (planes of a multiple of 256 floats included).
+    // More than 64 output channels: with 32 or more input channels and, on AVX-512, at most three
+    // times as many outputs (planes of a multiple of 256 floats included); on AVX2 at most as
+    // many outputs as inputs, on planes that are not a multiple of 256 floats.
     const auto same = [](std::int64_t h) { return kernels::make_window(h, h, 3, 3, 1, 1, 1, 1); };
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
+    CHECK(kernels::detail::input_grad_as_conv_pays(96, 96, same(10)));
+    CHECK(kernels::detail::input_grad_as_conv_pays(256, 128, same(8)));
+#endif
+    CHECK(kernels::detail::input_grad_as_conv_pays(128, 128, same(32)) == (kernels::simd_width >= 16));
     CHECK(kernels::detail::input_grad_as_conv_pays(40, 72, same(9)) == (kernels::simd_width >= 16));
     CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(16, 128, same(14)));
     CHECK_FALSE(kernels::detail::input_grad_as_conv_pays(32, 128, same(14)));

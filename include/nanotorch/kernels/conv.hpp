@@ -425,11 +425,21 @@ inline Window2d input_grad_window(const Window2d& w) {
 // flipped convolution ran 64 -> 128 on 32x32 1.13x faster (-O3), 64 -> 128, 128 -> 128,
 // 128 -> 256 and 256 -> 256 on 16x16 at the same speed (0.98-1.02x; 1.3-1.45x at -O2 before
 // sgemm's micro-kernel went out of line, simd_gemm.hpp, when Wᵀ·grad_out + col2im ran at 58-60 %).
+// On AVX2, with the direct path recalibrated there (direct_conv_pays: Zen 3, 1 thread, grad_in
+// alone at batch 64, -O3, the two ways alternating), more than 64 output channels pay where
+// they are no more than the input channels: 1.2-1.25x on 96 -> 96 on 10x10, 256 -> 128 on 8x8,
+// 128 -> 96 on 12x12, 80 -> 80 5x5 on 12x12 and 512 -> 512 on 4x4, 1.12-1.17x on 192 -> 96 on
+// 14x14, 1.06-1.08x on 256 -> 256 on 8x8; but not on planes of a multiple of 256 floats (128 ->
+// 128 on 32x32 0.85x, 64 -> 64 on 32x32 0.96x, 128 -> 128 on 16x16 0.97-1.09x), nor with more
+// outputs than inputs (96 -> 192 on 12x12 0.86-0.89x, 128 -> 256 on 8x8 0.97-1.02x, 64 -> 128 on
+// 16x16 1.0x; 5x5 40 -> 80 on 12x12 gained 1.15x but was the only one).
 inline constexpr std::int64_t input_grad_as_conv_min_channels = simd_width >= 16 ? 2 : 16;
 inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Window2d& w) {
     if (!input_grad_as_conv(w) || w.out_h != w.in_h || w.out_w != w.in_w || cg < input_grad_as_conv_min_channels)
         return false;
-    if (og > 64 && (simd_width < 16 || cg < 32 || og > 3 * cg)) return false;
+    if (og > 64 && (simd_width >= 16 ? cg < 32 || og > 3 * cg  // AVX-512
+                                     : simd_width < 8 || cg < 32 || og > cg || w.in_plane() % 256 == 0))  // AVX2
+        return false;
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }
