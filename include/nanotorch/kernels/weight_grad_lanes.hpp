@@ -44,42 +44,21 @@ namespace nanotorch::kernels::detail {
 /// Whether conv_weight_grad_lanes_images exists in this build (AVX-512, or AVX2 with FMA).
 inline constexpr bool has_weight_grad_lanes = true;
 
-// One vector of output channels: 16 in a __m512, 8 in a __m256 (AVX2), and the number of
-// accumulators a block may keep so that its V gradient vectors and a broadcast fit beside them
-// in the registers (32 or 16).
-#if defined(__AVX512F__)
-struct WgradVec {
-    using reg = __m512;
-    static constexpr int lanes = 16, accumulators = 28;
-    static reg zero() { return _mm512_setzero_ps(); }
-    static reg load(const float* p) { return _mm512_load_ps(p); }
-    static reg broadcast(float x) { return _mm512_set1_ps(x); }
-    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-    static void store(float* p, reg v) { _mm512_store_ps(p, v); }
-};
-#else
-struct WgradVec {
-    using reg = __m256;
-    static constexpr int lanes = 8, accumulators = 12;
-    static reg zero() { return _mm256_setzero_ps(); }
-    static reg load(const float* p) { return _mm256_load_ps(p); }
-    static reg broadcast(float x) { return _mm256_set1_ps(x); }
-    static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
-    static void store(float* p, reg v) { _mm256_store_ps(p, v); }
-};
-#endif
-inline constexpr std::int64_t wgrad_lanes = WgradVec::lanes;
+// One vector of output channels is simd.hpp's fbatch: 16 lanes on AVX-512, 8 on AVX2. A block
+// keeps at most wgrad_accumulators of them, so that its V gradient vectors and a broadcast fit
+// beside them in the registers (32 or 16).
+inline constexpr std::int64_t wgrad_lanes = simd_width;
+inline constexpr int wgrad_accumulators = simd_width >= 16 ? 28 : 12;
 /// Whether conv2d_backward also runs the kernel on the im2col path's chunks
 /// (kernels/conv_chunks.hpp's conv_weight_grad_lanes_as_gemm): AVX-512 builds only.
-inline constexpr bool has_weight_grad_lanes_as_gemm = WgradVec::lanes == 16;
+inline constexpr bool has_weight_grad_lanes_as_gemm = wgrad_lanes == 16;
 
 // The largest number of kernel rows a block of V vectors of channels takes for a kernel KW wide:
-// R·KW·V accumulators, at most WgradVec::accumulators, and at most 3 rows of a 3-wide kernel (the
+// R·KW·V accumulators, at most wgrad_accumulators, and at most 3 rows of a 3-wide kernel (the
 // usual kernels' height): AVX-512 3 whatever V; AVX2 2 rows for two vectors, 3 for one.
 template <int V, int KW>
 inline constexpr int wgrad_lanes_rows =
-    KW == 3 ? (WgradVec::accumulators / (V * KW) < 3 ? WgradVec::accumulators / (V * KW) : 3)
-            : WgradVec::accumulators / (V * KW);
+    KW == 3 ? std::min(3, wgrad_accumulators / (V * KW)) : wgrad_accumulators / (V * KW);
 
 // acc[(r·KW + j)·V + v] += Σ_{oh, ow} gt[(oh·out_w + ow)·ldg + L·v + lane] · x[(oh·sh + r)·pw + ow·sw + j]
 // over one image, L = wgrad_lanes: x at the block's first kernel row of one input channel's
@@ -89,32 +68,31 @@ template <int V, int R, int KW>
 inline void wgrad_lanes_block(float* acc_io, bool fresh, const float* gt, std::int64_t ldg, const float* x,
                               std::int64_t pw, std::int64_t out_h, std::int64_t out_w, std::int64_t sh,
                               std::int64_t sw) {
-    using Vec = WgradVec;
-    using reg = Vec::reg;
-    constexpr int T = R * KW, L = Vec::lanes;
-    static_assert(T * V <= Vec::accumulators, "a block's accumulators must fit in the registers");
-    reg acc[T * V];
-    if (fresh) unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = Vec::zero(); });
-    else unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = Vec::load(acc_io + L * i); });
+    constexpr int T = R * KW;
+    constexpr std::int64_t L = wgrad_lanes;
+    static_assert(T * V <= wgrad_accumulators, "a block's accumulators must fit in the registers");
+    fbatch acc[T * V];
+    if (fresh) unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch(0.0f); });
+    else unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = fbatch::load_aligned(acc_io + L * i); });
     const float* g = gt;
     for (std::int64_t oh = 0; oh < out_h; ++oh) {
         const float* rows[R];
         unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA { rows[r] = x + (oh * sh + static_cast<std::int64_t>(r)) * pw; });
         for (std::int64_t ow = 0, at = 0; ow < out_w; ++ow, at += sw, g += ldg) {
-            reg gv[V];
-            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { gv[v] = Vec::load(g + L * v); });
+            fbatch gv[V];
+            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { gv[v] = fbatch::load_aligned(g + L * v); });
             unroll<R>([&](auto r) NANOTORCH_INLINE_LAMBDA {
                 unroll<KW>([&](auto j) NANOTORCH_INLINE_LAMBDA {
-                    const reg b = Vec::broadcast(rows[r][at + static_cast<std::int64_t>(j)]);
+                    const fbatch b(rows[r][at + static_cast<std::int64_t>(j)]);
                     unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
                         constexpr int i = (static_cast<int>(r) * KW + static_cast<int>(j)) * V + static_cast<int>(v);
-                        acc[i] = Vec::fma(b, gv[v], acc[i]);
+                        acc[i] = vfma(b, gv[v], acc[i]);
                     });
                 });
             });
         }
     }
-    unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { Vec::store(acc_io + L * i, acc[i]); });
+    unroll<T * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i].store_aligned(acc_io + L * i); });
 }
 
 // One input channel's taps (kh kernel rows of KW) for V vectors of channels, in blocks of up to
@@ -143,15 +121,16 @@ inline void wgrad_transpose(float* gt, std::int64_t ldg, const float* gy, std::i
 #if defined(__AVX512F__)
     transpose_to_lanes(gt, ldg, gy, len, out_channels, ldg, len);
 #else
-    // In squares of 8 channels x 64 pixels: 8 reads of 256 contiguous bytes, and each pixel's
-    // 8 channels written as one vector.
-    for (std::int64_t o0 = 0; o0 < ldg; o0 += 8)
+    // In squares of one vector of channels x 64 pixels: reads of 256 contiguous bytes per
+    // channel, and each pixel's channels written as one vector.
+    constexpr std::int64_t L = wgrad_lanes;
+    for (std::int64_t o0 = 0; o0 < ldg; o0 += L)
         for (std::int64_t p0 = 0; p0 < len; p0 += 64) {
             const std::int64_t pn = std::min<std::int64_t>(64, len - p0);
             for (std::int64_t p = p0; p < p0 + pn; ++p) {
-                alignas(32) float v[8];
-                for (std::int64_t l = 0; l < 8; ++l) v[l] = o0 + l < out_channels ? gy[(o0 + l) * len + p] : 0.0f;
-                _mm256_store_ps(gt + p * ldg + o0, _mm256_load_ps(v));
+                alignas(64) float v[L];
+                for (std::int64_t l = 0; l < L; ++l) v[l] = o0 + l < out_channels ? gy[(o0 + l) * len + p] : 0.0f;
+                fbatch::load_aligned(v).store_aligned(gt + p * ldg + o0);
             }
         }
 #endif
