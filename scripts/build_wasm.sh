@@ -90,25 +90,29 @@ cxxflags="-std=c++17 -msimd128 -fwasm-exceptions -DNANOTORCH_NO_THREADS -Wall -W
   echo "  description = link \$out"
   # Every target is in the file (so a later call with other options does not rewrite it under a
   # running ninja); the ninja command line below picks what this call wants.
-  # The suites compile the ONNX op table once (tests/support/onnx_ops.cpp, config.hpp's
-  # NANOTORCH_ONNX_OPS_EXTERN) instead of once each; the page's module stays header-only.
+  # The suites compile the ONNX op table, the rest of the ONNX code's entry points and the compute
+  # kernels once (tests/support/{onnx_ops,onnx,kernels}.cpp, config.hpp's NANOTORCH_*_EXTERN)
+  # instead of once each, as the native test builds do; the page's module stays header-only.
+  echo "separate_defs = -DNANOTORCH_ONNX_OPS_EXTERN -DNANOTORCH_ONNX_EXTERN -DNANOTORCH_KERNELS_EXTERN"
   echo "build tests/main.o: cxx $root/tests/main.cpp"
   echo "  opt = -O2"
-  echo "  defs = -DNANOTORCH_ONNX_OPS_EXTERN"
-  echo "build tests/onnx_ops.o: cxx $root/tests/support/onnx_ops.cpp"
-  echo "  opt = -O2"
-  echo "  defs = -DNANOTORCH_ONNX_OPS_EXTERN"
-  # An archive, so that suites that run no ONNX model link none of it.
+  echo "  defs = \$separate_defs"
+  for part in onnx_ops onnx kernels; do
+    echo "build tests/$part.o: cxx $root/tests/support/$part.cpp"
+    echo "  opt = -O2"
+    echo "  defs = \$separate_defs"
+  done
+  # An archive, so that a suite links only the parts it calls.
   echo "rule ar"
   echo "  command = rm -f \$out && emar rcs \$out \$in"
   echo "  description = emar \$out"
-  echo "build tests/libonnx_ops.a: ar tests/onnx_ops.o"
+  echo "build tests/libseparate.a: ar tests/onnx_ops.o tests/onnx.o tests/kernels.o"
   for s in $(printf '%s\n' "${WASM_SUITES[@]}" "${suites[@]}" | sort -u); do
     [ -f "tests/$s.cpp" ] || { echo "build_wasm.sh: tests/$s.cpp does not exist" >&2; exit 2; }
     echo "build tests/$s.o: cxx $root/tests/$s.cpp"
     echo "  opt = -O2"
-    echo "  defs = -DNANOTORCH_ONNX_OPS_EXTERN"
-    echo "build tests/$s.js | tests/$s.wasm: link_node tests/main.o tests/$s.o tests/libonnx_ops.a"
+    echo "  defs = \$separate_defs"
+    echo "build tests/$s.js | tests/$s.wasm: link_node tests/main.o tests/$s.o tests/libseparate.a"
   done
   echo "build web/nanotorch_wasm.o: cxx $root/examples/wasm/nanotorch_wasm.cpp"
   echo "  opt = -O3"

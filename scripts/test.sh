@@ -340,10 +340,12 @@ step_wasm() {
   return "$rc"
 }
 
-step_install() {
-  local prefix=$root/build/ci-install/prefix meson_prefix=$root/build/ci-meson-install/prefix
-  rm -rf "$prefix" "$meson_prefix"  # a scratch prefix: no stale headers from an earlier run
-
+# Two lanes that share nothing run side by side (the consumers' compiles are most of the step, one
+# core each): the CMake package (install, find_package, its pkg-config file) and the source-tree
+# and Meson routes (add_subdirectory, meson install, its pkg-config file). Each lane's output is
+# printed when both have finished; the step fails if either lane did.
+install_lane_cmake() {
+  local prefix=$root/build/ci-install/prefix
   echo "--- CMake install into $prefix"
   cmake -S . -B build/ci-install "${generator[@]}" -DCMAKE_CXX_COMPILER=g++ -DCMAKE_INSTALL_PREFIX="$prefix" \
     -DNANOTORCH_BUILD_TESTS=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF -DNANOTORCH_BUILD_BENCH=OFF
@@ -358,7 +360,9 @@ step_install() {
 
   echo "--- consumer via pkg-config (CMake-generated nanotorch.pc)"
   PKG_CONFIG_PATH="$prefix/share/pkgconfig" CXX=g++ bash tests/pkgconfig_import/build.sh build/ci-pkgconfig-import
-
+}
+install_lane_source_meson() {
+  local meson_prefix=$root/build/ci-meson-install/prefix mdir=build/ci-meson-install
   echo "--- consumer via add_subdirectory"
   cmake -S tests/cmake_import -B build/ci-subdir-import "${generator[@]}" -DCMAKE_CXX_COMPILER=clang++ \
     -DNANOTORCH_SOURCE_DIR="$root"
@@ -366,7 +370,6 @@ step_install() {
   ctest --test-dir build/ci-subdir-import --output-on-failure --no-tests=error
 
   echo "--- Meson install into $meson_prefix, consumer via its nanotorch.pc"
-  local mdir=build/ci-meson-install
   if [ -f "$mdir/meson-private/coredata.dat" ]; then
     meson setup --reconfigure "$mdir" --prefix="$meson_prefix" -Dtests=disabled
   else
@@ -375,6 +378,23 @@ step_install() {
   fi
   meson install -C "$mdir" --quiet
   PKG_CONFIG_PATH="$meson_prefix/share/pkgconfig" CXX=clang++ bash tests/pkgconfig_import/build.sh build/ci-meson-pkgconfig-import
+}
+step_install() {
+  local logs=$root/build/ci-install-logs rc=0 pid_cmake pid_meson lane
+  rm -rf "$root/build/ci-install/prefix" "$root/build/ci-meson-install/prefix"  # scratch prefixes: no stale headers
+  mkdir -p "$logs"
+  # Both in the background: under `||` bash would ignore the lane's own set -e.
+  (set -e; install_lane_cmake) >"$logs/cmake.log" 2>&1 &
+  pid_cmake=$!
+  (set -e; install_lane_source_meson) >"$logs/source-meson.log" 2>&1 &
+  pid_meson=$!
+  wait "$pid_cmake" || { rc=1; echo "install: the CMake lane failed" >&2; }
+  wait "$pid_meson" || { rc=1; echo "install: the add_subdirectory/Meson lane failed" >&2; }
+  for lane in cmake source-meson; do
+    echo "--- lane $lane ($logs/$lane.log)"
+    cat "$logs/$lane.log"
+  done
+  return "$rc"
 }
 
 step_fuzz() {
