@@ -63,7 +63,8 @@ if ((DO_BUILD)); then
   echo "== building $BUILD (clang, libFuzzer + ASan + UBSan)"
   CXX="${CXX:-clang++}" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DNANOTORCH_FUZZ=ON -DNANOTORCH_BUILD_TESTS=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF \
-    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_INSTALL=OFF >/dev/null || exit 1
+    -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_INSTALL=OFF \
+    -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON >/dev/null || exit 1
   cmake --build "$BUILD" -j"$(nproc)" || exit 1
 fi
 

@@ -26,8 +26,11 @@ generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 # NANOTORCH_MPI=OFF: memcheck looks at nanotorch; Open MPI's libraries (linked into mnist_train
 # when found, for --distributed) would only add their own allocations to the report.
+# NANOTORCH_SEPARATE_*: the kernels and the ONNX code compiled once for both programs, on both
+# cores, instead of once in each (the same code: config.hpp).
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANOTORCH_NATIVE=OFF \
-  -DNANOTORCH_BUILD_TESTS=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_INSTALL=OFF -DNANOTORCH_MPI=OFF >/dev/null
+  -DNANOTORCH_BUILD_TESTS=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_INSTALL=OFF -DNANOTORCH_MPI=OFF \
+  -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON >/dev/null
 cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target mnist_train onnx_run
 
 # Exit status 99 marks a memcheck finding, so it cannot be mistaken for the tool's own status.
