@@ -26,11 +26,13 @@
 #                  the doctest suites as wasm, run under node; then tests/js/wasm_api.test.mjs checks the wasm
 #                  API (examples/web/nanotorch.js) against native nanotorch and onnxruntime-node (docs/WASM.md)
 #   clang-release  (only when named) CMake + clang++ Release, -march=native (suites and bench; the MPI ctests too)
-#   gcc-scalar     Meson + g++ -O1, NANOTORCH_NO_SIMD (the scalar kernels), no -march: every suite, the
+#   gcc-scalar     Meson + g++ -O0 (the kernels and kernel suites -O1), NANOTORCH_NO_SIMD (the scalar
+#                  kernels), no -march: every suite, the
 #                  ODR test and test_mpi under `meson test` (meson.build's check too); then every
 #                  public header compiled alone without xsimd's transitive includes (CMake target
 #                  nanotorch_header_check)
-#   clang-asan     CMake + clang++ -O0 -gline-tables-only, AddressSanitizer + UndefinedBehaviorSanitizer, plus the
+#   clang-asan     CMake + clang++ -O0 -gline-tables-only (the kernels and kernel suites -O1),
+#                  AddressSanitizer + UndefinedBehaviorSanitizer, plus the
 #                  fuzz targets' seeds and regression inputs replayed as ctests; no MPI: LeakSanitizer
 #                  reports Open MPI's own never-freed allocations
 #   clang-tsan     CMake + clang++ -O1 -gline-tables-only, ThreadSanitizer, every suite with 3 pool threads
