@@ -235,10 +235,9 @@ step_gcc_scalar() {
   cmake --build build/ci-header-check --target nanotorch_header_check -j"$jobs"
 }
 # -O0 with line tables only: ASan's reports name file and line, and full debug info would add a
-# seventh to the compile time. The separate archive (kernels, ONNX runtime and op table) and the
-# kernel suites at -O1 (NANOTORCH_HOT_CODE_FLAGS): at -O0 test_conv, test_gemm, test_alloc and
-# test_training ran for 120, 44, 45 and 25 s, at -O1 for 14, 5, 2 and 2 s, for about 60 s more
-# compile time.
+# seventh to the compile time. The kernels' one copy (tests/support/kernels.cpp) and the kernel
+# suites at -O1 (NANOTORCH_HOT_CODE_FLAGS): at -O0 the ctest run took 214 s (test_conv alone 120 s,
+# test_gemm 44), so 36 s (14 and 5), for about 45 s more compile time.
 step_clang_asan() {
   cmake_build_test clang-asan clang++ Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -gline-tables-only" -DNANOTORCH_HOT_CODE_FLAGS=-O1 \
     -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=ON -DNANOTORCH_FORCE_NO_SIMD=OFF \
@@ -249,8 +248,8 @@ step_clang_asan() {
 # The suites only: they drive every threaded kernel with 1, 2 and 3 threads; the examples would
 # add build time and no threading of their own. Line tables: TSan's reports name file and line.
 # -O0 but for the kernels and the kernel suites at -O1 (NANOTORCH_HOT_CODE_FLAGS), where the
-# threaded loops are: the build took 454 CPU-s at -O1 everywhere and 242 so, and the suites ran in
-# 30 s against 25. Its clang build of the kernels with optimisation and -march=native stands in for
+# threaded loops are: the build took 454 CPU-s at -O1 everywhere and 242 this way, and the suites
+# ran in 30-46 s against 25. Its clang build of the kernels with optimisation and -march=native stands in for
 # clang-release in CI, with the wasm step (LLVM -O2 over the suites it runs) and the fuzz step
 # (clang -O2 over the readers, the ONNX runtime and its op table).
 step_clang_tsan() {
