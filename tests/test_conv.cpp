@@ -797,14 +797,15 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
 }
 
 TEST_CASE("kernels: the direct product with output channels in the lanes equals the blocked GEMM bit for bit") {
-    // Where detail::lanes_conv_pays (AVX-512 builds), conv2d_forward_fused runs
-    // detail::conv_lanes_product: tiles of P output pixels (in raster order, spanning rows) by 16,
-    // 32, 48 or 64 output channels, transposed in registers and written straight to the output
+    // Where detail::lanes_conv_pays (AVX-512 and AVX2 builds), conv2d_forward_fused runs
+    // detail::conv_lanes_product: tiles of P output pixels (in raster order, spanning rows) by one
+    // to four vectors of output channels (AVX-512: 16 lanes, blocks of four vectors; AVX2: 8 lanes,
+    // blocks of two), transposed in registers and written straight to the output
     // with the bias and the epilogue applied on the way. Its sums are the blocked GEMM's chains on
     // the im2col matrix (k ascending, gemm_kc slices added in order), and the epilogue is
     // ConvEpilogue::apply's operations, so the output must equal im2col + the blocked GEMM +
     // bias + apply on each plane exactly. The cases require the model to pick the lanes path and
-    // cover every block width (four vectors, and a last block of one, two or three), channel
+    // cover every block width (a full block, and each narrower last block), channel
     // counts that are not whole vectors, partial last tiles, K past one and two gemm_kc slices,
     // strides 2 and 3, dilation, groups, no padding (the images read in place), several images
     // per chunk, and each epilogue (scale and shift, the residual in both operand orders, relu).
@@ -825,7 +826,9 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
         {2, 32, 64, 20, 20, 3, 0, 3, 1, 1},   // stride 3 unpadded
         {4, 30, 33, 9, 9, 3, 1, 1, 1, 1},     // 33 channels: three vectors, 17 lanes unused
     };
-    bool took_width[5] = {false, false, false, false, false};
+    // A full block's vectors in this build, and which full and last-block widths the cases took.
+    const std::int64_t lanes_width = kernels::simd_width, block_vecs = lanes_width >= 16 ? 4 : 2;
+    bool took_full = false, took_last[4] = {false, false, false, false};
     Generator gen(31);
     for (const Case& t : cases) {
         CAPTURE(t.c);
@@ -838,9 +841,9 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
         const bool lanes =
             kernels::detail::lanes_conv_pays(og, ckk, w, kernels::detail::direct_conv_pays(og, ckk, w, chunk));
         REQUIRE(lanes == kernels::detail::has_conv_lanes);
-        const std::int64_t vecs = (og + 15) / 16;
-        if (vecs >= 4) took_width[4] = true;
-        took_width[vecs % 4] = true;
+        const std::int64_t vecs = (og + lanes_width - 1) / lanes_width;
+        took_full = took_full || vecs >= block_vecs;
+        took_last[vecs % block_vecs] = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen), scale = random_vec(t.o, gen), shift = random_vec(t.o, gen);
         const FV res = random_vec(t.n * t.o * len, gen);
@@ -877,8 +880,10 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
             CHECK(bit_equal(y, expect));
         }
     }
-    if (kernels::detail::has_conv_lanes)
-        for (int v = 0; v < 5; ++v) CHECK(took_width[v]);
+    if (kernels::detail::has_conv_lanes) {
+        CHECK(took_full);
+        for (std::int64_t v = 0; v < block_vecs; ++v) CHECK(took_last[v]);
+    }
 }
 
 TEST_CASE("kernels: conv2d_forward gives the same bits for any thread count where its chunks are cut for the threads") {
@@ -919,17 +924,22 @@ TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths
     // planes' or the GEMM's whole planes otherwise). Each value gets the operations of the bias
     // add and then of ConvEpilogue::apply, so the result must equal the plain convolution with
     // apply run on each plane afterwards, bit for bit, with and without a bias, for each
-    // epilogue (scale and shift, the residual in both operand orders, relu, their mixes).
+    // epilogue (scale and shift, the residual in both operand orders, relu, their mixes). The
+    // paths differ by ISA, so a case the lanes product takes (tested above) is skipped here, and
+    // the cases must take each of the three paths at least once.
     struct Case {
         std::int64_t n, c, o, h, w, k, pad;
     };
     const std::vector<Case> cases = {
         {2, 16, 16, 28, 28, 3, 1},  // direct, pitched rows of 28
-        {3, 10, 20, 12, 12, 5, 0},  // direct over shifted planes (the seed's conv2)
+        {3, 10, 20, 12, 12, 5, 0},  // direct over shifted planes (the seed's conv2; AVX2: lanes)
+        {3, 4, 20, 12, 12, 5, 0},   // direct over shifted planes, K = 100
         {2, 1, 10, 28, 28, 5, 0},   // direct, one input channel
-        {2, 128, 256, 8, 8, 3, 1},  // a GEMM (im2col or packed from the images)
+        {2, 128, 256, 8, 8, 3, 1},  // a GEMM (im2col or packed from the images; AVX2: lanes)
+        {1, 320, 64, 4, 4, 3, 1},   // a GEMM on AVX2 (K = 2880)
         {2, 5, 7, 9, 11, 3, 1},     // odd sizes: rows shorter than a vector
     };
+    bool took_pitched = false, took_shifted = false, took_gemm = false;
     Generator gen(41);
     for (const Case& t : cases) {
         CAPTURE(t.c);
@@ -938,7 +948,10 @@ TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths
         const auto w = kernels::make_window(t.h, t.w, t.k, t.k, 1, 1, t.pad, t.pad);
         const std::int64_t ckk = t.c * t.k * t.k, len = w.out_plane();
         const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
-        REQUIRE_FALSE(kernels::detail::lanes_conv_pays(t.o, ckk, w, kernels::detail::direct_conv_pays(t.o, ckk, w, chunk)));
+        const bool direct = kernels::detail::direct_conv_pays(t.o, ckk, w, chunk);
+        if (kernels::detail::lanes_conv_pays(t.o, ckk, w, direct)) continue;
+        const bool shifted = direct && kernels::detail::shifted_columns_pay(t.o, ckk, w);
+        (shifted ? took_shifted : direct ? took_pitched : took_gemm) = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen), scale = random_vec(t.o, gen), shift = random_vec(t.o, gen);
         const FV res = random_vec(t.n * t.o * len, gen);
@@ -959,6 +972,9 @@ TEST_CASE("kernels: conv2d_forward_fused's epilogue on the direct and GEMM paths
                 CHECK(bit_equal(y, expect));
             }
     }
+    CHECK(took_pitched);
+    CHECK(took_shifted);
+    CHECK(took_gemm);
 }
 
 TEST_CASE("kernels: conv2d_backward's input gradient computed as a convolution") {
@@ -1261,7 +1277,7 @@ TEST_CASE("kernels: conv2d_backward's weight gradient in the lanes on the im2col
 }
 
 TEST_CASE("kernels: conv2d_backward's input gradient of strided windows, phase by phase") {
-    // Where detail::input_grad_phases_pays (AVX-512 builds; strides no larger than the kernel,
+    // Where detail::input_grad_phases_pays (AVX-512 and AVX2 builds; strides no larger than the kernel,
     // 16 or more input and output channels, one group), grad_in is one stride-1 product per phase
     // of the input on the lanes kernel, the phases interleaved back
     // (kernels/input_grad_phases.hpp): checked against the double-precision reference within the
@@ -1306,7 +1322,7 @@ TEST_CASE("kernels: conv2d_backward's input gradient of strided windows, phase b
         CHECK(bit_equal(gi3, gi));
     }
     set_num_threads(saved);
-    CHECK(took == (kernels::detail::has_conv_lanes ? static_cast<int>(cases.size()) : 0));
+    CHECK(took == (kernels::detail::has_input_grad_phases ? static_cast<int>(cases.size()) : 0));
     // Not taken: a 1x1 stride-2 window (half its phases see no tap), fewer than 16 channels, two
     // groups, stride 1.
     CHECK_FALSE(kernels::detail::input_grad_phases_pays(16, 32, 1, kernels::make_window(28, 28, 1, 1, 2, 2, 0, 0)));

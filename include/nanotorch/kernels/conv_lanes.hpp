@@ -1,5 +1,6 @@
 // nanotorch/kernels/conv_lanes.hpp — the direct convolution with output channels across the
-// vector lanes (AVX-512), for layers whose planes are small and whose channels are many.
+// vector lanes (AVX-512, and AVX2 with FMA), for layers whose planes are small and whose
+// channels are many.
 //
 // conv_direct_product (kernels/implicit_gemm.hpp) puts output pixels in the lanes: it runs over
 // "pitched" columns, every padded row's full length, and rounds each image's columns up to whole
@@ -23,7 +24,9 @@
 // batch 1 alike within noise): 3x3 64 -> 64 on 7x7 1.45-1.5x, 32 -> 32 on 14x14 1.2-1.25x,
 // stride-2 16 -> 32 from 28x28 and 32 -> 64 from 14x14 1.3-1.6x, 1x1 stride-2 1.7-2x (an im2col
 // GEMM with K = 16 or 32 before), 48 -> 96 on 20x20 1.05-1.15x, 5x5 40 -> 80 on 12x12 1.2x;
-// the batch-64 ResNet8 inference of fashion_train through the ONNX runtime 1.14x.
+// the batch-64 ResNet8 inference of fashion_train through the ONNX runtime 1.14x. AVX2 builds
+// have their own section below (8 channels per vector, tiles of 6 or 8 pixels, 8 x 8
+// transposes); their measurements are lanes_conv_pays's.
 #pragma once
 
 #include <algorithm>  // std::min
@@ -286,6 +289,224 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
                                 stride_h, stride_w, row_off, f);
     }
 }
+#elif NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX2__) && defined(__FMA__)
+// The same product on AVX2: 8 channels per vector, blocks of two vectors (16 channels) over
+// tiles of 6 pixels, the last 8 channels (if any) as one vector over 8 pixels: 12 or 8
+// accumulators, so that the weight vectors and a broadcast fit beside them in the 16 registers.
+// Each vector of a finished tile is transposed 8 x 8 in registers. AVX2 has no cheap masked
+// store (vmaskmovps is microcoded on AMD cores), so a tile's rows are stored, and the residual
+// read, as whole vectors where the tile has 8 pixels and as 4-, 2- and 1-float pieces otherwise.
+inline constexpr bool has_conv_lanes = true;
+
+NANOTORCH_ALWAYS_INLINE __m256 lanes_fma(__m256 a, __m256 b, __m256 c) { return vfma(fbatch(a), fbatch(b), fbatch(c)); }
+
+// r[0, 8) transposed in place: r[c] lane p = old r[p] lane c (unpack pairs of rows, shuffle
+// pairs of floats, then exchange 128-bit halves).
+NANOTORCH_ALWAYS_INLINE void transpose_8x8(__m256* r) {
+    __m256 t[8], s[8];
+    unroll<4>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    });
+    unroll<2>([&](auto h) NANOTORCH_INLINE_LAMBDA {  // rows 4h .. 4h + 3
+        s[4 * h] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+        s[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
+        s[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+        s[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
+    });
+    unroll<4>([&](auto j) NANOTORCH_INLINE_LAMBDA {
+        r[j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x20);
+        r[j + 4] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x31);
+    });
+}
+
+// The first n (0 < n <= 4) floats of src in the low lanes, zero past them; reads src[0, n) only.
+NANOTORCH_ALWAYS_INLINE __m128 lanes_load_head(const float* src, std::int64_t n) {
+    if (n >= 4) return _mm_loadu_ps(src);
+    // (two floats through __m64, which the compilers declare may_alias, unlike double)
+    const __m128 two = n >= 2 ? _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64*>(src)) : _mm_load_ss(src);
+    return n == 3 ? _mm_movelh_ps(two, _mm_load_ss(src + 2)) : two;
+}
+// The first n (0 < n <= 8) floats of src, zero past them; reads src[0, n) only.
+NANOTORCH_ALWAYS_INLINE __m256 lanes_load_first(const float* src, std::int64_t n) {
+    if (n >= 8) return _mm256_loadu_ps(src);
+    if (n <= 4) return _mm256_set_m128(_mm_setzero_ps(), lanes_load_head(src, n));
+    return _mm256_set_m128(lanes_load_head(src + 4, n - 4), _mm_loadu_ps(src));
+}
+// dst[0, n) = the first n (0 < n <= 8) lanes of v; writes nothing else.
+NANOTORCH_ALWAYS_INLINE void lanes_store_first(float* dst, __m256 v, std::int64_t n) {
+    if (n >= 8) {
+        _mm256_storeu_ps(dst, v);
+        return;
+    }
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(dst, h);
+        h = _mm256_extractf128_ps(v, 1);
+        dst += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi(reinterpret_cast<__m64*>(dst), h);
+        h = _mm_movehl_ps(h, h);
+        dst += 2;
+        n -= 2;
+    }
+    if (n >= 1) _mm_store_ss(dst, h);
+}
+
+// dst[k·ld + r] = src[r·src_ld + k] for r < rows, zero for rows ≤ r < width (a multiple of 8),
+// k < cols, in 8 x 8 squares transposed in registers (the packed weights).
+inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, std::int64_t src_ld, std::int64_t rows,
+                               std::int64_t width, std::int64_t cols) {
+    for (std::int64_t r0 = 0; r0 < width; r0 += 8)
+        for (std::int64_t k0 = 0; k0 < cols; k0 += 8) {
+            const std::int64_t kn = std::min<std::int64_t>(8, cols - k0);
+            __m256 sq[8];
+            unroll<8>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+                const std::int64_t r = r0 + static_cast<std::int64_t>(i);
+                sq[i] = r < rows ? lanes_load_first(src + r * src_ld + k0, kn) : _mm256_setzero_ps();
+            });
+            transpose_8x8(sq);
+            unroll<8>([&](auto k) NANOTORCH_INLINE_LAMBDA {
+                if (static_cast<std::int64_t>(k) < kn) _mm256_storeu_ps(dst + (k0 + k) * ld + r0, sq[k]);
+            });
+        }
+}
+
+// Pixels per tile for a block of V vectors of output channels (at most 8: one transpose).
+template <int V>
+inline constexpr int lanes_pixels = V == 1 ? 8 : 6;
+
+// conv_lanes_tiles of the AVX-512 section with 8-lane vectors: output channels
+// [8V·b0, min(og, 8V·b1)), wpack[b][k][c] = weight[(8V·b + c)·K + k].
+template <int V>
+inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_image, const float* wpack,
+                             std::int64_t b0, std::int64_t b1, std::int64_t og, std::int64_t K, const float* planes,
+                             std::int64_t image_stride, std::int64_t nb, std::int64_t pitch, std::int64_t out_w,
+                             std::int64_t stride_h, std::int64_t stride_w, const std::int64_t* row_off,
+                             const LanesFinish& fin) {
+    constexpr int P = lanes_pixels<V>;
+    constexpr std::int64_t CB = 8 * V;
+    alignas(32) float part[P * CB] = {};  // the earlier K slices' sums (zeroed: see the AVX-512 section)
+    for (std::int64_t n = 0; n < nb; ++n)
+        for (std::int64_t b = b0; b < b1; ++b) {
+            const float* wb = wpack + b * K * CB;
+            const std::int64_t chans = std::min(CB, og - b * CB);
+            const float* src = planes + n * image_stride;
+            std::int64_t oh = 0, ow = 0;  // the next tile's first pixel
+            for (std::int64_t q0 = 0; q0 < len; q0 += P) {
+                const std::int64_t cnt = std::min<std::int64_t>(P, len - q0);
+                std::int64_t pix[P];  // (a partial tile repeats its last pixel: every read stays in the planes)
+                for (std::int64_t p = 0; p < P; ++p) {
+                    pix[p] = oh * stride_h * pitch + ow * stride_w;
+                    if (p + 1 < cnt && ++ow == out_w) ow = 0, ++oh;
+                }
+                if (++ow == out_w) ow = 0, ++oh;
+                __m256 acc[P * V];
+                unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm256_setzero_ps(); });
+                for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
+                    const std::int64_t kc = std::min(gemm_kc, K - k0);
+                    if (k0 > 0) unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm256_setzero_ps(); });
+                    const float* wk = wb + k0 * CB;
+                    const std::int64_t* off = row_off + k0;
+                    for (std::int64_t k = 0; k < kc; ++k, wk += CB) {
+                        const float* x = src + off[k];
+                        __m256 wv[V];
+                        unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { wv[v] = _mm256_load_ps(wk + 8 * v); });
+                        unroll<P>([&](auto p) NANOTORCH_INLINE_LAMBDA {
+                            const __m256 xp = _mm256_broadcast_ss(x + pix[p]);
+                            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                                acc[p * V + v] = lanes_fma(xp, wv[v], acc[p * V + v]);
+                            });
+                        });
+                    }
+                    if (k0 > 0)  // slice + earlier slices, as sgemm_offsets_tile adds a slice to C
+                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+                            acc[i] = _mm256_add_ps(acc[i], _mm256_load_ps(part + 8 * i));
+                        });
+                    if (k0 + kc < K)
+                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { _mm256_store_ps(part + 8 * i, acc[i]); });
+                }
+                unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
+                    __m256 rows[8];
+                    unroll<8>([&](auto p) NANOTORCH_INLINE_LAMBDA {
+                        if constexpr (p < P) rows[p] = acc[p * V + v];
+                        else rows[p] = _mm256_setzero_ps();
+                    });
+                    transpose_8x8(rows);
+                    const std::int64_t cn = std::min<std::int64_t>(8, chans - 8 * v);
+                    unroll<8>([&](auto c) NANOTORCH_INLINE_LAMBDA {  // (unrolled: rows stays in registers)
+                        if (static_cast<std::int64_t>(c) >= cn) return;
+                        const std::int64_t o = b * CB + 8 * v + static_cast<std::int64_t>(c);
+                        const std::int64_t at = n * out_image + o * len + q0;
+                        __m256 y = rows[c];
+                        if (fin.bias) y = _mm256_add_ps(y, _mm256_set1_ps(fin.bias[o]));
+                        if (fin.scale)
+                            y = lanes_fma(y, _mm256_set1_ps(fin.scale[o]), _mm256_set1_ps(fin.shift[o]));
+                        if (fin.residual) {
+                            const __m256 r = lanes_load_first(fin.residual + at, cnt);
+                            y = fin.residual_first ? _mm256_add_ps(r, y) : _mm256_add_ps(y, r);
+                        }
+                        if (fin.relu)  // (v > 0 is false for NaN and -0: both become +0, as in relu_forward)
+                            y = _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), y);
+                        lanes_store_first(out + at, y, cnt);
+                    });
+                });
+            }
+        }
+}
+
+/// conv_lanes_product's share of multiply-adds that count (see the AVX-512 section): og output
+/// channels in blocks of two vectors (the last block one vector), each charged per tile.
+inline constexpr double lanes_one_vector_cost = 1.2;
+inline double lanes_kept(std::int64_t og, std::int64_t len) {
+    const std::int64_t vecs = (og + 7) / 8, full = vecs / 2, rest = vecs % 2;
+    const auto computed = [len](std::int64_t v, std::int64_t p) {
+        return 8.0 * static_cast<double>(v * ((len + p - 1) / p * p)) * (v == 1 ? lanes_one_vector_cost : 1.0);
+    };
+    const double done = static_cast<double>(full) * computed(2, lanes_pixels<2>) + (rest ? computed(1, lanes_pixels<1>) : 0.0);
+    return static_cast<double>(og) * static_cast<double>(len) / done;
+}
+
+/// Floats of conv_lanes_product's packed weights for og output channels of K taps.
+inline std::int64_t lanes_packed_floats(std::int64_t og, std::int64_t K) { return (og + 7) / 8 * 8 * K; }
+
+/// weight[og, K] packed as conv_lanes_product reads it: blocks of 16 channels, then one of the 8
+/// left, each as wpack[k][c], channels past og zero.
+inline void conv_lanes_pack(float* wpack, const float* weight, std::int64_t og, std::int64_t K) {
+    const std::int64_t vecs = (og + 7) / 8, full = vecs / 2, rest = vecs % 2;
+    for (std::int64_t b = 0; b < full; ++b)
+        transpose_to_lanes(wpack + b * 16 * K, 16, weight + 16 * b * K, K, og - 16 * b, 16, K);
+    if (rest) transpose_to_lanes(wpack + full * 16 * K, 8, weight + 16 * full * K, K, og - 16 * full, 8, K);
+}
+
+/// As conv_lanes_product of the AVX-512 section.
+inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_image, const float* weight,
+                               std::int64_t og, std::int64_t K, const float* planes, std::int64_t image_stride,
+                               std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
+                               std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin,
+                               const float* packed = nullptr) {
+    const std::int64_t vecs = (og + 7) / 8, full = vecs / 2, rest = vecs % 2;
+    const float* wpack = packed;
+    if (!wpack) {
+        float* w = scratch(Scratch::conv_weight_panels, lanes_packed_floats(og, K));
+        conv_lanes_pack(w, weight, og, K);
+        wpack = w;
+    }
+    if (full)
+        conv_lanes_tiles<2>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
+                            stride_h, stride_w, row_off, fin);
+    if (rest) {
+        const std::int64_t first = 16 * full;
+        LanesFinish f = fin;
+        if (f.bias) f.bias += first;
+        if (f.scale) f.scale += first, f.shift += first;
+        if (f.residual) f.residual += first * len;
+        conv_lanes_tiles<1>(out + first * len, len, out_image, wpack + first * K, 0, 1, og - first, K, planes,
+                            image_stride, nb, pitch, out_w, stride_h, stride_w, row_off, f);
+    }
+}
 #else
 inline constexpr bool has_conv_lanes = false;
 inline double lanes_kept(std::int64_t, std::int64_t) { return 0.0; }
@@ -308,9 +529,10 @@ inline double direct_kept(std::int64_t og, const Window2d& w) {
 }
 
 // Whether conv2d_forward_fused takes conv_lanes_product, from the shapes alone (so the same for
-// every thread count). Against the direct path (direct_pays): where it keeps over 1.15 times the
+// every thread count).
+// AVX-512 (Zen 5). Against the direct path (direct_pays): where it keeps over 1.15 times the
 // share of multiply-adds the direct path keeps (the two tiles ran at about the same speed per
-// multiply-add computed: 75-80 % of peak on Zen 5, but the examples/mnist net's 32 -> 64 layer on
+// multiply-add computed: 75-80 % of peak, but the examples/mnist net's 32 -> 64 layer on
 // 26x26, 0.985 against 0.88 kept, ran 4 % slower at batch 64). Against the GEMMs: where K is
 // short (below 64: the GEMMs copy more than they multiply; a 1x1 stride-2 layer ran 1.7x faster)
 // or the output channels few (at most 64: 64 -> 64 on 8x8 1.2x; 128 and more keep the GEMM, 75-80 %
@@ -318,11 +540,30 @@ inline double direct_kept(std::int64_t og, const Window2d& w) {
 // stores then outweigh its multiply-adds), nor for output planes of a multiple of 256 floats: a
 // tile's stores then fall 1 KB or 4 KB apart, in a few L1 sets, and 3 -> 64 on 32x32 (K = 27)
 // ran 2.5x slower than the GEMM.
+// AVX2 (Zen 3, 1 thread, batch 64, conv2d_forward alone, the lanes product forced on and off in
+// turn; the machine noisy, so several runs each): the lanes product runs at 70-80 % of peak from
+// K = 128 up, where the direct path ran at 50-75 %: against the direct path it won where it
+// keeps more (64 -> 64 on 7x7 1.24x, 32 -> 32 on 14x14 1.22x, 5x5 10 -> 20 on 12x12 1.4x, 6 -> 16
+// on 14x14 1.64x), on layers of 64 channels and more even where the shares kept are close
+// (64 -> 64 on 32x32 1.25-1.31x, 32 -> 64 on 26x26 1.24-1.65x, 256 -> 256 on 16x16 1.28x,
+// 128 -> 128 on 16x16 1.13x; 64 -> 128 on 16x16 0.95-1.01x), and on strided windows, where the
+// direct path reads phase planes (16 -> 32 stride 2 from 28x28 1.26x, 32 -> 64 from 14x14 1.34x);
+// with fewer channels and close shares it ran at parity (16 -> 16 and 32 -> 32 on 28x28:
+// 0.93-1.03x), and below K = 128 it lost (K = 72 0.92-0.95x, K = 27 0.66x). Against the GEMMs it
+// won up to K = 2304 (1x1 stride 2 1.05-2.3x; 3x3 on 4x4 and stride 2 to 8x8 with 128-512
+// channels 1.1-1.55x) and lost past it to the small-N GEMM on 4x4 planes (384 -> 384 0.95x,
+// 512 -> 512 0.53x). No plane size stood out on AVX2 (16x16 and 32x32 won).
 inline bool lanes_conv_pays(std::int64_t og, std::int64_t K, const Window2d& w, bool direct_pays) {
     const std::int64_t len = w.out_plane();
-    if (!has_conv_lanes || K < 16 || len % 256 == 0) return false;
+    if (!has_conv_lanes || K < 16) return false;
     const double kept = lanes_kept(og, len);
-    return direct_pays ? kept > 1.15 * direct_kept(og, w) : (K < 64 || og <= 64) && kept >= 0.85;
+    if (simd_width >= 16) {
+        if (len % 256 == 0) return false;
+        return direct_pays ? kept > 1.15 * direct_kept(og, w) : (K < 64 || og <= 64) && kept >= 0.85;
+    }
+    if (!direct_pays) return K <= 2304 && kept >= 0.85;
+    const bool strided = w.stride_h > 1 || w.stride_w > 1;
+    return K >= 128 && kept >= (og >= 64 || strided ? 1.0 : 1.1) * direct_kept(og, w);
 }
 
 }  // namespace nanotorch::kernels::detail

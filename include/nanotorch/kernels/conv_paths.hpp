@@ -368,7 +368,7 @@ inline void pointwise_conv2d_backward(float* grad_in, float* grad_weight, float*
 // Floats of conv_pack_weight's packing of weight [out_channels, channels/groups, kH, kW] for
 // windows with w's kernel, strides, padding and dilation (its extents are not read): 0 where no
 // such window can take the path that reads it (conv2d_forward_fused's output channels in vector
-// lanes: AVX-512 builds, 16 or more taps per output, the im2col/direct path).
+// lanes: AVX-512 and AVX2 builds, 16 or more taps per output, the im2col/direct path).
 inline std::int64_t conv_packed_weight_floats(std::int64_t channels, std::int64_t out_channels, const Window2d& w,
                                               std::int64_t groups) {
     const std::int64_t ckk = channels / groups * w.kernel_h * w.kernel_w;

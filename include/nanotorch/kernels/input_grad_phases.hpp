@@ -1,5 +1,5 @@
 // nanotorch/kernels/input_grad_phases.hpp — the input gradient of a strided convolution as one
-// stride-1 product per phase of the input, on the lanes kernel (AVX-512).
+// stride-1 product per phase of the input, on the lanes kernel (AVX-512, AVX2 with FMA).
 //
 // dX[c, ih, iw] = Σ_{o, i, j} W[o, c, i, j] · G[o, oh, ow] over ih = oh·sH + i − pH, iw = ow·sW +
 // j − pW. The input rows of one phase, ih + pH ≡ a (mod sH), are reached only by the kernel rows
@@ -48,7 +48,13 @@ inline GradPhase grad_phase(std::int64_t phase, std::int64_t stride, std::int64_
     return g;
 }
 
-#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && \
+    (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+/// Whether conv_input_grad_phases exists in this build (AVX-512, or AVX2 with FMA: where
+/// kernels/conv_lanes.hpp's product does).
+inline constexpr bool has_input_grad_phases = true;
+
+#if defined(__AVX512F__)
 // dst[2j] = even[j], dst[2j + 1] = odd[j] for 2j, 2j + 1 < n: 32 floats per pair of vectors.
 inline void zip_row(float* dst, const float* even, const float* odd, std::int64_t n) {
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -67,6 +73,23 @@ inline void zip_row(float* dst, const float* even, const float* odd, std::int64_
         if (left > 16) _mm512_mask_storeu_ps(dst + 2 * j + 16, lanes_mask(left - 16), _mm512_permutex2var_ps(e, hi, o));
     }
 }
+#else
+// dst[2j] = even[j], dst[2j + 1] = odd[j] for 2j, 2j + 1 < n: 16 floats per pair of vectors
+// (unpack, then exchange 128-bit halves), the last 0-15 one at a time.
+inline void zip_row(float* dst, const float* even, const float* odd, std::int64_t n) {
+    std::int64_t j = 0;
+    for (; 2 * j + 16 <= n; j += 8) {
+        const __m256 e = _mm256_loadu_ps(even + j), o = _mm256_loadu_ps(odd + j);
+        const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+        _mm256_storeu_ps(dst + 2 * j, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(dst + 2 * j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    for (; 2 * j < n; ++j) {
+        dst[2 * j] = even[j];
+        if (2 * j + 1 < n) dst[2 * j + 1] = odd[j];
+    }
+}
+#endif
 
 // Whether every phase's reads stay inside G padded by ⌈k / s⌉ − 1 on each side (true for the
 // usual windows; checked rather than assumed).
@@ -86,7 +109,10 @@ inline bool grad_phases_fit(std::int64_t stride, std::int64_t kernel, std::int64
 // phase multiplies O times its taps). Measured on Zen 5 (batch 64, 1 thread, dX alone, against
 // sgemm + col2im): 3x3 stride 2 16 -> 32 from 28x28 1.25x, 32 -> 64 from 14x14 1.28x, 24 -> 40
 // from 30x30 1.15x, 64 -> 128 from 16x16 1.07-1.1x; a 1x1 stride-2 window, whose odd phases
-// no tap reaches, ran 0.92x and keeps sgemm + col2im.
+// no tap reaches, ran 0.92x and keeps sgemm + col2im. On AVX2 (Zen 3, the same comparison,
+// each best of three alternations): 16 -> 32 from 28x28 1.38x, 32 -> 64 from 14x14 1.17x,
+// 24 -> 40 from 30x30 1.23x, 64 -> 128 from 16x16 1.16x, 128 -> 256 from 8x8 1.04x, 5x5
+// stride 3 16 -> 17 1.64x, a 4x4 stride-2 kernel 17 -> 16 1.61x.
 inline bool input_grad_phases_pays(std::int64_t channels, std::int64_t out_channels, std::int64_t groups,
                                    const Window2d& w) {
     if (groups != 1 || channels < 16 || out_channels < 16 || w.dilation_h != 1 || w.dilation_w != 1) return false;
@@ -210,6 +236,7 @@ inline void conv_input_grad_phases(float* grad_in, const float* grad_out, const 
     });
 }
 #else
+inline constexpr bool has_input_grad_phases = false;
 inline bool input_grad_phases_pays(std::int64_t, std::int64_t, std::int64_t, const Window2d&) { return false; }
 // Never called where input_grad_phases_pays is false; declared so that the caller compiles in every build.
 inline void conv_input_grad_phases(float*, const float*, const float*, std::int64_t, std::int64_t, std::int64_t,

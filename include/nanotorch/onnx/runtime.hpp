@@ -70,9 +70,9 @@ inline constexpr std::int64_t runtime_max_opset = 17;
 ///  - prepack: pack the weight of each Conv whose weight is an initializer, once at load, in the
 ///    layout of the convolution kernel for small planes (output channels across the vector
 ///    lanes; nanotorch::pack_conv_weight), instead of on every run: 4 % of a batch-1 ResNet8
-///    run. Costs one more copy of those weights (rounded up to 16 output channels per group;
-///    not packed where that would more than double them); only where that kernel can run
-///    (AVX-512 builds; 16 or more taps per output; not depthwise or 1x1 stride 1). The outputs
+///    run. Costs one more copy of those weights (rounded up to 16 output channels per group, 8
+///    on AVX2; not packed where that would more than double them); only where that kernel can
+///    run (AVX-512 and AVX2 builds; 16 or more taps per output; not depthwise or 1x1 stride 1). The outputs
 ///    are the same bits either way.
 struct RuntimeOptions {
     bool fuse = true;

@@ -211,9 +211,9 @@ struct PackedConvWeight {
 
 /// The packing of weight [O, C/groups, kH, kW] for conv2d_fused with these strides, padding and
 /// dilation: data undefined where no input size takes the kernel that reads it (a build without
-/// AVX-512, fewer than 16 taps per output, a depthwise or 1x1 stride-1 convolution), or where
-/// the weight is not a contiguous 4-D tensor. Costs one more copy of the weight, rounded up to
-/// 16 output channels per group.
+/// AVX-512 or AVX2 + FMA, fewer than 16 taps per output, a depthwise or 1x1 stride-1
+/// convolution), or where the weight is not a contiguous 4-D tensor. Costs one more copy of the
+/// weight, rounded up to 16 output channels per group (8 on AVX2).
 inline PackedConvWeight pack_conv_weight(const Tensor& weight, std::int64_t groups, Pair2d stride = 1,
                                          Pair2d padding = 0, Pair2d dilation = 1) {
     PackedConvWeight p;
