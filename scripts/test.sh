@@ -36,7 +36,8 @@
 #                  fuzz targets' seeds and regression inputs replayed as ctests; no MPI: LeakSanitizer
 #                  reports Open MPI's own never-freed allocations
 #   clang-tsan     CMake + clang++ -O0 -gline-tables-only (the kernels and kernel suites -O1),
-#                  ThreadSanitizer, every suite with 3 pool threads
+#                  -march=native, or x86-64-v3 (AVX2 + FMA) on an AVX-512 host, so that the
+#                  AVX2 kernels run there too; ThreadSanitizer, every suite with 3 pool threads
 #                  (suites only: no examples, no bench); no MPI: Open MPI's uninstrumented
 #                  shared-memory transport and progress engine make TSan report races that are not
 #                  ours (our MPI code is single-threaded: MPI_THREAD_FUNNELED)
@@ -252,10 +253,19 @@ step_clang_asan() {
 # ran in 30-46 s against 25. Its clang build of the kernels with optimisation and -march=native stands in for
 # clang-release in CI, with the wasm step (LLVM -O2 over the suites it runs) and the fuzz step
 # (clang -O2 over the readers, the ONNX runtime and its op table).
+# On a host with AVX-512 it builds for AVX2 + FMA (x86-64-v3) instead of -march=native, so that
+# one run tests both vector widths: gcc-release the AVX-512 kernels, this step the AVX2 ones
+# (their own code in kernels/conv_lanes.hpp, weight_grad_lanes.hpp, simd_gemm.hpp), which
+# otherwise no step would run on such a host.
 step_clang_tsan() {
+  local -a isa=(-DNANOTORCH_NATIVE=ON)
+  if grep -qw avx512f /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    echo "--- AVX-512 host: the TSan build targets x86-64-v3 (AVX2 + FMA)"
+    isa=(-DNANOTORCH_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3)
+  fi
   cmake_build_test clang-tsan clang++ RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -gline-tables-only" \
     -DNANOTORCH_HOT_CODE_FLAGS=-O1 \
-    -DNANOTORCH_NATIVE=ON -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_TSAN=ON \
+    "${isa[@]}" -DNANOTORCH_SANITIZE=OFF -DNANOTORCH_TSAN=ON \
     -DNANOTORCH_FORCE_NO_SIMD=OFF -DNANOTORCH_BUILD_BENCH=OFF -DNANOTORCH_HEADER_CHECK=OFF -DNANOTORCH_BUILD_EXAMPLES=OFF \
     -DNANOTORCH_MPI=OFF -DNANOTORCH_SEPARATE_ONNX_OPS=ON -DNANOTORCH_SEPARATE_ONNX=ON -DNANOTORCH_SEPARATE_KERNELS=ON -DNANOTORCH_TEST_PCH=ON
 }
