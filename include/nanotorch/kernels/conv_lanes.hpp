@@ -6,12 +6,12 @@
 // "pitched" columns, every padded row's full length, and rounds each image's columns up to whole
 // tiles, so a 7x7 output plane (pitch 9) computes 64 columns for 49 pixels and a 64-channel
 // layer pads to 72 rows of its 12-row tile: two thirds of its multiply-adds are kept. Here each
-// vector holds 16 output channels of one pixel, and a tile is P consecutive output pixels in
+// vector holds 16 output channels of one pixel (8 on AVX2), and a tile is P consecutive output pixels in
 // raster order (spanning rows; each pixel's offset in the planes is found once per tile): only
 // the plane's last tile computes pixels it drops, and channel counts that are multiples of 16
 // fill the lanes. A strided window reads plain padded planes (each pixel's offset carries the
 // stride), where the pixels-in-lanes path needs them split into phase planes first. The price is
-// a transpose of each finished tile, 16 x 16 in registers, to write NCHW planes; the bias and the
+// a transpose of each finished tile, 16 x 16 in registers (8 x 8), to write NCHW planes; the bias and the
 // inference epilogue (kernels/conv.hpp's ConvEpilogue) are applied to the transposed rows as they
 // are stored, instead of in a pass over the output.
 //
@@ -24,9 +24,12 @@
 // batch 1 alike within noise): 3x3 64 -> 64 on 7x7 1.45-1.5x, 32 -> 32 on 14x14 1.2-1.25x,
 // stride-2 16 -> 32 from 28x28 and 32 -> 64 from 14x14 1.3-1.6x, 1x1 stride-2 1.7-2x (an im2col
 // GEMM with K = 16 or 32 before), 48 -> 96 on 20x20 1.05-1.15x, 5x5 40 -> 80 on 12x12 1.2x;
-// the batch-64 ResNet8 inference of fashion_train through the ONNX runtime 1.14x. AVX2 builds
-// have their own section below (8 channels per vector, tiles of 6 or 8 pixels, 8 x 8
-// transposes); their measurements are lanes_conv_pays's.
+// the batch-64 ResNet8 inference of fashion_train through the ONNX runtime 1.14x.
+//
+// The kernels are written once over LanesIsa, the few vector operations they use: AVX-512's
+// (16 lanes, blocks of up to four vectors, masked partial rows) or AVX2's (8 lanes, blocks of up
+// to two vectors over tiles of 6 pixels, 8 x 8 transposes, partial rows in 4-, 2- and 1-float
+// pieces). AVX2's measurements are lanes_conv_pays's.
 #pragma once
 
 #include <algorithm>  // std::min
@@ -44,14 +47,12 @@ namespace nanotorch::kernels::detail {
 /// bias and ConvEpilogue's steps, as finish_rows does them (kernels/reference.hpp's ConvFinish).
 using LanesFinish = ref::ConvFinish;
 
-#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX512F__)
-/// Whether conv_lanes_product exists in this build.
+#if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && \
+    (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+/// Whether conv_lanes_product exists in this build (AVX-512, or AVX2 with FMA).
 inline constexpr bool has_conv_lanes = true;
 
-// a·b + c as every other kernel computes it (kernels/simd.hpp's vfma), so that the lanes
-// product and its epilogue stay the other paths' results bit for bit.
-NANOTORCH_ALWAYS_INLINE __m512 lanes_fma(__m512 a, __m512 b, __m512 c) { return vfma(fbatch(a), fbatch(b), fbatch(c)); }
-
+#if defined(__AVX512F__)
 // Two-source permute: lane i of the result is a[idx[i]] for idx[i] < 16, else b[idx[i] - 16].
 // (The transpose below is written with permutes only: GCC 12 flags the undefined pass-through
 // operand inside _mm512_unpacklo_ps and _mm512_shuffle_f32x4 with a false -Wmaybe-uninitialized
@@ -102,28 +103,33 @@ NANOTORCH_ALWAYS_INLINE void transpose_16x16(__m512* r) {
     });
 }
 
-// dst[k·ld + r] = src[r·src_ld + k] for r < rows, zero for rows ≤ r < width (a multiple of 16),
-// k < cols: a matrix's rows spread across the lanes, in 16 x 16 squares transposed in registers
-// and stored as whole vectors (the lanes kernels' packed weights; the weight gradient's
-// transposed output gradient). Transposing four rows at a time wrote 16 bytes per k at a stride
-// of the width, a read-modify-write of an L2 line for every four floats once past L1.
-inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, std::int64_t src_ld, std::int64_t rows,
-                               std::int64_t width, std::int64_t cols) {
-    for (std::int64_t r0 = 0; r0 < width; r0 += 16)
-        for (std::int64_t k0 = 0; k0 < cols; k0 += 16) {
-            const std::int64_t kn = std::min<std::int64_t>(16, cols - k0);
-            const __mmask16 mask = lanes_mask(kn);
-            __m512 sq[16];
-            unroll<16>([&](auto i) NANOTORCH_INLINE_LAMBDA {
-                const std::int64_t r = r0 + static_cast<std::int64_t>(i);
-                sq[i] = r < rows ? _mm512_maskz_loadu_ps(mask, src + r * src_ld + k0) : _mm512_setzero_ps();
-            });
-            transpose_16x16(sq);
-            unroll<16>([&](auto k) NANOTORCH_INLINE_LAMBDA {
-                if (static_cast<std::int64_t>(k) < kn) _mm512_storeu_ps(dst + (k0 + k) * ld + r0, sq[k]);
-            });
-        }
-}
+// The vector operations the lanes kernels are written in, for AVX-512: 16 floats per vector,
+// blocks of up to four vectors of output channels (28 accumulators beside the weight vectors in
+// the 32 registers), lanes_mask'ed loads and stores for partial rows (a masked-off lane never
+// faults, and costs what a full move costs).
+struct LanesIsa {
+    using vec = __m512;
+    static constexpr int width = 16, block = 4;
+    static NANOTORCH_ALWAYS_INLINE vec zero() { return _mm512_setzero_ps(); }
+    static NANOTORCH_ALWAYS_INLINE vec load(const float* p) { return _mm512_load_ps(p); }
+    static NANOTORCH_ALWAYS_INLINE void store(float* p, vec v) { _mm512_store_ps(p, v); }
+    static NANOTORCH_ALWAYS_INLINE void store_unaligned(float* p, vec v) { _mm512_storeu_ps(p, v); }
+    static NANOTORCH_ALWAYS_INLINE vec broadcast(float x) { return _mm512_set1_ps(x); }
+    static NANOTORCH_ALWAYS_INLINE vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+    // (v > 0 is false for NaN and -0: both become +0, as in relu_forward)
+    static NANOTORCH_ALWAYS_INLINE vec relu(vec y) {
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), y);
+    }
+    // The first n (0 < n <= 16) floats of p, zero past them; reads p[0, n) only.
+    static NANOTORCH_ALWAYS_INLINE vec load_first(const float* p, std::int64_t n) {
+        return _mm512_maskz_loadu_ps(lanes_mask(n), p);
+    }
+    // p[0, n) = the first n (0 < n <= 16) lanes of v; writes nothing else.
+    static NANOTORCH_ALWAYS_INLINE void store_first(float* p, vec v, std::int64_t n) {
+        _mm512_mask_storeu_ps(p, lanes_mask(n), v);
+    }
+    static NANOTORCH_ALWAYS_INLINE void transpose(vec* r) { transpose_16x16(r); }
+};
 
 // Pixels per tile for a block of V vectors of output channels: P·V accumulators, at most 28 so
 // that the V weight vectors fit beside them in the 32 registers, and at most 16 pixels (one
@@ -131,175 +137,10 @@ inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, st
 template <int V>
 inline constexpr int lanes_pixels = V == 1 ? 16 : 28 / V;
 
-// Output channels [16V·b0, min(og, 16V·b1)) over tiles of lanes_pixels<V> consecutive output
-// pixels (in raster order, so a tile may span rows: each pixel's offset in the planes is found
-// once per tile, and its row's pitch skipped). out[n, o, :] for n < nb, written in place
-// (out_image floats apart per image, len per channel); wpack[b][k][c] = weight[(16V·b + c)·K + k]
-// for the blocks' rows, zero past og; planes as conv_direct_product reads them, pitch floats per
-// row, row_off[k] per tap. Serial.
-template <int V>
-inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_image, const float* wpack,
-                             std::int64_t b0, std::int64_t b1, std::int64_t og, std::int64_t K, const float* planes,
-                             std::int64_t image_stride, std::int64_t nb, std::int64_t pitch, std::int64_t out_w,
-                             std::int64_t stride_h, std::int64_t stride_w, const std::int64_t* row_off,
-                             const LanesFinish& fin) {
-    constexpr int P = lanes_pixels<V>;
-    constexpr std::int64_t CB = 16 * V;
-    // the earlier K slices' sums (zeroed once per call only so that GCC 12 does not warn that
-    // a later slice may read them before the first slice stores them)
-    alignas(64) float part[P * CB] = {};
-    for (std::int64_t n = 0; n < nb; ++n)
-        for (std::int64_t b = b0; b < b1; ++b) {
-            const float* wb = wpack + b * K * CB;
-            const std::int64_t chans = std::min(CB, og - b * CB);
-            const float* src = planes + n * image_stride;
-            std::int64_t oh = 0, ow = 0;  // the next tile's first pixel
-            for (std::int64_t q0 = 0; q0 < len; q0 += P) {
-                const std::int64_t cnt = std::min<std::int64_t>(P, len - q0);
-                std::int64_t pix[P];  // (a partial tile repeats its last pixel: every read stays in the planes)
-                for (std::int64_t p = 0; p < P; ++p) {
-                    pix[p] = oh * stride_h * pitch + ow * stride_w;
-                    if (p + 1 < cnt && ++ow == out_w) ow = 0, ++oh;
-                }
-                if (++ow == out_w) ow = 0, ++oh;
-                __m512 acc[P * V];  // (zeroed here too: GCC cannot see that K > 0 runs the loop)
-                unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
-                for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
-                    const std::int64_t kc = std::min(gemm_kc, K - k0);
-                    if (k0 > 0) unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm512_setzero_ps(); });
-                    const float* wk = wb + k0 * CB;
-                    const std::int64_t* off = row_off + k0;
-                    for (std::int64_t k = 0; k < kc; ++k, wk += CB) {
-                        const float* x = src + off[k];
-                        __m512 wv[V];
-                        unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { wv[v] = _mm512_load_ps(wk + 16 * v); });
-                        unroll<P>([&](auto p) NANOTORCH_INLINE_LAMBDA {
-                            const __m512 xp = _mm512_set1_ps(x[pix[p]]);
-                            unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
-                                acc[p * V + v] = lanes_fma(xp, wv[v], acc[p * V + v]);
-                            });
-                        });
-                    }
-                    if (k0 > 0)  // slice + earlier slices, as sgemm_offsets_tile adds a slice to C
-                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA {
-                            acc[i] = _mm512_add_ps(acc[i], _mm512_load_ps(part + 16 * i));
-                        });
-                    if (k0 + kc < K)
-                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { _mm512_store_ps(part + 16 * i, acc[i]); });
-                }
-                const __mmask16 keep = lanes_mask(cnt);
-                unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
-                    __m512 rows[16];
-                    unroll<16>([&](auto p) NANOTORCH_INLINE_LAMBDA {
-                        if constexpr (p < P) rows[p] = acc[p * V + v];
-                        else rows[p] = _mm512_setzero_ps();
-                    });
-                    transpose_16x16(rows);
-                    const std::int64_t cn = std::min<std::int64_t>(16, chans - 16 * v);
-                    unroll<16>([&](auto c) NANOTORCH_INLINE_LAMBDA {  // (unrolled: rows stays in registers)
-                        if (static_cast<std::int64_t>(c) >= cn) return;
-                        const std::int64_t o = b * CB + 16 * v + static_cast<std::int64_t>(c);
-                        const std::int64_t at = n * out_image + o * len + q0;
-                        __m512 y = rows[c];
-                        if (fin.bias) y = _mm512_add_ps(y, _mm512_set1_ps(fin.bias[o]));
-                        if (fin.scale)
-                            y = lanes_fma(y, _mm512_set1_ps(fin.scale[o]), _mm512_set1_ps(fin.shift[o]));
-                        if (fin.residual) {
-                            const __m512 r = _mm512_maskz_loadu_ps(keep, fin.residual + at);
-                            y = fin.residual_first ? _mm512_add_ps(r, y) : _mm512_add_ps(y, r);
-                        }
-                        if (fin.relu)  // (v > 0 is false for NaN and -0: both become +0, as in relu_forward)
-                            y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), y);
-                        _mm512_mask_storeu_ps(out + at, keep, y);
-                    });
-                });
-            }
-        }
-}
-
-/// The share of conv_lanes_product's multiply-adds that count, as if each ran at the speed of
-/// the 64- and 32-channel tiles: og output channels run in blocks of four vectors (the last block
-/// narrower), a plane of len pixels in whole tiles, and a one-vector block's tile (16
-/// accumulators, a broadcast per multiply-add) is charged lanes_one_vector_cost per product.
+/// conv_lanes_product's one-vector block (16 accumulators, a broadcast per multiply-add) is
+/// charged this much per product against the wider blocks' tiles (lanes_kept).
 inline constexpr double lanes_one_vector_cost = 1.4;
-inline double lanes_kept(std::int64_t og, std::int64_t len) {
-    const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
-    const auto computed = [len](std::int64_t v, std::int64_t p) {
-        return 16.0 * static_cast<double>(v * ((len + p - 1) / p * p)) * (v == 1 ? lanes_one_vector_cost : 1.0);
-    };
-    constexpr int rest_pixels[4] = {1, lanes_pixels<1>, lanes_pixels<2>, lanes_pixels<3>};
-    const double done =
-        static_cast<double>(full) * computed(4, lanes_pixels<4>) + (rest ? computed(rest, rest_pixels[rest]) : 0.0);
-    return static_cast<double>(og) * static_cast<double>(len) / done;
-}
-
-/// Floats of conv_lanes_product's packed weights for og output channels of K taps.
-inline std::int64_t lanes_packed_floats(std::int64_t og, std::int64_t K) { return (og + 15) / 16 * 16 * K; }
-
-/// weight[og, K] (rows K floats apart) packed as conv_lanes_product reads it, into
-/// wpack[lanes_packed_floats(og, K)] (64-byte aligned): blocks of 64 channels, then one of the
-/// 16, 32 or 48 left, each as wpack[k][c] (transpose_to_lanes), channels past og zero.
-inline void conv_lanes_pack(float* wpack, const float* weight, std::int64_t og, std::int64_t K) {
-    const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
-    for (std::int64_t b = 0; b < full; ++b)
-        transpose_to_lanes(wpack + b * 64 * K, 64, weight + 64 * b * K, K, og - 64 * b, 64, K);
-    if (rest)
-        transpose_to_lanes(wpack + full * 64 * K, 16 * rest, weight + 64 * full * K, K, og - 64 * full, 16 * rest, K);
-}
-
-/// out[n, o, :] (o < og, n < nb; out_image floats apart per image, len per plane) = the product
-/// conv_direct_product computes, without its pitched columns: every output pixel of
-/// weight[og, K] (rows K floats apart) over the planes (pitch floats per row, out_w output pixels
-/// per output row; strides as the window's), each output value finished by `fin`. Reads only
-/// inside the planes. `packed`: the weight as conv_lanes_pack packs it, or null to pack it here
-/// (on every call: 4 % of a batch-1 ResNet8 inference, which the ONNX runtime saves by packing
-/// its Conv initializers once at load). Serial.
-inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_image, const float* weight,
-                               std::int64_t og, std::int64_t K, const float* planes, std::int64_t image_stride,
-                               std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
-                               std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin,
-                               const float* packed = nullptr) {
-    const std::int64_t vecs = (og + 15) / 16, full = vecs / 4, rest = vecs % 4;
-    const float* wpack = packed;
-    if (!wpack) {
-        float* w = scratch(Scratch::conv_weight_panels, lanes_packed_floats(og, K));
-        conv_lanes_pack(w, weight, og, K);
-        wpack = w;
-    }
-    if (full)
-        conv_lanes_tiles<4>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
-                            stride_h, stride_w, row_off, fin);
-    if (rest) {
-        // the rest block as block 0 of its own width: out, the weights and the finish shifted to it
-        const std::int64_t first = 64 * full, left = og - first;
-        LanesFinish f = fin;
-        if (f.bias) f.bias += first;
-        if (f.scale) f.scale += first, f.shift += first;
-        if (f.residual) f.residual += first * len;
-        float* o = out + first * len;
-        const float* wr = wpack + first * K;
-        if (rest == 1)
-            conv_lanes_tiles<1>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride, nb, pitch, out_w,
-                                stride_h, stride_w, row_off, f);
-        else if (rest == 2)
-            conv_lanes_tiles<2>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride, nb, pitch, out_w,
-                                stride_h, stride_w, row_off, f);
-        else
-            conv_lanes_tiles<3>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride, nb, pitch, out_w,
-                                stride_h, stride_w, row_off, f);
-    }
-}
-#elif NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM) && defined(__AVX2__) && defined(__FMA__)
-// The same product on AVX2: 8 channels per vector, blocks of two vectors (16 channels) over
-// tiles of 6 pixels, the last 8 channels (if any) as one vector over 8 pixels: 12 or 8
-// accumulators, so that the weight vectors and a broadcast fit beside them in the 16 registers.
-// Each vector of a finished tile is transposed 8 x 8 in registers. AVX2 has no cheap masked
-// store (vmaskmovps is microcoded on AMD cores), so a tile's rows are stored, and the residual
-// read, as whole vectors where the tile has 8 pixels and as 4-, 2- and 1-float pieces otherwise.
-inline constexpr bool has_conv_lanes = true;
-
-NANOTORCH_ALWAYS_INLINE __m256 lanes_fma(__m256 a, __m256 b, __m256 c) { return vfma(fbatch(a), fbatch(b), fbatch(c)); }
-
+#else
 // r[0, 8) transposed in place: r[c] lane p = old r[p] lane c (unpack pairs of rows, shuffle
 // pairs of floats, then exchange 128-bit halves).
 NANOTORCH_ALWAYS_INLINE void transpose_8x8(__m256* r) {
@@ -355,40 +196,86 @@ NANOTORCH_ALWAYS_INLINE void lanes_store_first(float* dst, __m256 v, std::int64_
     if (n >= 1) _mm_store_ss(dst, h);
 }
 
-// dst[k·ld + r] = src[r·src_ld + k] for r < rows, zero for rows ≤ r < width (a multiple of 8),
-// k < cols, in 8 x 8 squares transposed in registers (the packed weights).
+// The same operations for AVX2: 8 floats per vector, blocks of up to two vectors (tiles of 6
+// pixels: 12 accumulators, with the two weight vectors and a broadcast 15 of the 16 registers).
+// AVX2 has no cheap masked store (vmaskmovps is microcoded on AMD cores), so a partial row is
+// read and written as 4-, 2- and 1-float pieces.
+struct LanesIsa {
+    using vec = __m256;
+    static constexpr int width = 8, block = 2;
+    static NANOTORCH_ALWAYS_INLINE vec zero() { return _mm256_setzero_ps(); }
+    static NANOTORCH_ALWAYS_INLINE vec load(const float* p) { return _mm256_load_ps(p); }
+    static NANOTORCH_ALWAYS_INLINE void store(float* p, vec v) { _mm256_store_ps(p, v); }
+    static NANOTORCH_ALWAYS_INLINE void store_unaligned(float* p, vec v) { _mm256_storeu_ps(p, v); }
+    static NANOTORCH_ALWAYS_INLINE vec broadcast(float x) { return _mm256_set1_ps(x); }
+    static NANOTORCH_ALWAYS_INLINE vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
+    // (v > 0 is false for NaN and -0: both become +0, as in relu_forward)
+    static NANOTORCH_ALWAYS_INLINE vec relu(vec y) { return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), y); }
+    static NANOTORCH_ALWAYS_INLINE vec load_first(const float* p, std::int64_t n) { return lanes_load_first(p, n); }
+    static NANOTORCH_ALWAYS_INLINE void store_first(float* p, vec v, std::int64_t n) { lanes_store_first(p, v, n); }
+    static NANOTORCH_ALWAYS_INLINE void transpose(vec* r) { transpose_8x8(r); }
+};
+
+// Pixels per tile for a block of V vectors of output channels: 6 for two vectors (12
+// accumulators), 8 for one (one transpose).
+template <int V>
+inline constexpr int lanes_pixels = V == 1 ? 8 : 6;
+
+/// conv_lanes_product's one-vector block (8 accumulators: 9 loads per 8 multiply-adds, against
+/// 8 per 12 in a two-vector block) is charged this much per product (lanes_kept).
+inline constexpr double lanes_one_vector_cost = 1.2;
+#endif
+
+// a·b + c as every other kernel computes it (kernels/simd.hpp's vfma), so that the lanes
+// product and its epilogue stay the other paths' results bit for bit.
+NANOTORCH_ALWAYS_INLINE LanesIsa::vec lanes_fma(LanesIsa::vec a, LanesIsa::vec b, LanesIsa::vec c) {
+    return vfma(fbatch(a), fbatch(b), fbatch(c));
+}
+
+// dst[k·ld + r] = src[r·src_ld + k] for r < rows, zero for rows ≤ r < width (a multiple of the
+// vector width), k < cols: a matrix's rows spread across the lanes, in squares of one vector
+// width transposed in registers and stored as whole vectors (the lanes kernels' packed weights;
+// the weight gradient's transposed output gradient). Transposing four rows at a time wrote 16
+// bytes per k at a stride of the width, a read-modify-write of an L2 line for every four floats
+// once past L1.
 inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, std::int64_t src_ld, std::int64_t rows,
                                std::int64_t width, std::int64_t cols) {
-    for (std::int64_t r0 = 0; r0 < width; r0 += 8)
-        for (std::int64_t k0 = 0; k0 < cols; k0 += 8) {
-            const std::int64_t kn = std::min<std::int64_t>(8, cols - k0);
-            __m256 sq[8];
-            unroll<8>([&](auto i) NANOTORCH_INLINE_LAMBDA {
+    using I = LanesIsa;
+    constexpr std::int64_t W = I::width;
+    for (std::int64_t r0 = 0; r0 < width; r0 += W)
+        for (std::int64_t k0 = 0; k0 < cols; k0 += W) {
+            const std::int64_t kn = std::min<std::int64_t>(W, cols - k0);
+            I::vec sq[W];
+            unroll<W>([&](auto i) NANOTORCH_INLINE_LAMBDA {
                 const std::int64_t r = r0 + static_cast<std::int64_t>(i);
-                sq[i] = r < rows ? lanes_load_first(src + r * src_ld + k0, kn) : _mm256_setzero_ps();
+                sq[i] = r < rows ? I::load_first(src + r * src_ld + k0, kn) : I::zero();
             });
-            transpose_8x8(sq);
-            unroll<8>([&](auto k) NANOTORCH_INLINE_LAMBDA {
-                if (static_cast<std::int64_t>(k) < kn) _mm256_storeu_ps(dst + (k0 + k) * ld + r0, sq[k]);
+            I::transpose(sq);
+            unroll<W>([&](auto k) NANOTORCH_INLINE_LAMBDA {
+                if (static_cast<std::int64_t>(k) < kn) I::store_unaligned(dst + (k0 + k) * ld + r0, sq[k]);
             });
         }
 }
 
-// Pixels per tile for a block of V vectors of output channels (at most 8: one transpose).
-template <int V>
-inline constexpr int lanes_pixels = V == 1 ? 8 : 6;
-
-// conv_lanes_tiles of the AVX-512 section with 8-lane vectors: output channels
-// [8V·b0, min(og, 8V·b1)), wpack[b][k][c] = weight[(8V·b + c)·K + k].
+// Output channels [W·V·b0, min(og, W·V·b1)) (W = LanesIsa::width) over tiles of lanes_pixels<V>
+// consecutive output pixels (in raster order, so a tile may span rows: each pixel's offset in
+// the planes is found once per tile, and its row's pitch skipped). out[n, o, :] for n < nb,
+// written in place (out_image floats apart per image, len per channel); wpack[b][k][c] =
+// weight[(W·V·b + c)·K + k] for the blocks' rows, zero past og; planes as conv_direct_product
+// reads them, pitch floats per row, row_off[k] per tap. Serial.
 template <int V>
 inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_image, const float* wpack,
                              std::int64_t b0, std::int64_t b1, std::int64_t og, std::int64_t K, const float* planes,
                              std::int64_t image_stride, std::int64_t nb, std::int64_t pitch, std::int64_t out_w,
                              std::int64_t stride_h, std::int64_t stride_w, const std::int64_t* row_off,
                              const LanesFinish& fin) {
+    using I = LanesIsa;
+    constexpr int W = I::width;
     constexpr int P = lanes_pixels<V>;
-    constexpr std::int64_t CB = 8 * V;
-    alignas(32) float part[P * CB] = {};  // the earlier K slices' sums (zeroed: see the AVX-512 section)
+    constexpr std::int64_t CB = W * V;
+    // the earlier K slices' sums (zeroed once per call only so that GCC 12 does not warn that
+    // a later slice may read them before the first slice stores them)
+    alignas(64) float part[P * CB] = {};
     for (std::int64_t n = 0; n < nb; ++n)
         for (std::int64_t b = b0; b < b1; ++b) {
             const float* wb = wpack + b * K * CB;
@@ -403,19 +290,19 @@ inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_imag
                     if (p + 1 < cnt && ++ow == out_w) ow = 0, ++oh;
                 }
                 if (++ow == out_w) ow = 0, ++oh;
-                __m256 acc[P * V];
-                unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm256_setzero_ps(); });
+                I::vec acc[P * V];  // (zeroed here too: GCC cannot see that K > 0 runs the loop)
+                unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = I::zero(); });
                 for (std::int64_t k0 = 0; k0 < K; k0 += gemm_kc) {
                     const std::int64_t kc = std::min(gemm_kc, K - k0);
-                    if (k0 > 0) unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = _mm256_setzero_ps(); });
+                    if (k0 > 0) unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { acc[i] = I::zero(); });
                     const float* wk = wb + k0 * CB;
                     const std::int64_t* off = row_off + k0;
                     for (std::int64_t k = 0; k < kc; ++k, wk += CB) {
                         const float* x = src + off[k];
-                        __m256 wv[V];
-                        unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { wv[v] = _mm256_load_ps(wk + 8 * v); });
+                        I::vec wv[V];
+                        unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA { wv[v] = I::load(wk + W * v); });
                         unroll<P>([&](auto p) NANOTORCH_INLINE_LAMBDA {
-                            const __m256 xp = _mm256_broadcast_ss(x + pix[p]);
+                            const I::vec xp = I::broadcast(x[pix[p]]);
                             unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
                                 acc[p * V + v] = lanes_fma(xp, wv[v], acc[p * V + v]);
                             });
@@ -423,71 +310,87 @@ inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_imag
                     }
                     if (k0 > 0)  // slice + earlier slices, as sgemm_offsets_tile adds a slice to C
                         unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA {
-                            acc[i] = _mm256_add_ps(acc[i], _mm256_load_ps(part + 8 * i));
+                            acc[i] = I::add(acc[i], I::load(part + W * i));
                         });
-                    if (k0 + kc < K)
-                        unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { _mm256_store_ps(part + 8 * i, acc[i]); });
+                    if (k0 + kc < K) unroll<P * V>([&](auto i) NANOTORCH_INLINE_LAMBDA { I::store(part + W * i, acc[i]); });
                 }
                 unroll<V>([&](auto v) NANOTORCH_INLINE_LAMBDA {
-                    __m256 rows[8];
-                    unroll<8>([&](auto p) NANOTORCH_INLINE_LAMBDA {
+                    I::vec rows[W];
+                    unroll<W>([&](auto p) NANOTORCH_INLINE_LAMBDA {
                         if constexpr (p < P) rows[p] = acc[p * V + v];
-                        else rows[p] = _mm256_setzero_ps();
+                        else rows[p] = I::zero();
                     });
-                    transpose_8x8(rows);
-                    const std::int64_t cn = std::min<std::int64_t>(8, chans - 8 * v);
-                    unroll<8>([&](auto c) NANOTORCH_INLINE_LAMBDA {  // (unrolled: rows stays in registers)
+                    I::transpose(rows);
+                    const std::int64_t cn = std::min<std::int64_t>(W, chans - W * v);
+                    unroll<W>([&](auto c) NANOTORCH_INLINE_LAMBDA {  // (unrolled: rows stays in registers)
                         if (static_cast<std::int64_t>(c) >= cn) return;
-                        const std::int64_t o = b * CB + 8 * v + static_cast<std::int64_t>(c);
+                        const std::int64_t o = b * CB + W * v + static_cast<std::int64_t>(c);
                         const std::int64_t at = n * out_image + o * len + q0;
-                        __m256 y = rows[c];
-                        if (fin.bias) y = _mm256_add_ps(y, _mm256_set1_ps(fin.bias[o]));
-                        if (fin.scale)
-                            y = lanes_fma(y, _mm256_set1_ps(fin.scale[o]), _mm256_set1_ps(fin.shift[o]));
+                        I::vec y = rows[c];
+                        if (fin.bias) y = I::add(y, I::broadcast(fin.bias[o]));
+                        if (fin.scale) y = lanes_fma(y, I::broadcast(fin.scale[o]), I::broadcast(fin.shift[o]));
                         if (fin.residual) {
-                            const __m256 r = lanes_load_first(fin.residual + at, cnt);
-                            y = fin.residual_first ? _mm256_add_ps(r, y) : _mm256_add_ps(y, r);
+                            const I::vec r = I::load_first(fin.residual + at, cnt);
+                            y = fin.residual_first ? I::add(r, y) : I::add(y, r);
                         }
-                        if (fin.relu)  // (v > 0 is false for NaN and -0: both become +0, as in relu_forward)
-                            y = _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), y);
-                        lanes_store_first(out + at, y, cnt);
+                        if (fin.relu) y = I::relu(y);
+                        I::store_first(out + at, y, cnt);
                     });
                 });
             }
         }
 }
 
-/// conv_lanes_product's share of multiply-adds that count (see the AVX-512 section): og output
-/// channels in blocks of two vectors (the last block one vector), each charged per tile.
-inline constexpr double lanes_one_vector_cost = 1.2;
+/// The share of conv_lanes_product's multiply-adds that count, as if each ran at the speed of
+/// the full blocks' tiles: og output channels run in blocks of LanesIsa::block vectors (the last
+/// block narrower), a plane of len pixels in whole tiles, and a one-vector block's tile (a
+/// broadcast per multiply-add) is charged lanes_one_vector_cost per product.
 inline double lanes_kept(std::int64_t og, std::int64_t len) {
-    const std::int64_t vecs = (og + 7) / 8, full = vecs / 2, rest = vecs % 2;
+    constexpr std::int64_t W = LanesIsa::width, B = LanesIsa::block;
+    const std::int64_t vecs = (og + W - 1) / W, full = vecs / B, rest = vecs % B;
     const auto computed = [len](std::int64_t v, std::int64_t p) {
-        return 8.0 * static_cast<double>(v * ((len + p - 1) / p * p)) * (v == 1 ? lanes_one_vector_cost : 1.0);
+        return static_cast<double>(W * v * ((len + p - 1) / p * p)) * (v == 1 ? lanes_one_vector_cost : 1.0);
     };
-    const double done = static_cast<double>(full) * computed(2, lanes_pixels<2>) + (rest ? computed(1, lanes_pixels<1>) : 0.0);
+    constexpr int rest_pixels[4] = {1, lanes_pixels<1>, lanes_pixels<2>, lanes_pixels<3>};
+    const double done =
+        static_cast<double>(full) * computed(B, lanes_pixels<B>) + (rest ? computed(rest, rest_pixels[rest]) : 0.0);
     return static_cast<double>(og) * static_cast<double>(len) / done;
 }
 
 /// Floats of conv_lanes_product's packed weights for og output channels of K taps.
-inline std::int64_t lanes_packed_floats(std::int64_t og, std::int64_t K) { return (og + 7) / 8 * 8 * K; }
-
-/// weight[og, K] packed as conv_lanes_product reads it: blocks of 16 channels, then one of the 8
-/// left, each as wpack[k][c], channels past og zero.
-inline void conv_lanes_pack(float* wpack, const float* weight, std::int64_t og, std::int64_t K) {
-    const std::int64_t vecs = (og + 7) / 8, full = vecs / 2, rest = vecs % 2;
-    for (std::int64_t b = 0; b < full; ++b)
-        transpose_to_lanes(wpack + b * 16 * K, 16, weight + 16 * b * K, K, og - 16 * b, 16, K);
-    if (rest) transpose_to_lanes(wpack + full * 16 * K, 8, weight + 16 * full * K, K, og - 16 * full, 8, K);
+inline std::int64_t lanes_packed_floats(std::int64_t og, std::int64_t K) {
+    constexpr std::int64_t W = LanesIsa::width;
+    return (og + W - 1) / W * W * K;
 }
 
-/// As conv_lanes_product of the AVX-512 section.
+/// weight[og, K] (rows K floats apart) packed as conv_lanes_product reads it, into
+/// wpack[lanes_packed_floats(og, K)] (64-byte aligned): blocks of LanesIsa::block vectors of
+/// channels (64 on AVX-512, 16 on AVX2), then one of the channels left, each as wpack[k][c]
+/// (transpose_to_lanes), channels past og zero.
+inline void conv_lanes_pack(float* wpack, const float* weight, std::int64_t og, std::int64_t K) {
+    constexpr std::int64_t W = LanesIsa::width, CB = W * LanesIsa::block;
+    const std::int64_t vecs = (og + W - 1) / W, full = vecs / LanesIsa::block, rest = vecs % LanesIsa::block;
+    for (std::int64_t b = 0; b < full; ++b)
+        transpose_to_lanes(wpack + b * CB * K, CB, weight + CB * b * K, K, og - CB * b, CB, K);
+    if (rest)
+        transpose_to_lanes(wpack + full * CB * K, W * rest, weight + CB * full * K, K, og - CB * full, W * rest, K);
+}
+
+/// out[n, o, :] (o < og, n < nb; out_image floats apart per image, len per plane) = the product
+/// conv_direct_product computes, without its pitched columns: every output pixel of
+/// weight[og, K] (rows K floats apart) over the planes (pitch floats per row, out_w output pixels
+/// per output row; strides as the window's), each output value finished by `fin`. Reads only
+/// inside the planes. `packed`: the weight as conv_lanes_pack packs it, or null to pack it here
+/// (on every call: 4 % of a batch-1 ResNet8 inference, which the ONNX runtime saves by packing
+/// its Conv initializers once at load). Serial.
 inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_image, const float* weight,
                                std::int64_t og, std::int64_t K, const float* planes, std::int64_t image_stride,
                                std::int64_t nb, std::int64_t pitch, std::int64_t out_w, std::int64_t stride_h,
                                std::int64_t stride_w, const std::int64_t* row_off, const LanesFinish& fin,
                                const float* packed = nullptr) {
-    const std::int64_t vecs = (og + 7) / 8, full = vecs / 2, rest = vecs % 2;
+    constexpr std::int64_t W = LanesIsa::width;
+    constexpr int B = LanesIsa::block;
+    const std::int64_t vecs = (og + W - 1) / W, full = vecs / B, rest = vecs % B;
     const float* wpack = packed;
     if (!wpack) {
         float* w = scratch(Scratch::conv_weight_panels, lanes_packed_floats(og, K));
@@ -495,16 +398,22 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
         wpack = w;
     }
     if (full)
-        conv_lanes_tiles<2>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
+        conv_lanes_tiles<B>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
                             stride_h, stride_w, row_off, fin);
     if (rest) {
-        const std::int64_t first = 16 * full;
+        // the rest block as block 0 of its own width: out, the weights and the finish shifted to it
+        const std::int64_t first = W * B * full, left = og - first;
         LanesFinish f = fin;
         if (f.bias) f.bias += first;
         if (f.scale) f.scale += first, f.shift += first;
         if (f.residual) f.residual += first * len;
-        conv_lanes_tiles<1>(out + first * len, len, out_image, wpack + first * K, 0, 1, og - first, K, planes,
-                            image_stride, nb, pitch, out_w, stride_h, stride_w, row_off, f);
+        float* o = out + first * len;
+        const float* wr = wpack + first * K;
+        unroll<B - 1>([&](auto r) NANOTORCH_INLINE_LAMBDA {  // a block of r + 1 vectors
+            if (rest == static_cast<std::int64_t>(r) + 1)
+                conv_lanes_tiles<static_cast<int>(r) + 1>(o, len, out_image, wr, 0, 1, left, K, planes, image_stride,
+                                                          nb, pitch, out_w, stride_h, stride_w, row_off, f);
+        });
     }
 }
 #else
