@@ -250,13 +250,13 @@ step_clang_asan() {
 # add build time and no threading of their own. Line tables: TSan's reports name file and line.
 # -O0 but for the kernels and the kernel suites at -O1 (NANOTORCH_HOT_CODE_FLAGS), where the
 # threaded loops are: the build took 454 CPU-s at -O1 everywhere and 242 this way, and the suites
-# ran in 30-46 s against 25. Its clang build of the kernels with optimisation and -march=native stands in for
-# clang-release in CI, with the wasm step (LLVM -O2 over the suites it runs) and the fuzz step
+# ran in 30-46 s against 25. Its clang build of the kernels with optimisation (-march=native, or
+# AVX2 as below) stands in for clang-release in CI, with the wasm step (LLVM -O2 over the suites it runs) and the fuzz step
 # (clang -O2 over the readers, the ONNX runtime and its op table).
 # On a host with AVX-512 it builds for AVX2 + FMA (x86-64-v3) instead of -march=native, so that
 # one run tests both vector widths: gcc-release the AVX-512 kernels, this step the AVX2 ones
-# (their own code in kernels/conv_lanes.hpp, weight_grad_lanes.hpp, simd_gemm.hpp), which
-# otherwise no step would run on such a host.
+# (conv_lanes.hpp's AVX2 LanesIsa, weight_grad_lanes.hpp's AVX2 blocks, the GEMMs' 6-row tiles),
+# which otherwise no step would run on such a host.
 step_clang_tsan() {
   local -a isa=(-DNANOTORCH_NATIVE=ON)
   if grep -qw avx512f /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
