@@ -805,7 +805,8 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
     // the im2col matrix (k ascending, gemm_kc slices added in order), and the epilogue is
     // ConvEpilogue::apply's operations, so the output must equal im2col + the blocked GEMM +
     // bias + apply on each plane exactly. The cases require the model to pick the lanes path and
-    // cover every block width (a full block, and each narrower last block), channel
+    // cover every block width (a full block, and each narrower last block), both tile widths
+    // of a full block where the ISA has two (AVX-512: 7 pixels, or 6 where fewer are computed), channel
     // counts that are not whole vectors, partial last tiles, K past one and two gemm_kc slices,
     // strides 2 and 3, dilation, groups, no padding (the images read in place), several images
     // per chunk, and each epilogue (scale and shift, the residual in both operand orders, relu).
@@ -829,6 +830,7 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
     // A full block's vectors in this build, and which full and last-block widths the cases took.
     const std::int64_t lanes_width = kernels::simd_width, block_vecs = lanes_width >= 16 ? 4 : 2;
     bool took_full = false, took_last[4] = {false, false, false, false};
+    bool took_alt_tile = false, took_first_tile = false;  // the full blocks' two tile widths (AVX-512)
     Generator gen(31);
     for (const Case& t : cases) {
         CAPTURE(t.c);
@@ -844,6 +846,9 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
         const std::int64_t vecs = (og + lanes_width - 1) / lanes_width;
         took_full = took_full || vecs >= block_vecs;
         took_last[vecs % block_vecs] = true;
+        if (vecs >= block_vecs)
+            (kernels::detail::lanes_block_pixels(len) == kernels::detail::lanes_block_alt_pixels ? took_alt_tile
+                                                                                               : took_first_tile) = true;
         const FV x = random_vec(t.n * t.c * w.in_plane(), gen), wt = random_vec(t.o * ckk, gen);
         const FV b = random_vec(t.o, gen), scale = random_vec(t.o, gen), shift = random_vec(t.o, gen);
         const FV res = random_vec(t.n * t.o * len, gen);
@@ -883,6 +888,8 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
     if (kernels::detail::has_conv_lanes) {
         CHECK(took_full);
         for (std::int64_t v = 0; v < block_vecs; ++v) CHECK(took_last[v]);
+        CHECK(took_first_tile);
+        if (kernels::detail::lanes_block_alt_pixels > 0) CHECK(took_alt_tile);  // 6-pixel tiles: 20x20, 12x12
     }
 }
 

@@ -131,11 +131,24 @@ struct LanesIsa {
     static NANOTORCH_ALWAYS_INLINE void transpose(vec* r) { transpose_16x16(r); }
 };
 
-// Pixels per tile for a block of V vectors of output channels: P·V accumulators, at most 28 so
-// that the V weight vectors fit beside them in the 32 registers, and at most 16 pixels (one
-// transpose).
+// Pixels per tile for a block of V vectors of output channels: P·V accumulators, at most 28,
+// and at most 16 pixels (one transpose). (With four vectors, 28 accumulators leave no register
+// for the broadcast beside the four weight vectors, so the compiler reads one weight vector from
+// memory in every multiply-add.)
 template <int V>
 inline constexpr int lanes_pixels = V == 1 ? 16 : 28 / V;
+
+// The full block's other tile: 6 pixels by 4 vectors (24 accumulators, every weight vector in a
+// register), taken where its tiles compute fewer pixels of a plane than 7-pixel ones do
+// (lanes_block_pixels). Measured on Zen 4 (1 thread, batch 64, conv2d_forward alone, the two
+// alternating): 64 -> 64 on 6x6 1.16x, on 8x8 1.055x, on 12x12 1.02x, 128 -> 128 on 12x12
+// 1.02x, 96 -> 96 on 10x10 1.025x, 48 -> 96 on 20x20 1.01x; the product alone, planes already
+// padded, 3-8 % more multiply-adds per second than 7-pixel tiles where both compute whole
+// planes, but 7x7 planes, 49 pixels, still ran faster in 7-pixel tiles. Keeping more, the lanes
+// now pass lanes_conv_pays on 4x4 output planes with 64 output channels (64 -> 64 1.35x, 256 ->
+// 64 1.12x, stride 2 from 8x8 1.9x and from 7x7 (128 -> 64) 2.0x against the GEMM) and on
+// 12x12 ones with 160 (stride 2 from 24x24 and 23x23: 1.15-1.19x against the direct path).
+inline constexpr int lanes_block_alt_pixels = 6;
 
 /// conv_lanes_product's one-vector block (16 accumulators, a broadcast per multiply-add) is
 /// charged this much per product against the wider blocks' tiles (lanes_kept).
@@ -220,6 +233,7 @@ struct LanesIsa {
 // accumulators), 8 for one (one transpose).
 template <int V>
 inline constexpr int lanes_pixels = V == 1 ? 8 : 6;
+inline constexpr int lanes_block_alt_pixels = 0;  // (none: 6 pixels by 2 vectors fill the registers)
 
 /// conv_lanes_product's one-vector block (8 accumulators: 9 loads per 8 multiply-adds, against
 /// 8 per 12 in a two-vector block) is charged this much per product (lanes_kept).
@@ -263,7 +277,7 @@ inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, st
 // written in place (out_image floats apart per image, len per channel); wpack[b][k][c] =
 // weight[(W·V·b + c)·K + k] for the blocks' rows, zero past og; planes as conv_direct_product
 // reads them, pitch floats per row, row_off[k] per tap. Serial.
-template <int V>
+template <int V, int P = lanes_pixels<V>>
 inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_image, const float* wpack,
                              std::int64_t b0, std::int64_t b1, std::int64_t og, std::int64_t K, const float* planes,
                              std::int64_t image_stride, std::int64_t nb, std::int64_t pitch, std::int64_t out_w,
@@ -271,7 +285,6 @@ inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_imag
                              const LanesFinish& fin) {
     using I = LanesIsa;
     constexpr int W = I::width;
-    constexpr int P = lanes_pixels<V>;
     constexpr std::int64_t CB = W * V;
     // the earlier K slices' sums (zeroed once per call only so that GCC 12 does not warn that
     // a later slice may read them before the first slice stores them)
@@ -348,6 +361,19 @@ inline void conv_lanes_tiles(float* out, std::int64_t len, std::int64_t out_imag
         }
 }
 
+/// Pixels per tile of the full blocks on a plane of len pixels: lanes_pixels<LanesIsa::block>,
+/// or lanes_block_alt_pixels where that ISA has one and its tiles compute fewer pixels (a tie
+/// keeps the first). The same for every thread count: it depends on the plane alone.
+inline int lanes_block_pixels(std::int64_t len) {
+    constexpr int P = lanes_pixels<LanesIsa::block>, A = lanes_block_alt_pixels;
+    if constexpr (A <= 0) {
+        return P;
+    } else {
+        if (len <= 0) return P;
+        return (len + A - 1) / A * A < (len + P - 1) / P * P ? A : P;
+    }
+}
+
 /// The share of conv_lanes_product's multiply-adds that count, as if each ran at the speed of
 /// the full blocks' tiles: og output channels run in blocks of LanesIsa::block vectors (the last
 /// block narrower), a plane of len pixels in whole tiles, and a one-vector block's tile (a
@@ -360,7 +386,7 @@ inline double lanes_kept(std::int64_t og, std::int64_t len) {
     };
     constexpr int rest_pixels[4] = {1, lanes_pixels<1>, lanes_pixels<2>, lanes_pixels<3>};
     const double done =
-        static_cast<double>(full) * computed(B, lanes_pixels<B>) + (rest ? computed(rest, rest_pixels[rest]) : 0.0);
+        static_cast<double>(full) * computed(B, lanes_block_pixels(len)) + (rest ? computed(rest, rest_pixels[rest]) : 0.0);
     return static_cast<double>(og) * static_cast<double>(len) / done;
 }
 
@@ -404,9 +430,15 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
         conv_lanes_pack(w, weight, og, K);
         wpack = w;
     }
-    if (full)
-        conv_lanes_tiles<B>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
-                            stride_h, stride_w, row_off, fin);
+    if (full) {
+        constexpr int A = lanes_block_alt_pixels > 0 ? lanes_block_alt_pixels : lanes_pixels<B>;
+        if (lanes_block_pixels(len) == A)
+            conv_lanes_tiles<B, A>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch,
+                                   out_w, stride_h, stride_w, row_off, fin);
+        else
+            conv_lanes_tiles<B>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch, out_w,
+                                stride_h, stride_w, row_off, fin);
+    }
     if (rest) {
         // the rest block as block 0 of its own width: out, the weights and the finish shifted to it
         const std::int64_t first = W * B * full, left = og - first;
@@ -425,6 +457,8 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
 }
 #else
 inline constexpr bool has_conv_lanes = false;
+inline constexpr int lanes_block_alt_pixels = 0;
+inline int lanes_block_pixels(std::int64_t) { return 0; }
 inline double lanes_kept(std::int64_t, std::int64_t) { return 0.0; }
 // Never called where has_conv_lanes is false; declared so that the caller compiles in every build.
 inline void conv_lanes_product(float*, std::int64_t, std::int64_t, const float*, std::int64_t, std::int64_t,
