@@ -27,9 +27,9 @@
 // the batch-64 ResNet8 inference of fashion_train through the ONNX runtime 1.14x.
 //
 // The kernels are written once over LanesIsa, the few vector operations they use: AVX-512's
-// (16 lanes, blocks of up to four vectors, masked partial rows) or AVX2's (8 lanes, blocks of up
-// to two vectors over tiles of 6 pixels, 8 x 8 transposes, partial rows in 4-, 2- and 1-float
-// pieces). AVX2's measurements are lanes_conv_pays's.
+// (16 lanes, blocks of up to four vectors, a full block over tiles of 7 or 6 pixels, masked
+// partial rows) or AVX2's (8 lanes, blocks of up to two vectors over tiles of 6 pixels, 8 x 8
+// transposes, partial rows in 4-, 2- and 1-float pieces). AVX2's measurements are lanes_conv_pays's.
 #pragma once
 
 #include <algorithm>  // std::min
@@ -271,9 +271,10 @@ inline void transpose_to_lanes(float* dst, std::int64_t ld, const float* src, st
         }
 }
 
-// Output channels [W·V·b0, min(og, W·V·b1)) (W = LanesIsa::width) over tiles of lanes_pixels<V>
-// consecutive output pixels (in raster order, so a tile may span rows: each pixel's offset in
-// the planes is found once per tile, and its row's pitch skipped). out[n, o, :] for n < nb,
+// Output channels [W·V·b0, min(og, W·V·b1)) (W = LanesIsa::width) over tiles of P consecutive
+// output pixels (lanes_pixels<V>, or for a full block lanes_block_pixels' choice; in raster
+// order, so a tile may span rows: each pixel's offset in the planes is found once per tile, and
+// its row's pitch skipped). out[n, o, :] for n < nb,
 // written in place (out_image floats apart per image, len per channel); wpack[b][k][c] =
 // weight[(W·V·b + c)·K + k] for the blocks' rows, zero past og; planes as conv_direct_product
 // reads them, pitch floats per row, row_off[k] per tap. Serial.
