@@ -432,6 +432,7 @@ inline void conv_lanes_product(float* out, std::int64_t len, std::int64_t out_im
         wpack = w;
     }
     if (full) {
+        // (without an alternative A names the one width, so no tile of 0 pixels is instantiated)
         constexpr int A = lanes_block_alt_pixels > 0 ? lanes_block_alt_pixels : lanes_pixels<B>;
         if (lanes_block_pixels(len) == A)
             conv_lanes_tiles<B, A>(out, len, out_image, wpack, 0, full, og, K, planes, image_stride, nb, pitch,
