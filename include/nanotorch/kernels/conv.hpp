@@ -6,7 +6,9 @@
 // im2col, either as GEMM panels packed from the images or as the direct product that reads them
 // in place (kernels/implicit_gemm.hpp), with output pixels in the vector lanes or, on AVX-512,
 // output channels (kernels/conv_lanes.hpp); those three give the blocked GEMM's result bit for
-// bit. The sliding-window geometry (Window2d, make_window) is kernels/window.hpp. kernels::ref holds a
+// bit. Before them all, 3×3 stride-1 layers with enough channels run by Winograd's F(2×2, 3×3)
+// (kernels/winograd.hpp: 2.25 times fewer multiply-adds, not the GEMM's bits; its tests state
+// the bound it keeps to the direct reference). The sliding-window geometry (Window2d, make_window) is kernels/window.hpp. kernels::ref holds a
 // direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
 // knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
 // the kernels can be validated and timed on raw buffers. Grouped convolution (weight
@@ -39,6 +41,7 @@
 #include <nanotorch/kernels/pool.hpp>           // the pooled epilogue's 2×2 plane kernel
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>         // Window2d, make_window
+#include <nanotorch/kernels/winograd.hpp>       // 3×3 stride-1 products by F(2×2, 3×3)
 #include <nanotorch/kernels/workspace.hpp>
 
 namespace nanotorch::kernels {
@@ -216,7 +219,8 @@ inline void apply_conv_epilogue(float* out, std::int64_t batch, std::int64_t out
 // written (ConvEpilogue; conv2d_forward passes none; with max_pool2x2 out is [N, O, oH/2, oW/2]
 // and oH, oW must be at least 2). `packed_weight`, when given, is the weight
 // as conv_pack_weight (kernels/conv_paths.hpp) packed it, read where the lanes path runs instead
-// of packing the weight again on this call.
+// of packing the weight again on this call. Where detail::winograd_pays (3×3, stride 1), the whole batch runs by F(2×2, 3×3) instead, in blocks of tiles fixed by the
+// shape (kernels/winograd.hpp), each block's rows finished with the bias and the epilogue.
 inline void conv2d_forward_fused(float* out, const float* in, const float* weight, const float* bias,
                                  std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
                                  const Window2d& w, std::int64_t groups, const ConvEpilogue& epi,
@@ -230,6 +234,31 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
     const bool pooled = epi.max_pool2x2;
     const Window2d pool = detail::pool2x2_window(w);
     const std::int64_t olen = pooled ? pool.out_plane() : len;
+    if (detail::winograd_pays(cg, og, w, batch)) {
+        // 3×3, stride 1, wide enough: F(2×2, 3×3) (kernels/winograd.hpp), each block's rows
+        // finished (bias, then the epilogue) as they are stored; pooled, the rows come in pairs
+        // from an even row (2×2 tiles), so each block's rows pool on their own.
+        float* u = detail::scratch(detail::Scratch::winograd_weight, 16 * og * cg);
+        for (std::int64_t g = 0; g < groups; ++g) {
+            detail::winograd_weights(u, weight + g * og * ckk, og, cg);
+            detail::conv_winograd(
+                u, og, cg, in + g * cg * w.in_plane(), channels * w.in_plane(), batch, w,
+                [&](std::int64_t n, std::int64_t o, std::int64_t row0, std::int64_t rows, float* src) {
+                    const std::int64_t c = g * og + o, p = n * out_channels + c;
+                    if (pooled) {
+                        kernels::finish_rows(src, src, w.out_w, rows, w.out_w, detail::finish_from(epi, bias, c, 0));
+                        if (rows >= 2)
+                            detail::pool_finished_plane(out + p * olen + row0 / 2 * pool.out_w, src,
+                                                        make_window(rows, w.out_w, 2, 2, 2, 2, 0, 0),
+                                                        detail::relu_after_pool(epi));
+                        return;
+                    }
+                    const std::int64_t at = p * len + row0 * w.out_w;
+                    kernels::finish_rows(out + at, src, w.out_w, rows, w.out_w, detail::finish_from(epi, bias, c, at));
+                });
+        }
+        return;
+    }
     const std::int64_t chunk = detail::conv_chunk(ckk, len);
     // Four ways to the same product, chosen from the shapes alone (so the same for every thread
     // count): the direct path (detail::conv_direct_product) where it pays; else, where sgemm would
@@ -443,6 +472,18 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }
+// Where the flipped convolution runs by F(2×2, 3×3) (winograd_pays for the flipped shape: og
+// input channels, cg outputs, the input's plane), it pays whatever the padding: its tiles are
+// those of the input plane, and the zeros around grad_out only fill the transforms' patches
+// (measured against the path the rule above picks: winograd.hpp's table).
+inline bool input_grad_by_winograd(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
+    return input_grad_as_conv(w) && winograd_pays(og, cg, input_grad_window(w), batch);
+}
+// Where the weight gradient is summed by F(2×2, 3×3) (conv_winograd_weight_grad): where the
+// forward runs by it (measured pass by pass: winograd.hpp's table).
+inline bool weight_grad_by_winograd(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
+    return winograd_pays(cg, og, w, batch);
+}
 // The weights of the input gradient's convolution (input_grad_as_conv): weight [O, C/groups,
 // kH·kW taps] flipped in both spatial axes (tap kk − 1 − k) and its two channel axes swapped per
 // group, [C, O/groups, kH·kW], in the calling thread's conv_flipped_weight scratch. For a 1×1
@@ -470,9 +511,12 @@ inline const float* input_grad_weight(const float* weight, std::int64_t channels
 // chunk's images in place, each element one fixed-order sum over them: kernels/weight_grad.hpp)
 // (with groups, both sgemms per group: its rows of G and weight, its channels of col and grad_in)
 //   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
+// Where detail::weight_grad_by_winograd (3×3, stride 1, enough channels), dW is summed by
+// F(2×2, 3×3) instead (kernels/winograd.hpp: its own fixed groups of tiles, added in order).
 // Where detail::input_grad_as_conv_pays (a "same" stride-1 window, few output channels or, on
 // AVX-512, many input channels),
-// grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights; where
+// grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights (also
+// where detail::input_grad_by_winograd: that convolution then runs by F(2×2, 3×3)); where
 // detail::input_grad_phases_pays (strided windows, AVX-512), one stride-1 lanes product per
 // phase of the input (kernels/input_grad_phases.hpp); and where detail::weight_grad_lanes_pays
 // (AVX-512 or AVX2), dW is summed with the output channels in the lanes
@@ -497,7 +541,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         std::fill(grad_in, grad_in + batch * channels * w.in_plane(), 0.0f);
     if (batch <= 0 || len <= 0 || out_channels <= 0 || (!reduce && !grad_in)) return;
 
-    if (grad_in && detail::input_grad_as_conv_pays(cg, og, w)) {
+    if (grad_in && (detail::input_grad_as_conv_pays(cg, og, w) || detail::input_grad_by_winograd(cg, og, w, batch))) {
         // grad_in = conv2d_forward(grad_out, flipped weights) (detail::input_grad_as_conv).
         const float* flipped =
             detail::input_grad_weight(weight, channels, out_channels, w.kernel_h * w.kernel_w, groups);
@@ -510,6 +554,14 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         detail::conv_input_grad_phases(grad_in, grad_out, weight, batch, channels, out_channels, w);
         grad_in = nullptr;
         if (!reduce) return;
+    }
+    if (grad_weight && detail::weight_grad_by_winograd(cg, og, w, batch)) {  // F(2×2, 3×3): kernels/winograd.hpp
+        for (std::int64_t g = 0; g < groups; ++g)
+            detail::conv_winograd_weight_grad(grad_weight + g * og * ckk, grad_out + g * og * len, out_channels * len,
+                                              in + g * cg * w.in_plane(), channels * w.in_plane(), batch, og, cg, w);
+        grad_weight = nullptr;
+        reduce = grad_bias != nullptr;
+        if (!reduce && !grad_in) return;
     }
 #if NANOTORCH_SIMD_ENABLED && !defined(NANOTORCH_SIMD_WASM)
     if (grad_weight) {  // dW by a kernel of its own where one fits, else by the chunks' sgemm below

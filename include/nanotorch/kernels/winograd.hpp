@@ -1,0 +1,506 @@
+// nanotorch/kernels/winograd.hpp — 3×3, stride-1 convolution by Winograd's minimal filtering
+// F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+//
+// Each 2×2 block ("tile") of an output plane is computed from the 4×4 patch of the zero-padded
+// input under it: Y = Aᵀ·[Σ_c (G·g_oc·Gᵀ) ⊙ (Bᵀ·d_c·B)]·A, with
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// The sum over input channels is, for each of the 16 positions ξ of the 4×4 transform, one
+// matrix product M_ξ[O, tiles] = U_ξ[O, C] · V_ξ[C, tiles] (kernels/gemm.hpp's sgemm): 16
+// multiply-adds per tile and channel pair where the direct convolution spends 36, so 2.25 times
+// fewer, at the price of the transforms (additions only, O(input + output) work, next to the
+// products' O(input · O)). The transforms of the input and output are exact up to rounding
+// (their coefficients are ±1); only G holds ½, exact in binary too. The result is not the direct
+// convolution's bit for bit: it sums other products in another order, and the input transform
+// can cancel (x0 − x2) before the products; tests/test_conv.cpp states the bound it is held to.
+//
+// Work is cut into blocks of tiles fixed by the shape alone (winograd_blocks: whole images, or
+// runs of tile rows of one image for large planes), each block transformed, multiplied and
+// transformed back by one task, so every output element is computed the same way for every
+// thread count and every batch split.
+#pragma once
+
+#include <algorithm>  // std::min/max, std::fill
+#include <cstdint>
+#include <cstring>    // std::memcpy
+
+#include <nanotorch/kernels/gemm.hpp>
+#include <nanotorch/kernels/parallel.hpp>
+#include <nanotorch/kernels/simd.hpp>
+#include <nanotorch/kernels/window.hpp>
+#include <nanotorch/kernels/workspace.hpp>
+
+namespace nanotorch::kernels::detail {
+
+/// Whether F(2×2, 3×3) applies to the window at all: a 3×3 kernel, stride 1, no dilation.
+inline bool winograd_window(const Window2d& w) {
+    return w.kernel_h == 3 && w.kernel_w == 3 && w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 &&
+           w.dilation_w == 1 && w.out_h > 0 && w.out_w > 0;
+}
+
+// Blocks hold at least winograd_min_tiles tiles (the N of the 16 products), more where the
+// transformed input and products (16·(C + O) floats per tile) fit winograd_block_floats: with
+// these the products ran at 75-85 % of the FMA peak (measured against 2x and 4x larger blocks).
+inline constexpr std::int64_t winograd_block_floats = 96 * 1024;  // V and M of one block: 384 KB
+inline constexpr std::int64_t winograd_min_tiles = 64;
+
+/// Whether a convolution of cg input and og output channels per group runs by F(2×2, 3×3)
+/// (conv2d_forward_fused's forward; conv2d_backward's input gradient, as the flipped
+/// convolution, and weight gradient), from the shape alone. Measured on AVX-512 (AMD Zen 4,
+/// 1 thread, batch 64, -O3, each pass alone, builds with and without it alternating, best of
+/// 5-8; × = the other paths' time over this one's, forward / input gradient / weight gradient):
+/// 64 -> 64 on 32x32 1.5 / 1.5 / 1.26, 128 -> 128 on 16x16 1.3-1.7 / 1.3-1.7 / 1.39, 256 -> 256 on
+/// 8x8 1.35-1.5 / 1.4 / 1.33, 96 -> 96 on 10x10 1.3 / 1.3 / 1.4 and on 12x12 1.2-1.28 / 1.23 /
+/// 1.4, 128 -> 128 on 8x8 1.24 / 1.17 / 1.13, 64 -> 64 on 12x12 1.11 / 1.11 / 1.17 and on 14x14
+/// 1.13 / 1.14 / 1.24, 48 -> 96 on 20x20 1.1-1.3 forward, 1.29 weight gradient. Lost, where the
+/// products are small next to the transforms or the 2×2 tiles overhang the plane: 80 -> 80 on
+/// 9x9 1.03 / 1.02 / 0.92, 128 -> 128 on 4x4 0.95 / 0.8 / 0.7, 64 -> 64 on 10x10 0.97 and on
+/// 8x8 0.85 (forward), 48 -> 48 on 14x14 0.95, 32 -> 32 on 14x14 to 32x32 0.6-1.0, 16 -> 16 on
+/// 28x28 0.66, 64 -> 64 on 7x7 (8x8 computed) 0.74, 3 -> 64 on 32x32 0.3. The same build for
+/// AVX2 on that host (forward): 1.87x on 64 -> 64 on 32x32, 1.26x on 14x14, 1.39x on 128 -> 128
+/// on 16x16, 1.3x on 256 -> 256 on 8x8, 1.1x on 96 -> 96 on 10x10 and 48 -> 96 on 20x20, 0.75x on
+/// 64 -> 64 on 8x8. Hence: at least 48 input and 64 output channels, tiles covering at most 1.25
+/// times the plane, a plane of at least 12x12, or of 8x8 with 96 channels or more on both sides;
+/// and at least one block of tiles in the batch (a batch-1 inference of small planes would run
+/// products only a few tiles wide). Native x86 SIMD builds only (WebAssembly's and the scalar
+/// build's were not measured; the kernel itself runs everywhere, and the tests run it there).
+#if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
+inline constexpr bool has_winograd_rule = true;
+#else
+inline constexpr bool has_winograd_rule = false;
+#endif
+inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
+#if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
+    if (!winograd_window(w) || cg < 48 || og < 64) return false;
+    const std::int64_t th = (w.out_h + 1) / 2, tw = (w.out_w + 1) / 2, plane = w.out_plane();
+    if (4 * 100 * th * tw > 125 * plane) return false;
+    if (plane < 144 && (plane < 64 || std::min(cg, og) < 96)) return false;
+    return batch * th * tw >= winograd_min_tiles;
+#else
+    (void)cg, (void)og, (void)w, (void)batch;
+    return false;
+#endif
+}
+
+/// How a batch is cut into blocks of tiles: a block's transformed input (16·C·tiles floats) and
+/// products (16·O·tiles) are sized to stay in a core's L2 next to the transformed weights.
+struct WinogradBlocks {
+    std::int64_t th = 0, tw = 0;  // 2×2 output tiles per image: rows, columns
+    std::int64_t rows = 0;        // tile rows per block (all th when a block holds whole images)
+    std::int64_t images = 1;      // images per block (1 when an image is cut into several blocks)
+    std::int64_t per_image = 1;   // blocks per image (1 when a block holds whole images)
+    std::int64_t tiles = 0;       // tiles in a full block
+    std::int64_t count(std::int64_t batch) const {
+        return images > 1 ? (batch + images - 1) / images : batch * per_image;
+    }
+};
+
+
+inline WinogradBlocks winograd_blocks(std::int64_t cg, std::int64_t og, const Window2d& w) {
+    WinogradBlocks b;
+    b.th = (w.out_h + 1) / 2;
+    b.tw = (w.out_w + 1) / 2;
+    const std::int64_t target =
+        std::max<std::int64_t>(winograd_min_tiles, winograd_block_floats / (16 * std::max<std::int64_t>(1, cg + og)));
+    const std::int64_t per = b.th * b.tw;
+    if (per >= target) {
+        b.rows = std::max<std::int64_t>(1, std::min(b.th, target / b.tw));
+        b.per_image = (b.th + b.rows - 1) / b.rows;
+        b.images = 1;
+    } else {
+        b.rows = b.th;
+        b.images = std::max<std::int64_t>(1, target / per);
+        b.per_image = 1;
+    }
+    b.tiles = b.images * b.rows * b.tw;
+    return b;
+}
+
+// Elementwise passes over runs of tiles, written once for whole vectors, a masked last vector
+// (AVX-512: rows of 14, 7 or 4 tiles would otherwise run one float at a time) or single floats:
+// the same additions in the same order, so every lane gets the same bits.
+struct WinogradScalarIo {
+    float ld(const float* p) const { return *p; }
+    void st(float* p, float v) const { *p = v; }
+};
+#if NANOTORCH_SIMD_ENABLED
+struct WinogradVectorIo {
+    fbatch ld(const float* p) const { return fbatch::load_unaligned(p); }
+    void st(float* p, const fbatch& v) const { v.store_unaligned(p); }
+};
+struct WinogradPartialIo {  // lanes [0, n): reads and writes nothing past them
+    std::int64_t n;
+    fbatch ld(const float* p) const { return load_partial(p, n); }
+    void st(float* p, const fbatch& v) const { store_partial(p, v, n); }
+};
+#endif
+template <class F>
+NANOTORCH_ALWAYS_INLINE void winograd_runs(std::int64_t n, F f) {
+    std::int64_t i = 0;
+#if NANOTORCH_SIMD_ENABLED
+    for (; i + simd_width <= n; i += simd_width) f(i, WinogradVectorIo{});
+    if constexpr (has_partial_vectors) {
+        if (i < n) f(i, WinogradPartialIo{n - i});
+        return;
+    }
+#endif
+    for (; i < n; ++i) f(i, WinogradScalarIo{});
+}
+
+/// u[ξ][o][c] = (G·g·Gᵀ)[ξ] for weight[o, c, 3, 3] (one group: og × cg kernels), ξ = 4·row + column.
+inline void winograd_weights(float* u, const float* weight, std::int64_t og, std::int64_t cg) {
+    const std::int64_t plane = og * cg;
+    for (std::int64_t o = 0; o < og; ++o)
+        for (std::int64_t c = 0; c < cg; ++c) {
+            const float* g = weight + (o * cg + c) * 9;
+            float t[4][3];
+            for (int j = 0; j < 3; ++j) {
+                t[0][j] = g[j];
+                t[1][j] = 0.5f * ((g[j] + g[3 + j]) + g[6 + j]);
+                t[2][j] = 0.5f * ((g[j] - g[3 + j]) + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            float* at = u + o * cg + c;
+            for (int i = 0; i < 4; ++i) {
+                at[(4 * i + 0) * plane] = t[i][0];
+                at[(4 * i + 1) * plane] = 0.5f * ((t[i][0] + t[i][1]) + t[i][2]);
+                at[(4 * i + 2) * plane] = 0.5f * ((t[i][0] - t[i][1]) + t[i][2]);
+                at[(4 * i + 3) * plane] = t[i][2];
+            }
+        }
+}
+
+#if NANOTORCH_SIMD_ENABLED && defined(__AVX512F__)
+// even = p[0], p[2], ..., p[30]; odd = p[1], p[3], ..., p[31]
+inline void winograd_deinterleave(const float* p, fbatch& even, fbatch& odd) {
+    const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    even = fbatch(_mm512_permutex2var_ps(a, ie, b));
+    odd = fbatch(_mm512_permutex2var_ps(a, io, b));
+}
+#elif NANOTORCH_SIMD_ENABLED && defined(__AVX2__)
+// even = p[0], p[2], ..., p[14]; odd = p[1], p[3], ..., p[15]
+inline void winograd_deinterleave(const float* p, fbatch& even, fbatch& odd) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    // within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit quarters reordered
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    even = fbatch(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+    odd = fbatch(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0))));
+}
+#endif
+
+// The horizontal half of the input transform over a stream of 2-float steps: for j < n,
+// h[k·hs + j] = (Bᵀ x)[k] of x = p[2j .. 2j + 3]. The vector body reads up to 2·simd_width + 2
+// floats past p[2n] (winograd_padded_floats leaves them).
+inline void winograd_rows_transform(float* h, std::int64_t hs, const float* p, std::int64_t n) {
+    std::int64_t j = 0;
+#if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
+    for (; j + simd_width <= n; j += simd_width) {
+        fbatch e0, o0, e1, o1;  // x0 = p[2j], x1 = p[2j + 1], x2 = p[2j + 2], x3 = p[2j + 3] per lane
+        winograd_deinterleave(p + 2 * j, e0, o0);
+        winograd_deinterleave(p + 2 * j + 2, e1, o1);
+        (e0 - e1).store_unaligned(h + j);
+        (o0 + e1).store_unaligned(h + hs + j);
+        (e1 - o0).store_unaligned(h + 2 * hs + j);
+        (o0 - o1).store_unaligned(h + 3 * hs + j);
+    }
+#endif
+    for (; j < n; ++j) {
+        const float* d = p + 2 * j;
+        h[j] = d[0] - d[2];
+        h[hs + j] = d[1] + d[2];
+        h[2 * hs + j] = d[2] - d[1];
+        h[3 * hs + j] = d[1] - d[3];
+    }
+}
+
+// Floats of one channel's horizontal transforms (per k) and of its padded rows (with the slack
+// the vector body reads).
+inline std::int64_t winograd_hstride(const WinogradBlocks& b) { return (2 * b.rows + 2) * (b.tw + 1); }
+inline std::int64_t winograd_padded_floats(const WinogradBlocks& b) {
+    return (2 * b.rows + 2) * (2 * b.tw + 2) + 2 * simd_width + 4;
+}
+
+/// Scratch floats of one task: V and M of a full block, one channel's horizontal transforms and
+/// padded rows, the output transform's values of one tile row and the output rows of one channel.
+inline std::int64_t winograd_task_floats(std::int64_t cg, std::int64_t og, const Window2d& w, const WinogradBlocks& b) {
+    return 16 * (cg + og) * b.tiles + 4 * winograd_hstride(b) + winograd_padded_floats(b) + 4 * b.tw +
+           2 * b.rows * w.out_w;
+}
+
+// One block of tiles: images n0 .. n0 + nimg − 1, tile rows ty0 .. ty0 + rows − 1 of each.
+struct WinogradBlock {
+    std::int64_t n0 = 0, nimg = 1, ty0 = 0, rows = 0;
+    std::int64_t tiles(std::int64_t tw) const { return nimg * rows * tw; }
+};
+inline WinogradBlock winograd_block(const WinogradBlocks& b, std::int64_t blk, std::int64_t batch) {
+    WinogradBlock k;
+    if (b.images > 1) {
+        k.n0 = blk * b.images, k.nimg = std::min(b.images, batch - k.n0), k.ty0 = 0, k.rows = b.th;
+    } else {
+        k.n0 = blk / b.per_image, k.nimg = 1, k.ty0 = blk % b.per_image * b.rows;
+        k.rows = std::min(b.rows, b.th - k.ty0);
+    }
+    return k;
+}
+
+// V[ξ][c][t] = (Bᵀ·d·B)[ξ] for the block's T tiles (t = (image·rows + row)·tw + column) and cg
+// channels of images (image n at images + n·image_stride). h: 4·winograd_hstride(b) floats,
+// padded: winograd_padded_floats(b). The block's zero-padded rows of one channel lie back to
+// back, 2·tw + 2 floats each (even, so tile tx of row q starts at float 2·j with
+// j = q·(tw + 1) + tx): the horizontal step runs over all of them as one stream of 2-float
+// steps, the last "tile" of each row reading into the next row (computed, never used).
+inline void winograd_input_block(float* v, std::int64_t T, const WinogradBlock& k, const WinogradBlocks& b,
+                                 const float* images, std::int64_t image_stride, std::int64_t cg, const Window2d& w,
+                                 float* h, float* padded) {
+    const std::int64_t tw = b.tw, pw = 2 * tw + 2, hstride = winograd_hstride(b), qrows = 2 * k.rows + 2;
+    // a padded row: pad_w zeros (lead), the input row (body), zeros to 2·tw + 2
+    const std::int64_t lead = std::min(w.pad_w, pw), body = std::max<std::int64_t>(0, std::min(w.in_w, pw - lead));
+    for (std::int64_t i = 0; i < k.nimg; ++i)
+        for (std::int64_t c = 0; c < cg; ++c) {
+            const float* x = images + (k.n0 + i) * image_stride + c * w.in_plane();
+            for (std::int64_t q = 0; q < qrows; ++q) {
+                float* row = padded + q * pw;
+                const std::int64_t y = 2 * k.ty0 + q - w.pad_h;
+                if (y < 0 || y >= w.in_h) {
+                    std::fill(row, row + pw, 0.0f);
+                    continue;
+                }
+                std::fill(row, row + lead, 0.0f);
+                std::memcpy(row + lead, x + y * w.in_w, static_cast<std::size_t>(body) * sizeof(float));
+                std::fill(row + lead + body, row + pw, 0.0f);
+            }
+            winograd_rows_transform(h, hstride, padded, qrows * (tw + 1));
+            for (std::int64_t r = 0; r < k.rows; ++r) {
+                const std::int64_t t0 = (i * k.rows + r) * tw;
+                for (std::int64_t col = 0; col < 4; ++col) {
+                    const float* a0 = h + col * hstride + 2 * r * (tw + 1);
+                    const float* a1 = a0 + (tw + 1);
+                    const float* a2 = a1 + (tw + 1);
+                    const float* a3 = a2 + (tw + 1);
+                    float* v0 = v + (0 * 4 + col) * cg * T + c * T + t0;
+                    float* v1 = v + (1 * 4 + col) * cg * T + c * T + t0;
+                    float* v2 = v + (2 * 4 + col) * cg * T + c * T + t0;
+                    float* v3 = v + (3 * 4 + col) * cg * T + c * T + t0;
+                    winograd_runs(tw, [&](std::int64_t j, auto io) NANOTORCH_INLINE_LAMBDA {
+                        const auto e0 = io.ld(a0 + j), e1 = io.ld(a1 + j), e2 = io.ld(a2 + j), e3 = io.ld(a3 + j);
+                        io.st(v0 + j, e0 - e2);
+                        io.st(v1 + j, e1 + e2);
+                        io.st(v2 + j, e2 - e1);
+                        io.st(v3 + j, e1 - e3);
+                    });
+                }
+            }
+        }
+}
+
+/// The raw convolution (no bias) of one group, block by block: `store(n, o, row0, rows, src)`
+/// receives `rows` output rows of image n (0.. of the batch passed in), channel o (0..og),
+/// starting at output row row0 (even), out_w floats each, contiguous, in the task's scratch
+/// (store may overwrite them).
+/// u from winograd_weights; images[n] at images + n·image_stride, cg planes of in_h × in_w.
+/// Blocks are spread over parallel_for; each task calls store for its own rows only.
+template <class Store>
+void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float* images, std::int64_t image_stride,
+                   std::int64_t batch, const Window2d& w, Store store) {
+    const WinogradBlocks b = winograd_blocks(cg, og, w);
+    const std::int64_t tw = b.tw;
+    const std::int64_t hstride = winograd_hstride(b), pad_floats = winograd_padded_floats(b);
+    parallel_for(0, b.count(batch), 1, [&](std::int64_t b0, std::int64_t b1) {
+        float* work = scratch(Scratch::winograd_work, winograd_task_floats(cg, og, w, b));
+        for (std::int64_t blk = b0; blk < b1; ++blk) {
+            const WinogradBlock k = winograd_block(b, blk, batch);
+            const std::int64_t T = k.tiles(tw);       // tiles of this block: the products' N
+            float* v = work;                          // V[ξ][c][t]
+            float* m = v + 16 * cg * T;               // M[ξ][o][t]
+            float* h = m + 16 * og * T;               // horizontal transforms: [k][q·(tw + 1) + tx]
+            float* padded = h + 4 * hstride;          // one channel's zero-padded rows
+            float* ys = padded + pad_floats;          // the output transform's 4 values per tile
+            float* out_rows = ys + 4 * tw;            // a channel's finished rows of the block
+            winograd_input_block(v, T, k, b, images, image_stride, cg, w, h, padded);
+            // ---- the 16 products M_ξ = U_ξ · V_ξ ----
+            for (std::int64_t xi = 0; xi < 16; ++xi)
+                sgemm(false, false, og, T, cg, 1.0f, u + xi * og * cg, cg, v + xi * cg * T, T, 0.0f, m + xi * og * T, T);
+            // ---- output transform: Y = Aᵀ·M·A per tile and output channel ----
+            const std::int64_t row0 = 2 * k.ty0, nrows = std::min(2 * k.rows, w.out_h - row0);
+            for (std::int64_t i = 0; i < k.nimg; ++i)
+                for (std::int64_t o = 0; o < og; ++o) {
+                    for (std::int64_t r = 0; r < k.rows; ++r) {
+                        const float* mt = m + o * T + (i * k.rows + r) * tw;
+                        const std::int64_t mstep = og * T;  // from M_ξ to M_ξ+1
+                        winograd_runs(tw, [&](std::int64_t j, auto io) NANOTORCH_INLINE_LAMBDA {
+                            using V = decltype(io.ld(mt));
+                            V s0[4], s1[4];
+                            for (int a = 0; a < 4; ++a) {
+                                const V m0 = io.ld(mt + (4 * a + 0) * mstep + j), m1 = io.ld(mt + (4 * a + 1) * mstep + j),
+                                        m2 = io.ld(mt + (4 * a + 2) * mstep + j), m3 = io.ld(mt + (4 * a + 3) * mstep + j);
+                                s0[a] = (m0 + m1) + m2;
+                                s1[a] = (m1 - m2) - m3;
+                            }
+                            io.st(ys + j, (s0[0] + s0[1]) + s0[2]);
+                            io.st(ys + tw + j, (s1[0] + s1[1]) + s1[2]);
+                            io.st(ys + 2 * tw + j, (s0[1] - s0[2]) - s0[3]);
+                            io.st(ys + 3 * tw + j, (s1[1] - s1[2]) - s1[3]);
+                        });
+                        // interleave the tiles' columns into the block's two output rows (clipped)
+                        for (std::int64_t e = 0; e < 2 && 2 * r + e < nrows; ++e) {
+                            float* dst = out_rows + (2 * r + e) * w.out_w;
+                            const float* left = ys + 2 * e * tw;
+                            const float* right = left + tw;
+                            const std::int64_t pairs = w.out_w / 2;
+                            for (std::int64_t tx = 0; tx < pairs; ++tx) {
+                                dst[2 * tx] = left[tx];
+                                dst[2 * tx + 1] = right[tx];
+                            }
+                            if (w.out_w % 2) dst[w.out_w - 1] = left[pairs];
+                        }
+                    }
+                    store(k.n0 + i, o, row0, nrows, out_rows);
+                }
+        }
+    });
+}
+
+// ---- the weight gradient ----
+// With Ŷ = A·dY_t·Aᵀ (4×4 from a 2×2 tile of the output gradient) and V_t as in the forward,
+// dW[o, c] = Gᵀ·[Σ_t Ŷ_t[o] ⊙ V_t[c]]·G: for each ξ one product S_ξ[O, C] = Ŷ_ξ[O, T]·V_ξ[C, T]ᵀ
+// over the batch's tiles, then Gᵀ·S·G per (o, c). The tiles past the output's edge have zero
+// gradient, so they add nothing. The sum over the batch runs in fixed groups of blocks
+// (winograd_wgrad_groups, by shape), each group's blocks added in order into its own partial
+// by one task (sgemm with beta = 1), the partials then added in group order: the same bits
+// for every thread count.
+// At most 8 groups, and partials of at most 4 M floats (16 MB) in all, as conv2d_backward's own
+// (a 256 -> 256 layer's S takes 1 M floats: 4 groups; 512 -> 512 one group, whose products then
+// split their own blocks over the threads).
+inline constexpr std::int64_t winograd_wgrad_groups = 8;
+inline constexpr std::int64_t winograd_partial_budget = std::int64_t{1} << 22;
+
+/// Scratch floats of one weight-gradient task: V and Ŷ of a full block, the input transform's
+/// buffers, and the gradient's rows and their horizontal transforms.
+inline std::int64_t winograd_wgrad_task_floats(std::int64_t cg, std::int64_t og, const WinogradBlocks& b) {
+    return 16 * (cg + og) * b.tiles + 4 * winograd_hstride(b) + winograd_padded_floats(b) + 2 * b.rows * 2 * b.tw +
+           4 * 2 * b.rows * b.tw + 2 * simd_width + 4;
+}
+
+// Ŷ[ξ][o][t] = (A·dY·Aᵀ)[ξ] for the block's tiles, from gy (image n's channel o plane at
+// gy + n·gy_stride + o·out_plane). The block's gradient rows of one channel are copied into
+// 2·rows rows of 2·tw floats (zero past the output's edge), then each row's pairs
+// (e, o) = (dY[2tx], dY[2tx + 1]) become (e, e + o, e − o, −o) as one stream, then the rows' pairs.
+inline void winograd_grad_block(float* yh, std::int64_t T, const WinogradBlock& k, const WinogradBlocks& b,
+                                const float* gy, std::int64_t gy_stride, std::int64_t og, const Window2d& w,
+                                float* rowsbuf, float* hz) {
+    const std::int64_t tw = b.tw, rw = 2 * tw, nrow = 2 * k.rows, hs = nrow * tw;
+    for (std::int64_t i = 0; i < k.nimg; ++i)
+        for (std::int64_t o = 0; o < og; ++o) {
+            const float* src = gy + (k.n0 + i) * gy_stride + o * w.out_plane();
+            for (std::int64_t q = 0; q < nrow; ++q) {
+                float* row = rowsbuf + q * rw;
+                const std::int64_t y = 2 * k.ty0 + q;
+                if (y >= w.out_h) {
+                    std::fill(row, row + rw, 0.0f);
+                    continue;
+                }
+                std::memcpy(row, src + y * w.out_w, static_cast<std::size_t>(w.out_w) * sizeof(float));
+                std::fill(row + w.out_w, row + rw, 0.0f);
+            }
+            std::int64_t j = 0;
+            const std::int64_t n = nrow * tw;
+#if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
+            for (; j + simd_width <= n; j += simd_width) {
+                fbatch e, d;
+                winograd_deinterleave(rowsbuf + 2 * j, e, d);
+                e.store_unaligned(hz + j);
+                (e + d).store_unaligned(hz + hs + j);
+                (e - d).store_unaligned(hz + 2 * hs + j);
+                (fbatch(0.0f) - d).store_unaligned(hz + 3 * hs + j);
+            }
+#endif
+            for (; j < n; ++j) {
+                const float e = rowsbuf[2 * j], d = rowsbuf[2 * j + 1];
+                hz[j] = e;
+                hz[hs + j] = e + d;
+                hz[2 * hs + j] = e - d;
+                hz[3 * hs + j] = 0.0f - d;
+            }
+            for (std::int64_t r = 0; r < k.rows; ++r) {
+                const std::int64_t t0 = (i * k.rows + r) * tw;
+                for (std::int64_t col = 0; col < 4; ++col) {
+                    const float* a0 = hz + col * hs + 2 * r * tw;
+                    const float* a1 = a0 + tw;
+                    float* v0 = yh + (0 * 4 + col) * og * T + o * T + t0;
+                    float* v1 = yh + (1 * 4 + col) * og * T + o * T + t0;
+                    float* v2 = yh + (2 * 4 + col) * og * T + o * T + t0;
+                    float* v3 = yh + (3 * 4 + col) * og * T + o * T + t0;
+                    winograd_runs(tw, [&](std::int64_t jj, auto io) NANOTORCH_INLINE_LAMBDA {
+                        using V = decltype(io.ld(a0));
+                        const V e = io.ld(a0 + jj), d = io.ld(a1 + jj);
+                        io.st(v0 + jj, e);
+                        io.st(v1 + jj, e + d);
+                        io.st(v2 + jj, e - d);
+                        io.st(v3 + jj, V(0.0f) - d);
+                    });
+                }
+            }
+        }
+}
+
+/// grad_weight[og, cg, 3, 3] (one group; overwritten) of the convolution of images (cg
+/// channels, image n at images + n·image_stride) whose output gradient is gy (og channels,
+/// image n at gy + n·gy_stride), for a window winograd_window accepts.
+inline void conv_winograd_weight_grad(float* grad_weight, const float* gy, std::int64_t gy_stride, const float* images,
+                                      std::int64_t image_stride, std::int64_t batch, std::int64_t og, std::int64_t cg,
+                                      const Window2d& w) {
+    const WinogradBlocks b = winograd_blocks(cg, og, w);
+    const std::int64_t tw = b.tw, nblk = b.count(batch);
+    const std::int64_t sz = 16 * og * cg;  // one partial: S_ξ for the 16 ξ
+    const std::int64_t groups = std::max<std::int64_t>(1, std::min({nblk, winograd_wgrad_groups, winograd_partial_budget / sz}));
+    const std::int64_t hstride = winograd_hstride(b), pad_floats = winograd_padded_floats(b);
+    float* partial = scratch(Scratch::winograd_weight, groups * sz);
+    parallel_for(0, groups, 1, [&](std::int64_t g0, std::int64_t g1) {
+        float* work = scratch(Scratch::winograd_work, winograd_wgrad_task_floats(cg, og, b));
+        for (std::int64_t g = g0; g < g1; ++g) {
+            float* s = partial + g * sz;
+            const std::int64_t first = g * nblk / groups, last = (g + 1) * nblk / groups;
+            for (std::int64_t blk = first; blk < last; ++blk) {
+                const WinogradBlock k = winograd_block(b, blk, batch);
+                const std::int64_t T = k.tiles(tw);
+                float* v = work;                    // V[ξ][c][t]
+                float* yh = v + 16 * cg * T;        // Ŷ[ξ][o][t]
+                float* h = yh + 16 * og * T;
+                float* padded = h + 4 * hstride;
+                float* rowsbuf = padded + pad_floats;
+                float* hz = rowsbuf + 2 * b.rows * 2 * tw + 2 * simd_width + 4;
+                winograd_input_block(v, T, k, b, images, image_stride, cg, w, h, padded);
+                winograd_grad_block(yh, T, k, b, gy, gy_stride, og, w, rowsbuf, hz);
+                for (std::int64_t xi = 0; xi < 16; ++xi)
+                    sgemm(false, true, og, cg, T, 1.0f, yh + xi * og * T, T, v + xi * cg * T, T, blk == first ? 0.0f : 1.0f,
+                          s + xi * og * cg, cg);
+            }
+        }
+    });
+    for (std::int64_t g = 1; g < groups; ++g) add(partial, partial, partial + g * sz, sz);
+    // dW = Gᵀ·S·G, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]
+    const std::int64_t plane = og * cg;
+    for (std::int64_t o = 0; o < og; ++o)
+        for (std::int64_t c = 0; c < cg; ++c) {
+            const float* at = partial + o * cg + c;
+            float t[4][3];  // S·G, row by row
+            for (int i = 0; i < 4; ++i) {
+                const float s0 = at[(4 * i + 0) * plane], s1 = at[(4 * i + 1) * plane], s2 = at[(4 * i + 2) * plane],
+                            s3 = at[(4 * i + 3) * plane];
+                t[i][0] = s0 + 0.5f * (s1 + s2);
+                t[i][1] = 0.5f * (s1 - s2);
+                t[i][2] = 0.5f * (s1 + s2) + s3;
+            }
+            float* dw = grad_weight + (o * cg + c) * 9;
+            for (int j = 0; j < 3; ++j) {
+                dw[j] = t[0][j] + 0.5f * (t[1][j] + t[2][j]);
+                dw[3 + j] = 0.5f * (t[1][j] - t[2][j]);
+                dw[6 + j] = 0.5f * (t[1][j] + t[2][j]) + t[3][j];
+            }
+        }
+}
+
+}  // namespace nanotorch::kernels::detail
