@@ -987,19 +987,21 @@ TEST_CASE("kernels: 3x3 convolution by F(2x2, 3x3) vs the direct reference, at a
 TEST_CASE("kernels: conv2d takes F(2x2, 3x3) where winograd_pays, with its epilogue, the same bits for any thread count") {
     const auto same = [](std::int64_t hw) { return kernels::make_window(hw, hw, 3, 3, 1, 1, 1, 1); };
     // The rule (x86 SIMD builds): VGG's layers yes, ResNet8's (16-64 channels on 28x28 to 7x7) and
-    // a first layer no, nor a batch with fewer tiles than one block.
+    // a first layer no, nor a small batch of small planes (fewer than 512 tiles, or 256 in an image).
     CHECK(kernels::detail::winograd_pays(64, 64, same(32), 64) == kernels::detail::has_winograd_rule);
     CHECK(kernels::detail::winograd_pays(128, 128, same(16), 64) == kernels::detail::has_winograd_rule);
     CHECK(kernels::detail::winograd_pays(256, 256, same(8), 64) == kernels::detail::has_winograd_rule);
-    CHECK_FALSE(kernels::detail::winograd_pays(256, 256, same(8), 1));
+    CHECK_FALSE(kernels::detail::winograd_pays(256, 256, same(8), 16));
+    CHECK(kernels::detail::winograd_pays(256, 256, same(8), 32) == kernels::detail::has_winograd_rule);
+    CHECK(kernels::detail::winograd_pays(64, 64, same(32), 1) == kernels::detail::has_winograd_rule);
     CHECK_FALSE(kernels::detail::winograd_pays(16, 16, same(28), 64));
     CHECK_FALSE(kernels::detail::winograd_pays(64, 64, same(7), 64));
     CHECK_FALSE(kernels::detail::winograd_pays(3, 64, same(32), 64));
     CHECK_FALSE(kernels::detail::winograd_pays(64, 64, kernels::make_window(16, 16, 3, 3, 2, 2, 1, 1), 64));
 
-    // 64 -> 64 on 13x13 (odd: the last tiles overhang), batch 5, against the reference; with an
-    // epilogue against conv2d_forward then ConvEpilogue::apply, bit for bit; at 1 and 3 threads.
-    const std::int64_t n = 5, c = 64, o = 64, hw = 13;
+    // 64 -> 64 on 13x13 (odd: the last tiles overhang), batch 11, against the reference; with an
+    // epilogue against conv2d_forward then ConvEpilogue::apply, bit for bit; at 1 to 3 threads.
+    const std::int64_t n = 11, c = 64, o = 64, hw = 13;
     const auto w = same(hw);
     const std::int64_t len = w.out_plane();
     REQUIRE(kernels::detail::winograd_pays(c, o, w, n) == kernels::detail::has_winograd_rule);
@@ -1023,31 +1025,32 @@ TEST_CASE("kernels: conv2d takes F(2x2, 3x3) where winograd_pays, with its epilo
     FV fused(y.size());
     kernels::conv2d_forward_fused(fused.data(), x.data(), wt.data(), b.data(), n, c, o, w, 1, epi);
     CHECK(bit_equal(fused, applied));
-    // With a pooled epilogue (each block's rows pooled on their own): 13x13 (one block per
-    // image, the last row dropped by the pool), 18x18 and 17x17 (blocks of 7 tile rows: 14 rows,
-    // then 4, or 3 of which the pool keeps 2), relu before and after the pool.
-    for (std::int64_t phw : {13, 18, 17}) {
+    // With a pooled epilogue (each block's rows pooled on their own): 13x13 at batch 11 (blocks
+    // of two images, the last row dropped by the pool), 34x34 and 33x33 at batch 1 (blocks of 3
+    // tile rows: 6 rows, the last block 4 rows, or 3 of which the pool keeps 2), relu before and
+    // after the pool.
+    for (std::int64_t phw : {13, 34, 33}) {
         CAPTURE(phw);
         const auto pw = same(phw);
-        const std::int64_t plen = pw.out_plane();
-        REQUIRE(kernels::detail::winograd_pays(c, o, pw, 2) == kernels::detail::has_winograd_rule);
-        const FV px = random_vec(2 * c * pw.in_plane(), gen);
-        FV py(static_cast<std::size_t>(2 * o * plen));
-        kernels::conv2d_forward(py.data(), px.data(), wt.data(), b.data(), 2, c, o, pw);
+        const std::int64_t plen = pw.out_plane(), pn = phw == 13 ? n : 1;
+        REQUIRE(kernels::detail::winograd_pays(c, o, pw, pn) == kernels::detail::has_winograd_rule);
+        const FV px = random_vec(pn * c * pw.in_plane(), gen);
+        FV py(static_cast<std::size_t>(pn * o * plen));
+        kernels::conv2d_forward(py.data(), px.data(), wt.data(), b.data(), pn, c, o, pw);
         const auto pool = kernels::make_window(pw.out_h, pw.out_w, 2, 2, 2, 2, 0, 0);
         for (bool before : {true, false}) {
             kernels::ConvEpilogue pe;
             pe.max_pool2x2 = true;
             pe.relu = true;
             pe.relu_before_pool = before;
-            FV expect(static_cast<std::size_t>(2 * o * pool.out_plane())), plane(static_cast<std::size_t>(plen));
-            for (std::int64_t q = 0; q < 2 * o; ++q) {
+            FV expect(static_cast<std::size_t>(pn * o * pool.out_plane())), plane(static_cast<std::size_t>(plen));
+            for (std::int64_t q = 0; q < pn * o; ++q) {
                 std::copy(py.begin() + q * plen, py.begin() + (q + 1) * plen, plane.begin());
                 if (before) kernels::relu_forward(plane.data(), plane.data(), plen);
                 kernels::detail::pool_finished_plane(expect.data() + q * pool.out_plane(), plane.data(), pool, !before);
             }
             FV pooled(expect.size(), 7.0f);
-            kernels::conv2d_forward_fused(pooled.data(), px.data(), wt.data(), b.data(), 2, c, o, pw, 1, pe);
+            kernels::conv2d_forward_fused(pooled.data(), px.data(), wt.data(), b.data(), pn, c, o, pw, 1, pe);
             CHECK(bit_equal(pooled, expect));
         }
     }

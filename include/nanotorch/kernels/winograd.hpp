@@ -44,6 +44,14 @@ inline bool winograd_window(const Window2d& w) {
 inline constexpr std::int64_t winograd_block_floats = 96 * 1024;  // V and M of one block: 384 KB
 inline constexpr std::int64_t winograd_min_tiles = 64;
 
+// The fewest tiles a batch must hold (or half as many in one image) for the transforms of the
+// weights and the narrow products of a small batch to pay: measured at batch 1-16 on Zen 4 (the
+// passes as below), 64 -> 64 on 32x32 won 1.3x at batch 1 (256 tiles), 128 -> 128 on 16x16 lost
+// at batch 1 (0.72x, 64 tiles) and won at 4 (1.28x), 96 -> 96 on 12x12 lost at 2 to 8 (0.73-1.03x,
+// 72-288 tiles) and won at 16 (1.14x), 128 -> 128 on 8x8 lost at 8 and 16 (0.74-1.01x, 128-256
+// tiles); the weight gradient won from batch 8 on.
+inline constexpr std::int64_t winograd_min_batch_tiles = 512;
+
 /// Whether a convolution of cg input and og output channels per group runs by F(2×2, 3×3)
 /// (conv2d_forward_fused's forward; conv2d_backward's input gradient, as the flipped
 /// convolution, and weight gradient), from the shape alone. Measured on AVX-512 (AMD Zen 4,
@@ -61,8 +69,7 @@ inline constexpr std::int64_t winograd_min_tiles = 64;
 /// on 16x16, 1.3x on 256 -> 256 on 8x8, 1.1x on 96 -> 96 on 10x10 and 48 -> 96 on 20x20, 0.75x on
 /// 64 -> 64 on 8x8. Hence: at least 48 input and 64 output channels, tiles covering at most 1.25
 /// times the plane, a plane of at least 12x12, or of 8x8 with 96 channels or more on both sides;
-/// and at least one block of tiles in the batch (a batch-1 inference of small planes would run
-/// products only a few tiles wide). Native x86 SIMD builds only (WebAssembly's and the scalar
+/// and at least winograd_min_batch_tiles tiles in the batch, or half that in one image. Native x86 SIMD builds only (WebAssembly's and the scalar
 /// build's were not measured; the kernel itself runs everywhere, and the tests run it there).
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
 inline constexpr bool has_winograd_rule = true;
@@ -75,7 +82,7 @@ inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, s
     const std::int64_t th = (w.out_h + 1) / 2, tw = (w.out_w + 1) / 2, plane = w.out_plane();
     if (4 * 100 * th * tw > 125 * plane) return false;
     if (plane < 144 && (plane < 64 || std::min(cg, og) < 96)) return false;
-    return batch * th * tw >= winograd_min_tiles;
+    return batch * th * tw >= winograd_min_batch_tiles || th * tw >= winograd_min_batch_tiles / 2;
 #else
     (void)cg, (void)og, (void)w, (void)batch;
     return false;
@@ -109,7 +116,7 @@ inline WinogradBlocks winograd_blocks(std::int64_t cg, std::int64_t og, const Wi
         b.images = 1;
     } else {
         b.rows = b.th;
-        b.images = std::max<std::int64_t>(1, target / per);
+        b.images = (target + per - 1) / per;
         b.per_image = 1;
     }
     b.tiles = b.images * b.rows * b.tw;
