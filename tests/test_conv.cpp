@@ -994,6 +994,8 @@ TEST_CASE("kernels: conv2d takes F(2x2, 3x3) where winograd_pays, with its epilo
     CHECK_FALSE(kernels::detail::winograd_pays(256, 256, same(8), 16));
     CHECK(kernels::detail::winograd_pays(256, 256, same(8), 32) == kernels::detail::has_winograd_rule);
     CHECK(kernels::detail::winograd_pays(64, 64, same(32), 1) == kernels::detail::has_winograd_rule);
+    CHECK(kernels::detail::winograd_pays(96, 48, same(20), 64) == kernels::detail::has_winograd_rule);
+    CHECK_FALSE(kernels::detail::winograd_pays(48, 48, same(14), 64));
     CHECK_FALSE(kernels::detail::winograd_pays(16, 16, same(28), 64));
     CHECK_FALSE(kernels::detail::winograd_pays(64, 64, same(7), 64));
     CHECK_FALSE(kernels::detail::winograd_pays(3, 64, same(32), 64));

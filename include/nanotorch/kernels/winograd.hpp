@@ -60,17 +60,20 @@ inline constexpr std::int64_t winograd_min_batch_tiles = 512;
 /// 64 -> 64 on 32x32 1.5 / 1.5 / 1.26, 128 -> 128 on 16x16 1.3-1.7 / 1.3-1.7 / 1.39, 256 -> 256 on
 /// 8x8 1.35-1.5 / 1.4 / 1.33, 96 -> 96 on 10x10 1.3 / 1.3 / 1.4 and on 12x12 1.2-1.28 / 1.23 /
 /// 1.4, 128 -> 128 on 8x8 1.24 / 1.17 / 1.13, 64 -> 64 on 12x12 1.11 / 1.11 / 1.17 and on 14x14
-/// 1.13 / 1.14 / 1.24, 48 -> 96 on 20x20 1.1-1.3 forward, 1.29 weight gradient. Lost, where the
+/// 1.13 / 1.14 / 1.24, 48 -> 96 on 20x20 1.1-1.3 / 1.32 / 1.29; with 48 outputs, 96 -> 48 on 20x20
+/// 1.15-1.39 forward, 1.13-1.39 weight gradient, 128 -> 48 on 16x16 1.23-1.45 / - / 1.13-1.24,
+/// 64 -> 48 on 32x32 1.24-1.41 / - / 1.14, 96 -> 48 on 12x12 1.0 (all three). Lost, where the
 /// products are small next to the transforms or the 2×2 tiles overhang the plane: 80 -> 80 on
 /// 9x9 1.03 / 1.02 / 0.92, 128 -> 128 on 4x4 0.95 / 0.8 / 0.7, 64 -> 64 on 10x10 0.97 and on
 /// 8x8 0.85 (forward), 48 -> 48 on 14x14 0.95, 32 -> 32 on 14x14 to 32x32 0.6-1.0, 16 -> 16 on
 /// 28x28 0.66, 64 -> 64 on 7x7 (8x8 computed) 0.74, 3 -> 64 on 32x32 0.3. The same build for
 /// AVX2 on that host (forward): 1.87x on 64 -> 64 on 32x32, 1.26x on 14x14, 1.39x on 128 -> 128
 /// on 16x16, 1.3x on 256 -> 256 on 8x8, 1.1x on 96 -> 96 on 10x10 and 48 -> 96 on 20x20, 0.75x on
-/// 64 -> 64 on 8x8. Hence: at least 48 input and 64 output channels, tiles covering at most 1.25
-/// times the plane, a plane of at least 12x12, or of 8x8 with 96 channels or more on both sides;
-/// and at least winograd_min_batch_tiles tiles in the batch, or half that in one image. Native x86 SIMD builds only (WebAssembly's and the scalar
-/// build's were not measured; the kernel itself runs everywhere, and the tests run it there).
+/// 64 -> 64 on 8x8. Hence: at least 48 input and 48 output channels, 112 together (48 -> 48
+/// lost), tiles covering at most 1.25 times the plane, a plane of at least 12x12, or of 8x8 with
+/// 96 channels or more on both sides; and at least winograd_min_batch_tiles tiles in the batch,
+/// or half that in one image. Native x86 SIMD builds only (WebAssembly's and the scalar build's
+/// were not measured; the kernel itself runs everywhere, and the tests run it there).
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
 inline constexpr bool has_winograd_rule = true;
 #else
@@ -78,7 +81,7 @@ inline constexpr bool has_winograd_rule = false;
 #endif
 inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
-    if (!winograd_window(w) || cg < 48 || og < 64) return false;
+    if (!winograd_window(w) || cg < 48 || og < 48 || cg + og < 112) return false;
     const std::int64_t th = (w.out_h + 1) / 2, tw = (w.out_w + 1) / 2, plane = w.out_plane();
     if (4 * 100 * th * tw > 125 * plane) return false;
     if (plane < 144 && (plane < 64 || std::min(cg, og) < 96)) return false;
