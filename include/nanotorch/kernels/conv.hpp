@@ -8,9 +8,9 @@
 // output channels (kernels/conv_lanes.hpp); those three give the blocked GEMM's result bit for
 // bit. Before them all, 3×3 stride-1 layers with enough channels run by Winograd's F(2×2, 3×3)
 // (kernels/winograd.hpp: 2.25 times fewer multiply-adds, not the GEMM's bits; its tests state
-// the bound it keeps to the direct reference). The sliding-window geometry (Window2d, make_window) is kernels/window.hpp. kernels::ref holds a
-// direct (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately
-// knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
+// the bound it keeps to the direct reference). The sliding-window geometry (Window2d,
+// make_window) is kernels/window.hpp. kernels::ref holds a direct (non-im2col) conv2d
+// forward/backward that tests use as the oracle. It deliberately knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
 // the kernels can be validated and timed on raw buffers. Grouped convolution (weight
 // [O, C/groups, kH, kW]) runs the same product per group, reading each group's channels and
 // weight rows in place; the depthwise and 1×1 paths chosen by shape are in kernels/conv_paths.hpp.
@@ -219,8 +219,9 @@ inline void apply_conv_epilogue(float* out, std::int64_t batch, std::int64_t out
 // written (ConvEpilogue; conv2d_forward passes none; with max_pool2x2 out is [N, O, oH/2, oW/2]
 // and oH, oW must be at least 2). `packed_weight`, when given, is the weight
 // as conv_pack_weight (kernels/conv_paths.hpp) packed it, read where the lanes path runs instead
-// of packing the weight again on this call. Where detail::winograd_pays (3×3, stride 1), the whole batch runs by F(2×2, 3×3) instead, in blocks of tiles fixed by the
-// shape (kernels/winograd.hpp), each block's rows finished with the bias and the epilogue.
+// of packing the weight again on this call. Where detail::winograd_pays (3×3, stride 1), the
+// whole batch runs by F(2×2, 3×3) instead, in blocks of tiles fixed by the shape
+// (kernels/winograd.hpp), each block's rows finished with the bias and the epilogue.
 inline void conv2d_forward_fused(float* out, const float* in, const float* weight, const float* bias,
                                  std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
                                  const Window2d& w, std::int64_t groups, const ConvEpilogue& epi,

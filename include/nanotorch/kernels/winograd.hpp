@@ -105,7 +105,6 @@ struct WinogradBlocks {
     }
 };
 
-
 inline WinogradBlocks winograd_blocks(std::int64_t cg, std::int64_t og, const Window2d& w) {
     WinogradBlocks b;
     b.th = (w.out_h + 1) / 2;
@@ -202,8 +201,8 @@ inline void winograd_deinterleave(const float* p, fbatch& even, fbatch& odd) {
 #endif
 
 // The horizontal half of the input transform over a stream of 2-float steps: for j < n,
-// h[k·hs + j] = (Bᵀ x)[k] of x = p[2j .. 2j + 3]. The vector body reads up to 2·simd_width + 2
-// floats past p[2n] (winograd_padded_floats leaves them).
+// h[k·hs + j] = (Bᵀ x)[k] of x = p[2j .. 2j + 3], so it reads p[2n] and p[2n + 1] too (the last
+// row's unused tile; winograd_padded_floats leaves room for them and the caller zeroes them).
 inline void winograd_rows_transform(float* h, std::int64_t hs, const float* p, std::int64_t n) {
     std::int64_t j = 0;
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
@@ -229,9 +228,7 @@ inline void winograd_rows_transform(float* h, std::int64_t hs, const float* p, s
 // Floats of one channel's horizontal transforms (per k) and of its padded rows (with the slack
 // the vector body reads).
 inline std::int64_t winograd_hstride(const WinogradBlocks& b) { return (2 * b.rows + 2) * (b.tw + 1); }
-inline std::int64_t winograd_padded_floats(const WinogradBlocks& b) {
-    return (2 * b.rows + 2) * (2 * b.tw + 2) + 2 * simd_width + 4;
-}
+inline std::int64_t winograd_padded_floats(const WinogradBlocks& b) { return (2 * b.rows + 2) * (2 * b.tw + 2) + 2; }
 
 /// Scratch floats of one task: V and M of a full block, one channel's horizontal transforms and
 /// padded rows, the output transform's values of one tile row and the output rows of one channel.
@@ -268,6 +265,7 @@ inline void winograd_input_block(float* v, std::int64_t T, const WinogradBlock& 
     const std::int64_t tw = b.tw, pw = 2 * tw + 2, hstride = winograd_hstride(b), qrows = 2 * k.rows + 2;
     // a padded row: pad_w zeros (lead), the input row (body), zeros to 2·tw + 2
     const std::int64_t lead = std::min(w.pad_w, pw), body = std::max<std::int64_t>(0, std::min(w.in_w, pw - lead));
+    std::fill(padded + qrows * pw, padded + qrows * pw + 2, 0.0f);  // what the last row's unused tile reads
     for (std::int64_t i = 0; i < k.nimg; ++i)
         for (std::int64_t c = 0; c < cg; ++c) {
             const float* x = images + (k.n0 + i) * image_stride + c * w.in_plane();
