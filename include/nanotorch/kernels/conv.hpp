@@ -6,9 +6,9 @@
 // im2col, either as GEMM panels packed from the images or as the direct product that reads them
 // in place (kernels/implicit_gemm.hpp), with output pixels in the vector lanes or, on AVX-512,
 // output channels (kernels/conv_lanes.hpp); those three give the blocked GEMM's result bit for
-// bit. Before them all, 3×3 stride-1 layers with enough channels run by Winograd's F(2×2, 3×3)
-// (kernels/winograd.hpp: 2.25 times fewer multiply-adds, not the GEMM's bits; its tests state
-// the bound it keeps to the direct reference). The sliding-window geometry (Window2d,
+// bit. Before them all, 3×3 and 5×5 stride-1 layers with enough channels run by Winograd's
+// F(2×2, r×r) (kernels/winograd.hpp: 2.25 and 2.8 times fewer multiply-adds, not the GEMM's
+// bits; its tests state the bound it keeps to the direct reference). The sliding-window geometry (Window2d,
 // make_window) is kernels/window.hpp. kernels::ref holds a direct (non-im2col) conv2d
 // forward/backward that tests use as the oracle. It deliberately knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
 // the kernels can be validated and timed on raw buffers. Grouped convolution (weight
@@ -41,7 +41,7 @@
 #include <nanotorch/kernels/pool.hpp>           // the pooled epilogue's 2×2 plane kernel
 #include <nanotorch/kernels/simd.hpp>
 #include <nanotorch/kernels/window.hpp>         // Window2d, make_window
-#include <nanotorch/kernels/winograd.hpp>       // 3×3 stride-1 products by F(2×2, 3×3)
+#include <nanotorch/kernels/winograd.hpp>       // 3×3 and 5×5 stride-1 products by F(2×2, r×r)
 #include <nanotorch/kernels/workspace.hpp>
 
 namespace nanotorch::kernels {
@@ -219,8 +219,8 @@ inline void apply_conv_epilogue(float* out, std::int64_t batch, std::int64_t out
 // written (ConvEpilogue; conv2d_forward passes none; with max_pool2x2 out is [N, O, oH/2, oW/2]
 // and oH, oW must be at least 2). `packed_weight`, when given, is the weight
 // as conv_pack_weight (kernels/conv_paths.hpp) packed it, read where the lanes path runs instead
-// of packing the weight again on this call. Where detail::winograd_pays (3×3, stride 1), the
-// whole batch runs by F(2×2, 3×3) instead, in blocks of tiles fixed by the shape
+// of packing the weight again on this call. Where detail::winograd_pays (3×3 or 5×5, stride 1),
+// the whole batch runs by F(2×2, r×r) instead, in blocks of tiles fixed by the shape
 // (kernels/winograd.hpp), each block's rows finished with the bias and the epilogue.
 inline void conv2d_forward_fused(float* out, const float* in, const float* weight, const float* bias,
                                  std::int64_t batch, std::int64_t channels, std::int64_t out_channels,
@@ -236,12 +236,12 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
     const Window2d pool = detail::pool2x2_window(w);
     const std::int64_t olen = pooled ? pool.out_plane() : len;
     if (detail::winograd_pays(cg, og, w, batch)) {
-        // 3×3, stride 1, wide enough: F(2×2, 3×3) (kernels/winograd.hpp), each block's rows
+        // 3×3 or 5×5, stride 1, wide enough: F(2×2, r×r) (kernels/winograd.hpp), each block's rows
         // finished (bias, then the epilogue) as they are stored; pooled, the rows come in pairs
         // from an even row (2×2 tiles), so each block's rows pool on their own.
-        float* u = detail::scratch(detail::Scratch::winograd_weight, 16 * og * cg);
+        float* u = detail::scratch(detail::Scratch::winograd_weight, detail::winograd_positions(w.kernel_h) * og * cg);
         for (std::int64_t g = 0; g < groups; ++g) {
-            detail::winograd_weights(u, weight + g * og * ckk, og, cg);
+            detail::winograd_weights(u, weight + g * og * ckk, og, cg, w.kernel_h);
             detail::conv_winograd(
                 u, og, cg, in + g * cg * w.in_plane(), channels * w.in_plane(), batch, w,
                 [&](std::int64_t n, std::int64_t o, std::int64_t row0, std::int64_t rows, float* src) {
@@ -473,14 +473,14 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
     const std::int64_t ckk = og * w.kernel_h * w.kernel_w;
     return direct_conv_pays(cg, ckk, input_grad_window(w), conv_chunk(ckk, w.in_plane()));
 }
-// Where the flipped convolution runs by F(2×2, 3×3) (winograd_pays for the flipped shape: og
+// Where the flipped convolution runs by F(2×2, r×r) (winograd_pays for the flipped shape: og
 // input channels, cg outputs, the input's plane), it pays whatever the padding: its tiles are
 // those of the input plane, and the zeros around grad_out only fill the transforms' patches
 // (measured against the path the rule above picks: winograd.hpp's table).
 inline bool input_grad_by_winograd(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
     return input_grad_as_conv(w) && winograd_pays(og, cg, input_grad_window(w), batch);
 }
-// Where the weight gradient is summed by F(2×2, 3×3) (conv_winograd_weight_grad): where the
+// Where the weight gradient is summed by F(2×2, r×r) (conv_winograd_weight_grad): where the
 // forward runs by it (measured pass by pass: winograd.hpp's table).
 inline bool weight_grad_by_winograd(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
     return winograd_pays(cg, og, w, batch);
@@ -512,12 +512,12 @@ inline const float* input_grad_weight(const float* weight, std::int64_t channels
 // chunk's images in place, each element one fixed-order sum over them: kernels/weight_grad.hpp)
 // (with groups, both sgemms per group: its rows of G and weight, its channels of col and grad_in)
 //   grad_weight = Σ_chunks dW_chunk, grad_bias = Σ_chunks db_chunk, summed in chunk order.
-// Where detail::weight_grad_by_winograd (3×3, stride 1, enough channels), dW is summed by
-// F(2×2, 3×3) instead (kernels/winograd.hpp: its own fixed groups of tiles, added in order).
+// Where detail::weight_grad_by_winograd (3×3 or 5×5, stride 1, enough channels), dW is summed
+// by F(2×2, r×r) instead (kernels/winograd.hpp: its own fixed groups of tiles, added in order).
 // Where detail::input_grad_as_conv_pays (a "same" stride-1 window, few output channels or, on
 // AVX-512, many input channels),
 // grad_in is instead conv2d_forward of grad_out with the flipped, channel-swapped weights (also
-// where detail::input_grad_by_winograd: that convolution then runs by F(2×2, 3×3)); where
+// where detail::input_grad_by_winograd: that convolution then runs by F(2×2, r×r)); where
 // detail::input_grad_phases_pays (strided windows, AVX-512), one stride-1 lanes product per
 // phase of the input (kernels/input_grad_phases.hpp); and where detail::weight_grad_lanes_pays
 // (AVX-512 or AVX2), dW is summed with the output channels in the lanes
@@ -556,7 +556,7 @@ inline void conv2d_backward(float* grad_in, float* grad_weight, float* grad_bias
         grad_in = nullptr;
         if (!reduce) return;
     }
-    if (grad_weight && detail::weight_grad_by_winograd(cg, og, w, batch)) {  // F(2×2, 3×3): kernels/winograd.hpp
+    if (grad_weight && detail::weight_grad_by_winograd(cg, og, w, batch)) {  // F(2×2, r×r): kernels/winograd.hpp
         for (std::int64_t g = 0; g < groups; ++g)
             detail::conv_winograd_weight_grad(grad_weight + g * og * ckk, grad_out + g * og * len, out_channels * len,
                                               in + g * cg * w.in_plane(), channels * w.in_plane(), batch, og, cg, w);

@@ -26,7 +26,7 @@
 // within a channel adds the images in order. The 1×1 path runs one sgemm per image and group
 // (bit-identical for any thread count, kernels/gemm.hpp) and sums its weight-gradient partials per
 // chunk of images (detail::conv_chunk, shapes only) in chunk order. So results are bit-identical
-// for every thread count. Not here: pooling, fused activations, and Winograd's 3×3 products
+// for every thread count. Not here: pooling, fused activations, and Winograd's 3×3/5×5 products
 // (conv2d_forward_fused chooses those: kernels/winograd.hpp).
 #pragma once
 

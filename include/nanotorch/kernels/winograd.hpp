@@ -1,18 +1,24 @@
-// nanotorch/kernels/winograd.hpp — 3×3, stride-1 convolution by Winograd's minimal filtering
-// F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
+// nanotorch/kernels/winograd.hpp — 3×3 and 5×5, stride-1 convolution by Winograd's minimal
+// filtering F(2×2, r×r) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015).
 //
-// Each 2×2 block ("tile") of an output plane is computed from the 4×4 patch of the zero-padded
-// input under it: Y = Aᵀ·[Σ_c (G·g_oc·Gᵀ) ⊙ (Bᵀ·d_c·B)]·A, with
+// Each 2×2 block ("tile") of an output plane is computed from the n×n patch (n = r + 1) of the
+// zero-padded input under it: Y = Aᵀ·[Σ_c (G·g_oc·Gᵀ) ⊙ (Bᵀ·d_c·B)]·A. For r = 3 (points 0, ±1, ∞)
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
-//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
-// The sum over input channels is, for each of the 16 positions ξ of the 4×4 transform, one
-// matrix product M_ξ[O, tiles] = U_ξ[O, C] · V_ξ[C, tiles] (kernels/gemm.hpp's sgemm): 16
-// multiply-adds per tile and channel pair where the direct convolution spends 36, so 2.25 times
-// fewer, at the price of the transforms (additions only, O(input + output) work, next to the
-// products' O(input · O)). The transforms of the input and output are exact up to rounding
-// (their coefficients are ±1); only G holds ½, exact in binary too. The result is not the direct
-// convolution's bit for bit: it sums other products in another order, and the input transform
-// can cancel (x0 − x2) before the products; tests/test_conv.cpp states the bound it is held to.
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1];
+// for r = 5 (points 0, ±1, ±2, ∞; Bᵀ is then F(4×4, 3×3)'s, which uses the same points)
+//   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+//   G = [¼ 0 0 0 0; −⅙(1 1 1 1 1); −⅙(1 −1 1 −1 1); ¹⁄₂₄(1 2 4 8 16); ¹⁄₂₄(1 −2 4 −8 16); 0 0 0 0 1],
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 1].
+// The sum over input channels is, for each of the n² positions ξ of the transform, one matrix
+// product M_ξ[O, tiles] = U_ξ[O, C] · V_ξ[C, tiles] (kernels/gemm.hpp's sgemm): n² multiply-adds
+// per tile and channel pair where the direct convolution spends 4·r² (16 against 36 for r = 3,
+// 36 against 100 for r = 5), at the price of the transforms (O(input + output) work, next to the
+// products' O(input · O)). For r = 3 the input and output transforms only add (coefficients ±1)
+// and G holds ½, exact in binary; for r = 5 the transforms scale by 2, 4 and 5 and G by ⅙ and
+// ¹⁄₂₄, so inputs are amplified up to 10× per axis before the products and rounding grows with
+// them. The result is not the direct convolution's bit for bit: it sums other products in
+// another order, and the input transform can cancel (x0 − x2) before the products;
+// tests/test_conv.cpp states the bound each size is held to.
 //
 // Work is cut into blocks of tiles fixed by the shape alone (winograd_blocks: whole images, or
 // runs of tile rows of one image for large planes), each block transformed, multiplied and
@@ -32,15 +38,115 @@
 
 namespace nanotorch::kernels::detail {
 
-/// Whether F(2×2, 3×3) applies to the window at all: a 3×3 kernel, stride 1, no dilation.
+/// Whether F(2×2, r×r) applies to the window at all: a square 3×3 or 5×5 kernel, stride 1, no
+/// dilation.
 inline bool winograd_window(const Window2d& w) {
-    return w.kernel_h == 3 && w.kernel_w == 3 && w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 &&
-           w.dilation_w == 1 && w.out_h > 0 && w.out_w > 0;
+    return (w.kernel_h == 3 || w.kernel_h == 5) && w.kernel_w == w.kernel_h && w.stride_h == 1 && w.stride_w == 1 &&
+           w.dilation_h == 1 && w.dilation_w == 1 && w.out_h > 0 && w.out_w > 0;
 }
 
-// Blocks hold at least winograd_min_tiles tiles (the N of the 16 products), more where the
-// transformed input and products (16·(C + O) floats per tile) fit winograd_block_floats: with
-// these the products ran at 75-85 % of the FMA peak (measured against 2x and 4x larger blocks).
+/// n² for F(2×2, r×r), n = r + 1: the positions ξ of the transform, each one product.
+inline constexpr std::int64_t winograd_positions(std::int64_t r) { return (r + 1) * (r + 1); }
+
+// The one-dimensional transforms of F(2, r), over floats or vectors of them (V): `input` y = Bᵀ·x
+// (n values), `output` (y0, y1) = Aᵀ·m, `grad` y = A·(e, o) (the weight gradient's transform of
+// two outputs' gradients), `weight` u = G·g and `weight_grad` g = Gᵀ·s over Acc (once per call,
+// not per tile). Each is written once, so every lane and every scalar tail computes the same
+// operations in the same order.
+template <int R>
+struct Winograd2;
+
+template <>
+struct Winograd2<3> {
+    static constexpr int n = 4;
+    using Acc = float;
+    template <class V>
+    static NANOTORCH_ALWAYS_INLINE void input(const V* x, V* y) {
+        y[0] = x[0] - x[2];
+        y[1] = x[1] + x[2];
+        y[2] = x[2] - x[1];
+        y[3] = x[1] - x[3];
+    }
+    template <class V>
+    static NANOTORCH_ALWAYS_INLINE void output(const V* m, V& y0, V& y1) {
+        y0 = (m[0] + m[1]) + m[2];
+        y1 = (m[1] - m[2]) - m[3];
+    }
+    template <class V>
+    static NANOTORCH_ALWAYS_INLINE void grad(const V& e, const V& o, V* y) {
+        y[0] = e;
+        y[1] = e + o;
+        y[2] = e - o;
+        y[3] = V(0.0f) - o;
+    }
+    static void weight(const Acc* g, Acc* u) {
+        u[0] = g[0];
+        u[1] = 0.5f * ((g[0] + g[1]) + g[2]);
+        u[2] = 0.5f * ((g[0] - g[1]) + g[2]);
+        u[3] = g[2];
+    }
+    static void weight_grad(const Acc* s, Acc* g) {
+        g[0] = s[0] + 0.5f * (s[1] + s[2]);
+        g[1] = 0.5f * (s[1] - s[2]);
+        g[2] = 0.5f * (s[1] + s[2]) + s[3];
+    }
+};
+
+template <>
+struct Winograd2<5> {
+    static constexpr int n = 6;
+    using Acc = double;  // G's ⅙ and ¹⁄₂₄ rounded once, on the transformed value
+    template <class V>
+    static NANOTORCH_ALWAYS_INLINE void input(const V* x, V* y) {
+        const V two(2.0f), four(4.0f), five(5.0f);
+        y[0] = (x[0] * four - x[2] * five) + x[4];
+        const V a = x[4] - x[2] * four, b = x[3] - x[1] * four;
+        y[1] = a + b;
+        y[2] = a - b;
+        const V c = x[4] - x[2], d = (x[3] - x[1]) * two;
+        y[3] = c + d;
+        y[4] = c - d;
+        y[5] = (x[1] * four - x[3] * five) + x[5];
+    }
+    template <class V>
+    static NANOTORCH_ALWAYS_INLINE void output(const V* m, V& y0, V& y1) {
+        y0 = (((m[0] + m[1]) + m[2]) + m[3]) + m[4];
+        y1 = ((m[1] - m[2]) + (m[3] - m[4]) * V(2.0f)) + m[5];
+    }
+    template <class V>
+    static NANOTORCH_ALWAYS_INLINE void grad(const V& e, const V& o, V* y) {
+        const V o2 = o * V(2.0f);
+        y[0] = e;
+        y[1] = e + o;
+        y[2] = e - o;
+        y[3] = e + o2;
+        y[4] = e - o2;
+        y[5] = o;
+    }
+    static void weight(const Acc* g, Acc* u) {
+        const Acc e = (g[0] + g[2]) + g[4], o = g[1] + g[3];
+        const Acc e2 = (g[0] + 4 * g[2]) + 16 * g[4], o2 = 2 * g[1] + 8 * g[3];
+        u[0] = g[0] / 4;
+        u[1] = -(e + o) / 6;
+        u[2] = -(e - o) / 6;
+        u[3] = (e2 + o2) / 24;
+        u[4] = (e2 - o2) / 24;
+        u[5] = g[4];
+    }
+    static void weight_grad(const Acc* s, Acc* g) {
+        const Acc a = s[1] + s[2], b = s[2] - s[1], c = s[3] + s[4], d = s[3] - s[4];
+        g[0] = (s[0] / 4 - a / 6) + c / 24;
+        g[1] = b / 6 + d / 12;
+        g[2] = c / 6 - a / 6;
+        g[3] = b / 6 + d / 3;
+        g[4] = (2 * c / 3 - a / 6) + s[5];
+    }
+};
+
+// Blocks hold at least winograd_min_tiles tiles (the N of the n² products), more where the
+// transformed input and products (n²·(C + O) floats per tile) fit winograd_block_floats: with
+// these the products ran at 75-85 % of the FMA peak (measured against 2x and 4x larger blocks;
+// for 5×5, 40 -> 80 on 12x12, blocks of 32 tiles lost 1.2x and of 128 or 256 tiles 0-5 %).
 inline constexpr std::int64_t winograd_block_floats = 96 * 1024;  // V and M of one block: 384 KB
 inline constexpr std::int64_t winograd_min_tiles = 64;
 
@@ -52,7 +158,7 @@ inline constexpr std::int64_t winograd_min_tiles = 64;
 // tiles); the weight gradient won from batch 8 on.
 inline constexpr std::int64_t winograd_min_batch_tiles = 512;
 
-/// Whether a convolution of cg input and og output channels per group runs by F(2×2, 3×3)
+/// Whether a convolution of cg input and og output channels per group runs by F(2×2, r×r)
 /// (conv2d_forward_fused's forward; conv2d_backward's input gradient, as the flipped
 /// convolution, and weight gradient), from the shape alone. Measured on AVX-512 (AMD Zen 4,
 /// 1 thread, batch 64, -O3, each pass alone, builds with and without it alternating, best of
@@ -69,11 +175,19 @@ inline constexpr std::int64_t winograd_min_batch_tiles = 512;
 /// 28x28 0.66, 64 -> 64 on 7x7 (8x8 computed) 0.74, 3 -> 64 on 32x32 0.3. The same build for
 /// AVX2 on that host (forward): 1.87x on 64 -> 64 on 32x32, 1.26x on 14x14, 1.39x on 128 -> 128
 /// on 16x16, 1.3x on 256 -> 256 on 8x8, 1.1x on 96 -> 96 on 10x10 and 48 -> 96 on 20x20, 0.75x on
-/// 64 -> 64 on 8x8. Hence: at least 48 input and 48 output channels, 112 together (48 -> 48
-/// lost), tiles covering at most 1.25 times the plane, a plane of at least 12x12, or of 8x8 with
-/// 96 channels or more on both sides; and at least winograd_min_batch_tiles tiles in the batch,
-/// or half that in one image. Native x86 SIMD builds only (WebAssembly's and the scalar build's
-/// were not measured; the kernel itself runs everywhere, and the tests run it there).
+/// 64 -> 64 on 8x8. Hence, for 3×3: at least 48 input and 48 output channels, 112 together
+/// (48 -> 48 lost). For 5×5 (36 products per 4 outputs where the direct path spends 100; the
+/// same host, padding 2): 40 -> 80 on 12x12 1.31 / 1.34 / 1.27, 24 -> 48 on 24x24 1.32 / 1.36 /
+/// 1.0, 48 -> 48 on 16x16 1.28 / 1.39 / 1.09, 32 -> 64 on 14x14 1.10 / 1.13 / 1.22, 64 -> 128 on
+/// 16x16 1.7 / 1.7 / 1.5, 96 -> 96 on 10x10 1.5 / 1.6 / 1.4-1.55, 128 -> 128 on 8x8 1.1-1.17 /
+/// 1.08-1.14 / 1.15-1.2; lost or even: 16 -> 32 on 28x28 1.03 / 1.03 / 0.81, 32 -> 32 on 14x14
+/// 0.98 / 1.01 / 1.0, 16 -> 16 on 28x28 0.71 / 0.83 / 0.7, 64 -> 64 on 8x8 1.2 / 0.8 / 0.88,
+/// 20 -> 50 on 12x12 unpadded 1.03 / 0.44 / 0.91, the seed net's 10 -> 20 0.44-0.57. Hence, for
+/// 5×5: at least 24 input and 24 output channels, 72 together. For both: tiles covering at most
+/// 1.25 times the plane, a plane of at least 12x12, or of 8x8 with 96 channels or more on both
+/// sides; and at least winograd_min_batch_tiles tiles in the batch, or half that in one image.
+/// Native x86 SIMD builds only (WebAssembly's and the scalar build's were not measured; the
+/// kernel itself runs everywhere, and the tests run it there).
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
 inline constexpr bool has_winograd_rule = true;
 #else
@@ -81,7 +195,9 @@ inline constexpr bool has_winograd_rule = false;
 #endif
 inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
-    if (!winograd_window(w) || cg < 48 || og < 48 || cg + og < 112) return false;
+    if (!winograd_window(w)) return false;
+    const std::int64_t least = w.kernel_h == 5 ? 24 : 48, together = w.kernel_h == 5 ? 72 : 112;
+    if (cg < least || og < least || cg + og < together) return false;
     const std::int64_t th = (w.out_h + 1) / 2, tw = (w.out_w + 1) / 2, plane = w.out_plane();
     if (4 * 100 * th * tw > 125 * plane) return false;
     if (plane < 144 && (plane < 64 || std::min(cg, og) < 96)) return false;
@@ -92,9 +208,10 @@ inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, s
 #endif
 }
 
-/// How a batch is cut into blocks of tiles: a block's transformed input (16·C·tiles floats) and
-/// products (16·O·tiles) are sized to stay in a core's L2 next to the transformed weights.
+/// How a batch is cut into blocks of tiles: a block's transformed input (n²·C·tiles floats) and
+/// products (n²·O·tiles) are sized to stay in a core's L2 next to the transformed weights.
 struct WinogradBlocks {
+    std::int64_t r = 3;           // the kernel's size: F(2×2, r×r)
     std::int64_t th = 0, tw = 0;  // 2×2 output tiles per image: rows, columns
     std::int64_t rows = 0;        // tile rows per block (all th when a block holds whole images)
     std::int64_t images = 1;      // images per block (1 when an image is cut into several blocks)
@@ -103,14 +220,19 @@ struct WinogradBlocks {
     std::int64_t count(std::int64_t batch) const {
         return images > 1 ? (batch + images - 1) / images : batch * per_image;
     }
+    // A padded input row holds 2·tw + r − 1 floats: steps() 2-float steps, one per tile and
+    // (r − 1) / 2 past the last; a block reads 2·rows + r − 1 of them (qrows).
+    std::int64_t steps() const { return tw + (r - 1) / 2; }
+    std::int64_t qrows() const { return 2 * rows + r - 1; }
 };
 
 inline WinogradBlocks winograd_blocks(std::int64_t cg, std::int64_t og, const Window2d& w) {
     WinogradBlocks b;
+    b.r = w.kernel_h;
     b.th = (w.out_h + 1) / 2;
     b.tw = (w.out_w + 1) / 2;
-    const std::int64_t target =
-        std::max<std::int64_t>(winograd_min_tiles, winograd_block_floats / (16 * std::max<std::int64_t>(1, cg + og)));
+    const std::int64_t target = std::max<std::int64_t>(
+        winograd_min_tiles, winograd_block_floats / (winograd_positions(b.r) * std::max<std::int64_t>(1, cg + og)));
     const std::int64_t per = b.th * b.tw;
     if (per >= target) {
         b.rows = std::max<std::int64_t>(1, std::min(b.th, target / b.tw));
@@ -156,27 +278,37 @@ NANOTORCH_ALWAYS_INLINE void winograd_runs(std::int64_t n, F f) {
     for (; i < n; ++i) f(i, WinogradScalarIo{});
 }
 
-/// u[ξ][o][c] = (G·g·Gᵀ)[ξ] for weight[o, c, 3, 3] (one group: og × cg kernels), ξ = 4·row + column.
-inline void winograd_weights(float* u, const float* weight, std::int64_t og, std::int64_t cg) {
+/// u[ξ][o][c] = (G·g·Gᵀ)[ξ] for weight[o, c, r, r] (one group: og × cg kernels), ξ = n·row + column:
+/// winograd_positions(r)·og·cg floats.
+template <int R>
+void winograd_weights_r(float* u, const float* weight, std::int64_t og, std::int64_t cg) {
+    using T = Winograd2<R>;
+    using Acc = typename T::Acc;
+    constexpr int n = T::n;
     const std::int64_t plane = og * cg;
     for (std::int64_t o = 0; o < og; ++o)
         for (std::int64_t c = 0; c < cg; ++c) {
-            const float* g = weight + (o * cg + c) * 9;
-            float t[4][3];
-            for (int j = 0; j < 3; ++j) {
-                t[0][j] = g[j];
-                t[1][j] = 0.5f * ((g[j] + g[3 + j]) + g[6 + j]);
-                t[2][j] = 0.5f * ((g[j] - g[3 + j]) + g[6 + j]);
-                t[3][j] = g[6 + j];
+            const float* g = weight + (o * cg + c) * R * R;
+            Acc t[n][R];  // G·g, column by column
+            for (int j = 0; j < R; ++j) {
+                Acc col[R], tc[n];
+                for (int k = 0; k < R; ++k) col[k] = g[k * R + j];
+                T::weight(col, tc);
+                for (int i = 0; i < n; ++i) t[i][j] = tc[i];
             }
             float* at = u + o * cg + c;
-            for (int i = 0; i < 4; ++i) {
-                at[(4 * i + 0) * plane] = t[i][0];
-                at[(4 * i + 1) * plane] = 0.5f * ((t[i][0] + t[i][1]) + t[i][2]);
-                at[(4 * i + 2) * plane] = 0.5f * ((t[i][0] - t[i][1]) + t[i][2]);
-                at[(4 * i + 3) * plane] = t[i][2];
+            for (int i = 0; i < n; ++i) {
+                Acc row[n];
+                T::weight(t[i], row);
+                for (int k = 0; k < n; ++k) at[(n * i + k) * plane] = static_cast<float>(row[k]);
             }
         }
+}
+inline void winograd_weights(float* u, const float* weight, std::int64_t og, std::int64_t cg, std::int64_t r) {
+    if (r == 5)
+        winograd_weights_r<5>(u, weight, og, cg);
+    else
+        winograd_weights_r<3>(u, weight, og, cg);
 }
 
 #if NANOTORCH_SIMD_ENABLED && defined(__AVX512F__)
@@ -200,41 +332,39 @@ inline void winograd_deinterleave(const float* p, fbatch& even, fbatch& odd) {
 }
 #endif
 
-// The horizontal half of the input transform over a stream of 2-float steps: for j < n,
-// h[k·hs + j] = (Bᵀ x)[k] of x = p[2j .. 2j + 3], so it reads p[2n] and p[2n + 1] too (the last
-// row's unused tile; winograd_padded_floats leaves room for them and the caller zeroes them).
-inline void winograd_rows_transform(float* h, std::int64_t hs, const float* p, std::int64_t n) {
+// The horizontal half of the input transform over a stream of 2-float steps: for j < count,
+// h[k·hs + j] = (Bᵀ x)[k] of x = p[2j .. 2j + r], so it reads r − 1 floats past p[2·count] (the
+// last row's unused tiles; winograd_padded_floats leaves room for them and the caller zeroes them).
+template <int R>
+void winograd_rows_transform(float* h, std::int64_t hs, const float* p, std::int64_t count) {
+    using T = Winograd2<R>;
+    constexpr int n = T::n;
     std::int64_t j = 0;
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
-    for (; j + simd_width <= n; j += simd_width) {
-        fbatch e0, o0, e1, o1;  // x0 = p[2j], x1 = p[2j + 1], x2 = p[2j + 2], x3 = p[2j + 3] per lane
-        winograd_deinterleave(p + 2 * j, e0, o0);
-        winograd_deinterleave(p + 2 * j + 2, e1, o1);
-        (e0 - e1).store_unaligned(h + j);
-        (o0 + e1).store_unaligned(h + hs + j);
-        (e1 - o0).store_unaligned(h + 2 * hs + j);
-        (o0 - o1).store_unaligned(h + 3 * hs + j);
+    for (; j + simd_width <= count; j += simd_width) {
+        fbatch x[n], y[n];  // x[k] = p[2j + k] per lane
+        for (int k = 0; k < n; k += 2) winograd_deinterleave(p + 2 * j + k, x[k], x[k + 1]);
+        T::input(x, y);
+        for (int k = 0; k < n; ++k) y[k].store_unaligned(h + k * hs + j);
     }
 #endif
-    for (; j < n; ++j) {
-        const float* d = p + 2 * j;
-        h[j] = d[0] - d[2];
-        h[hs + j] = d[1] + d[2];
-        h[2 * hs + j] = d[2] - d[1];
-        h[3 * hs + j] = d[1] - d[3];
+    for (; j < count; ++j) {
+        float y[n];
+        T::input(p + 2 * j, y);
+        for (int k = 0; k < n; ++k) h[k * hs + j] = y[k];
     }
 }
 
 // Floats of one channel's horizontal transforms (per k) and of its padded rows (with the slack
-// the vector body reads).
-inline std::int64_t winograd_hstride(const WinogradBlocks& b) { return (2 * b.rows + 2) * (b.tw + 1); }
-inline std::int64_t winograd_padded_floats(const WinogradBlocks& b) { return (2 * b.rows + 2) * (2 * b.tw + 2) + 2; }
+// the horizontal step reads past them).
+inline std::int64_t winograd_hstride(const WinogradBlocks& b) { return b.qrows() * b.steps(); }
+inline std::int64_t winograd_padded_floats(const WinogradBlocks& b) { return b.qrows() * 2 * b.steps() + b.r - 1; }
 
 /// Scratch floats of one task: V and M of a full block, one channel's horizontal transforms and
 /// padded rows, the output transform's values of one tile row and the output rows of one channel.
 inline std::int64_t winograd_task_floats(std::int64_t cg, std::int64_t og, const Window2d& w, const WinogradBlocks& b) {
-    return 16 * (cg + og) * b.tiles + 4 * winograd_hstride(b) + winograd_padded_floats(b) + 4 * b.tw +
-           2 * b.rows * w.out_w;
+    return winograd_positions(b.r) * (cg + og) * b.tiles + (b.r + 1) * winograd_hstride(b) + winograd_padded_floats(b) +
+           4 * b.tw + 2 * b.rows * w.out_w;
 }
 
 // One block of tiles: images n0 .. n0 + nimg − 1, tile rows ty0 .. ty0 + rows − 1 of each.
@@ -254,18 +384,21 @@ inline WinogradBlock winograd_block(const WinogradBlocks& b, std::int64_t blk, s
 }
 
 // V[ξ][c][t] = (Bᵀ·d·B)[ξ] for the block's T tiles (t = (image·rows + row)·tw + column) and cg
-// channels of images (image n at images + n·image_stride). h: 4·winograd_hstride(b) floats,
+// channels of images (image n at images + n·image_stride). h: n·winograd_hstride(b) floats,
 // padded: winograd_padded_floats(b). The block's zero-padded rows of one channel lie back to
-// back, 2·tw + 2 floats each (even, so tile tx of row q starts at float 2·j with
-// j = q·(tw + 1) + tx): the horizontal step runs over all of them as one stream of 2-float
-// steps, the last "tile" of each row reading into the next row (computed, never used).
-inline void winograd_input_block(float* v, std::int64_t T, const WinogradBlock& k, const WinogradBlocks& b,
-                                 const float* images, std::int64_t image_stride, std::int64_t cg, const Window2d& w,
-                                 float* h, float* padded) {
-    const std::int64_t tw = b.tw, pw = 2 * tw + 2, hstride = winograd_hstride(b), qrows = 2 * k.rows + 2;
-    // a padded row: pad_w zeros (lead), the input row (body), zeros to 2·tw + 2
+// back, 2·steps floats each (even, so tile tx of row q starts at float 2·j with
+// j = q·steps + tx): the horizontal step runs over all of them as one stream of 2-float steps,
+// the last (r − 1) / 2 "tiles" of each row reading into the next row (computed, never used).
+template <int R>
+void winograd_input_block(float* v, std::int64_t T, const WinogradBlock& k, const WinogradBlocks& b,
+                          const float* images, std::int64_t image_stride, std::int64_t cg, const Window2d& w,
+                          float* h, float* padded) {
+    constexpr int n = Winograd2<R>::n;
+    const std::int64_t tw = b.tw, steps = b.steps(), pw = 2 * steps, hstride = winograd_hstride(b);
+    const std::int64_t qrows = 2 * k.rows + R - 1;
+    // a padded row: pad_w zeros (lead), the input row (body), zeros to pw
     const std::int64_t lead = std::min(w.pad_w, pw), body = std::max<std::int64_t>(0, std::min(w.in_w, pw - lead));
-    std::fill(padded + qrows * pw, padded + qrows * pw + 2, 0.0f);  // what the last row's unused tile reads
+    std::fill(padded + qrows * pw, padded + qrows * pw + R - 1, 0.0f);  // what the last row's unused tiles read
     for (std::int64_t i = 0; i < k.nimg; ++i)
         for (std::int64_t c = 0; c < cg; ++c) {
             const float* x = images + (k.n0 + i) * image_stride + c * w.in_plane();
@@ -280,24 +413,18 @@ inline void winograd_input_block(float* v, std::int64_t T, const WinogradBlock& 
                 std::memcpy(row + lead, x + y * w.in_w, static_cast<std::size_t>(body) * sizeof(float));
                 std::fill(row + lead + body, row + pw, 0.0f);
             }
-            winograd_rows_transform(h, hstride, padded, qrows * (tw + 1));
+            winograd_rows_transform<R>(h, hstride, padded, qrows * steps);
             for (std::int64_t r = 0; r < k.rows; ++r) {
                 const std::int64_t t0 = (i * k.rows + r) * tw;
-                for (std::int64_t col = 0; col < 4; ++col) {
-                    const float* a0 = h + col * hstride + 2 * r * (tw + 1);
-                    const float* a1 = a0 + (tw + 1);
-                    const float* a2 = a1 + (tw + 1);
-                    const float* a3 = a2 + (tw + 1);
-                    float* v0 = v + (0 * 4 + col) * cg * T + c * T + t0;
-                    float* v1 = v + (1 * 4 + col) * cg * T + c * T + t0;
-                    float* v2 = v + (2 * 4 + col) * cg * T + c * T + t0;
-                    float* v3 = v + (3 * 4 + col) * cg * T + c * T + t0;
+                for (int col = 0; col < n; ++col) {
+                    const float* a = h + col * hstride + 2 * r * steps;  // rows 2r .. 2r + n − 1, column col
+                    float* vt = v + col * cg * T + c * T + t0;             // V[a·n + col][c][t0 ..]
                     winograd_runs(tw, [&](std::int64_t j, auto io) NANOTORCH_INLINE_LAMBDA {
-                        const auto e0 = io.ld(a0 + j), e1 = io.ld(a1 + j), e2 = io.ld(a2 + j), e3 = io.ld(a3 + j);
-                        io.st(v0 + j, e0 - e2);
-                        io.st(v1 + j, e1 + e2);
-                        io.st(v2 + j, e2 - e1);
-                        io.st(v3 + j, e1 - e3);
+                        using V = decltype(io.ld(a));
+                        V e[n], y[n];
+                        for (int q = 0; q < n; ++q) e[q] = io.ld(a + q * steps + j);
+                        Winograd2<R>::input(e, y);
+                        for (int q = 0; q < n; ++q) io.st(vt + q * n * cg * T + j, y[q]);
                     });
                 }
             }
@@ -310,9 +437,11 @@ inline void winograd_input_block(float* v, std::int64_t T, const WinogradBlock& 
 /// (store may overwrite them).
 /// u from winograd_weights; images[n] at images + n·image_stride, cg planes of in_h × in_w.
 /// Blocks are spread over parallel_for; each task calls store for its own rows only.
-template <class Store>
-void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float* images, std::int64_t image_stride,
-                   std::int64_t batch, const Window2d& w, Store store) {
+template <int R, class Store>
+void conv_winograd_r(const float* u, std::int64_t og, std::int64_t cg, const float* images, std::int64_t image_stride,
+                     std::int64_t batch, const Window2d& w, Store store) {
+    using Tr = Winograd2<R>;
+    constexpr int n = Tr::n, P = n * n;
     const WinogradBlocks b = winograd_blocks(cg, og, w);
     const std::int64_t tw = b.tw;
     const std::int64_t hstride = winograd_hstride(b), pad_floats = winograd_padded_floats(b);
@@ -322,14 +451,14 @@ void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float
             const WinogradBlock k = winograd_block(b, blk, batch);
             const std::int64_t T = k.tiles(tw);       // tiles of this block: the products' N
             float* v = work;                          // V[ξ][c][t]
-            float* m = v + 16 * cg * T;               // M[ξ][o][t]
-            float* h = m + 16 * og * T;               // horizontal transforms: [k][q·(tw + 1) + tx]
-            float* padded = h + 4 * hstride;          // one channel's zero-padded rows
+            float* m = v + P * cg * T;                // M[ξ][o][t]
+            float* h = m + P * og * T;                // horizontal transforms: [k][q·steps + tx]
+            float* padded = h + n * hstride;          // one channel's zero-padded rows
             float* ys = padded + pad_floats;          // the output transform's 4 values per tile
             float* out_rows = ys + 4 * tw;            // a channel's finished rows of the block
-            winograd_input_block(v, T, k, b, images, image_stride, cg, w, h, padded);
-            // ---- the 16 products M_ξ = U_ξ · V_ξ ----
-            for (std::int64_t xi = 0; xi < 16; ++xi)
+            winograd_input_block<R>(v, T, k, b, images, image_stride, cg, w, h, padded);
+            // ---- the n² products M_ξ = U_ξ · V_ξ ----
+            for (std::int64_t xi = 0; xi < P; ++xi)
                 sgemm(false, false, og, T, cg, 1.0f, u + xi * og * cg, cg, v + xi * cg * T, T, 0.0f, m + xi * og * T, T);
             // ---- output transform: Y = Aᵀ·M·A per tile and output channel ----
             const std::int64_t row0 = 2 * k.ty0, nrows = std::min(2 * k.rows, w.out_h - row0);
@@ -340,17 +469,18 @@ void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float
                         const std::int64_t mstep = og * T;  // from M_ξ to M_ξ+1
                         winograd_runs(tw, [&](std::int64_t j, auto io) NANOTORCH_INLINE_LAMBDA {
                             using V = decltype(io.ld(mt));
-                            V s0[4], s1[4];
-                            for (int a = 0; a < 4; ++a) {
-                                const V m0 = io.ld(mt + (4 * a + 0) * mstep + j), m1 = io.ld(mt + (4 * a + 1) * mstep + j),
-                                        m2 = io.ld(mt + (4 * a + 2) * mstep + j), m3 = io.ld(mt + (4 * a + 3) * mstep + j);
-                                s0[a] = (m0 + m1) + m2;
-                                s1[a] = (m1 - m2) - m3;
+                            V s0[n], s1[n], y00, y01, y10, y11;
+                            for (int a = 0; a < n; ++a) {
+                                V mr[n];
+                                for (int c = 0; c < n; ++c) mr[c] = io.ld(mt + (n * a + c) * mstep + j);
+                                Tr::output(mr, s0[a], s1[a]);
                             }
-                            io.st(ys + j, (s0[0] + s0[1]) + s0[2]);
-                            io.st(ys + tw + j, (s1[0] + s1[1]) + s1[2]);
-                            io.st(ys + 2 * tw + j, (s0[1] - s0[2]) - s0[3]);
-                            io.st(ys + 3 * tw + j, (s1[1] - s1[2]) - s1[3]);
+                            Tr::output(s0, y00, y10);
+                            Tr::output(s1, y01, y11);
+                            io.st(ys + j, y00);
+                            io.st(ys + tw + j, y01);
+                            io.st(ys + 2 * tw + j, y10);
+                            io.st(ys + 3 * tw + j, y11);
                         });
                         // interleave the tiles' columns into the block's two output rows (clipped)
                         for (std::int64_t e = 0; e < 2 && 2 * r + e < nrows; ++e) {
@@ -370,9 +500,18 @@ void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float
         }
     });
 }
+/// conv_winograd_r for the window's kernel size (winograd_window: 3 or 5).
+template <class Store>
+void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float* images, std::int64_t image_stride,
+                   std::int64_t batch, const Window2d& w, Store store) {
+    if (w.kernel_h == 5)
+        conv_winograd_r<5>(u, og, cg, images, image_stride, batch, w, store);
+    else
+        conv_winograd_r<3>(u, og, cg, images, image_stride, batch, w, store);
+}
 
 // ---- the weight gradient ----
-// With Ŷ = A·dY_t·Aᵀ (4×4 from a 2×2 tile of the output gradient) and V_t as in the forward,
+// With Ŷ = A·dY_t·Aᵀ (n×n from a 2×2 tile of the output gradient) and V_t as in the forward,
 // dW[o, c] = Gᵀ·[Σ_t Ŷ_t[o] ⊙ V_t[c]]·G: for each ξ one product S_ξ[O, C] = Ŷ_ξ[O, T]·V_ξ[C, T]ᵀ
 // over the batch's tiles, then Gᵀ·S·G per (o, c). The tiles past the output's edge have zero
 // gradient, so they add nothing. The sum over the batch runs in fixed groups of blocks
@@ -380,25 +519,28 @@ void conv_winograd(const float* u, std::int64_t og, std::int64_t cg, const float
 // by one task (sgemm with beta = 1), the partials then added in group order: the same bits
 // for every thread count.
 // At most 8 groups, and partials of at most 4 M floats (16 MB) in all, as conv2d_backward's own
-// (a 256 -> 256 layer's S takes 1 M floats: 4 groups; 512 -> 512 one group, whose products then
-// split their own blocks over the threads).
+// (a 256 -> 256 layer's S takes 1 M floats with r = 3: 4 groups; 512 -> 512 one group, whose
+// products then split their own blocks over the threads).
 inline constexpr std::int64_t winograd_wgrad_groups = 8;
 inline constexpr std::int64_t winograd_partial_budget = std::int64_t{1} << 22;
 
 /// Scratch floats of one weight-gradient task: V and Ŷ of a full block, the input transform's
 /// buffers, and the gradient's rows and their horizontal transforms.
 inline std::int64_t winograd_wgrad_task_floats(std::int64_t cg, std::int64_t og, const WinogradBlocks& b) {
-    return 16 * (cg + og) * b.tiles + 4 * winograd_hstride(b) + winograd_padded_floats(b) + 2 * b.rows * 2 * b.tw +
-           4 * 2 * b.rows * b.tw + 2 * simd_width + 4;
+    const std::int64_t n = b.r + 1;
+    return winograd_positions(b.r) * (cg + og) * b.tiles + n * winograd_hstride(b) + winograd_padded_floats(b) +
+           2 * b.rows * 2 * b.tw + n * 2 * b.rows * b.tw + 2 * simd_width + 4;
 }
 
 // Ŷ[ξ][o][t] = (A·dY·Aᵀ)[ξ] for the block's tiles, from gy (image n's channel o plane at
 // gy + n·gy_stride + o·out_plane). The block's gradient rows of one channel are copied into
 // 2·rows rows of 2·tw floats (zero past the output's edge), then each row's pairs
-// (e, o) = (dY[2tx], dY[2tx + 1]) become (e, e + o, e − o, −o) as one stream, then the rows' pairs.
-inline void winograd_grad_block(float* yh, std::int64_t T, const WinogradBlock& k, const WinogradBlocks& b,
-                                const float* gy, std::int64_t gy_stride, std::int64_t og, const Window2d& w,
-                                float* rowsbuf, float* hz) {
+// (e, o) = (dY[2tx], dY[2tx + 1]) become A·(e, o) (n values) as one stream, then the rows' pairs.
+template <int R>
+void winograd_grad_block(float* yh, std::int64_t T, const WinogradBlock& k, const WinogradBlocks& b, const float* gy,
+                         std::int64_t gy_stride, std::int64_t og, const Window2d& w, float* rowsbuf, float* hz) {
+    using Tr = Winograd2<R>;
+    constexpr int n = Tr::n;
     const std::int64_t tw = b.tw, rw = 2 * tw, nrow = 2 * k.rows, hs = nrow * tw;
     for (std::int64_t i = 0; i < k.nimg; ++i)
         for (std::int64_t o = 0; o < og; ++o) {
@@ -414,55 +556,50 @@ inline void winograd_grad_block(float* yh, std::int64_t T, const WinogradBlock& 
                 std::fill(row + w.out_w, row + rw, 0.0f);
             }
             std::int64_t j = 0;
-            const std::int64_t n = nrow * tw;
+            const std::int64_t count = nrow * tw;
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
-            for (; j + simd_width <= n; j += simd_width) {
-                fbatch e, d;
+            for (; j + simd_width <= count; j += simd_width) {
+                fbatch e, d, y[n];
                 winograd_deinterleave(rowsbuf + 2 * j, e, d);
-                e.store_unaligned(hz + j);
-                (e + d).store_unaligned(hz + hs + j);
-                (e - d).store_unaligned(hz + 2 * hs + j);
-                (fbatch(0.0f) - d).store_unaligned(hz + 3 * hs + j);
+                Tr::grad(e, d, y);
+                for (int q = 0; q < n; ++q) y[q].store_unaligned(hz + q * hs + j);
             }
 #endif
-            for (; j < n; ++j) {
-                const float e = rowsbuf[2 * j], d = rowsbuf[2 * j + 1];
-                hz[j] = e;
-                hz[hs + j] = e + d;
-                hz[2 * hs + j] = e - d;
-                hz[3 * hs + j] = 0.0f - d;
+            for (; j < count; ++j) {
+                float y[n];
+                Tr::grad(rowsbuf[2 * j], rowsbuf[2 * j + 1], y);
+                for (int q = 0; q < n; ++q) hz[q * hs + j] = y[q];
             }
             for (std::int64_t r = 0; r < k.rows; ++r) {
                 const std::int64_t t0 = (i * k.rows + r) * tw;
-                for (std::int64_t col = 0; col < 4; ++col) {
+                for (int col = 0; col < n; ++col) {
                     const float* a0 = hz + col * hs + 2 * r * tw;
                     const float* a1 = a0 + tw;
-                    float* v0 = yh + (0 * 4 + col) * og * T + o * T + t0;
-                    float* v1 = yh + (1 * 4 + col) * og * T + o * T + t0;
-                    float* v2 = yh + (2 * 4 + col) * og * T + o * T + t0;
-                    float* v3 = yh + (3 * 4 + col) * og * T + o * T + t0;
+                    float* vt = yh + col * og * T + o * T + t0;  // Ŷ[a·n + col][o][t0 ..]
                     winograd_runs(tw, [&](std::int64_t jj, auto io) NANOTORCH_INLINE_LAMBDA {
                         using V = decltype(io.ld(a0));
-                        const V e = io.ld(a0 + jj), d = io.ld(a1 + jj);
-                        io.st(v0 + jj, e);
-                        io.st(v1 + jj, e + d);
-                        io.st(v2 + jj, e - d);
-                        io.st(v3 + jj, V(0.0f) - d);
+                        V y[n];
+                        Tr::grad(io.ld(a0 + jj), io.ld(a1 + jj), y);
+                        for (int q = 0; q < n; ++q) io.st(vt + q * n * og * T + jj, y[q]);
                     });
                 }
             }
         }
 }
 
-/// grad_weight[og, cg, 3, 3] (one group; overwritten) of the convolution of images (cg
+/// grad_weight[og, cg, r, r] (one group; overwritten) of the convolution of images (cg
 /// channels, image n at images + n·image_stride) whose output gradient is gy (og channels,
 /// image n at gy + n·gy_stride), for a window winograd_window accepts.
-inline void conv_winograd_weight_grad(float* grad_weight, const float* gy, std::int64_t gy_stride, const float* images,
-                                      std::int64_t image_stride, std::int64_t batch, std::int64_t og, std::int64_t cg,
-                                      const Window2d& w) {
+template <int R>
+void conv_winograd_weight_grad_r(float* grad_weight, const float* gy, std::int64_t gy_stride, const float* images,
+                                 std::int64_t image_stride, std::int64_t batch, std::int64_t og, std::int64_t cg,
+                                 const Window2d& w) {
+    using Tr = Winograd2<R>;
+    using Acc = typename Tr::Acc;
+    constexpr int n = Tr::n, P = n * n;
     const WinogradBlocks b = winograd_blocks(cg, og, w);
     const std::int64_t tw = b.tw, nblk = b.count(batch);
-    const std::int64_t sz = 16 * og * cg;  // one partial: S_ξ for the 16 ξ
+    const std::int64_t sz = P * og * cg;  // one partial: S_ξ for the n² ξ
     const std::int64_t groups = std::max<std::int64_t>(1, std::min({nblk, winograd_wgrad_groups, winograd_partial_budget / sz}));
     const std::int64_t hstride = winograd_hstride(b), pad_floats = winograd_padded_floats(b);
     float* partial = scratch(Scratch::winograd_weight, groups * sz);
@@ -475,40 +612,48 @@ inline void conv_winograd_weight_grad(float* grad_weight, const float* gy, std::
                 const WinogradBlock k = winograd_block(b, blk, batch);
                 const std::int64_t T = k.tiles(tw);
                 float* v = work;                    // V[ξ][c][t]
-                float* yh = v + 16 * cg * T;        // Ŷ[ξ][o][t]
-                float* h = yh + 16 * og * T;
-                float* padded = h + 4 * hstride;
+                float* yh = v + P * cg * T;         // Ŷ[ξ][o][t]
+                float* h = yh + P * og * T;
+                float* padded = h + n * hstride;
                 float* rowsbuf = padded + pad_floats;
                 float* hz = rowsbuf + 2 * b.rows * 2 * tw + 2 * simd_width + 4;
-                winograd_input_block(v, T, k, b, images, image_stride, cg, w, h, padded);
-                winograd_grad_block(yh, T, k, b, gy, gy_stride, og, w, rowsbuf, hz);
-                for (std::int64_t xi = 0; xi < 16; ++xi)
+                winograd_input_block<R>(v, T, k, b, images, image_stride, cg, w, h, padded);
+                winograd_grad_block<R>(yh, T, k, b, gy, gy_stride, og, w, rowsbuf, hz);
+                for (std::int64_t xi = 0; xi < P; ++xi)
                     sgemm(false, true, og, cg, T, 1.0f, yh + xi * og * T, T, v + xi * cg * T, T, blk == first ? 0.0f : 1.0f,
                           s + xi * og * cg, cg);
             }
         }
     });
     for (std::int64_t g = 1; g < groups; ++g) add(partial, partial, partial + g * sz, sz);
-    // dW = Gᵀ·S·G, Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]
+    // dW = Gᵀ·S·G, row by row, then column by column
     const std::int64_t plane = og * cg;
     for (std::int64_t o = 0; o < og; ++o)
         for (std::int64_t c = 0; c < cg; ++c) {
             const float* at = partial + o * cg + c;
-            float t[4][3];  // S·G, row by row
-            for (int i = 0; i < 4; ++i) {
-                const float s0 = at[(4 * i + 0) * plane], s1 = at[(4 * i + 1) * plane], s2 = at[(4 * i + 2) * plane],
-                            s3 = at[(4 * i + 3) * plane];
-                t[i][0] = s0 + 0.5f * (s1 + s2);
-                t[i][1] = 0.5f * (s1 - s2);
-                t[i][2] = 0.5f * (s1 + s2) + s3;
+            Acc t[n][R];  // S·G, row by row
+            for (int i = 0; i < n; ++i) {
+                Acc row[n];
+                for (int q = 0; q < n; ++q) row[q] = at[(n * i + q) * plane];
+                Tr::weight_grad(row, t[i]);
             }
-            float* dw = grad_weight + (o * cg + c) * 9;
-            for (int j = 0; j < 3; ++j) {
-                dw[j] = t[0][j] + 0.5f * (t[1][j] + t[2][j]);
-                dw[3 + j] = 0.5f * (t[1][j] - t[2][j]);
-                dw[6 + j] = 0.5f * (t[1][j] + t[2][j]) + t[3][j];
+            float* dw = grad_weight + (o * cg + c) * R * R;
+            for (int j = 0; j < R; ++j) {
+                Acc col[n], out[R];
+                for (int i = 0; i < n; ++i) col[i] = t[i][j];
+                Tr::weight_grad(col, out);
+                for (int i = 0; i < R; ++i) dw[i * R + j] = static_cast<float>(out[i]);
             }
         }
+}
+/// conv_winograd_weight_grad_r for the window's kernel size (winograd_window: 3 or 5).
+inline void conv_winograd_weight_grad(float* grad_weight, const float* gy, std::int64_t gy_stride, const float* images,
+                                      std::int64_t image_stride, std::int64_t batch, std::int64_t og, std::int64_t cg,
+                                      const Window2d& w) {
+    if (w.kernel_h == 5)
+        conv_winograd_weight_grad_r<5>(grad_weight, gy, gy_stride, images, image_stride, batch, og, cg, w);
+    else
+        conv_winograd_weight_grad_r<3>(grad_weight, gy, gy_stride, images, image_stride, batch, og, cg, w);
 }
 
 }  // namespace nanotorch::kernels::detail

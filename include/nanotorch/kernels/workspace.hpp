@@ -40,8 +40,8 @@ enum class Scratch : int {
     conv_pool_plane,    // conv2d forward, pooled epilogue: one finished output plane before its pooling
     pool_rows,          // max pooling (values only): one plane's per-row window maxima
     pool_lanes,         // pooling of small planes: a block of planes interleaved, and its outputs
-    winograd_weight,    // 3x3 convolution by Winograd: one group's transformed weights (calling thread)
-    winograd_work,      // 3x3 convolution by Winograd: one block's transforms and products (each task)
+    winograd_weight,    // 3x3/5x5 convolution by Winograd: one group's transformed weights (calling thread)
+    winograd_work,      // 3x3/5x5 convolution by Winograd: one block's transforms and products (each task)
     count
 };
 
