@@ -51,8 +51,9 @@ inline constexpr std::int64_t winograd_positions(std::int64_t r) { return (r + 1
 // The one-dimensional transforms of F(2, r), over floats or vectors of them (V): `input` y = Bᵀ·x
 // (n values), `output` (y0, y1) = Aᵀ·m, `grad` y = A·(e, o) (the weight gradient's transform of
 // two outputs' gradients), `weight` u = G·g and `weight_grad` g = Gᵀ·s over Acc (once per call,
-// not per tile). Each is written once, so every lane and every scalar tail computes the same
-// operations in the same order.
+// not per tile). Each is written once, for the vector body and the scalar tail alike (for r = 5
+// a compiler may still fuse a scalar tail's multiply and add where a vector's are not fused; which
+// tiles run in which is fixed by the shape, so results still do not depend on the thread count).
 template <int R>
 struct Winograd2;
 
