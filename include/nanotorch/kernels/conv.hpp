@@ -8,10 +8,11 @@
 // output channels (kernels/conv_lanes.hpp); those three give the blocked GEMM's result bit for
 // bit. Before them all, 3×3 and 5×5 stride-1 layers with enough channels run by Winograd's
 // F(2×2, r×r) (kernels/winograd.hpp: 2.25 and 2.8 times fewer multiply-adds, not the GEMM's
-// bits; its tests state the bound it keeps to the direct reference). The sliding-window geometry (Window2d,
-// make_window) is kernels/window.hpp. kernels::ref holds a direct (non-im2col) conv2d
-// forward/backward that tests use as the oracle. It deliberately knows nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so
-// the kernels can be validated and timed on raw buffers. Grouped convolution (weight
+// bits; its tests state the bound it keeps to the direct reference). The sliding-window
+// geometry (Window2d, make_window) is kernels/window.hpp. kernels::ref holds a direct
+// (non-im2col) conv2d forward/backward that tests use as the oracle. It deliberately knows
+// nothing of Tensor or autograd (ops/conv.hpp validates shapes and records the graph), so the
+// kernels can be validated and timed on raw buffers. Grouped convolution (weight
 // [O, C/groups, kH, kW]) runs the same product per group, reading each group's channels and
 // weight rows in place; the depthwise and 1×1 paths chosen by shape are in kernels/conv_paths.hpp.
 // Arguments are ordered outputs, inputs, then sizes (llm.c style). Pooling is in kernels/pool.hpp.
