@@ -959,13 +959,16 @@ TEST_CASE("kernels: 3x3 and 5x5 convolution by F(2x2, r x r) vs the direct refer
     // blocks of tile rows (64 channels: 64 tiles per block) with a partial last block; 12 blocks
     // (3 images of 15x15 tiles, 4 tile rows per block), so that the weight gradient's 8 groups of
     // blocks hold one or two blocks each. For 5x5 the same kinds, and padded rows that the
-    // horizontal step reads 4 floats past.
+    // horizontal step reads 4 floats past. The products (winograd_product.hpp) at every row
+    // remainder (5, 3, 2, 7, 9, 21 outputs), with C past gemm_kc (260: two slices), and ResNet8's
+    // 16 -> 16 on 28x28.
     const Case cases[] = {{2, 3, 5, 7, 9, 1, 3},     {1, 4, 3, 6, 5, 0, 3},     {3, 2, 2, 3, 3, 2, 3},
                           {2, 5, 7, 1, 1, 1, 3},     {9, 48, 64, 6, 6, 1, 3},   {2, 48, 64, 13, 11, 1, 3},
                           {1, 64, 64, 17, 19, 1, 3}, {1, 64, 80, 33, 20, 0, 3}, {3, 64, 48, 30, 30, 1, 3},
                           {2, 3, 5, 7, 9, 1, 5},     {1, 4, 3, 6, 5, 0, 5},     {3, 2, 2, 5, 5, 2, 5},
                           {2, 5, 7, 1, 1, 2, 5},     {9, 24, 48, 6, 6, 2, 5},   {2, 40, 80, 13, 11, 2, 5},
-                          {1, 64, 64, 17, 19, 2, 5}, {3, 48, 24, 30, 30, 2, 5}, {4, 128, 128, 8, 8, 2, 5}};
+                          {1, 64, 64, 17, 19, 2, 5}, {3, 48, 24, 30, 30, 2, 5}, {4, 128, 128, 8, 8, 2, 5},
+                          {2, 16, 16, 28, 28, 1, 3}, {2, 260, 9, 6, 5, 1, 3},   {1, 16, 21, 14, 14, 2, 5}};
     Generator gen(61);
     for (const Case& t : cases) {
         CAPTURE(t.k);
