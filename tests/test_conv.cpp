@@ -720,7 +720,8 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         {70, 9, 3, 3, nr, 3, 1, 1, 1},           // many images per chunk, then a partial one
         {3, 8, 96, 8, nr, 3, 1, 1, 1},           // many output channels on whole-panel rows (direct on AVX-512)
         {2, 8, 96, 27, 56, 3, 0, 12, 1},         // a window 25 wide, 32 columns per row: packed on every ISA
-        {3, 16, 16, 28, 28, 3, 1, 1, 1},         // ResNet8's first block: 28 columns, K = 144
+        {2, 16, 16, 28, 28, 3, 1, 1, 1},         // ResNet8's first block: 28 columns, K = 144 (2 images:
+                                                 // fewer tiles than F(2x2, 3x3) asks for)
         {5, 32, 13, 7, 7, 3, 1, 1, 1},           // 7x7 planes, 13 output rows, K = 288 (two slices)
         {2, 12, 10, 11, 13, 5, 2, 1, 1},         // 5x5 pad 2 on an odd plane
         {3, 10, 20, 12, 12, 5, 0, 1, 1},         // 5x5 without padding, K = 250
@@ -747,6 +748,7 @@ TEST_CASE("kernels: conv2d_forward's paths that read the images in place equal i
         const std::int64_t chunk = kernels::detail::conv_chunk(ckk, len);
         const bool direct = kernels::detail::direct_conv_pays(og, ckk, w, chunk);
         REQUIRE((direct || kernels::detail::implicit_im2col_pays(ckk, w)));
+        REQUIRE_FALSE(kernels::detail::winograd_pays(cg, og, w, t.n));  // which conv2d_forward_fused takes first
         (direct ? took_direct : took_packed) = true;
         took_strided = took_strided || (direct && t.stride > 1);
         const bool shifted = direct && !kernels::detail::lanes_conv_pays(og, ckk, w, direct) &&
@@ -1014,32 +1016,50 @@ TEST_CASE("kernels: 3x3 and 5x5 convolution by F(2x2, r x r) vs the direct refer
 TEST_CASE("kernels: conv2d takes F(2x2, r x r) where winograd_pays, with its epilogue, the same bits for any thread count") {
     const auto same = [](std::int64_t hw) { return kernels::make_window(hw, hw, 3, 3, 1, 1, 1, 1); };
     const auto same5 = [](std::int64_t hw) { return kernels::make_window(hw, hw, 5, 5, 1, 1, 2, 2); };
-    // The rule (x86 SIMD builds): VGG's layers yes, ResNet8's (16-64 channels on 28x28 to 7x7) and
-    // a first layer no, nor a small batch of small planes (fewer than 512 tiles, or 256 in an image).
-    CHECK(kernels::detail::winograd_pays(64, 64, same(32), 64) == kernels::detail::has_winograd_rule);
-    CHECK(kernels::detail::winograd_pays(128, 128, same(16), 64) == kernels::detail::has_winograd_rule);
-    CHECK(kernels::detail::winograd_pays(256, 256, same(8), 64) == kernels::detail::has_winograd_rule);
-    CHECK_FALSE(kernels::detail::winograd_pays(256, 256, same(8), 16));
-    CHECK(kernels::detail::winograd_pays(256, 256, same(8), 32) == kernels::detail::has_winograd_rule);
-    CHECK(kernels::detail::winograd_pays(64, 64, same(32), 1) == kernels::detail::has_winograd_rule);
-    CHECK(kernels::detail::winograd_pays(96, 48, same(20), 64) == kernels::detail::has_winograd_rule);
-    CHECK_FALSE(kernels::detail::winograd_pays(48, 48, same(14), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(16, 16, same(28), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(64, 64, same(7), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(3, 64, same(32), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(64, 64, kernels::make_window(16, 16, 3, 3, 2, 2, 1, 1), 64));
-    // 5x5 from 24 channels on both sides and 72 together: 40 -> 80 on 12x12 and 24 -> 48 on 24x24
-    // yes; the seed net's 10 -> 20 on 12x12 (unpadded), 16 -> 32 on 28x28, 32 -> 32 on 14x14 and
-    // 64 -> 64 on 8x8 no; never a dilated or strided 5x5.
-    CHECK(kernels::detail::winograd_pays(40, 80, same5(12), 64) == kernels::detail::has_winograd_rule);
-    CHECK(kernels::detail::winograd_pays(80, 40, same5(12), 64) == kernels::detail::has_winograd_rule);
-    CHECK(kernels::detail::winograd_pays(24, 48, same5(24), 64) == kernels::detail::has_winograd_rule);
-    CHECK_FALSE(kernels::detail::winograd_pays(10, 20, kernels::make_window(12, 12, 5, 5, 1, 1, 0, 0), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(16, 32, same5(28), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(32, 32, same5(14), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(64, 64, same5(8), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(64, 64, kernels::make_window(16, 16, 5, 5, 2, 2, 2, 2), 64));
-    CHECK_FALSE(kernels::detail::winograd_pays(64, 64, kernels::make_window(16, 16, 5, 5, 1, 1, 4, 4, 2, 2), 64));
+    // The rule (x86 SIMD builds): VGG's layers yes, a first layer no, nor a small batch of small
+    // planes (fewer than 512 tiles, or 256 in an image). The forward's rule on AVX-512 also takes
+    // layers of 16 to 48 channels (ResNet8's 16 -> 16 on 28x28 and 32 -> 32 on 14x14, not its
+    // 64 -> 64 on 7x7, whose tiles overhang); the weight gradient's, and AVX2's, do not.
+    namespace d = kernels::detail;
+    const bool rule = d::has_winograd_rule, narrow = d::has_winograd_rule && kernels::simd_width >= 16;
+    CHECK(d::winograd_pays(64, 64, same(32), 64) == rule);
+    CHECK(d::winograd_pays(128, 128, same(16), 64) == rule);
+    CHECK(d::winograd_pays(256, 256, same(8), 64) == rule);
+    CHECK_FALSE(d::winograd_pays(256, 256, same(8), 16));
+    CHECK(d::winograd_pays(256, 256, same(8), 32) == rule);
+    CHECK(d::winograd_pays(64, 64, same(32), 1) == rule);
+    CHECK(d::winograd_pays(96, 48, same(20), 64) == rule);
+    CHECK(d::winograd_pays(48, 48, same(14), 64) == narrow);
+    CHECK(d::winograd_pays(16, 16, same(28), 64) == narrow);
+    CHECK(d::winograd_pays(32, 32, same(14), 64) == narrow);
+    CHECK(d::winograd_pays(16, 32, same(12), 64) == narrow);
+    CHECK(d::winograd_pays(32, 64, kernels::make_window(26, 26, 3, 3, 1, 1, 0, 0), 64) == narrow);
+    CHECK_FALSE(d::winograd_pays(16, 16, same(12), 64));  // (16 -> 16 from 13x13)
+    CHECK_FALSE(d::winograd_pays(15, 32, same(28), 64));
+    CHECK_FALSE(d::winograd_pays(16, 16, same(28), 1));   // 196 tiles
+    CHECK_FALSE(d::winograd_pays(64, 64, same(7), 64));
+    CHECK_FALSE(d::winograd_pays(3, 64, same(32), 64));
+    CHECK_FALSE(d::winograd_pays(64, 64, kernels::make_window(16, 16, 3, 3, 2, 2, 1, 1), 64));
+    CHECK(d::weight_grad_by_winograd(64, 64, same(32), 64) == rule);
+    CHECK(d::weight_grad_by_winograd(96, 48, same(20), 64) == rule);
+    CHECK_FALSE(d::weight_grad_by_winograd(48, 48, same(14), 64));
+    CHECK_FALSE(d::weight_grad_by_winograd(16, 16, same(28), 64));
+    CHECK(d::input_grad_by_winograd(16, 16, same(28), 64) == narrow);
+    // 5x5 from 24 channels on both sides and 72 together (the weight gradient; the forward on
+    // AVX-512 from 16): 40 -> 80 on 12x12 and 24 -> 48 on 24x24 yes; the seed net's 10 -> 20 on
+    // 12x12 (unpadded) and 64 -> 64 on 8x8 no; never a dilated or strided 5x5.
+    CHECK(d::winograd_pays(40, 80, same5(12), 64) == rule);
+    CHECK(d::winograd_pays(80, 40, same5(12), 64) == rule);
+    CHECK(d::winograd_pays(24, 48, same5(24), 64) == rule);
+    CHECK_FALSE(d::winograd_pays(10, 20, kernels::make_window(12, 12, 5, 5, 1, 1, 0, 0), 64));
+    CHECK(d::winograd_pays(16, 32, same5(28), 64) == narrow);
+    CHECK(d::winograd_pays(32, 32, same5(14), 64) == narrow);
+    CHECK_FALSE(d::weight_grad_by_winograd(16, 32, same5(28), 64));
+    CHECK_FALSE(d::weight_grad_by_winograd(32, 32, same5(14), 64));
+    CHECK(d::weight_grad_by_winograd(24, 48, same5(24), 64) == rule);
+    CHECK_FALSE(d::winograd_pays(64, 64, same5(8), 64));
+    CHECK_FALSE(d::winograd_pays(64, 64, kernels::make_window(16, 16, 5, 5, 2, 2, 2, 2), 64));
+    CHECK_FALSE(d::winograd_pays(64, 64, kernels::make_window(16, 16, 5, 5, 1, 1, 4, 4, 2, 2), 64));
 
     // 64 -> 64 3x3 and 40 -> 80 5x5 on 13x13 (odd: the last tiles overhang), batches 11 and 15
     // (at least 512 tiles), against the reference; with an epilogue against conv2d_forward then

@@ -481,10 +481,11 @@ inline bool input_grad_as_conv_pays(std::int64_t cg, std::int64_t og, const Wind
 inline bool input_grad_by_winograd(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
     return input_grad_as_conv(w) && winograd_pays(og, cg, input_grad_window(w), batch);
 }
-// Where the weight gradient is summed by F(2×2, r×r) (conv_winograd_weight_grad): where the
-// forward runs by it (measured pass by pass: winograd.hpp's table).
+// Where the weight gradient is summed by F(2×2, r×r) (conv_winograd_weight_grad): a rule of
+// its own, since its products are sgemm's and it keeps more channels than the forward needs
+// (winograd_weight_grad_pays: winograd.hpp's table).
 inline bool weight_grad_by_winograd(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
-    return winograd_pays(cg, og, w, batch);
+    return winograd_weight_grad_pays(cg, og, w, batch);
 }
 // The weights of the input gradient's convolution (input_grad_as_conv): weight [O, C/groups,
 // kH·kW taps] flipped in both spatial axes (tap kk − 1 − k) and its two channel axes swapped per

@@ -162,42 +162,42 @@ inline constexpr std::int64_t winograd_min_tiles = 64;
 // tiles); the weight gradient won from batch 8 on.
 inline constexpr std::int64_t winograd_min_batch_tiles = 512;
 
-/// Whether a convolution of cg input and og output channels per group runs by F(2×2, r×r)
-/// (conv2d_forward_fused's forward; conv2d_backward's input gradient, as the flipped
-/// convolution, and weight gradient), from the shape alone. Measured on AVX-512 (AMD Zen 4,
-/// 1 thread, batch 64, -O3, each pass alone, builds with and without it alternating, best of
-/// 5-8; × = the other paths' time over this one's, forward / input gradient / weight gradient):
-/// 64 -> 64 on 32x32 1.5 / 1.5 / 1.26, 128 -> 128 on 16x16 1.3-1.7 / 1.3-1.7 / 1.39, 256 -> 256 on
-/// 8x8 1.35-1.5 / 1.4 / 1.33, 96 -> 96 on 10x10 1.3 / 1.3 / 1.4 and on 12x12 1.2-1.28 / 1.23 /
-/// 1.4, 128 -> 128 on 8x8 1.24 / 1.17 / 1.13, 64 -> 64 on 12x12 1.11 / 1.11 / 1.17 and on 14x14
-/// 1.13 / 1.14 / 1.24, 48 -> 96 on 20x20 1.1-1.3 / 1.32 / 1.29; with 48 outputs, 96 -> 48 on 20x20
-/// 1.15-1.39 forward, 1.13-1.39 weight gradient, 128 -> 48 on 16x16 1.23-1.45 / - / 1.13-1.24,
-/// 64 -> 48 on 32x32 1.24-1.41 / - / 1.14, 96 -> 48 on 12x12 1.0 (all three). Lost, where the
-/// products are small next to the transforms or the 2×2 tiles overhang the plane: 80 -> 80 on
-/// 9x9 1.03 / 1.02 / 0.92, 128 -> 128 on 4x4 0.95 / 0.8 / 0.7, 64 -> 64 on 10x10 0.97 and on
-/// 8x8 0.85 (forward), 48 -> 48 on 14x14 0.95, 32 -> 32 on 14x14 to 32x32 0.6-1.0, 16 -> 16 on
-/// 28x28 0.66, 64 -> 64 on 7x7 (8x8 computed) 0.74, 3 -> 64 on 32x32 0.3. The same build for
-/// AVX2 on that host (forward): 1.87x on 64 -> 64 on 32x32, 1.26x on 14x14, 1.39x on 128 -> 128
-/// on 16x16, 1.3x on 256 -> 256 on 8x8, 1.1x on 96 -> 96 on 10x10 and 48 -> 96 on 20x20, 0.75x on
-/// 64 -> 64 on 8x8. Hence, for 3×3: at least 48 input and 48 output channels, 112 together
-/// (48 -> 48 lost). For 5×5 (36 products per 4 outputs where the direct path spends 100; the
-/// same host, padding 2): 40 -> 80 on 12x12 1.31 / 1.34 / 1.27, 24 -> 48 on 24x24 1.32 / 1.36 /
-/// 1.0, 48 -> 48 on 16x16 1.28 / 1.39 / 1.09, 32 -> 64 on 14x14 1.10 / 1.13 / 1.22, 64 -> 128 on
-/// 16x16 1.7 / 1.7 / 1.5, 96 -> 96 on 10x10 1.5 / 1.6 / 1.4-1.55, 128 -> 128 on 8x8 1.1-1.17 /
-/// 1.08-1.14 / 1.15-1.2; lost or even: 16 -> 32 on 28x28 1.03 / 1.03 / 0.81, 32 -> 32 on 14x14
-/// 0.98 / 1.01 / 1.0, 16 -> 16 on 28x28 0.71 / 0.83 / 0.7, 64 -> 64 on 8x8 1.2 / 0.8 / 0.88,
-/// 20 -> 50 on 12x12 unpadded 1.03 / 0.44 / 0.91, the seed net's 10 -> 20 0.44-0.57. Hence, for
-/// 5×5: at least 24 input and 24 output channels, 72 together. For both: tiles covering at most
-/// 1.25 times the plane, a plane of at least 12x12, or of 8x8 with 96 channels or more on both
-/// sides; and at least winograd_min_batch_tiles tiles in the batch, or half that in one image.
-/// Native x86 SIMD builds only (WebAssembly's and the scalar build's were not measured; the
-/// kernel itself runs everywhere, and the tests run it there).
+/// Whether the weight gradient of a convolution of cg input and og output channels per group is
+/// summed by F(2×2, r×r) (conv2d_backward; on AVX2 also the forward and the input gradient:
+/// winograd_pays), from the shape alone. Measured on AVX-512 (AMD Zen 4, 1 thread, batch 64, -O3,
+/// each pass alone, builds with and without it alternating, best of 5-8; × = the other paths'
+/// time over this one's, forward / input gradient / weight gradient, with the products still
+/// sgemm's): 64 -> 64 on 32x32 1.5 / 1.5 / 1.26, 128 -> 128 on 16x16 1.3-1.7 / 1.3-1.7 / 1.39,
+/// 256 -> 256 on 8x8 1.35-1.5 / 1.4 / 1.33, 96 -> 96 on 10x10 1.3 / 1.3 / 1.4 and on 12x12
+/// 1.2-1.28 / 1.23 / 1.4, 128 -> 128 on 8x8 1.24 / 1.17 / 1.13, 64 -> 64 on 12x12 1.11 / 1.11 /
+/// 1.17 and on 14x14 1.13 / 1.14 / 1.24, 48 -> 96 on 20x20 1.1-1.3 / 1.32 / 1.29; with 48 outputs,
+/// 96 -> 48 on 20x20 1.15-1.39 forward, 1.13-1.39 weight gradient, 128 -> 48 on 16x16 1.23-1.45 /
+/// - / 1.13-1.24, 64 -> 48 on 32x32 1.24-1.41 / - / 1.14, 96 -> 48 on 12x12 1.0 (all three).
+/// Lost, where the products are small next to the transforms or the 2×2 tiles overhang the
+/// plane: 80 -> 80 on 9x9 1.03 / 1.02 / 0.92, 128 -> 128 on 4x4 0.95 / 0.8 / 0.7, 64 -> 64 on
+/// 10x10 0.97 and on 8x8 0.85 (forward), 48 -> 48 on 14x14 0.95, 32 -> 32 on 14x14 to 32x32
+/// 0.6-1.0, 16 -> 16 on 28x28 0.66, 64 -> 64 on 7x7 (8x8 computed) 0.74, 3 -> 64 on 32x32 0.3.
+/// The same build for AVX2 on that host (forward): 1.87x on 64 -> 64 on 32x32, 1.26x on 14x14,
+/// 1.39x on 128 -> 128 on 16x16, 1.3x on 256 -> 256 on 8x8, 1.1x on 96 -> 96 on 10x10 and 48 -> 96
+/// on 20x20, 0.75x on 64 -> 64 on 8x8. Hence, for 3×3: at least 48 input and 48 output channels,
+/// 112 together (48 -> 48 lost). For 5×5 (36 products per 4 outputs where the direct path spends
+/// 100; the same host, padding 2): 40 -> 80 on 12x12 1.31 / 1.34 / 1.27, 24 -> 48 on 24x24 1.32 /
+/// 1.36 / 1.0, 48 -> 48 on 16x16 1.28 / 1.39 / 1.09, 32 -> 64 on 14x14 1.10 / 1.13 / 1.22, 64 ->
+/// 128 on 16x16 1.7 / 1.7 / 1.5, 96 -> 96 on 10x10 1.5 / 1.6 / 1.4-1.55, 128 -> 128 on 8x8
+/// 1.1-1.17 / 1.08-1.14 / 1.15-1.2; lost or even: 16 -> 32 on 28x28 1.03 / 1.03 / 0.81, 32 -> 32
+/// on 14x14 0.98 / 1.01 / 1.0, 16 -> 16 on 28x28 0.71 / 0.83 / 0.7, 64 -> 64 on 8x8 1.2 / 0.8 /
+/// 0.88, 20 -> 50 on 12x12 unpadded 1.03 / 0.44 / 0.91, the seed net's 10 -> 20 0.44-0.57.
+/// Hence, for 5×5: at least 24 input and 24 output channels, 72 together. For both: tiles
+/// covering at most 1.25 times the plane, a plane of at least 12x12, or of 8x8 with 96 channels
+/// or more on both sides; and at least winograd_min_batch_tiles tiles in the batch, or half
+/// that in one image. Native x86 SIMD builds only (WebAssembly's and the scalar build's were not
+/// measured; the kernel itself runs everywhere, and the tests run it there).
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
 inline constexpr bool has_winograd_rule = true;
 #else
 inline constexpr bool has_winograd_rule = false;
 #endif
-inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
+inline bool winograd_weight_grad_pays(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
 #if NANOTORCH_SIMD_ENABLED && (defined(__AVX512F__) || defined(__AVX2__))
     if (!winograd_window(w)) return false;
     const std::int64_t least = w.kernel_h == 5 ? 24 : 48, together = w.kernel_h == 5 ? 72 : 112;
@@ -208,6 +208,39 @@ inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, s
     return batch * th * tw >= winograd_min_batch_tiles || th * tw >= winograd_min_batch_tiles / 2;
 #else
     (void)cg, (void)og, (void)w, (void)batch;
+    return false;
+#endif
+}
+
+/// Whether a convolution of cg input and og output channels per group runs forward by F(2×2,
+/// r×r) (conv2d_forward_fused; conv2d_backward's input gradient, the flipped convolution, asks
+/// with its own shape), from the shape alone. On AVX2: winograd_weight_grad_pays. On AVX-512,
+/// since the products have their own kernel (winograd_product.hpp) and the output transform
+/// writes its rows with permutes, the forward also pays with few channels. Measured on Zen 4
+/// (1 thread, batch 64, F(2×2, r×r) against the path taken otherwise, forward / input gradient):
+/// 3×3 16 -> 16 on 28x28 1.09 / 1.25, on 16x16 1.14 / 1.23, on 14x14 1.14 / 1.15, on 13x13 1.12 /
+/// 1.15, on 12x12 0.92 / 0.84-0.93 (lost), 16 -> 32 and 32 -> 32 on 28x28 1.3 / 1.13 and 1.2 /
+/// 1.17, 16 -> 64 and 64 -> 16 on 28x28 1.10 / 1.09 and 1.08 / 1.19, 16 -> 16 on 56x56 1.02 /
+/// 1.06, 24 -> 24 on 14x14 and 12x12 1.35 and 1.32, 32 -> 32 on 14x14 1.21 / 1.26 and on 12x12
+/// 1.31 / 1.26, 16 -> 32 on 12x12 1.09 / 1.10, 20 -> 20 on 20x20 1.29 / 1.30, 48 -> 48 on 14x14
+/// 1.52 / 1.43, 32 -> 64 on 26x26 unpadded 1.29 / 1.09, 12 -> 12 on 28x28 1.13 / 1.11; 5×5 16 ->
+/// 16 on 28x28, 14x14 and 12x12 1.29 / 1.35, 1.41 / 1.38, 1.11 / 1.10, 16 -> 32 on 28x28 1.33 /
+/// 1.42, 32 -> 32 on 14x14 1.35 / 1.39, 24 -> 24 on 12x12 1.5 / 1.5. (The AVX2 build of the same
+/// code on that host lost on 16 -> 16 on 28x28 and 14x14, 0.87 and 0.67, and was even on 32 ->
+/// 32 on 14x14; its weight gradient, summed by sgemm, still lost on these shapes: 16 -> 16 on
+/// 28x28 0.57, 32 -> 32 on 14x14 0.91.) Hence, on AVX-512: at least 16 input and 16 output
+/// channels, and 48 together or a plane of 13x13 or more; the plane, overhang and batch
+/// conditions as above.
+inline bool winograd_pays(std::int64_t cg, std::int64_t og, const Window2d& w, std::int64_t batch) {
+    if (simd_width < 16) return winograd_weight_grad_pays(cg, og, w, batch);
+#if NANOTORCH_SIMD_ENABLED && defined(__AVX512F__) && !defined(NANOTORCH_SIMD_WASM)
+    if (!winograd_window(w)) return false;
+    const std::int64_t th = (w.out_h + 1) / 2, tw = (w.out_w + 1) / 2, plane = w.out_plane();
+    if (cg < 16 || og < 16 || (cg + og < 48 && plane < 169)) return false;
+    if (4 * 100 * th * tw > 125 * plane) return false;
+    if (plane < 144 && (plane < 64 || std::min(cg, og) < 96)) return false;
+    return batch * th * tw >= winograd_min_batch_tiles || th * tw >= winograd_min_batch_tiles / 2;
+#else
     return false;
 #endif
 }
