@@ -68,7 +68,8 @@ void winograd_product_rows(const float* u, std::int64_t cg, const float* v, std:
     constexpr int NV = winograd_nv;
     std::int64_t j = 0;
     // (four vectors left go as two and two: a one-vector tile is all latency)
-    for (; j + NV <= vectors && vectors - j != 4; j += NV) winograd_product_tile<MR, NV>(u, cg, v + j * W, ld, m + j * W);
+    for (; j + NV <= vectors && vectors - j != 4; j += NV)
+        winograd_product_tile<MR, NV>(u, cg, v + j * W, ld, m + j * W);
     for (; j + 2 <= vectors; j += 2) winograd_product_tile<MR, 2>(u, cg, v + j * W, ld, m + j * W);
     if (j < vectors) winograd_product_tile<MR, 1>(u, cg, v + j * W, ld, m + j * W);
 }
