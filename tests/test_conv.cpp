@@ -822,6 +822,11 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
     // counts that are not whole vectors, partial last tiles, K past one and two gemm_kc slices,
     // strides 2 and 3, dilation, groups, no padding (the images read in place), several images
     // per chunk, and each epilogue (scale and shift, the residual in both operand orders, relu).
+    // On padded planes the tiles leave out the taps that read only padding (kernel rows for all
+    // their pixels, kernel columns for a first or last pixel): products 0·w, which change no sum
+    // of these finite values, so the bits must still be equal; the padded cases cover 7x7 tiles
+    // of one row (rows and columns left out), 14-pixel rows, dilation 2 with pad 2, 5x5 pad 2
+    // (two rows), and pad 3, where whole tiles read padding only (the bias alone).
     struct Case {
         std::int64_t n, c, o, h, w, k, pad, stride, dil, groups;
     };
@@ -838,6 +843,7 @@ TEST_CASE("kernels: the direct product with output channels in the lanes equals 
         {2, 32, 32, 15, 13, 3, 2, 1, 2, 1},   // dilation 2 on an odd plane: partial tiles
         {2, 32, 64, 20, 20, 3, 0, 3, 1, 1},   // stride 3 unpadded
         {4, 30, 33, 9, 9, 3, 1, 1, 1, 1},     // 33 channels: three vectors, 17 lanes unused
+        {2, 64, 64, 5, 5, 3, 3, 1, 1, 1},     // pad 3: the first and last tiles read padding only
     };
     // A full block's vectors in this build, and which full and last-block widths the cases took.
     const std::int64_t lanes_width = kernels::simd_width, block_vecs = lanes_width >= 16 ? 4 : 2;

@@ -356,7 +356,8 @@ inline void conv2d_forward_fused(float* out, const float* in, const float* weigh
                                                og, ckk, padded ? padded : images, image_stride, nb, pitch, w.out_w,
                                                w.stride_h, w.stride_w, row_off, fin,
                                                packed_weight ? packed_weight + g * detail::lanes_packed_floats(og, ckk)
-                                                             : nullptr);
+                                                             : nullptr,
+                                               pad ? &w : nullptr);  // (unpadded: no tap reads outside)
                     if (pooled)
                         for (std::int64_t n = 0; n < nb; ++n)
                             for (std::int64_t o = 0; o < og; ++o)
