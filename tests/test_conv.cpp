@@ -125,6 +125,37 @@ TEST_CASE("kernels: im2col and col2im equal their ref twins exactly, and are adj
     }
 }
 
+TEST_CASE("kernels: pad_planes writes each plane inside its zero border and nothing past the buffer") {
+    // Rows that fit one AVX-512 vector padded (a load, a permute, a whole-vector store that spills
+    // zeros into the next row, masked near the ends of both buffers) and wider ones (whole-vector
+    // copies, borders zeroed after); the destination is sized exactly and followed by sentinels,
+    // the source ends where its last plane does.
+    Generator gen(17);
+    for (std::int64_t width : {1, 2, 3, 5, 7, 9, 12, 13, 14, 15, 16, 17, 28})
+        for (std::int64_t pad : {0, 1, 2, 3})
+            for (std::int64_t channels : {1, 3}) {
+                CAPTURE(width);
+                CAPTURE(pad);
+                CAPTURE(channels);
+                const std::int64_t height = width % 5 + 1;
+                const auto w = kernels::make_window(height, width, 1, 1, 1, 1, pad, pad);
+                const FV src = random_vec(channels * height * width, gen);
+                const std::int64_t ph = height + 2 * pad, pw = width + 2 * pad, n = channels * ph * pw;
+                FV dst(static_cast<std::size_t>(n + 16), 7.0f);
+                kernels::detail::pad_planes(dst.data(), src.data(), channels, w);
+                FV want(dst.size(), 7.0f);
+                for (std::int64_t c = 0; c < channels; ++c)
+                    for (std::int64_t r = 0; r < ph; ++r)
+                        for (std::int64_t q = 0; q < pw; ++q) {
+                            const std::int64_t ir = r - pad, iq = q - pad;
+                            const bool inside = ir >= 0 && ir < height && iq >= 0 && iq < width;
+                            want[static_cast<std::size_t>((c * ph + r) * pw + q)] =
+                                inside ? src[static_cast<std::size_t>((c * height + ir) * width + iq)] : 0.0f;
+                        }
+                CHECK(bit_equal(dst, want));
+            }
+}
+
 TEST_CASE("kernels: 2x2 max_pool2d values without indices keep the first NaN and the first maximum") {
     // The values-only 2×2 path folds pick(pick(a, b), pick(c, d)) instead of a, b, c, d in turn;
     // it must still return the first NaN (payloads tell NaNs apart) and, among equal maxima, the

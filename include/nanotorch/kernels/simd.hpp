@@ -948,6 +948,15 @@ inline __m512 pick_stride2(const float* src, std::int64_t avail, int first) {
                                          _mm512_set1_epi32(first));
     return _mm512_permutex2var_ps(lo, idx, hi);
 }
+// Row [pad zeros, src[0, n), zeros] in lanes [0, 16), for n + 2·pad <= 16, from `v` holding
+// src[0, n) in its first n lanes (the lanes past them are not read): one permute that moves the
+// row pad lanes up and zeroes every other lane.
+inline __m512 padded_row_vector(__m512 v, std::int64_t n, std::int64_t pad) {
+    const __m512i from = _mm512_sub_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32(static_cast<int>(pad)));
+    const __mmask16 row = static_cast<__mmask16>(lanes_mask(pad + n) & ~lanes_mask(pad));
+    return _mm512_maskz_permutexvar_ps(row, from, v);
+}
 }  // namespace detail
 #endif
 
